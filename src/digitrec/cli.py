@@ -1,0 +1,242 @@
+"""The `digitrec` command: argument parsing and printing only, each verb a few lines over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from digitrec.errors import DigitrecError
+
+DATA_HELP = "data: MNIST IDX folder, Kaggle CSV, .npz, image or image folder (default: $DIGITREC_DATA)"
+
+
+def _table(rows: list[list], header: list[str]) -> str:
+    cells = [header] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2))
+
+
+# ---------------------------------------------------------------- data
+
+
+def cmd_data_check(args) -> int:
+    from digitrec import data
+
+    report = data.check(args.path)
+    if args.plots and report.splits:
+        from digitrec import plots
+
+        written = plots.data_figures(data.load_splits(args.path), Path(args.plots))
+        print(f"figures: {', '.join(str(p) for p in written)}", file=sys.stderr)
+    if args.json:
+        _print_json({"source": report.source, "kind": report.kind, "splits": report.splits,
+                     "problems": report.problems, "clean": report.clean})
+    else:
+        print(f"{report.source} ({report.kind})")
+        rows = [[name, s["rows"], "x".join(map(str, s["shape"])), f"{s['pixel_min']}-{s['pixel_max']}",
+                 s["pixel_mean"], s["duplicates"], " ".join(map(str, s["label_counts"] or ["-"]))]
+                for name, s in report.splits.items()]
+        if rows:
+            print(_table(rows, ["split", "rows", "shape", "pixels", "mean", "duplicates", "labels 0-9"]))
+        for problem in report.problems:
+            print(f"problem: {problem}")
+        print("clean" if report.clean else f"{len(report.problems)} problem(s)")
+    return 0 if report.clean else 2
+
+
+def cmd_data_download(args) -> int:
+    from digitrec import data
+
+    folder = data.download_mnist(Path(args.dest) if args.dest else None)
+    print(f"MNIST verified in {folder}")
+    print(f"use it with: export {data.DATA_ENV}={folder}")
+    return 0
+
+
+# ---------------------------------------------------------------- models, train
+
+
+def cmd_models(args) -> int:
+    from digitrec import models
+
+    rows = [[name, f"{models.count_parameters(models.create_model(name)):,}", models.describe(name)]
+            for name in models.list_models()]
+    print(_table(rows, ["name", "parameters", "description"]))
+    recipes = [[name, r.arch, r.epochs, r.batch_size, r.lr] for name, r in models.RECIPES.items()]
+    print()
+    print(_table(recipes, ["recipe", "arch", "epochs", "batch", "lr"]))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from digitrec import models
+    from digitrec.train import train_run
+
+    if not args.out and not args.resume:
+        raise DigitrecError("say where the run goes", expected="--out RUN_DIR (or --resume RUN_DIR)")
+    recipe = models.get_recipe(args.recipe, args.arch).update(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, val_fraction=args.val_fraction
+    )
+    run_dir = Path(args.resume or args.out)
+    bar = None
+
+    def on_batch(step: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="batch", leave=True, file=sys.stderr, disable=args.quiet)
+        bar.update(1)
+
+    def on_epoch(m) -> None:
+        nonlocal bar
+        if bar is not None:
+            val = f" val_loss {m.val_loss:.4f} val_acc {m.val_accuracy:.4f}" if m.val_accuracy is not None else ""
+            bar.set_description(f"epoch {m.epoch}/{recipe.epochs}")
+            bar.set_postfix_str(f"loss {m.train_loss:.4f} acc {m.train_accuracy:.4f}{val}")
+            bar.close()
+            bar = None
+
+    _, config = train_run(recipe, args.data, run_dir, resume=bool(args.resume), on_batch=on_batch, on_epoch=on_epoch)
+    if config.get("val_accuracy") is not None:
+        print(f"validation accuracy {config['val_accuracy']:.4f}, {config['train_seconds']:.1f} s training")
+    print(f"run saved to {run_dir}")
+    return 0
+
+
+# ---------------------------------------------------------------- evaluate, predict
+
+
+def _resolve_eval_data(args, predictor) -> str | None:
+    if args.data is not None or os.environ.get("DIGITREC_DATA"):
+        return args.data
+    raise DigitrecError("no data given: pass --data PATH or set DIGITREC_DATA")
+
+
+def cmd_evaluate(args) -> int:
+    from digitrec import data
+    from digitrec.evaluate import evaluate
+    from digitrec.predict import Predictor
+
+    predictor = Predictor.load(args.model)
+    digits = data.load_for_evaluation(_resolve_eval_data(args, predictor))
+    result = evaluate(predictor.probabilities(digits.x), digits)
+    if args.json:
+        _print_json({"model": predictor.name, "data": digits.source, **result.as_dict()})
+        return 0
+    low, high = result.interval95
+    print(f"model {predictor.name} on {digits.source}")
+    print(f"accuracy {result.accuracy:.4f} (95% interval {low:.4f}-{high:.4f})  loss {result.loss:.4f}  "
+          f"n {result.n}  errors {result.n - int(round(result.accuracy * result.n))}")
+    rows = [[r["digit"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"]]
+            for r in result.per_class()]
+    print(_table(rows, ["digit", "precision", "recall", "f1", "support"]))
+    print("confusion (rows: true digit, columns: predicted)")
+    print(_table([[d, *row] for d, row in enumerate(result.confusion.tolist())], ["", *map(str, range(10))]))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from digitrec import data
+    from digitrec.predict import Predictor, predict_files, write_submission
+
+    predictor = Predictor.load(args.model)
+    target = Path(args.input)
+    if not target.exists():
+        raise DigitrecError("no such file or folder", where=str(target))
+    kind = data.detect_kind(target)
+    if kind in ("image", "image-dir"):
+        results = predict_files(predictor, target)
+        if args.json:
+            _print_json([r.as_dict() for r in results])
+        else:
+            rows = [[r.file, "-" if r.digit is None else r.digit,
+                     "-" if r.confidence is None else f"{r.confidence:.3f}", r.error or ""] for r in results]
+            print(_table(rows, ["file", "digit", "confidence", "error"]))
+        if args.out:
+            data.atomic_write_text(Path(args.out), json.dumps([r.as_dict() for r in results], indent=2) + "\n")
+        return 0 if all(r.error is None for r in results) else 2
+    digits = data.load(target)
+    if not args.out:
+        raise DigitrecError("predicting a data file writes a submission", expected="--out submission.csv")
+    labels = write_submission(predictor, digits, Path(args.out))
+    print(f"{len(labels)} predictions written to {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from digitrec import __version__
+
+    parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten digit recognition.")
+    parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    data_p = verbs.add_parser("data", help="check or download data")
+    data_verbs = data_p.add_subparsers(dest="data_verb", required=True, metavar="ACTION")
+    check = data_verbs.add_parser("check", help="check a data source; exit 2 when something is wrong")
+    check.add_argument("path", nargs="?", default=None, help=DATA_HELP)
+    check.add_argument("--plots", metavar="DIR", help="also write balance.png, samples.png, pixels.png to DIR")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=cmd_data_check)
+    download = data_verbs.add_parser("download", help="download MNIST into a cache, verifying SHA-256")
+    download.add_argument("--dest", help="folder (default ~/.cache/digitrec/mnist)")
+    download.set_defaults(func=cmd_data_download)
+
+    verbs.add_parser("models", help="list architectures and recipes").set_defaults(func=cmd_models)
+
+    train = verbs.add_parser("train", help="train a model into a run folder")
+    train.add_argument("--recipe", help="default, fast, best, mlp or keras (see `digitrec models`)")
+    train.add_argument("--arch", help="architecture name (see `digitrec models`); default cnn")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--val-fraction", type=float, help="held out for validation, stratified (default 0.1)")
+    train.add_argument("--data", help=DATA_HELP)
+    train.add_argument("--out", help="run folder to create")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last finished epoch")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = verbs.add_parser("evaluate", aliases=["val"], help="accuracy, loss, per-class scores, confusion")
+    evaluate.add_argument("--model", help="run folder (default: the bundled model)")
+    evaluate.add_argument("--data", help=DATA_HELP + "; MNIST: its test split")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = verbs.add_parser("predict", help="digits for images, folders or a Kaggle test.csv")
+    predict.add_argument("input", help="image, folder of images (recursive) or Kaggle test.csv")
+    predict.add_argument("--model", help="run folder (default: the bundled model)")
+    predict.add_argument("--out", help="submission CSV (for test.csv) or JSON file (for images)")
+    predict.add_argument("--json", action="store_true")
+    predict.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DigitrecError as e:
+        print(f"digitrec: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("digitrec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

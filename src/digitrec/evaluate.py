@@ -1,0 +1,83 @@
+"""Honest metrics on held-out data: accuracy (with a 95% interval), loss, per-class scores, confusion."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from digitrec.data import NUM_CLASSES, Digits
+
+
+@dataclass
+class Evaluation:
+    accuracy: float
+    loss: float
+    n: int
+    confusion: np.ndarray  # [true, predicted]
+    probabilities: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.probabilities.argmax(1)
+
+    @property
+    def interval95(self) -> tuple[float, float]:
+        return wilson_interval(int(round(self.accuracy * self.n)), self.n)
+
+    def per_class(self) -> list[dict]:
+        rows = []
+        for d in range(NUM_CLASSES):
+            tp = int(self.confusion[d, d])
+            predicted, actual = int(self.confusion[:, d].sum()), int(self.confusion[d].sum())
+            precision = tp / predicted if predicted else 0.0
+            recall = tp / actual if actual else 0.0
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            rows.append({"digit": d, "precision": precision, "recall": recall, "f1": f1, "support": actual})
+        return rows
+
+    def errors(self, limit: int | None = None) -> np.ndarray:
+        """Indices of misread images, the most confidently wrong first."""
+        wrong = np.flatnonzero(self.predictions != self.labels)
+        confidence = self.probabilities[wrong].max(1)
+        return wrong[np.argsort(-confidence, kind="stable")][:limit]
+
+    def as_dict(self) -> dict:
+        low, high = self.interval95
+        return {
+            "accuracy": self.accuracy,
+            "accuracy_ci95": [low, high],
+            "loss": self.loss,
+            "n": self.n,
+            "errors": int(self.n - round(self.accuracy * self.n)),
+            "per_class": self.per_class(),
+            "confusion": self.confusion.tolist(),
+        }
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return (0.0, 0.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def evaluate(probabilities: np.ndarray, digits: Digits) -> Evaluation:
+    """Score probabilities [N, 10] against the labels of `digits`."""
+    labels = digits.y
+    predicted = probabilities.argmax(1)
+    picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1.0)
+    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    return Evaluation(
+        accuracy=float((predicted == labels).mean()),
+        loss=float(-np.log(picked).mean()),
+        n=len(labels),
+        confusion=confusion,
+        probabilities=probabilities,
+        labels=labels,
+    )

@@ -1,0 +1,69 @@
+"""What CPU this is and what it can do: detected, never assumed."""
+
+from __future__ import annotations
+
+import os
+import platform
+from functools import cache
+
+import torch
+
+
+@cache
+def cpu_flags() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+@cache
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def bf16_autocast_supported() -> bool:
+    """bf16 pays on CPUs with native bf16 matrix units (AMX or AVX-512 BF16); elsewhere fp32 is faster.
+
+    DIGITREC_BF16=0 or 1 overrides the detection (for benchmarks)."""
+    forced = os.environ.get("DIGITREC_BF16")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def configure_threads() -> int:
+    """One intra-op thread per core we may use; returns the count."""
+    threads = int(os.environ.get("DIGITREC_THREADS", 0)) or available_cores()
+    torch.set_num_threads(threads)
+    return threads
+
+
+def describe() -> dict:
+    return {
+        "cpu": cpu_name(),
+        "cores": available_cores(),
+        "threads": torch.get_num_threads(),
+        "isa": torch.backends.cpu.get_cpu_capability(),
+        "bf16_autocast": bf16_autocast_supported(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }

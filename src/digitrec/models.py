@@ -1,0 +1,157 @@
+"""The model registry and the training recipes.
+
+Every model takes float32 [N, 1, 28, 28] in [0, 1] (light ink on black) and returns logits [N, 10].
+Normalisation to MNIST's mean and spread happens inside `forward`, so the CLI, the server,
+ONNX export and the tests cannot disagree about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
+
+import torch
+from torch import nn
+
+from digitrec.errors import DigitrecError
+
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+
+_REGISTRY: dict[str, tuple[Callable[[], nn.Module], str]] = {}
+
+
+def register(name: str, description: str):
+    def wrap(factory: Callable[[], nn.Module]):
+        _REGISTRY[name] = (factory, description)
+        return factory
+
+    return wrap
+
+
+class Normalize(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - MNIST_MEAN) / MNIST_STD
+
+
+def _conv_bn(c_in: int, c_out: int, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+@register("mlp", "the seed's baseline: Flatten, Dense 128 ReLU, Dense 128 ReLU, Dense 10")
+def mlp() -> nn.Module:
+    return nn.Sequential(
+        Normalize(), nn.Flatten(),
+        nn.Linear(784, 128), nn.ReLU(),
+        nn.Linear(128, 128), nn.ReLU(),
+        nn.Linear(128, 10),
+    )
+
+
+@register("keras-cnn", "Keras 'Simple MNIST convnet': Conv32, pool, Conv64, pool, dropout 0.5, Dense 10")
+def keras_cnn() -> nn.Module:
+    return nn.Sequential(
+        Normalize(),
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.5), nn.Linear(1600, 10),
+    )
+
+
+@register("cnn", "the default: three conv-BN-ReLU stages (24, 48, 96 channels), global max pool")
+def cnn() -> nn.Module:
+    return nn.Sequential(
+        Normalize(),
+        _conv_bn(1, 24, 5), nn.MaxPool2d(2),
+        _conv_bn(24, 48), nn.MaxPool2d(2),
+        _conv_bn(48, 96), nn.AdaptiveMaxPool2d(1),
+        nn.Flatten(), nn.Linear(96, 10),
+    )
+
+
+@register("cnn-wide", "for --recipe best: conv-BN stages of 32, 64, 128 channels, dropout")
+def cnn_wide() -> nn.Module:
+    return nn.Sequential(
+        Normalize(),
+        _conv_bn(1, 32, 5), nn.MaxPool2d(2),
+        _conv_bn(32, 64), _conv_bn(64, 64), nn.MaxPool2d(2),
+        _conv_bn(64, 128), nn.AdaptiveMaxPool2d(1),
+        nn.Flatten(), nn.Dropout(0.2), nn.Linear(128, 10),
+    )
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def describe(name: str) -> str:
+    return _REGISTRY[name][1]
+
+
+def create_model(name: str) -> nn.Module:
+    if name not in _REGISTRY:
+        raise DigitrecError(f"unknown architecture '{name}'", expected=", ".join(list_models()))
+    return _REGISTRY[name][0]()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides how a model is trained; stored whole in the run's config.json."""
+
+    arch: str = "cnn"
+    epochs: int = 6
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    optimizer: str = "adamw"  # or "adam"
+    schedule: str = "onecycle"  # or "constant"
+    label_smoothing: float = 0.0
+    rotate_deg: float = 10.0  # random affine augmentation on whole batches; 0 turns it off
+    scale: float = 0.1
+    shift_px: float = 2.0
+    val_fraction: float = 0.1
+    seed: int = 0
+
+    def update(self, **overrides) -> Recipe:
+        known = {f.name for f in fields(self)}
+        return replace(self, **{k: v for k, v in overrides.items() if k in known and v is not None})
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def augment(self) -> bool:
+        return bool(self.rotate_deg or self.scale or self.shift_px)
+
+
+RECIPES: dict[str, Recipe] = {
+    "default": Recipe(),
+    "fast": Recipe(epochs=2, batch_size=256, lr=5e-3, rotate_deg=0, scale=0, shift_px=0),
+    "best": Recipe(arch="cnn-wide", epochs=12, lr=3e-3, label_smoothing=0.1),
+    "mlp": Recipe(arch="mlp", epochs=10, batch_size=32, lr=1e-3, weight_decay=0.0, optimizer="adam",
+                  schedule="constant", rotate_deg=0, scale=0, shift_px=0),
+    "keras": Recipe(arch="keras-cnn", epochs=15, batch_size=128, lr=1e-3, weight_decay=0.0, optimizer="adam",
+                    schedule="constant", rotate_deg=0, scale=0, shift_px=0),
+}
+ARCH_RECIPES = {"cnn": "default", "mlp": "mlp", "keras-cnn": "keras", "cnn-wide": "best"}
+
+
+def get_recipe(name: str | None = None, arch: str | None = None) -> Recipe:
+    """A named recipe, or the usual recipe of an architecture, or the default."""
+    if name is None:
+        name = ARCH_RECIPES.get(arch or "cnn", "default")
+    if name not in RECIPES:
+        raise DigitrecError(f"unknown recipe '{name}'", expected=", ".join(RECIPES))
+    recipe = RECIPES[name]
+    if arch is not None:
+        create_model(arch)  # fail early on an unknown name
+        recipe = recipe.update(arch=arch)
+    return recipe

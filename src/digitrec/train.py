@@ -1,0 +1,224 @@
+"""The training loop: whole-batch tensor ops on data held as one uint8 tensor, no DataLoader.
+
+Read top to bottom: set up, then for each epoch shuffle, augment, step, validate, checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from digitrec import hardware, runs
+from digitrec.data import Digits
+from digitrec.errors import DigitrecError
+from digitrec.models import Recipe, create_model
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    seconds: float
+    lr: float
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    history: list[EpochMetrics] = field(default_factory=list)
+
+
+def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [0, 1]: the one input form every model takes."""
+    x = torch.as_tensor(images)
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    return x.float().div_(255.0)
+
+
+def random_affine(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torch.Tensor:
+    """Rotate, scale and shift a whole batch at once with one affine grid."""
+    n = x.shape[0]
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(recipe.rotate_deg)
+    scale = 1 + (torch.rand(n, generator=generator) * 2 - 1) * recipe.scale
+    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * (recipe.shift_px * 2 / x.shape[-1])
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    raise DigitrecError(f"unknown optimizer '{recipe.optimizer}'", expected="adam or adamw")
+
+
+def _scheduler(opt: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int):
+    if recipe.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch, pct_start=0.25
+        )
+    if recipe.schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    raise DigitrecError(f"unknown schedule '{recipe.schedule}'", expected="onecycle or constant")
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 2048) -> torch.Tensor:
+    """Logits [N, 10] for uint8 images, in eval mode, batch by batch."""
+    was_training = model.training
+    model.eval()
+    out = [model(to_input(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, 10)
+
+
+def evaluate_split(model: nn.Module, digits: Digits) -> tuple[float, float]:
+    """(loss, accuracy) of a model on labelled digits."""
+    logits = predict_logits(model, digits.x)
+    target = torch.as_tensor(digits.y)
+    return F.cross_entropy(logits, target).item(), (logits.argmax(1) == target).float().mean().item()
+
+
+def train(
+    recipe: Recipe,
+    train_set: Digits,
+    val_set: Digits | None,
+    run_dir: Path,
+    resume: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+) -> TrainResult:
+    """Train `recipe` on `train_set`, checkpointing into `run_dir` after every epoch."""
+    hardware.configure_threads()
+    torch.manual_seed(recipe.seed)
+    generator = torch.Generator().manual_seed(recipe.seed)
+    model = create_model(recipe.arch).to(memory_format=torch.channels_last)
+    steps_per_epoch = math.ceil(len(train_set) / recipe.batch_size)
+    opt = _optimizer(model, recipe)
+    sched = _scheduler(opt, recipe, steps_per_epoch)
+    result = TrainResult(model)
+    if resume:
+        state = runs.load_checkpoint(run_dir)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        result.history = runs.read_metrics(run_dir)[: state["epoch"]]
+
+    x = torch.as_tensor(train_set.x).unsqueeze(1)
+    y = torch.as_tensor(train_set.y)
+    autocast = hardware.bf16_autocast_supported()
+    for epoch in range(len(result.history) + 1, recipe.epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(x), generator=generator)
+        loss_sum, correct = 0.0, 0
+        for step, begin in enumerate(range(0, len(x), recipe.batch_size)):
+            index = order[begin : begin + recipe.batch_size]
+            xb = to_input(x[index])
+            if recipe.augment:
+                xb = random_affine(xb, recipe, generator)
+            xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                logits = model(xb)
+            loss = F.cross_entropy(logits.float(), y[index], label_smoothing=recipe.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.item() * len(index)
+            correct += (logits.argmax(1) == y[index]).sum().item()
+            if on_batch:
+                on_batch(step + 1, steps_per_epoch)
+        val_loss, val_acc = evaluate_split(model, val_set) if val_set is not None else (None, None)
+        metrics = EpochMetrics(
+            epoch, loss_sum / len(x), correct / len(x), val_loss, val_acc,
+            time.perf_counter() - start, opt.param_groups[0]["lr"],
+        )
+        result.history.append(metrics)
+        runs.save_checkpoint(run_dir, {
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "epoch": epoch,
+        })
+        runs.write_metrics(run_dir, result.history)
+        if on_epoch:
+            on_epoch(metrics)
+    model.eval()
+    return result
+
+
+def train_run(
+    recipe: Recipe,
+    data_path,
+    run_dir: Path,
+    resume: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+) -> tuple[TrainResult, dict]:
+    """Load data, train, and leave a complete run folder: weights, config, metrics, figures."""
+    import datetime
+
+    from digitrec import __version__, data
+
+    run_dir = Path(run_dir)
+    if resume:
+        config = runs.read_config(run_dir)
+        if config.get("status") == "finished":
+            raise DigitrecError("run already finished; nothing to resume", where=str(run_dir))
+        recipe = Recipe(**config["recipe"])
+        data_path = config["data"]["path"]
+        if data.fingerprint(data_path) != config["data"]["sha256"]:
+            raise DigitrecError("data changed since the run started", where=str(data_path))
+    elif (run_dir / runs.CONFIG).exists():
+        raise DigitrecError("run folder already holds a run", where=str(run_dir),
+                            expected="a new --out folder, or --resume to continue it")
+    data_path = data.resolve_data_path(data_path)
+    train_set, val_set = data.load_for_training(data_path, recipe.val_fraction, recipe.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        config = {
+            "name": run_dir.name,
+            "arch": recipe.arch,
+            "parameters": sum(p.numel() for p in create_model(recipe.arch).parameters()),
+            "recipe": recipe.as_dict(),
+            "data": {"path": str(data_path.resolve()), "kind": data.detect_kind(data_path),
+                     "sha256": data.fingerprint(data_path), "train": len(train_set),
+                     "val": len(val_set) if val_set is not None else 0},
+            "digitrec": __version__,
+            "hardware": hardware.describe(),
+            "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "status": "running",
+        }
+        runs.write_config(run_dir, config)
+    start = time.perf_counter()
+    result = train(recipe, train_set, val_set, run_dir, resume, on_batch, on_epoch)
+    runs.save_weights(run_dir, result.model)
+    last = result.history[-1]
+    config.update({
+        "status": "finished",
+        "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "train_seconds": round(sum(m.seconds for m in result.history), 2),
+        "wall_seconds_this_session": round(time.perf_counter() - start, 2),
+        "val_accuracy": last.val_accuracy,
+        "val_loss": last.val_loss,
+        "hardware": hardware.describe(),
+    })
+    runs.write_config(run_dir, config)
+    (run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
+    return result, config

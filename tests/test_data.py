@@ -1,0 +1,199 @@
+import http.server
+import threading
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_idx, write_kaggle_csv
+from PIL import Image
+
+from digitrec import data
+from digitrec.errors import DigitrecError
+
+
+def test_real_mnist_matches_published_counts(mnist):
+    assert mnist["train"].x.shape == (60000, 28, 28) and mnist["train"].x.dtype == np.uint8
+    assert mnist["test"].x.shape == (10000, 28, 28)
+    assert np.bincount(mnist["train"].y).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert np.bincount(mnist["test"].y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert abs(mnist["train"].x.mean() - 33.318) < 0.01
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_idx_folder_raw_or_gzipped(tmp_path, tiny_digits, compress):
+    suffix = ".gz" if compress else ""
+    write_idx(tmp_path / f"t10k-images-idx3-ubyte{suffix}", tiny_digits.x, compress)
+    write_idx(tmp_path / f"t10k-labels-idx1-ubyte{suffix}", tiny_digits.y, compress)
+    assert data.detect_kind(tmp_path) == "mnist-dir"
+    loaded = data.load(tmp_path)
+    assert np.array_equal(loaded.x, tiny_digits.x) and np.array_equal(loaded.y, tiny_digits.y)
+
+
+def test_truncated_idx_names_file_and_sizes(tmp_path, tiny_digits):
+    path = write_idx(tmp_path / "train-images-idx3-ubyte", tiny_digits.x)
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(DigitrecError, match=r"train-images-idx3-ubyte: truncated: 39100 bytes.*expected 39200"):
+        data.read_idx(path)
+
+
+def test_truncated_gzip_is_refused(tmp_path, tiny_digits):
+    path = write_idx(tmp_path / "train-images-idx3-ubyte.gz", tiny_digits.x, compress=True)
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(DigitrecError, match="truncated or corrupt gzip"):
+        data.read_idx(path)
+
+
+def test_labels_count_must_match_images(tmp_path, tiny_digits):
+    write_idx(tmp_path / "train-images-idx3-ubyte", tiny_digits.x)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", tiny_digits.y[:-1])
+    with pytest.raises(DigitrecError, match="49 labels for 50 images"):
+        data.load_splits(tmp_path)
+
+
+def test_kaggle_csv_train_and_test(tmp_path, tiny_digits):
+    train = data.load(write_kaggle_csv(tmp_path / "train.csv", tiny_digits.x, tiny_digits.y))
+    assert np.array_equal(train.x, tiny_digits.x) and np.array_equal(train.y, tiny_digits.y)
+    test = data.load(write_kaggle_csv(tmp_path / "test.csv", tiny_digits.x, None))
+    assert test.y is None and np.array_equal(test.x, tiny_digits.x)
+
+
+def test_csv_detected_by_content_not_name(tmp_path, tiny_digits):
+    path = write_kaggle_csv(tmp_path / "digits.txt", tiny_digits.x, tiny_digits.y)
+    assert data.detect_kind(path) == "csv"
+
+
+def _corrupt_csv(tmp_path, tiny_digits, line: int, edit) -> Path:
+    path = write_kaggle_csv(tmp_path / "train.csv", tiny_digits.x[:5], tiny_digits.y[:5])
+    lines = path.read_text().splitlines()
+    fields = lines[line - 1].split(",")
+    lines[line - 1] = ",".join(edit(fields))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("line", "edit", "message"),
+    [
+        (3, lambda f: f[:10] + [""] + f[11:], r"train.csv, line 3, column 'pixel9': missing value"),
+        (4, lambda f: f[:5] + ["abc"] + f[6:], r"train.csv, line 4, column 'pixel4': 'abc' is not a number"),
+        (2, lambda f: [*f, "0"], r"train.csv, line 2: 786 values \(expected 785\)"),
+        (5, lambda f: f[:-10], r"train.csv, line 5: 775 values \(expected 785\)"),
+        (6, lambda f: f[:100] + ["300"] + f[101:], r"line 6, column 'pixel99': pixel value 300 \(expected 0-255\)"),
+        (3, lambda f: ["12"] + f[1:], r"line 3, column 'label': label 12 \(expected a digit 0-9\)"),
+        (2, lambda f: f[:50] + ["-1"] + f[51:], r"line 2, column 'pixel49': pixel value -1"),
+    ],
+    ids=["missing", "non-numeric", "extra-column", "short-row", "over-255", "bad-label", "negative"],
+)
+def test_bad_csv_names_line_and_column(tmp_path, tiny_digits, line, edit, message):
+    with pytest.raises(DigitrecError, match=message):
+        data.load(_corrupt_csv(tmp_path, tiny_digits, line, edit))
+
+
+def test_csv_with_wrong_header(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(DigitrecError, match=r"bad.csv, line 1: header has 3 columns"):
+        data.load(path)
+
+
+def test_npz(tmp_path, tiny_digits):
+    path = tmp_path / "mnist.npz"
+    np.savez(path, x_train=tiny_digits.x, y_train=tiny_digits.y, x_test=tiny_digits.x[:10], y_test=tiny_digits.y[:10])
+    splits = data.load_splits(path)
+    assert len(splits["train"]) == 50 and len(splits["test"]) == 10
+    assert len(data.load(path)) == 10  # evaluation uses the test split
+
+
+def test_labelled_image_folder(tmp_path, tiny_digits):
+    for i, (image, label) in enumerate(zip(tiny_digits.x[:20], tiny_digits.y[:20], strict=True)):
+        (tmp_path / str(label)).mkdir(exist_ok=True)
+        Image.fromarray(image).save(tmp_path / str(label) / f"{i}.png")
+    loaded = data.load(tmp_path)
+    assert data.detect_kind(tmp_path) == "image-dir"
+    assert sorted(loaded.y.tolist()) == sorted(tiny_digits.y[:20].tolist())
+
+
+def test_not_an_image_in_a_training_folder_names_the_file(tmp_path):
+    (tmp_path / "3").mkdir()
+    (tmp_path / "3" / "broken.png").write_bytes(b"this is not a png")
+    with pytest.raises(DigitrecError, match=r"broken.png: not a readable image"):
+        data.load(tmp_path)
+
+
+def test_missing_path_and_unset_env(tmp_path, monkeypatch):
+    with pytest.raises(DigitrecError, match="no such file"):
+        data.load(tmp_path / "nope")
+    monkeypatch.delenv(data.DATA_ENV, raising=False)
+    with pytest.raises(DigitrecError, match="DIGITREC_DATA"):
+        data.load(None)
+
+
+def test_stratified_split_is_reproducible_and_proportional(mnist):
+    labels = mnist["train"].y
+    a_train, a_val = data.stratified_split(labels, 0.1, seed=7)
+    b_train, b_val = data.stratified_split(labels, 0.1, seed=7)
+    _, c_val = data.stratified_split(labels, 0.1, seed=8)
+    assert np.array_equal(a_val, b_val) and not np.array_equal(a_val, c_val)
+    assert abs(len(a_val) - 6000) <= 5 and len(a_train) + len(a_val) == 60000
+    assert not set(a_train.tolist()) & set(a_val.tolist())
+    counts = np.bincount(labels[a_val])
+    assert np.allclose(counts, np.bincount(labels) * 0.1, atol=1)
+
+
+def test_training_load_never_touches_mnist_test(mnist_dir):
+    train, val = data.load_for_training(mnist_dir, 0.1, 0)
+    assert len(train) + len(val) == 60000
+
+
+def test_check_clean_mnist(mnist_dir):
+    report = data.check(mnist_dir)
+    assert report.clean, report.problems
+    assert report.splits["test"]["label_counts"][1] == 1135
+
+
+def test_check_reports_duplicates_and_imbalance(tmp_path, tiny_digits):
+    x = np.concatenate([tiny_digits.x, tiny_digits.x[:3]])
+    y = np.concatenate([tiny_digits.y, tiny_digits.y[:3]])
+    path = write_kaggle_csv(tmp_path / "train.csv", x, y)
+    report = data.check(path)
+    assert not report.clean
+    assert any("3 duplicate images" in p for p in report.problems)
+    ones = write_kaggle_csv(tmp_path / "ones.csv", tiny_digits.x[:5], np.ones(5, dtype=int))
+    assert any("no examples of digit" in p for p in data.check(ones).problems)
+
+
+class _LoopbackMirror:
+    """A real HTTP server on 127.0.0.1 serving one folder, as an MNIST mirror would."""
+
+    def __init__(self, folder: Path):
+        handler = partial(_QuietHandler, directory=str(folder))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self.url
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_download_verifies_checksums(tmp_path, mnist_dir):
+    with _LoopbackMirror(mnist_dir) as url:
+        dest = data.download_mnist(tmp_path / "cache", mirrors=(url,))
+    assert len(data.load(dest, "train")) == 60000
+
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    for name in data.MNIST_FILES:
+        (junk / f"{name}.gz").write_bytes((mnist_dir / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    with _LoopbackMirror(junk) as url, pytest.raises(DigitrecError, match="checksum"):
+        data.download_mnist(tmp_path / "cache2", mirrors=(url,))
+    assert not (tmp_path / "cache2" / "train-images-idx3-ubyte.gz").exists()
