@@ -94,17 +94,19 @@ def cmd_train(args) -> int:
     def on_batch(step: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, unit="batch", leave=True, file=sys.stderr, disable=args.quiet)
+            # disable=None: a bar on a terminal, nothing in a log file (the epoch line below stays)
+            bar = tqdm(total=total, unit="batch", leave=True, file=sys.stderr, disable=True if args.quiet else None)
         bar.update(1)
 
     def on_epoch(m) -> None:
         nonlocal bar
+        val = f" val_loss {m.val_loss:.4f} val_acc {m.val_accuracy:.4f}" if m.val_accuracy is not None else ""
+        line = f"epoch {m.epoch}/{recipe.epochs}: loss {m.train_loss:.4f} acc {m.train_accuracy:.4f}{val} {m.seconds:.1f}s"
         if bar is not None:
-            val = f" val_loss {m.val_loss:.4f} val_acc {m.val_accuracy:.4f}" if m.val_accuracy is not None else ""
-            bar.set_description(f"epoch {m.epoch}/{recipe.epochs}")
-            bar.set_postfix_str(f"loss {m.train_loss:.4f} acc {m.train_accuracy:.4f}{val}")
             bar.close()
             bar = None
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
 
     _, config = train_run(recipe, args.data, run_dir, resume=bool(args.resume), on_batch=on_batch, on_epoch=on_epoch)
     if config.get("val_accuracy") is not None:
@@ -233,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     except DigitrecError as e:
         print(f"digitrec: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        sys.stderr.close()  # output piped into `head`: nothing more to say
+        return 0
     except KeyboardInterrupt:
         print("digitrec: interrupted", file=sys.stderr)
         return 130

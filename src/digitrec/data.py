@@ -156,7 +156,7 @@ def read_idx(path: Path) -> np.ndarray:
         raise DigitrecError(
             f"{state}: {have} bytes of data for shape {dims}", where=str(path), expected=f"{expected} bytes"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
 def _mnist_files(folder: Path) -> dict[tuple[str, str], Path]:

@@ -107,7 +107,7 @@ class Recipe:
     """Everything that decides how a model is trained; stored whole in the run's config.json."""
 
     arch: str = "cnn"
-    epochs: int = 6
+    epochs: int = 10
     batch_size: int = 128
     lr: float = 3e-3
     weight_decay: float = 5e-4
@@ -136,8 +136,8 @@ RECIPES: dict[str, Recipe] = {
     "default": Recipe(),
     "fast": Recipe(epochs=2, batch_size=256, lr=5e-3, rotate_deg=0, scale=0, shift_px=0),
     "best": Recipe(arch="cnn-wide", epochs=12, lr=3e-3, label_smoothing=0.1),
-    "mlp": Recipe(arch="mlp", epochs=10, batch_size=32, lr=1e-3, weight_decay=0.0, optimizer="adam",
-                  schedule="constant", rotate_deg=0, scale=0, shift_px=0),
+    "mlp": Recipe(arch="mlp", epochs=10, batch_size=64, lr=2e-3, weight_decay=0.0, optimizer="adam",
+                  rotate_deg=0, scale=0, shift_px=0),
     "keras": Recipe(arch="keras-cnn", epochs=15, batch_size=128, lr=1e-3, weight_decay=0.0, optimizer="adam",
                     schedule="constant", rotate_deg=0, scale=0, shift_px=0),
 }

@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+import torch
+
+from digitrec import models, runs
+from digitrec.errors import DigitrecError
+from digitrec.train import random_affine, to_input, train, train_run
+
+
+def test_to_input_scales_uint8_to_unit_range(tiny_digits):
+    x = to_input(tiny_digits.x)
+    assert x.shape == (50, 1, 28, 28) and x.dtype == torch.float32
+    assert x.min() == 0 and x.max() == 1
+
+
+def test_random_affine_moves_pixels_but_keeps_ink(tiny_digits):
+    x = to_input(tiny_digits.x[:16])
+    recipe = models.get_recipe("default")
+    out = random_affine(x, recipe, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    assert not torch.allclose(out, x)
+    assert torch.allclose(out.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.3)
+
+
+def _quick(arch: str, epochs: int = 1, **kw) -> models.Recipe:
+    return models.get_recipe(arch=arch).update(epochs=epochs, batch_size=64, **kw)
+
+
+def test_mlp_learns_real_digits(tmp_path, small_train, mnist):
+    result = train(_quick("mlp", epochs=2), small_train, mnist["test"].subset(np.arange(500)), tmp_path)
+    assert result.history[-1].val_accuracy > 0.85
+    assert result.history[-1].train_loss < result.history[0].train_loss
+
+
+def test_same_seed_same_weights_other_seed_differs(tmp_path, small_train):
+    subset = small_train.subset(np.arange(1000))
+    a = train(_quick("cnn", seed=3), subset, None, tmp_path / "a").model.state_dict()
+    b = train(_quick("cnn", seed=3), subset, None, tmp_path / "b").model.state_dict()
+    c = train(_quick("cnn", seed=4), subset, None, tmp_path / "c").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_resume_after_a_kill_gives_the_same_model(tmp_path, small_train):
+    subset = small_train.subset(np.arange(1000))
+    recipe = _quick("cnn", epochs=3)
+    straight = train(recipe, subset, None, tmp_path / "straight").model.state_dict()
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(metrics):
+        if metrics.epoch == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(recipe, subset, None, tmp_path / "resumed", on_epoch=kill_after_first)
+    assert runs.load_checkpoint(tmp_path / "resumed")["epoch"] == 1
+    resumed = train(recipe, subset, None, tmp_path / "resumed", resume=True)
+    assert [m.epoch for m in resumed.history] == [1, 2, 3]
+    state = resumed.model.state_dict()
+    assert all(torch.allclose(state[k].float(), straight[k].float(), atol=1e-6) for k in state)
+
+
+def test_half_written_checkpoint_is_refused(tmp_path):
+    (tmp_path / runs.CHECKPOINT).write_bytes(b"PK\x03\x04 half a zip")
+    with pytest.raises(DigitrecError, match="corrupt or half-written checkpoint"):
+        runs.load_checkpoint(tmp_path)
+
+
+def test_train_run_writes_a_complete_run_folder(tmp_path, mnist_dir, monkeypatch):
+    import digitrec.data as data_module
+
+    real = data_module.load_for_training
+
+    def small(path, val_fraction, seed):
+        train_set, val_set = real(path, val_fraction, seed)
+        return train_set.subset(np.arange(2000)), val_set.subset(np.arange(500))
+
+    monkeypatch.setattr(data_module, "load_for_training", small)
+    run_dir = tmp_path / "run"
+    _, config = train_run(_quick("mlp", epochs=2), mnist_dir, run_dir)
+    assert {"model.safetensors", "config.json", "metrics.csv"} <= {p.name for p in run_dir.iterdir()}
+    assert not (run_dir / runs.CHECKPOINT).exists()
+    assert config["status"] == "finished" and config["data"]["sha256"]
+    assert config["hardware"]["cpu"] and config["recipe"]["epochs"] == 2
+    assert len(runs.read_metrics(run_dir)) == 2
+    model, loaded_config = runs.load_run(run_dir)
+    assert loaded_config["arch"] == "mlp"
+    with pytest.raises(DigitrecError, match="already holds a run"):
+        train_run(_quick("mlp"), mnist_dir, run_dir)
