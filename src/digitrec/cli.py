@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -16,7 +15,11 @@ DATA_HELP = "data: MNIST IDX folder, Kaggle CSV, .npz, image or image folder (de
 def _table(rows: list[list], header: list[str]) -> str:
     cells = [header] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    def align(cell: str, width: int) -> str:
+        numeric = cell.replace(",", "").replace(".", "").replace("-", "").isdigit()
+        return cell.rjust(width) if numeric else cell.ljust(width)
+
+    lines = ["  ".join(align(c, w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -101,7 +104,8 @@ def cmd_train(args) -> int:
     def on_epoch(m) -> None:
         nonlocal bar
         val = f" val_loss {m.val_loss:.4f} val_acc {m.val_accuracy:.4f}" if m.val_accuracy is not None else ""
-        line = f"epoch {m.epoch}/{recipe.epochs}: loss {m.train_loss:.4f} acc {m.train_accuracy:.4f}{val} {m.seconds:.1f}s"
+        line = f"epoch {m.epoch}/{recipe.epochs}: loss {m.train_loss:.4f} acc {m.train_accuracy:.4f}{val}"
+        line += f" {m.seconds:.1f}s"
         if bar is not None:
             bar.close()
             bar = None
@@ -118,25 +122,18 @@ def cmd_train(args) -> int:
 # ---------------------------------------------------------------- evaluate, predict
 
 
-def _resolve_eval_data(args, predictor) -> str | None:
-    if args.data is not None or os.environ.get("DIGITREC_DATA"):
-        return args.data
-    raise DigitrecError("no data given: pass --data PATH or set DIGITREC_DATA")
-
-
 def cmd_evaluate(args) -> int:
-    from digitrec import data
-    from digitrec.evaluate import evaluate
+    from digitrec.evaluate import evaluate, held_out
     from digitrec.predict import Predictor
 
     predictor = Predictor.load(args.model)
-    digits = data.load_for_evaluation(_resolve_eval_data(args, predictor))
+    digits, split = held_out(args.data, predictor.config)
     result = evaluate(predictor.probabilities(digits.x), digits)
     if args.json:
-        _print_json({"model": predictor.name, "data": digits.source, **result.as_dict()})
+        _print_json({"model": predictor.name, "data": digits.source, "split": split, **result.as_dict()})
         return 0
     low, high = result.interval95
-    print(f"model {predictor.name} on {digits.source}")
+    print(f"model {predictor.name} on {digits.source}" + ("" if split in digits.source else f" ({split})"))
     print(f"accuracy {result.accuracy:.4f} (95% interval {low:.4f}-{high:.4f})  loss {result.loss:.4f}  "
           f"n {result.n}  errors {result.n - int(round(result.accuracy * result.n))}")
     rows = [[r["digit"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"]]
@@ -172,6 +169,46 @@ def cmd_predict(args) -> int:
         raise DigitrecError("predicting a data file writes a submission", expected="--out submission.csv")
     labels = write_submission(predictor, digits, Path(args.out))
     print(f"{len(labels)} predictions written to {args.out}")
+    return 0
+
+
+def cmd_ensemble(args) -> int:
+    from digitrec.runs import make_ensemble
+
+    config = make_ensemble([Path(r) for r in args.runs], Path(args.out))
+    print(f"ensemble of {len(config['members'])} models saved to {args.out}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from digitrec.export import export_onnx
+    from digitrec.predict import Predictor
+
+    if args.format != "onnx":
+        raise DigitrecError(f"unknown export format '{args.format}'", expected="onnx")
+    out = export_onnx(Predictor.load(args.model), Path(args.out))
+    print(f"ONNX model written to {out} (input 'image' float32 [N,1,28,28] in [0,1], output 'logits' [N,10])")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from digitrec.serve import serve
+
+    serve(args.model, args.host, args.port)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from digitrec.evaluate import evaluate, held_out
+    from digitrec.predict import Predictor
+    from digitrec.report import write_report
+
+    if not args.model:
+        raise DigitrecError("say which run", expected="--model RUN_DIR")
+    predictor = Predictor.load(args.model)
+    digits, split = held_out(args.data, predictor.config)
+    result = evaluate(predictor.probabilities(digits.x), digits)
+    print(f"report written to {write_report(Path(args.model), result, digits, split)}")
     return 0
 
 
@@ -224,6 +261,28 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", help="submission CSV (for test.csv) or JSON file (for images)")
     predict.add_argument("--json", action="store_true")
     predict.set_defaults(func=cmd_predict)
+
+    ensemble = verbs.add_parser("ensemble", help="average several runs into one model folder")
+    ensemble.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    ensemble.add_argument("--out", required=True, help="run folder to create")
+    ensemble.set_defaults(func=cmd_ensemble)
+
+    export = verbs.add_parser("export", help="export a model (ONNX)")
+    export.add_argument("--model", help="run folder (default: the bundled model)")
+    export.add_argument("--format", default="onnx", help="onnx")
+    export.add_argument("--out", required=True, help="file to write, e.g. model.onnx")
+    export.set_defaults(func=cmd_export)
+
+    serve = verbs.add_parser("serve", help="the drawing page and the JSON API (FastAPI under uvicorn)")
+    serve.add_argument("--model", help="run folder (default: the bundled model)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    report = verbs.add_parser("report", help="write report.html into a run folder")
+    report.add_argument("--model", help="run folder")
+    report.add_argument("--data", help=DATA_HELP + " (default: the run's own held-out data)")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

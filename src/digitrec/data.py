@@ -578,6 +578,7 @@ def atomic_write_bytes(target: Path, payload: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make shared outputs unreadable to others
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()

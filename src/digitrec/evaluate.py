@@ -81,3 +81,33 @@ def evaluate(probabilities: np.ndarray, digits: Digits) -> Evaluation:
         probabilities=probabilities,
         labels=labels,
     )
+
+
+def held_out(path, run_config: dict | None = None) -> tuple[Digits, str]:
+    """The data a model is judged on, never what it trained on.
+
+    A source's test split where it has one (MNIST, npz). A labelled file or folder without one is
+    held out whole, unless it is the run's own training data: then its validation part, rebuilt
+    from the run's seed and fraction."""
+    import os
+    from pathlib import Path
+
+    from digitrec import data
+    from digitrec.errors import DigitrecError
+
+    if path is None and run_config and not os.environ.get(data.DATA_ENV):
+        path = run_config.get("data", {}).get("path")
+    resolved = data.resolve_data_path(path)
+    splits = data.load_splits(resolved)
+    if "test" in splits and splits["test"].y is not None:
+        return splits["test"], "test"
+    if "train" not in splits or splits["train"].y is None:
+        raise DigitrecError("data has no labels to evaluate against", where=str(resolved))
+    trained_on = (run_config or {}).get("data", {})
+    if trained_on.get("path") and Path(trained_on["path"]) == resolved.resolve():
+        recipe = run_config["recipe"]
+        _, val_index = data.stratified_split(splits["train"].y, recipe["val_fraction"], recipe["seed"])
+        if not len(val_index):
+            raise DigitrecError("the model trained on all of this data; nothing is held out", where=str(resolved))
+        return splits["train"].subset(val_index), "validation"
+    return splits["train"], "held-out"

@@ -33,12 +33,14 @@ def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Imag
             width, height = image.size
             if width * height > max_pixels:
                 raise DigitrecError(
-                    f"image is {width}x{height} pixels", expected=f"at most {max_pixels:,} pixels"
+                    f"image is {width}x{height} pixels, over the pixel limit", expected=f"at most {max_pixels:,} pixels"
                 )
             image.load()
     except DigitrecError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DigitrecError(f"image is over the pixel limit: {e}", expected=f"at most {max_pixels:,} pixels") from None
+    except UnidentifiedImageError as e:
         raise DigitrecError(f"not a readable image ({e.__class__.__name__})",
                             expected="PNG, JPEG, GIF, BMP or WebP") from None
     except (OSError, SyntaxError, ValueError) as e:

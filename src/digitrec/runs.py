@@ -57,6 +57,7 @@ def save_weights(run_dir: Path, model: nn.Module) -> None:
     os.close(fd)
     try:
         save_file(state, tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -124,11 +125,41 @@ def read_metrics(run_dir: Path) -> list:
 
 def load_run(path: str | os.PathLike | None = None) -> tuple[nn.Module, dict]:
     """The model of a run folder (the bundled model when `path` is None) and its config."""
-    from digitrec.models import create_model
+    from digitrec.models import Ensemble, create_model
 
     run_dir = run_path(path)
     config = read_config(run_dir)
     if "arch" not in config:
         raise DigitrecError("config.json names no architecture", where=str(run_dir / CONFIG), expected="'arch'")
-    model = create_model(config["arch"])
+    if config["arch"] == "ensemble":
+        model = Ensemble([create_model(m["arch"]) for m in config["members"]])
+    else:
+        model = create_model(config["arch"])
     return load_weights(run_dir, model), config
+
+
+def make_ensemble(member_dirs: list[Path], out: Path) -> dict:
+    """One run folder whose model averages the probabilities of several runs."""
+    from digitrec import __version__
+    from digitrec.models import Ensemble
+
+    if len(member_dirs) < 2:
+        raise DigitrecError("an ensemble needs at least two runs", expected="RUN_DIR RUN_DIR ...")
+    loaded = [load_run(d) for d in member_dirs]
+    model = Ensemble([m for m, _ in loaded])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {
+        "name": out.name,
+        "arch": "ensemble",
+        "members": [{"arch": c["arch"], "path": str(Path(d).resolve()), "val_accuracy": c.get("val_accuracy")}
+                    for d, (_, c) in zip(member_dirs, loaded, strict=True)],
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "data": loaded[0][1].get("data", {}),
+        "recipe": loaded[0][1].get("recipe", {}),
+        "digitrec": __version__,
+        "status": "finished",
+    }
+    save_weights(out, model)
+    write_config(out, config)
+    return config

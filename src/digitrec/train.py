@@ -221,4 +221,8 @@ def train_run(
     })
     runs.write_config(run_dir, config)
     (run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
+    from digitrec import plots
+
+    probabilities = None if val_set is None else torch.softmax(predict_logits(result.model, val_set.x), 1).numpy()
+    plots.run_figures(run_dir, result.history, val_set, probabilities)
     return result, config

@@ -1,0 +1,47 @@
+"""Make a finished run the bundled default model: evaluate it once on the MNIST test set, record
+the figure and the command that trained it, and copy weights, config and metrics into the package.
+
+    python scripts/bundle_model.py runs/best \
+        --command "digitrec train --recipe best --data ../shared/data/mnist --out runs/best"
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from digitrec import runs
+from digitrec.data import load
+from digitrec.evaluate import evaluate
+from digitrec.predict import Predictor
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--data", help="MNIST folder (default $DIGITREC_DATA)")
+    parser.add_argument("--command", required=True, help="the command that trained the run")
+    args = parser.parse_args()
+
+    predictor = Predictor.load(args.run)
+    test = load(args.data, "test")
+    result = evaluate(predictor.probabilities(test.x), test)
+    config = dict(predictor.config)
+    config.update({
+        "name": "digitrec-default",
+        "trained_by": args.command,
+        "test_accuracy": round(result.accuracy, 6),
+        "test_accuracy_ci95": [round(v, 6) for v in result.interval95],
+        "test_loss": round(result.loss, 6),
+    })
+    target = runs.BUNDLED_DIR
+    target.mkdir(exist_ok=True)
+    shutil.copyfile(args.run / runs.WEIGHTS, target / runs.WEIGHTS)
+    shutil.copyfile(args.run / runs.METRICS, target / runs.METRICS)
+    runs.write_config(target, config)
+    print(f"bundled {args.run} as {target}: test accuracy {result.accuracy:.4f}")
+
+
+if __name__ == "__main__":
+    main()

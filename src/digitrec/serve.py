@@ -1,0 +1,167 @@
+"""`digitrec serve`: the drawing page and the JSON API, over the same Predictor and preprocessing."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from digitrec import __version__
+from digitrec.errors import DigitrecError
+from digitrec.predict import Predictor
+from digitrec.preprocess import MAX_IMAGE_PIXELS, open_image, to_mnist
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+WEB_DIR = Path(str(resources.files("digitrec") / "web"))
+IMAGE_TYPES = "PNG, JPEG, GIF, BMP or WebP"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        self.status = status
+        self.message = message
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused once it passes `limit` bytes (without reading the rest)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"upload is {int(declared):,} bytes; the limit is {limit:,} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"upload is over the limit of {limit:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _file_from_multipart(request: Request, body: bytes) -> bytes:
+    async def stream():
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, stream(), max_part_size=MAX_UPLOAD_BYTES).parse()
+    except MultiPartException as e:
+        raise ApiError(400, f"malformed multipart body: {e.message}") from None
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise ApiError(400, "multipart body has no file field 'file'")
+    return await upload.read()
+
+
+def pixels_from_json(body: bytes) -> np.ndarray:
+    """`{"pixels": 28 rows of 28 numbers 0-255}`, light ink on black, as a uint8 image."""
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ApiError(400, f"malformed JSON: {e}") from None
+    if not isinstance(payload, dict) or "pixels" not in payload:
+        raise ApiError(422, 'expected a JSON object {"pixels": [[28 numbers] x 28 rows]}')
+    rows = payload["pixels"]
+    if not isinstance(rows, list) or len(rows) != 28 or not all(isinstance(r, list) and len(r) == 28 for r in rows):
+        raise ApiError(422, "pixels must be 28 rows of 28 numbers")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for r in rows for v in r):
+        raise ApiError(422, "pixels must all be numbers 0-255")
+    pixels = np.asarray(rows, dtype=np.float64)
+    if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 255:
+        raise ApiError(422, "pixel values must lie in 0-255")
+    if pixels.max() < 32:
+        raise ApiError(422, "the image is blank: nothing is drawn")
+    return np.round(pixels).astype(np.uint8)
+
+
+def image_from_bytes(payload: bytes) -> np.ndarray:
+    try:
+        return to_mnist(open_image(payload, MAX_IMAGE_PIXELS))
+    except DigitrecError as e:
+        raise ApiError(422 if "blank" in e.what else 400, str(e)) from None
+
+
+def create_app(predictor: Predictor) -> FastAPI:
+    app = FastAPI(title="digitrec", version=__version__, description="Handwritten digit recognition")
+    torch.set_num_threads(1)  # one image per request: threads cost more than they give
+    info = {
+        "name": predictor.name,
+        "architecture": predictor.config.get("arch"),
+        "parameters": sum(p.numel() for p in predictor.model.parameters()),
+        "test_accuracy": predictor.config.get("test_accuracy"),
+        "version": __version__,
+    }
+
+    def infer(image: np.ndarray) -> dict:
+        probs = predictor.probabilities(image[None])[0]
+        return {
+            "digit": int(probs.argmax()),
+            "confidence": float(probs.max()),
+            "probabilities": [float(p) for p in probs],
+            "model": predictor.name,
+            "input": image.tolist(),
+        }
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request, exc: ApiError):
+        return _error(exc.status, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request, exc: StarletteHTTPException):
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request, exc: RequestValidationError):
+        return _error(422, "; ".join(str(e.get("msg")) for e in exc.errors()) or "invalid request")
+
+    @app.get("/api/health")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/api/model")
+    async def model_info():
+        return info
+
+    @app.post("/api/predict", responses={400: {}, 413: {}, 415: {}, 422: {}})
+    async def predict(request: Request):
+        """Multipart with a `file` field (an image), raw image bytes, or JSON `{"pixels": 28x28 of 0-255}`."""
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in ("multipart/form-data", "application/json") and not content_type.startswith("image/"):
+            raise ApiError(415, f"unsupported content type '{content_type or 'none'}': send multipart/form-data "
+                                f"with a 'file' field, an image/* body, or application/json with 'pixels'")
+        body = await _read_body(request, MAX_UPLOAD_BYTES)
+        if not body:
+            raise ApiError(400, "empty request body")
+        if content_type == "application/json":
+            image = pixels_from_json(body)
+        else:
+            payload = await _file_from_multipart(request, body) if content_type == "multipart/form-data" else body
+            if not payload:
+                raise ApiError(400, "the uploaded file is empty")
+            image = await run_in_threadpool(image_from_bytes, payload)
+        return await run_in_threadpool(infer, image)
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return FileResponse(WEB_DIR / "index.html")
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    return app
+
+
+def serve(model: str | None, host: str, port: int) -> None:
+    import uvicorn
+
+    app = create_app(Predictor.load(model))
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,141 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import write_idx, write_kaggle_csv
+from PIL import Image
+
+from digitrec import synthetic
+from digitrec.cli import main
+
+
+def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """The real command in a child process, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "digitrec", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+def assert_refused(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("digitrec: error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_models_lists_the_registry(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mlp", "cnn", "keras-cnn"):
+        assert name in out
+    assert "118,282" in out  # mlp: 784*128+128 + 128*128+128 + 128*10+10
+
+
+def test_data_check_clean_and_dirty(mnist_dir, tmp_path, tiny_digits):
+    clean = run_cli("data", "check", str(mnist_dir))
+    assert clean.returncode == 0 and "clean" in clean.stdout and "60000" in clean.stdout
+    path = write_kaggle_csv(tmp_path / "train.csv", tiny_digits.x, tiny_digits.y)
+    text = path.read_text().splitlines()
+    text[3] = text[3].replace(",0,", ",x,", 1)
+    path.write_text("\n".join(text) + "\n")
+    dirty = run_cli("data", "check", str(path), "--json")
+    assert dirty.returncode == 2
+    report = json.loads(dirty.stdout)
+    assert not report["clean"] and "line 4" in report["problems"][0] and "'x' is not a number" in report["problems"][0]
+
+
+def test_missing_file(tmp_path):
+    assert_refused(run_cli("evaluate", "--data", str(tmp_path / "nope")), "nope", "no such file")
+
+
+def test_truncated_idx(tmp_path, tiny_digits):
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", tiny_digits.x)
+    labels = write_idx(tmp_path / "t10k-labels-idx1-ubyte", tiny_digits.y)
+    labels.write_bytes(labels.read_bytes()[:-7])
+    assert_refused(run_cli("evaluate", "--data", str(tmp_path)), "t10k-labels-idx1-ubyte", "truncated")
+
+
+def test_run_folder_without_weights(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"arch": "cnn"}))
+    assert_refused(run_cli("predict", str(tmp_path), "--model", str(tmp_path)), "no model.safetensors")
+    assert_refused(run_cli("evaluate", "--model", str(tmp_path / "missing")), "no such run folder")
+
+
+def test_corrupt_weights(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"arch": "cnn"}))
+    (tmp_path / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{half")
+    assert_refused(run_cli("evaluate", "--model", str(tmp_path), "--data", "x"), "corrupt or truncated weights")
+
+
+def test_bad_csv_leaves_no_submission(tmp_path, tiny_digits):
+    path = write_kaggle_csv(tmp_path / "test.csv", tiny_digits.x[:5], None)
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2] + ",7"
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "submission.csv"
+    assert_refused(run_cli("predict", str(path), "--out", str(out)), "test.csv, line 3", "785 values")
+    assert not out.exists() and not list(tmp_path.glob(".submission*"))
+
+
+def test_not_an_image_gets_an_error_and_the_rest_predictions(tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "7").mkdir(parents=True)
+    images, labels = synthetic.drawn_digits(3, seed=5)
+    for image, label in zip(images, labels, strict=True):
+        image.save(folder / "7" / f"{label}.png")
+    (folder / "notes.png").write_bytes(b"not an image")
+    Image.new("L", (50, 50), 255).save(folder / "blank.png")
+    result = run_cli("predict", str(folder), "--json")
+    assert result.returncode == 2  # something was wrong, and said so
+    rows = {r["file"]: r for r in json.loads(result.stdout)}
+    assert rows["photos/7/0.png"]["digit"] == 0 and rows["photos/7/2.png"]["digit"] == 2
+    assert "not a readable image" in rows["photos/notes.png"]["error"]
+    assert "blank" in rows["photos/blank.png"]["error"]
+    assert rows["photos/7/1.png"]["probabilities"] and len(rows["photos/7/1.png"]["probabilities"]) == 10
+
+
+def test_kaggle_submission(tmp_path, mnist):
+    x, y = mnist["test"].x[:300], mnist["test"].y[:300]
+    path = write_kaggle_csv(tmp_path / "test.csv", x, None)
+    out = tmp_path / "submission.csv"
+    result = run_cli("predict", str(path), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == "ImageId,Label" and len(lines) == 301
+    ids = [int(line.split(",")[0]) for line in lines[1:]]
+    labels = np.array([int(line.split(",")[1]) for line in lines[1:]])
+    assert ids == list(range(1, 301))
+    assert (labels == y).mean() >= 0.98
+
+
+def test_evaluate_json_bundled(mnist_dir):
+    result = run_cli("evaluate", "--data", str(mnist_dir), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["n"] == 10000 and report["split"] == "test"
+    assert report["accuracy"] >= 0.995
+    assert np.array(report["confusion"]).sum() == 10000 and len(report["per_class"]) == 10
+    assert {"accuracy", "loss", "n", "per_class", "confusion"} <= set(report)
+
+
+def test_unknown_arch_is_refused(tmp_path, mnist_dir):
+    assert_refused(run_cli("train", "--arch", "resnet9000", "--data", str(mnist_dir), "--out", str(tmp_path / "r")),
+                   "unknown architecture 'resnet9000'")
+
+
+@pytest.mark.slow
+def test_examples_folder_with_bundled_model():
+    from pathlib import Path
+
+    examples = Path(__file__).parent.parent / "examples"
+    result = run_cli("predict", str(examples), "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) >= 10
+    # Example files are named for the digit they show: examples/drawn-7.png
+    for row in rows:
+        expected = int(Path(row["file"]).stem.split("-")[-1])
+        assert row["digit"] == expected, row

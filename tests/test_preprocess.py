@@ -1,0 +1,67 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitrec import synthetic
+from digitrec.errors import DigitrecError
+from digitrec.preprocess import open_image, to_mnist
+
+
+def _png(image: Image.Image) -> bytes:
+    return synthetic.png_bytes(image)
+
+
+def test_mnist_digit_stays_mnist_like(mnist):
+    x = mnist["test"].x[:200]
+    out = np.stack([to_mnist(im) for im in x])
+    assert out.shape == (200, 28, 28) and out.dtype == np.uint8
+    # Same ink in the same place, give or take resampling.
+    assert np.abs(out.astype(int) - x).mean() < 20
+    ys, xs = np.indices((28, 28))
+    com = [(out[i] * ys).sum() / out[i].sum() for i in range(200)]
+    assert abs(np.mean(com) - 13.5) < 0.6
+
+
+def test_polarity_size_and_position_do_not_matter(mnist):
+    digit = mnist["test"].x[0]
+    reference = to_mnist(digit)
+    big = np.zeros((300, 400), np.uint8)
+    big[40:180, 200:340] = np.asarray(Image.fromarray(digit).resize((140, 140), Image.Resampling.BICUBIC))
+    dark_on_light = Image.fromarray(255 - big)
+    out = to_mnist(open_image(_png(dark_on_light)))
+    assert np.corrcoef(out.ravel().astype(float), reference.ravel().astype(float))[0, 1] > 0.85
+
+
+def test_transparent_canvas_export():
+    strokes, pen = synthetic.digit_strokes(7, np.random.default_rng(0))
+    ink = synthetic.render_strokes(strokes, pen)
+    rgba = Image.new("RGBA", ink.size, (0, 0, 0, 0))
+    rgba.putalpha(Image.eval(ink, lambda v: 255 - v))
+    out = to_mnist(open_image(_png(rgba)))
+    reference = to_mnist(ink)
+    assert np.abs(out.astype(int) - reference).mean() < 5
+
+
+@pytest.mark.parametrize("shade", [0, 255, 128])
+def test_blank_image_is_an_error(shade):
+    with pytest.raises(DigitrecError, match="blank"):
+        to_mnist(open_image(_png(Image.new("L", (100, 100), shade))))
+
+
+def test_not_an_image_and_truncated_image():
+    with pytest.raises(DigitrecError, match="not a readable image"):
+        open_image(b"GIF89a but not really")
+    good = _png(Image.new("L", (64, 64), 200))
+    with pytest.raises(DigitrecError, match="(corrupt or truncated|not a readable)"):
+        open_image(good[: len(good) // 2])
+    with pytest.raises(DigitrecError, match="empty"):
+        open_image(b"")
+
+
+def test_pixel_limit_is_checked_before_decoding():
+    buffer = io.BytesIO()
+    Image.new("L", (3000, 3000), 255).save(buffer, format="PNG")
+    with pytest.raises(DigitrecError, match="3000x3000 pixels"):
+        open_image(buffer.getvalue(), max_pixels=1_000_000)

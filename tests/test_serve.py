@@ -1,0 +1,119 @@
+import io
+import json
+import zlib
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from server import running_server
+
+from digitrec import synthetic
+
+
+@pytest.fixture(scope="module")
+def server():
+    with running_server() as url:
+        yield url
+
+
+def _post_file(url, payload: bytes, name="digit.png", mime="image/png"):
+    return httpx.post(f"{url}/api/predict", files={"file": (name, payload, mime)}, timeout=30)
+
+
+def test_health_model_and_docs(server):
+    assert httpx.get(f"{server}/api/health").json() == {"status": "ok"}
+    info = httpx.get(f"{server}/api/model").json()
+    assert info["architecture"] and info["parameters"] > 1000 and info["version"]
+    assert info["test_accuracy"] >= 0.995
+    assert httpx.get(f"{server}/docs").status_code == 200
+    assert "/api/predict" in httpx.get(f"{server}/openapi.json").json()["paths"]
+
+
+def test_page_and_static_files_are_served(server):
+    page = httpx.get(f"{server}/")
+    assert page.status_code == 200
+    for element in ['id="pad"', 'id="clear"', 'id="prediction"', 'id="probabilities"', 'id="upload"']:
+        assert element in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # nothing from a CDN
+    assert httpx.get(f"{server}/static/app.js").status_code == 200
+
+
+def test_drawn_png_is_read(server):
+    images, labels = synthetic.drawn_digits(20, seed=11)
+    answers = [_post_file(server, synthetic.png_bytes(im)).json() for im in images]
+    assert sum(a["digit"] == label for a, label in zip(answers, labels, strict=True)) >= 19
+    first = answers[0]
+    assert set(first) >= {"digit", "confidence", "probabilities", "model"}
+    assert len(first["probabilities"]) == 10 and abs(sum(first["probabilities"]) - 1) < 1e-4
+    assert np.array(first["input"]).shape == (28, 28)
+
+
+def test_json_pixels(server, mnist):
+    x, y = mnist["test"].x[:20], mnist["test"].y[:20]
+    answers = [httpx.post(f"{server}/api/predict", json={"pixels": im.tolist()}).json()["digit"] for im in x]
+    assert answers == y.tolist()
+
+
+def test_raw_image_body_and_jpeg(server, mnist):
+    rng = np.random.default_rng(0)
+    photo = synthetic.photo_of(mnist["test"].x[0], rng)
+    r = httpx.post(f"{server}/api/predict", content=photo, headers={"content-type": "image/jpeg"})
+    assert r.status_code == 200 and r.json()["digit"] == mnist["test"].y[0]
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    """A valid PNG header claiming a huge size, with a tiny compressed body: decoding it whole would need GBs."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    rows = zlib.compress(b"\x00" * (width + 1) * 64, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def _blank_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (280, 280), 255).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("send", "status", "message"),
+    [
+        (lambda u: _post_file(u, b"this is not an image at all"), 400, "not a readable image"),
+        (lambda u: _post_file(u, b""), 400, "empty"),
+        (lambda u: httpx.post(f"{u}/api/predict", content=b"", headers={"content-type": "image/png"}), 400, "empty"),
+        (lambda u: _post_file(u, _blank_png()), 422, "blank"),
+        (lambda u: _post_file(u, b"\x89PNG" + b"\0" * (11 * 1024 * 1024)), 413, "limit"),
+        (lambda u: _post_file(u, _bomb_png(20000, 20000)), 400, "pixel limit"),
+        (lambda u: _post_file(u, _bomb_png(8000, 8000)), 400, "8000x8000 pixels, over the pixel limit"),
+        (lambda u: httpx.post(f"{u}/api/predict", json={"pixels": [[0] * 28] * 27}), 422, "28 rows"),
+        (lambda u: httpx.post(f"{u}/api/predict", json={"pixels": [[300] * 28] * 28}), 422, "0-255"),
+        (lambda u: httpx.post(f"{u}/api/predict", json={"pixels": [["a"] * 28] * 28}), 422, "numbers"),
+        (lambda u: httpx.post(f"{u}/api/predict", json={"pixels": [[0] * 28] * 28}), 422, "blank"),
+        (lambda u: httpx.post(f"{u}/api/predict", json={"image": 1}), 422, "pixels"),
+        (lambda u: httpx.post(f"{u}/api/predict", content=b"{not json",
+                              headers={"content-type": "application/json"}), 400, "malformed JSON"),
+        (lambda u: httpx.post(f"{u}/api/predict", content=b"hello", headers={"content-type": "text/plain"}),
+         415, "unsupported content type"),
+        (lambda u: httpx.post(f"{u}/api/predict", files={"other": ("a.png", b"x")}), 400, "'file'"),
+        (lambda u: httpx.get(f"{u}/api/nothing-here"), 404, "Not Found"),
+    ],
+    ids=["not-image", "empty-file", "empty-body", "blank-canvas", "too-many-bytes", "decompression-bomb", "too-big",
+         "json-shape", "json-range", "json-type", "json-blank", "json-key", "malformed-json", "content-type",
+         "no-file-field", "unknown-path"],
+)
+def test_bad_input_gets_a_json_4xx_and_server_survives(server, send, status, message):
+    response = send(server)
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and message in body["error"]
+    assert httpx.get(f"{server}/api/health").status_code == 200
+
+
+def test_wrong_method(server):
+    response = httpx.get(f"{server}/api/predict")
+    assert response.status_code == 405 and "error" in response.json()
+    assert json.loads(response.text)
