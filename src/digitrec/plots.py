@@ -77,7 +77,7 @@ def curves(history: list, path: Path) -> Path:
 
 
 def confusion(matrix: np.ndarray, path: Path, title: str = "Confusion matrix") -> Path:
-    fig, ax = _figure(850, 780)
+    fig, ax = _figure(960, 900)
     shown = np.log1p(matrix)
     ax.imshow(shown, cmap="Blues")
     ax.grid(False)
@@ -145,7 +145,8 @@ def balance(splits: dict[str, Digits], path: Path) -> Path:
                       color=[ACCENT, SECOND][k % 2], label=f"{name} ({len(d):,})")
         ax.bar_label(bars, fontsize=8)
     ax.set(xticks=range(10), xlabel="digit", ylabel="images", title="Label balance")
-    ax.legend()
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.2)  # room for the legend above the bars
+    ax.legend(loc="upper right", ncols=2)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -172,8 +173,8 @@ def class_means(digits: Digits, path: Path) -> Path:
         ax.set(title="Pixel intensities", xlabel="pixel value (0 = background)", ylabel="pixels (log scale)")
         fig.tight_layout()
         return _save(fig, path)
-    fig, axes = _figure(1000, 260, 1, NUM_CLASSES)
-    for d, ax in enumerate(axes):
+    fig, axes = _figure(1000, 520, 2, NUM_CLASSES // 2)
+    for d, ax in enumerate(axes.flat):
         members = digits.x[digits.y == d]
         ax.imshow(members.mean(0) if len(members) else np.zeros((28, 28)), cmap="gray_r", vmin=0, vmax=255)
         ax.set_axis_off()
