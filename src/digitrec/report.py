@@ -35,6 +35,14 @@ def _rows(rows: list[list], header: list[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _machine(info: dict) -> str:
+    if not info:
+        return "an unrecorded machine"
+    precision = "bf16 autocast" if info.get("bf16_autocast") else "fp32"
+    return (f"{info.get('cpu')}, {info.get('cores')} cores, {info.get('threads')} threads, {info.get('isa')}, "
+            f"{precision}, torch {info.get('torch')}")
+
+
 def write_report(run_dir: Path, evaluation: Evaluation, digits: Digits, split_name: str) -> Path:
     """Evaluate figures into the run folder, then write report.html referring to every figure there."""
     run_dir = Path(run_dir)
@@ -68,7 +76,8 @@ def write_report(run_dir: Path, evaluation: Evaluation, digits: Digits, split_na
                 "" if m.val_loss is None else f"{m.val_loss:.4f}",
                 "" if m.val_accuracy is None else f"{m.val_accuracy:.4f}", f"{m.seconds:.1f}"] for m in history],
               ["epoch", "train loss", "train acc", "val loss", "val acc", "seconds"]),
-        f"<p>Training time {config.get('train_seconds', '?')} s on {html.escape(str(config.get('hardware', {})))}</p>",
+        f"<p>Training time {config.get('train_seconds', '?')} s on "
+        f"{html.escape(_machine(config.get('hardware', {})))}</p>",
         f"<h2>Results on {split_name}</h2>",
         _rows([[r["digit"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"]]
                for r in evaluation.per_class()], ["digit", "precision", "recall", "F1", "support"]),

@@ -1,0 +1,111 @@
+"""Inference speed of the bundled model (or --model RUN_DIR): digitrec's own predict path and the ONNX
+export in onnxruntime, batched and one image at a time, and `digitrec predict test.csv` end to end.
+
+    DIGITREC_DATA=../shared/data/mnist python benchmarks/inference.py [--model RUN_DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import data_path, machine_line, print_table
+
+from digitrec import data, hardware
+from digitrec.export import export_onnx
+from digitrec.predict import Predictor
+
+MIN_IMAGES_PER_S = 20_000
+MAX_P50_MS = 1.0
+MAX_CSV_SECONDS = 5.0
+
+
+def throughput(fn, images: np.ndarray, repeats: int = 3) -> float:
+    fn(images[:512])  # warm-up
+    best = min(_timed(fn, images) for _ in range(repeats))
+    return len(images) / best
+
+
+def _timed(fn, arg) -> float:
+    start = time.perf_counter()
+    fn(arg)
+    return time.perf_counter() - start
+
+
+def p50_single_ms(fn, images: np.ndarray, count: int = 500) -> float:
+    for i in range(20):
+        fn(images[i : i + 1])
+    return 1000 * statistics.median(_timed(fn, images[i : i + 1]) for i in range(count))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="run folder (default: the bundled model)")
+    args = parser.parse_args()
+    import onnxruntime as ort
+
+    path = data_path()
+    test = data.load(path, "test")
+    predictor = Predictor.load(args.model)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_onnx(predictor, Path(tmp) / "model.onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = hardware.available_cores()
+        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+        def onnx_predict(images: np.ndarray) -> np.ndarray:
+            x = images.reshape(-1, 1, 28, 28).astype(np.float32) / 255
+            return session.run(None, {"image": x})[0]
+
+        hardware.configure_threads()
+        batched_native = throughput(predictor.probabilities, test.x)
+        batched_onnx = throughput(onnx_predict, test.x)
+        torch.set_num_threads(1)  # one image: threads cost more than they give (as the server does)
+        single_native = p50_single_ms(predictor.probabilities, test.x)
+        hardware.configure_threads()
+        single_onnx = p50_single_ms(onnx_predict, test.x)
+
+        agree = (predictor.probabilities(test.x).argmax(1) == onnx_predict(test.x).argmax(1)).mean()
+        for name, batched, single in (("digitrec (PyTorch)", batched_native, single_native),
+                                      ("ONNX (onnxruntime)", batched_onnx, single_onnx)):
+            rows.append({
+                "path": name,
+                "batched images/s": f"{batched:,.0f}",
+                "p50 one image (ms)": f"{single:.3f}",
+                "targets": "ok" if batched >= MIN_IMAGES_PER_S and single <= MAX_P50_MS else "MISSED",
+            })
+
+        csv_path = Path(tmp) / "test.csv"
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+        from make_kaggle import write_csv
+
+        splits = data.load_splits(path)
+        x = np.concatenate([splits["test"].x, splits["train"].x])[:28_000]
+        write_csv(csv_path, x, None)
+        start = time.perf_counter()
+        cmd = [sys.executable, "-m", "digitrec", "predict", str(csv_path), "--out", str(Path(tmp) / "sub.csv")]
+        if args.model:
+            cmd += ["--model", args.model]
+        subprocess.run(cmd, check=True, capture_output=True)
+        csv_seconds = time.perf_counter() - start
+        rows.append({"path": "digitrec predict test.csv (28,000 rows, end to end)",
+                     "batched images/s": f"{28_000 / csv_seconds:,.0f}",
+                     "p50 one image (ms)": f"total {csv_seconds:.2f} s",
+                     "targets": "ok" if csv_seconds <= MAX_CSV_SECONDS else "MISSED"})
+    print(machine_line())
+    print(f"model: {predictor.name} ({predictor.config.get('arch')}); ONNX and PyTorch agree on {agree:.4%} "
+          f"of the 10,000 test images")
+    print_table(rows)
+    return 0 if all(r["targets"] == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Build test sets that do not look like MNIST, as labelled folders SET/<digit>/<file>:
+
+- drawn:  pen strokes rendered to 280x280 PNGs (varied stroke width, size, position, slant);
+- photos: MNIST *test* digits written on uneven paper, photographed: rotated, off-centre, blurred, JPEG;
+- fonts:  digits from handwriting fonts (Debian: fonts-dkg-handwriting fonts-breip fonts-bwht
+          fonts-femkeklaver fonts-comic-neue fonts-dancingscript), rotated, scaled, either polarity;
+- small:  MNIST *test* digits shrunk to 8-14 px (other writers' small low-resolution digits), scaled up.
+
+None of them is used for training. Score a set with `digitrec evaluate --data realworld/photos`
+(or `digitrec predict realworld/photos --json`).
+
+    DIGITREC_DATA=../shared/data/mnist python scripts/make_realworld.py --out realworld
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from digitrec import data, synthetic
+
+FONT_DIRS = ["/usr/share/fonts/truetype", "/usr/share/fonts/opentype"]
+HANDWRITING = ("dkg", "breip", "bwht", "femke", "comic", "dancing")
+
+
+def handwriting_fonts() -> list[Path]:
+    found = []
+    for root in FONT_DIRS:
+        for path in sorted(Path(root).rglob("*")):
+            if path.suffix.lower() in (".ttf", ".otf") and any(k in str(path).lower() for k in HANDWRITING):
+                found.append(path)
+    return found
+
+
+def font_digit(font_path: Path, digit: int, rng: np.random.Generator) -> bytes:
+    size = int(rng.integers(120, 320))
+    font = ImageFont.truetype(str(font_path), int(size * rng.uniform(0.35, 0.7)))
+    dark_on_light = rng.random() < 0.8
+    paper, ink = (int(rng.integers(200, 255)), int(rng.integers(0, 60)))
+    if not dark_on_light:
+        paper, ink = ink, paper
+    layer = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(layer)
+    box = draw.textbbox((0, 0), str(digit), font=font)
+    w, h = box[2] - box[0], box[3] - box[1]
+    x = rng.integers(0, max(1, size - w)) - box[0]
+    y = rng.integers(0, max(1, size - h)) - box[1]
+    draw.text((x, y), str(digit), fill=255, font=font)
+    layer = layer.rotate(rng.uniform(-10, 10), resample=Image.Resampling.BICUBIC)
+    alpha = np.asarray(layer, np.float32) / 255
+    page = paper * (1 - alpha) + ink * alpha + rng.normal(0, 4, alpha.shape)
+    image = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0, 1)))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def small_digit(image28: np.ndarray, rng: np.random.Generator) -> bytes:
+    side = int(rng.integers(8, 15))
+    small = Image.fromarray(image28).resize((side, side), Image.Resampling.BOX)
+    big = small.resize((side * int(rng.integers(4, 8)),) * 2, Image.Resampling.BILINEAR)
+    if rng.random() < 0.5:
+        big = Image.fromarray(255 - np.asarray(big))
+    buffer = io.BytesIO()
+    big.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write(out: Path, name: str, index: int, digit: int, payload: bytes, suffix: str) -> None:
+    folder = out / name / str(digit)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{index:05d}{suffix}").write_bytes(payload)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="MNIST folder (default $DIGITREC_DATA)")
+    parser.add_argument("--out", type=Path, default=Path("realworld"))
+    parser.add_argument("--count", type=int, default=1000, help="images per set")
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    test = data.load(args.data, "test")
+    picks = rng.permutation(len(test))
+
+    images, labels = synthetic.drawn_digits(args.count, seed=args.seed)
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        write(args.out, "drawn", i, int(label), synthetic.png_bytes(image), ".png")
+    for i, j in enumerate(picks[: args.count]):
+        write(args.out, "photos", i, int(test.y[j]), synthetic.photo_of(test.x[j], rng), ".jpg")
+    for i, j in enumerate(picks[args.count : 2 * args.count]):
+        write(args.out, "small", i, int(test.y[j]), small_digit(test.x[j], rng), ".png")
+    fonts = handwriting_fonts()
+    if fonts:
+        for i in range(args.count):
+            digit = i % 10
+            write(args.out, "fonts", i, digit, font_digit(fonts[(i // 10) % len(fonts)], digit, rng), ".png")
+    print(f"wrote drawn, photos, small{', fonts (' + str(len(fonts)) + ' fonts)' if fonts else ''} to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from digitrec import models
+from digitrec.export import export_onnx
+from digitrec.predict import Predictor
+
+
+def _session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_bundled_model_in_onnxruntime_matches_pytorch(tmp_path, mnist):
+    predictor = Predictor.load()
+    path = export_onnx(predictor, tmp_path / "model.onnx")
+    test = mnist["test"]
+    x = test.x.reshape(-1, 1, 28, 28).astype(np.float32) / 255
+    onnx_logits = np.concatenate([_session(path).run(None, {"image": x[i : i + 2500]})[0]
+                                  for i in range(0, len(x), 2500)])
+    torch_probs = predictor.probabilities(test.x)
+    onnx_probs = torch.softmax(torch.from_numpy(onnx_logits), 1).numpy()
+    assert (onnx_probs.argmax(1) == torch_probs.argmax(1)).all()
+    assert np.abs(onnx_probs - torch_probs).max() < 1e-4
+    assert (onnx_probs.argmax(1) == test.y).mean() >= 0.995
+
+    meta = {p.key: p.value for p in onnx.load(path).metadata_props}
+    assert json.loads(meta["test_accuracy"]) >= 0.995
+    assert "28" in meta["preprocessing"] and meta["digitrec_version"]
+    inputs = _session(path).get_inputs()[0]
+    assert inputs.name == "image" and inputs.shape[1:] == [1, 28, 28] and isinstance(inputs.shape[0], str)
+
+
+@pytest.mark.parametrize("arch", models.list_models())
+def test_every_architecture_exports(tmp_path, arch):
+    torch.manual_seed(0)
+    model = models.create_model(arch).eval()
+    predictor = Predictor(model, {"arch": arch}, tmp_path / arch)
+    path = export_onnx(predictor, tmp_path / f"{arch}.onnx")
+    x = np.random.default_rng(0).random((7, 1, 28, 28), dtype=np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    got = _session(path).run(None, {"image": x})[0]
+    assert got.shape == (7, 10)
+    assert np.allclose(got, expected, atol=1e-4)
+
+
+def test_ensemble_exports(tmp_path):
+    members = [models.create_model("mlp").eval() for _ in range(2)]
+    model = models.Ensemble(members).eval()
+    path = export_onnx(Predictor(model, {"arch": "ensemble"}, tmp_path), tmp_path / "ens.onnx")
+    x = np.random.default_rng(1).random((3, 1, 28, 28), dtype=np.float32)
+    with torch.no_grad():
+        assert np.allclose(_session(path).run(None, {"image": x})[0], model(torch.from_numpy(x)).numpy(), atol=1e-4)
