@@ -139,3 +139,17 @@ def test_examples_folder_with_bundled_model():
     for row in rows:
         expected = int(Path(row["file"]).stem.split("-")[-1])
         assert row["digit"] == expected, row
+
+
+def test_ensemble_is_a_run_folder_like_any_other(tmp_path, mnist_dir):
+    import shutil
+
+    from digitrec.runs import BUNDLED_DIR
+
+    for name in ("a", "b"):
+        shutil.copytree(BUNDLED_DIR, tmp_path / name)
+    made = run_cli("ensemble", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "ens"))
+    assert made.returncode == 0, made.stderr
+    result = run_cli("evaluate", "--model", str(tmp_path / "ens"), "--data", str(mnist_dir), "--json")
+    assert json.loads(result.stdout)["accuracy"] >= 0.995
+    assert_refused(run_cli("ensemble", str(tmp_path / "a"), "--out", str(tmp_path / "e1")), "at least two runs")

@@ -4,7 +4,7 @@ import torch
 
 from digitrec import models, runs
 from digitrec.errors import DigitrecError
-from digitrec.train import random_affine, to_input, train, train_run
+from digitrec.train import augment, random_affine, to_input, train, train_run
 
 
 def test_to_input_scales_uint8_to_unit_range(tiny_digits):
@@ -20,6 +20,14 @@ def test_random_affine_moves_pixels_but_keeps_ink(tiny_digits):
     assert out.shape == x.shape
     assert not torch.allclose(out, x)
     assert torch.allclose(out.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.3)
+
+
+def test_lowres_augmentation_blurs_but_keeps_full_contrast(tiny_digits):
+    x = to_input(tiny_digits.x[:16])
+    recipe = models.get_recipe("best").update(lowres=1.0, rotate_deg=0, scale=0, shift_px=0)
+    out = augment(x, recipe, torch.Generator().manual_seed(0))
+    assert torch.allclose(out.amax(dim=(1, 2, 3)), torch.ones(16))
+    assert (out > 0.05).sum() > (x > 0.05).sum()  # blurred strokes are wider
 
 
 def _quick(arch: str, epochs: int = 1, **kw) -> models.Recipe:

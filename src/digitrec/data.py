@@ -454,14 +454,6 @@ def load_for_training(path, val_fraction: float = 0.1, seed: int = 0) -> tuple[D
     return data.subset(train_idx), (data.subset(val_idx) if len(val_idx) else None)
 
 
-def load_for_evaluation(path) -> Digits:
-    """The held-out split: MNIST's or an npz's test set, or the whole of a labelled CSV or folder."""
-    data = load(path)
-    if data.y is None:
-        raise DigitrecError("data has no labels to evaluate against", where=data.source)
-    return data
-
-
 def fingerprint(path: str | os.PathLike) -> str:
     """SHA-256 over a file, or over a folder's files (names and contents), for the run's config."""
     path = Path(path)

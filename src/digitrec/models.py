@@ -129,6 +129,7 @@ class Recipe:
     rotate_deg: float = 10.0  # random affine augmentation on whole batches; 0 turns it off
     scale: float = 0.1
     shift_px: float = 2.0
+    lowres: float = 0.0  # fraction of each batch shrunk to 10-16 px and scaled back up (small, blurry digits)
     val_fraction: float = 0.1
     seed: int = 0
 
@@ -141,13 +142,13 @@ class Recipe:
 
     @property
     def augment(self) -> bool:
-        return bool(self.rotate_deg or self.scale or self.shift_px)
+        return bool(self.rotate_deg or self.scale or self.shift_px or self.lowres)
 
 
 RECIPES: dict[str, Recipe] = {
     "default": Recipe(),
     "fast": Recipe(epochs=2, batch_size=256, lr=5e-3, rotate_deg=0, scale=0, shift_px=0),
-    "best": Recipe(epochs=24, label_smoothing=0.1, rotate_deg=12.0, scale=0.12, shift_px=2.5),
+    "best": Recipe(epochs=24, label_smoothing=0.1, rotate_deg=12.0, scale=0.12, shift_px=2.5, lowres=0.2),
     "mlp": Recipe(arch="mlp", epochs=10, batch_size=64, lr=2e-3, weight_decay=0.0, optimizer="adam",
                   rotate_deg=0, scale=0, shift_px=0),
     "keras": Recipe(arch="keras-cnn", epochs=15, batch_size=128, lr=1e-3, weight_decay=0.0, optimizer="adam",

@@ -93,9 +93,14 @@ def _ink(gray: np.ndarray) -> np.ndarray:
 
 
 def _fit(ink: np.ndarray) -> np.ndarray:
-    rows = np.flatnonzero(ink.max(axis=1) > 0)
-    cols = np.flatnonzero(ink.max(axis=0) > 0)
-    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    # The box around clear ink (a fifth of the peak), one pixel wider for the soft edges: stray
+    # specks of paper grain must not stretch the box and shrink the digit.
+    strong = ink > 0.2
+    rows = np.flatnonzero(strong.any(axis=1))
+    cols = np.flatnonzero(strong.any(axis=0))
+    top, bottom = max(rows[0] - 1, 0), min(rows[-1] + 2, ink.shape[0])
+    left, right = max(cols[0] - 1, 0), min(cols[-1] + 2, ink.shape[1])
+    crop = ink[top:bottom, left:right]
     h, w = crop.shape
     scale = FIT_SIZE / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))

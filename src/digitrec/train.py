@@ -47,6 +47,21 @@ def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return x.float().div_(255.0)
 
 
+def augment(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torch.Tensor:
+    """The recipe's augmentation of a whole batch: random affine, then some digits made low-resolution."""
+    x = random_affine(x, recipe, generator)
+    if recipe.lowres:
+        chosen = torch.rand(x.shape[0], generator=generator) < recipe.lowres
+        if chosen.any():
+            side = int(torch.randint(10, 17, (1,), generator=generator))
+            small = F.interpolate(x[chosen], size=(side, side), mode="area")
+            x = x.clone()
+            blurry = F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            # Preprocessing stretches real pictures to full contrast; do the same here.
+            x[chosen] = blurry / blurry.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)
+    return x
+
+
 def random_affine(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torch.Tensor:
     """Rotate, scale and shift a whole batch at once with one affine grid."""
     n = x.shape[0]
@@ -133,7 +148,7 @@ def train(
             index = order[begin : begin + recipe.batch_size]
             xb = to_input(x[index])
             if recipe.augment:
-                xb = random_affine(xb, recipe, generator)
+                xb = augment(xb, recipe, generator)
             xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
                 logits = model(xb)
