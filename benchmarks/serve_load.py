@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import statistics
 import sys
 import time
@@ -25,14 +26,21 @@ MAX_P50_MS = 10.0
 
 
 def sequential_latency(url: str, payloads: list[bytes], count: int) -> list[float]:
+    """One keep-alive connection with the standard library's client, whose own cost is small."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
     times = []
-    with httpx.Client(base_url=url, timeout=30) as client:
-        for i in range(count + 20):
-            start = time.perf_counter()
-            r = client.post("/api/predict", files={"file": ("d.png", payloads[i % len(payloads)], "image/png")})
-            r.raise_for_status()
-            if i >= 20:  # first requests warm up the server
-                times.append(1000 * (time.perf_counter() - start))
+    for i in range(count + 20):
+        start = time.perf_counter()
+        connection.request("POST", "/api/predict", body=payloads[i % len(payloads)],
+                           headers={"Content-Type": "image/png"})
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"status {response.status}")
+        if i >= 20:  # the first requests warm up the server
+            times.append(1000 * (time.perf_counter() - start))
+    connection.close()
     return times
 
 
@@ -77,8 +85,8 @@ def main() -> int:
     p50 = statistics.median(single)
     lat = sorted(result["latencies"])
     rows = [
-        {"test": "one client, 280x280 PNG", "requests": len(single), "errors": 0,
-         "p50 ms": f"{p50:.2f}", "p95 ms": f"{lat and sorted(single)[int(0.95 * len(single))]:.2f}",
+        {"test": "one client, 280x280 PNG (image/png body)", "requests": len(single), "errors": 0,
+         "p50 ms": f"{p50:.2f}", "p95 ms": f"{sorted(single)[int(0.95 * len(single))]:.2f}",
          "requests/s": f"{1000 / statistics.mean(single):.0f}",
          "target": f"p50 <= {MAX_P50_MS} ms: {'ok' if p50 <= MAX_P50_MS else 'MISSED'}"},
         {"test": f"load, {args.concurrency} concurrent", "requests": result["done"], "errors": result["errors"],

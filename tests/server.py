@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import httpx
@@ -19,16 +20,24 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_server(*args: str, timeout: float = 60):
     port = free_port()
+    # The log goes to a file: an unread pipe fills up after a few hundred access-log lines and
+    # then blocks the server.
+    with tempfile.TemporaryFile() as log:
+        yield from _serve(port, log, args, timeout)
+
+
+def _serve(port: int, log, args, timeout: float):
     process = subprocess.Popen(
         [sys.executable, "-m", "digitrec", "serve", "--port", str(port), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stdout.read().decode()}")
+                log.seek(0)
+                raise RuntimeError(f"server exited: {log.read().decode(errors='replace')}")
             try:
                 if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
                     break

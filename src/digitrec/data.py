@@ -254,7 +254,10 @@ def _read_csv(path: Path) -> Digits:
         frame = pd.read_csv(io.BytesIO(raw), header=0 if has_header else None, low_memory=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         raise DigitrecError(f"malformed CSV: {e}", where=str(path)) from None
-    values = _numeric_values(frame, path, first_line, ncols)
+    if all(pd.api.types.is_integer_dtype(t) for t in frame.dtypes):
+        values = frame.to_numpy()  # clean: no missing or non-numeric cell is possible
+    else:
+        values = _numeric_values(frame, path, first_line, ncols)
     if len(values) == 0:
         raise DigitrecError("no data rows", where=str(path), expected="at least one row")
     y = None

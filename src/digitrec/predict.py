@@ -15,6 +15,7 @@ from torch import nn
 from digitrec import runs
 from digitrec.data import Digits, atomic_write_text, iter_image_files, read_image
 from digitrec.errors import DigitrecError
+from digitrec.models import fuse_for_inference
 from digitrec.preprocess import to_mnist
 from digitrec.train import to_input
 
@@ -39,7 +40,7 @@ class Predictor:
     """A loaded model and its run config: the object the CLI, the server and the Python API share."""
 
     def __init__(self, model: nn.Module, config: dict, path: Path):
-        self.model = model.eval()
+        self.model = fuse_for_inference(model)
         self.config = config
         self.path = path
 
@@ -56,7 +57,7 @@ class Predictor:
         return self.config.get("name") or self.path.name
 
     @torch.inference_mode()
-    def probabilities(self, images: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """uint8 [N, 28, 28] MNIST-style images -> probabilities [N, 10]."""
         if len(images) == 0:
             return np.empty((0, 10), dtype=np.float32)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -98,20 +98,25 @@ def create_app(predictor: Predictor) -> FastAPI:
     info = {
         "name": predictor.name,
         "architecture": predictor.config.get("arch"),
-        "parameters": sum(p.numel() for p in predictor.model.parameters()),
+        "parameters": predictor.config.get("parameters"),
         "test_accuracy": predictor.config.get("test_accuracy"),
         "version": __version__,
     }
 
-    def infer(image: np.ndarray) -> dict:
+    def infer(image: np.ndarray | bytes) -> Response:
+        """Decode (for picture bytes), preprocess and predict in one worker-thread hop."""
+        if isinstance(image, bytes):
+            image = image_from_bytes(image)
         probs = predictor.probabilities(image[None])[0]
-        return {
+        answer = {
             "digit": int(probs.argmax()),
             "confidence": float(probs.max()),
             "probabilities": [float(p) for p in probs],
             "model": predictor.name,
             "input": image.tolist(),
         }
+        # Serialised here rather than by FastAPI's encoder: a third of the request time otherwise.
+        return Response(json.dumps(answer), media_type="application/json")
 
     @app.exception_handler(ApiError)
     async def api_error(_request, exc: ApiError):
@@ -144,13 +149,11 @@ def create_app(predictor: Predictor) -> FastAPI:
         if not body:
             raise ApiError(400, "empty request body")
         if content_type == "application/json":
-            image = pixels_from_json(body)
-        else:
-            payload = await _file_from_multipart(request, body) if content_type == "multipart/form-data" else body
-            if not payload:
-                raise ApiError(400, "the uploaded file is empty")
-            image = await run_in_threadpool(image_from_bytes, payload)
-        return await run_in_threadpool(infer, image)
+            return await run_in_threadpool(infer, pixels_from_json(body))
+        payload = await _file_from_multipart(request, body) if content_type == "multipart/form-data" else body
+        if not payload:
+            raise ApiError(400, "the uploaded file is empty")
+        return await run_in_threadpool(infer, payload)
 
     @app.get("/", include_in_schema=False)
     async def index():
