@@ -42,7 +42,7 @@ def small_run(tmp_path_factory, mnist_dir):
 
 def test_training_leaves_figures(small_run):
     pngs = sorted(p.name for p in small_run.glob("*.png"))
-    assert {"curves.png", "confusion.png", "errors.png", "samples.png"} <= set(pngs)
+    assert {"curves.png", "confusion.png", "per_class.png", "errors.png", "samples.png"} <= set(pngs)
     for name in pngs:
         assert_figure(small_run / name)
 
@@ -53,7 +53,7 @@ def test_report_shows_every_figure_offline(small_run, mnist_dir):
     assert split == "test"
     page = write_report(small_run, evaluate(predictor.probabilities(digits.x), digits), digits, split).read_text()
     pngs = sorted(small_run.glob("*.png"))
-    assert len(pngs) >= 5
+    assert len(pngs) >= 7  # five from training, two from the report
     for png in pngs:
         assert f'data-file="{png.name}"' in page
     assert len(re.findall(r'src="data:image/png;base64,', page)) == len(pngs)

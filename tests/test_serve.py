@@ -49,6 +49,22 @@ def test_drawn_png_is_read(server):
     assert np.array(first["input"]).shape == (28, 28)
 
 
+def test_api_reads_drawn_digits_and_photos(server, mnist):
+    """Pen strokes rendered to 280x280 PNGs (varied width, size, position, slant): >= 99% right;
+    MNIST test digits photographed on uneven paper (rotated, off-centre, blurred, JPEG): >= 95%."""
+    images, labels = synthetic.drawn_digits(300, seed=31)
+    with httpx.Client(base_url=server, timeout=30) as client:
+        drawn = [client.post("/api/predict", content=synthetic.png_bytes(im),
+                             headers={"content-type": "image/png"}).json()["digit"] for im in images]
+        rng = np.random.default_rng(31)
+        test = mnist["test"]
+        picks = rng.choice(len(test), 300, replace=False)
+        photos = [client.post("/api/predict", files={"file": ("p.jpg", synthetic.photo_of(test.x[i], rng),
+                                                              "image/jpeg")}).json()["digit"] for i in picks]
+    assert np.mean(np.array(drawn) == labels) >= 0.99
+    assert np.mean(np.array(photos) == test.y[picks]) >= 0.95
+
+
 def test_json_pixels(server, mnist):
     x, y = mnist["test"].x[:20], mnist["test"].y[:20]
     answers = [httpx.post(f"{server}/api/predict", json={"pixels": im.tolist()}).json()["digit"] for im in x]

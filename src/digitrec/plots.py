@@ -92,6 +92,21 @@ def confusion(matrix: np.ndarray, path: Path, title: str = "Confusion matrix") -
     return _save(fig, path)
 
 
+def per_class(evaluation, path: Path, title: str = "Per-class scores") -> Path:
+    """Precision and recall of each digit as bars: which digits the model finds hard."""
+    rows = evaluation.per_class()
+    fig, ax = _figure(950, 450)
+    digits = np.arange(NUM_CLASSES)
+    ax.bar(digits - 0.2, [r["precision"] for r in rows], 0.4, color=ACCENT, label="precision")
+    ax.bar(digits + 0.2, [r["recall"] for r in rows], 0.4, color=SECOND, label="recall")
+    low = min(min(r["precision"], r["recall"]) for r in rows)
+    ax.set_ylim(max(0.0, low - (1 - low) * 0.5), 1.0)
+    ax.set(xticks=digits, xlabel="digit", ylabel="score", title=f"{title} (accuracy {evaluation.accuracy:.2%})")
+    ax.legend(loc="lower right", ncols=2)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def errors(images, labels, probabilities, path: Path, limit: int = 40) -> Path:
     """Misread digits, the most confidently wrong first: true, predicted and confidence under each."""
     predicted = probabilities.argmax(1)
@@ -119,13 +134,14 @@ def samples(images, probabilities, path: Path, labels=None, count: int = 30) -> 
 
 
 def run_figures(run_dir: Path, history: list, val_set: Digits | None, probabilities: np.ndarray | None) -> list[Path]:
-    """curves.png, and with validation data confusion.png, errors.png and samples.png."""
+    """curves.png, and with validation data confusion.png, per_class.png, errors.png and samples.png."""
     from digitrec.evaluate import evaluate
 
     written = [curves(history, run_dir / "curves.png")]
     if val_set is not None and probabilities is not None:
         result = evaluate(probabilities, val_set)
         written.append(confusion(result.confusion, run_dir / "confusion.png", "Confusion matrix (validation)"))
+        written.append(per_class(result, run_dir / "per_class.png", "Per-class scores (validation)"))
         written.append(errors(val_set.x, val_set.y, probabilities, run_dir / "errors.png"))
         written.append(samples(val_set.x, probabilities, run_dir / "samples.png", val_set.y))
     return written

@@ -87,6 +87,7 @@ def write_report(run_dir: Path, evaluation: Evaluation, digits: Digits, split_na
         ("confusion_test.png", f"Confusion matrix on {split_name}"),
         ("errors_test.png", f"Worst errors on {split_name}"),
         ("confusion.png", "Confusion matrix on validation"),
+        ("per_class.png", "Per-class precision and recall on validation"),
         ("errors.png", "Misread validation digits"),
         ("samples.png", "Sample predictions (validation)"),
     ]
