@@ -100,9 +100,12 @@ def per_class(evaluation, path: Path, title: str = "Per-class scores") -> Path:
     ax.bar(digits - 0.2, [r["precision"] for r in rows], 0.4, color=ACCENT, label="precision")
     ax.bar(digits + 0.2, [r["recall"] for r in rows], 0.4, color=SECOND, label="recall")
     low = min(min(r["precision"], r["recall"]) for r in rows)
-    ax.set_ylim(max(0.0, low - (1 - low) * 0.5), 1.0)
+    margin = max(1 - low, 0.01)
+    ax.set_ylim(max(0.0, low - margin * 0.5), 1.0 + margin * 0.4)  # headroom for the legend
     ax.set(xticks=digits, xlabel="digit", ylabel="score", title=f"{title} (accuracy {evaluation.accuracy:.2%})")
-    ax.legend(loc="lower right", ncols=2)
+    ax.axhline(1.0, color="#888", linewidth=0.8)
+    ax.set_yticks([t for t in ax.get_yticks() if t <= 1.0 + 1e-9])
+    ax.legend(loc="upper right", ncols=2)
     fig.tight_layout()
     return _save(fig, path)
 
