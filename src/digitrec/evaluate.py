@@ -38,12 +38,6 @@ class Evaluation:
             rows.append({"digit": d, "precision": precision, "recall": recall, "f1": f1, "support": actual})
         return rows
 
-    def errors(self, limit: int | None = None) -> np.ndarray:
-        """Indices of misread images, the most confidently wrong first."""
-        wrong = np.flatnonzero(self.predictions != self.labels)
-        confidence = self.probabilities[wrong].max(1)
-        return wrong[np.argsort(-confidence, kind="stable")][:limit]
-
     def as_dict(self) -> dict:
         low, high = self.interval95
         return {
