@@ -165,7 +165,7 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "default": Recipe(),
-    "fast": Recipe(epochs=2, batch_size=256, lr=5e-3, rotate_deg=0, scale=0, shift_px=0),
+    "fast": Recipe(epochs=1, lr=5e-3, rotate_deg=0, scale=0, shift_px=0),
     "best": Recipe(epochs=24, label_smoothing=0.1, rotate_deg=12.0, scale=0.12, shift_px=2.5, lowres=0.2),
     "mlp": Recipe(arch="mlp", epochs=10, batch_size=64, lr=2e-3, weight_decay=0.0, optimizer="adam",
                   rotate_deg=0, scale=0, shift_px=0),
