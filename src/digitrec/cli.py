@@ -38,7 +38,7 @@ def cmd_data_check(args) -> int:
     if args.plots and report.splits:
         from digitrec import plots
 
-        written = plots.data_figures(data.load_splits(args.path), Path(args.plots))
+        written = plots.data_figures(report.digits, Path(args.plots))
         print(f"figures: {', '.join(str(p) for p in written)}", file=sys.stderr)
     if args.json:
         _print_json({"source": report.source, "kind": report.kind, "splits": report.splits,

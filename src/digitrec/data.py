@@ -480,6 +480,7 @@ class CheckReport:
     kind: str
     splits: dict[str, dict] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    digits: dict[str, Digits] = field(default_factory=dict, repr=False)  # what was loaded, for figures
 
     @property
     def clean(self) -> bool:
@@ -512,6 +513,7 @@ def check(path: str | os.PathLike | None) -> CheckReport:
     except DigitrecError as e:
         report.problems.append(str(e))
         return report
+    report.digits = splits
     for name, digits in splits.items():
         s = summarize(digits)
         report.splits[name] = s

@@ -141,7 +141,7 @@ def load_run(path: str | os.PathLike | None = None) -> tuple[nn.Module, dict]:
 def make_ensemble(member_dirs: list[Path], out: Path) -> dict:
     """One run folder whose model averages the probabilities of several runs."""
     from digitrec import __version__
-    from digitrec.models import Ensemble
+    from digitrec.models import Ensemble, count_parameters
 
     if len(member_dirs) < 2:
         raise DigitrecError("an ensemble needs at least two runs", expected="RUN_DIR RUN_DIR ...")
@@ -154,7 +154,7 @@ def make_ensemble(member_dirs: list[Path], out: Path) -> dict:
         "arch": "ensemble",
         "members": [{"arch": c["arch"], "path": str(Path(d).resolve()), "val_accuracy": c.get("val_accuracy")}
                     for d, (_, c) in zip(member_dirs, loaded, strict=True)],
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": count_parameters(model),
         "data": loaded[0][1].get("data", {}),
         "recipe": loaded[0][1].get("recipe", {}),
         "digitrec": __version__,

@@ -19,7 +19,7 @@ from torch import nn
 from digitrec import hardware, runs
 from digitrec.data import Digits
 from digitrec.errors import DigitrecError
-from digitrec.models import Recipe, create_model
+from digitrec.models import Recipe, count_parameters, create_model
 
 
 @dataclass
@@ -210,7 +210,7 @@ def train_run(
         config = {
             "name": run_dir.name,
             "arch": recipe.arch,
-            "parameters": sum(p.numel() for p in create_model(recipe.arch).parameters()),
+            "parameters": count_parameters(create_model(recipe.arch)),
             "recipe": recipe.as_dict(),
             "data": {"path": str(data_path.resolve()), "kind": data.detect_kind(data_path),
                      "sha256": data.fingerprint(data_path), "train": len(train_set),
