@@ -58,6 +58,16 @@ def test_kaggle_csv_train_and_test(tmp_path, tiny_digits):
     assert test.y is None and np.array_equal(test.x, tiny_digits.x)
 
 
+def test_csv_with_crlf_and_decimal_integers_loads_the_same(tmp_path, tiny_digits):
+    path = write_kaggle_csv(tmp_path / "train.csv", tiny_digits.x[:20], tiny_digits.y[:20])
+    header, *rows = path.read_text().splitlines()
+    (tmp_path / "crlf.csv").write_bytes(("\r\n".join([header, *rows]) + "\r\n").encode())
+    (tmp_path / "floats.csv").write_text("\n".join([header, *(",".join(f"{v}.0" for v in r.split(",")) for r in rows)]))
+    for name in ("crlf.csv", "floats.csv"):
+        loaded = data.load(tmp_path / name)
+        assert np.array_equal(loaded.x, tiny_digits.x[:20]) and np.array_equal(loaded.y, tiny_digits.y[:20])
+
+
 def test_csv_detected_by_content_not_name(tmp_path, tiny_digits):
     path = write_kaggle_csv(tmp_path / "digits.txt", tiny_digits.x, tiny_digits.y)
     assert data.detect_kind(path) == "csv"
@@ -82,8 +92,9 @@ def _corrupt_csv(tmp_path, tiny_digits, line: int, edit) -> Path:
         (6, lambda f: f[:100] + ["300"] + f[101:], r"line 6, column 'pixel99': pixel value 300 \(expected 0-255\)"),
         (3, lambda f: ["12"] + f[1:], r"line 3, column 'label': label 12 \(expected a digit 0-9\)"),
         (2, lambda f: f[:50] + ["-1"] + f[51:], r"line 2, column 'pixel49': pixel value -1"),
+        (4, lambda f: f[:7] + ["12.5"] + f[8:], r"train.csv, line 4: 12.5 is not an integer"),
     ],
-    ids=["missing", "non-numeric", "extra-column", "short-row", "over-255", "bad-label", "negative"],
+    ids=["missing", "non-numeric", "extra-column", "short-row", "over-255", "bad-label", "negative", "fraction"],
 )
 def test_bad_csv_names_line_and_column(tmp_path, tiny_digits, line, edit, message):
     with pytest.raises(DigitrecError, match=message):

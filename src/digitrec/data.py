@@ -250,13 +250,12 @@ def _read_csv(path: Path) -> Digits:
         count = line.count(b",") + 1
         if count != ncols:
             raise DigitrecError(f"{count} values", where=f"{path}, line {number}", expected=f"{ncols}")
-    try:
-        frame = pd.read_csv(io.BytesIO(raw), header=0 if has_header else None, low_memory=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise DigitrecError(f"malformed CSV: {e}", where=str(path)) from None
-    if all(pd.api.types.is_integer_dtype(t) for t in frame.dtypes):
-        values = frame.to_numpy()  # clean: no missing or non-numeric cell is possible
-    else:
+    values = _plain_integers(lines[first_line - 1 :], ncols)
+    if values is None:  # some cell is not a plain integer: pandas finds which, and the error names it
+        try:
+            frame = pd.read_csv(io.BytesIO(raw), header=0 if has_header else None, low_memory=False)
+        except (pd.errors.ParserError, UnicodeDecodeError) as e:
+            raise DigitrecError(f"malformed CSV: {e}", where=str(path)) from None
         values = _numeric_values(frame, path, first_line, ncols)
     if len(values) == 0:
         raise DigitrecError("no data rows", where=str(path), expected="at least one row")
@@ -280,6 +279,23 @@ def _read_csv(path: Path) -> Digits:
         )
     x = values.astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
     return Digits(x, y, str(path))
+
+
+def _plain_integers(rows: list[bytes], ncols: int) -> np.ndarray | None:
+    """Rows of comma-separated integers as int64 [rows, ncols], or None if any cell is something else.
+
+    numpy's C text parser reads a Kaggle test.csv in a third of pandas' time."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # numpy's signal for a cell it could not read
+        try:
+            flat = np.fromstring(b",".join(rows), dtype=np.int64, sep=",")
+        except (DeprecationWarning, ValueError):
+            return None
+    if flat.size != len(rows) * ncols:
+        return None
+    return flat.reshape(len(rows), ncols)
 
 
 def _is_number(text: str) -> bool:
