@@ -34,6 +34,20 @@ def test_polarity_size_and_position_do_not_matter(mnist):
     assert np.corrcoef(out.ravel().astype(float), reference.ravel().astype(float))[0, 1] > 0.85
 
 
+def test_small_blurry_digit_touching_the_border_keeps_thin_strokes(mnist):
+    # MNIST's first test digit is a 7; shrunk to 12 px and scaled up, its bar nearly touches the edge.
+    seven = mnist["test"].x[0]
+    assert mnist["test"].y[0] == 7
+    small = Image.fromarray(seven).resize((12, 12), Image.Resampling.BOX)
+    blurry = small.resize((60, 60), Image.Resampling.BILINEAR)
+    reference = to_mnist(seven).astype(float)
+    for picture in (blurry, Image.fromarray(255 - np.asarray(blurry))):
+        out = to_mnist(picture).astype(float)
+        bar_rows = slice(4, 10)  # the 7's bar, in the reference and in the blurry copy
+        assert out[bar_rows].sum() > 0.5 * reference[bar_rows].sum()
+        assert np.corrcoef(out.ravel(), reference.ravel())[0, 1] > 0.7
+
+
 def test_transparent_canvas_export():
     strokes, pen = synthetic.digit_strokes(7, np.random.default_rng(0))
     ink = synthetic.render_strokes(strokes, pen)
