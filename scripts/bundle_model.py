@@ -14,7 +14,8 @@ from pathlib import Path
 from digitrec import runs
 from digitrec.data import load
 from digitrec.evaluate import evaluate
-from digitrec.predict import Predictor
+from digitrec.export import export_onnx
+from digitrec.predict import ONNX_FILE, Predictor
 
 
 def main() -> None:
@@ -40,6 +41,8 @@ def main() -> None:
     shutil.copyfile(args.run / runs.WEIGHTS, target / runs.WEIGHTS)
     shutil.copyfile(args.run / runs.METRICS, target / runs.METRICS)
     runs.write_config(target, config)
+    # The ONNX copy lets `digitrec predict` skip importing torch (see digitrec.predict).
+    export_onnx(Predictor.load(target), target / ONNX_FILE)
     print(f"bundled {args.run} as {target}: test accuracy {result.accuracy:.4f}")
 
 

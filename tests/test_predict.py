@@ -35,3 +35,73 @@ def test_blank_picture_is_refused(model):
 def test_missing_run_folder(tmp_path):
     with pytest.raises(DigitrecError, match="no such run folder"):
         load_model(tmp_path / "nothing")
+
+
+def test_onnx_engine_agrees_with_pytorch_on_mnist_test(mnist):
+    from digitrec.predict import OnnxPredictor, Predictor, load_predictor
+
+    onnx_engine = load_predictor()  # the bundled run ships a model.onnx
+    assert isinstance(onnx_engine, OnnxPredictor)
+    torch_engine = load_predictor(engine="torch")
+    assert isinstance(torch_engine, Predictor)
+    x = mnist["test"].x
+    onnx_probs, torch_probs = onnx_engine.probabilities(x), torch_engine.probabilities(x)
+    assert (onnx_probs.argmax(1) == torch_probs.argmax(1)).all()
+    assert np.abs(onnx_probs - torch_probs).max() < 1e-4
+    assert np.allclose(onnx_probs.sum(1), 1, atol=1e-5)
+
+
+def _copy_bundled(tmp_path):
+    import shutil
+
+    from digitrec import runs
+
+    run = tmp_path / "run"
+    shutil.copytree(runs.BUNDLED_DIR, run)
+    return run
+
+
+def test_stale_onnx_file_is_refused(tmp_path):
+    from digitrec.predict import load_predictor
+
+    run = _copy_bundled(tmp_path)
+    weights = run / "model.safetensors"
+    payload = bytearray(weights.read_bytes())
+    payload[-1] ^= 1  # other weights (one bit of the last float)
+    weights.write_bytes(bytes(payload))
+    with pytest.raises(DigitrecError, match="exported from other weights"):
+        load_predictor(run)
+
+
+def test_onnx_engine_needs_an_onnx_file(tmp_path):
+    from digitrec.predict import Predictor, load_predictor
+
+    run = _copy_bundled(tmp_path)
+    (run / "model.onnx").unlink()
+    assert isinstance(load_predictor(run), Predictor)  # auto falls back to PyTorch
+    with pytest.raises(DigitrecError, match="no model.onnx"):
+        load_predictor(run, engine="onnx")
+    (run / "model.onnx").write_bytes(b"not an onnx model")
+    with pytest.raises(DigitrecError, match="unreadable ONNX model"):
+        load_predictor(run, engine="onnx")
+
+
+def test_predicting_pictures_and_csv_never_imports_torch(tmp_path, mnist):
+    import subprocess
+    import sys
+
+    from conftest import write_kaggle_csv
+
+    csv = write_kaggle_csv(tmp_path / "test.csv", mnist["test"].x[:50], None)
+    images, _ = synthetic.drawn_digits(3, seed=1)
+    for i, image in enumerate(images):
+        image.save(tmp_path / f"{i}.png")
+    script = (
+        "import sys; from digitrec.cli import main\n"
+        f"assert main(['predict', {str(csv)!r}, '--out', {str(tmp_path / 'sub.csv')!r}]) == 0\n"
+        f"assert main(['predict', {str(tmp_path / '0.png')!r}]) == 0\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert len((tmp_path / "sub.csv").read_text().splitlines()) == 51

@@ -4,13 +4,28 @@ import torch
 
 from digitrec import models, runs
 from digitrec.errors import DigitrecError
-from digitrec.train import augment, random_affine, to_input, train, train_run
+from digitrec.train import augment, channels_last, random_affine, to_input, train, train_run
 
 
 def test_to_input_scales_uint8_to_unit_range(tiny_digits):
     x = to_input(tiny_digits.x)
     assert x.shape == (50, 1, 28, 28) and x.dtype == torch.float32
     assert x.min() == 0 and x.max() == 1
+
+
+@pytest.mark.parametrize("arch", ["cnn", "cnn-wide", "keras-cnn"])
+def test_convolutions_run_channels_last(tiny_digits, arch):
+    # One-channel NCHW strides would send every later layer down PyTorch's slower NCHW path.
+    x = to_input(tiny_digits.x[:4])
+    assert x.stride() == (784, 1, 28, 1)
+    model = models.create_model(arch).to(memory_format=torch.channels_last)
+    conv_outputs = []
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.Conv2d):
+            layer.register_forward_hook(lambda module, inputs, out: conv_outputs.append(out))
+    model(channels_last(random_affine(x, models.get_recipe("default"), torch.Generator().manual_seed(0))))
+    assert conv_outputs and all(o.is_contiguous(memory_format=torch.channels_last) and o.stride(1) == 1
+                                for o in conv_outputs)
 
 
 def test_random_affine_moves_pixels_but_keeps_ink(tiny_digits):
@@ -28,6 +43,12 @@ def test_lowres_augmentation_blurs_but_keeps_full_contrast(tiny_digits):
     out = augment(x, recipe, torch.Generator().manual_seed(0))
     assert torch.allclose(out.amax(dim=(1, 2, 3)), torch.ones(16))
     assert (out > 0.05).sum() > (x > 0.05).sum()  # blurred strokes are wider
+
+
+def test_step_budget_gives_small_data_sets_more_epochs():
+    recipe = models.get_recipe()
+    assert recipe.steps and recipe.epochs_for(54_000) == 7 and recipe.epochs_for(37_800) == 10
+    assert recipe.update(epochs=2).epochs_for(37_800) == 2  # epochs asked for win
 
 
 def _quick(arch: str, epochs: int = 1, **kw) -> models.Recipe:

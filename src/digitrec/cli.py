@@ -74,9 +74,11 @@ def cmd_models(args) -> int:
     rows = [[name, f"{models.count_parameters(models.create_model(name)):,}", models.describe(name)]
             for name in models.list_models()]
     print(_table(rows, ["name", "parameters", "description"]))
-    recipes = [[name, r.arch, r.epochs, r.batch_size, r.lr] for name, r in models.RECIPES.items()]
+    recipes = [[name, r.arch, f"{r.steps} steps" if r.steps else r.epochs, r.batch_size, r.lr]
+               for name, r in models.RECIPES.items()]
     print()
     print(_table(recipes, ["recipe", "arch", "epochs", "batch", "lr"]))
+    print("(a budget in steps becomes whole epochs: 3000 steps are 7 epochs of MNIST at batch 128)")
     return 0
 
 
@@ -104,7 +106,7 @@ def cmd_train(args) -> int:
     def on_epoch(m) -> None:
         nonlocal bar
         val = f" val_loss {m.val_loss:.4f} val_acc {m.val_accuracy:.4f}" if m.val_accuracy is not None else ""
-        line = f"epoch {m.epoch}/{recipe.epochs}: loss {m.train_loss:.4f} acc {m.train_accuracy:.4f}{val}"
+        line = f"epoch {m.epoch}: loss {m.train_loss:.4f} acc {m.train_accuracy:.4f}{val}"
         line += f" {m.seconds:.1f}s"
         if bar is not None:
             bar.close()
@@ -146,9 +148,9 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     from digitrec import data
-    from digitrec.predict import Predictor, predict_files, write_submission
+    from digitrec.predict import load_predictor, predict_files, write_submission
 
-    predictor = Predictor.load(args.model)
+    predictor = load_predictor(args.model, args.engine)
     target = Path(args.input)
     if not target.exists():
         raise DigitrecError("no such file or folder", where=str(target))
@@ -260,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", help="run folder (default: the bundled model)")
     predict.add_argument("--out", help="submission CSV (for test.csv) or JSON file (for images)")
     predict.add_argument("--json", action="store_true")
+    predict.add_argument("--engine", choices=["auto", "torch", "onnx"], default="auto",
+                         help="auto: onnxruntime when the run folder has a model.onnx (the bundled model does) "
+                              "and onnxruntime is installed, else PyTorch")
     predict.set_defaults(func=cmd_predict)
 
     ensemble = verbs.add_parser("ensemble", help="average several runs into one model folder")

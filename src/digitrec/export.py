@@ -11,14 +11,18 @@ from pathlib import Path
 import torch
 
 from digitrec import __version__
-from digitrec.predict import Predictor
+from digitrec.errors import DigitrecError
+from digitrec.predict import Predictor, weights_sha256
 
 PREPROCESSING = ("float32 [N, 1, 28, 28] in [0, 1]: light ink on black, cropped to the ink, fitted in 20x20, "
                  "centred by mass in 28x28 (digitrec.preprocess.to_mnist, then / 255); outputs logits [N, 10]")
 
 
 def export_onnx(predictor: Predictor, out: Path, opset: int = 18) -> Path:
-    import onnx
+    try:
+        import onnx
+    except ImportError:
+        raise DigitrecError("ONNX export needs the onnx package", expected='pip install "digitrec[onnx]"') from None
 
     model = predictor.model.eval()
     example = torch.rand(2, 1, 28, 28)
@@ -42,12 +46,16 @@ def export_onnx(predictor: Predictor, out: Path, opset: int = 18) -> Path:
             "preprocessing": PREPROCESSING,
             "labels": json.dumps(list(range(10))),
         }
+        weights = weights_sha256(predictor.path)
+        if weights:  # lets `digitrec predict` check that a run's model.onnx still matches its weights
+            metadata["weights_sha256"] = weights
         for key, value in metadata.items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         proto.producer_name = "digitrec"
         onnx.checker.check_model(proto)
         onnx.save(proto, tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)

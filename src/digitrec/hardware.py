@@ -6,8 +6,6 @@ import os
 import platform
 from functools import cache
 
-import torch
-
 
 @cache
 def cpu_flags() -> frozenset[str]:
@@ -52,12 +50,16 @@ def available_cores() -> int:
 
 def configure_threads() -> int:
     """One intra-op thread per core we may use; returns the count."""
+    import torch
+
     threads = int(os.environ.get("DIGITREC_THREADS", 0)) or available_cores()
     torch.set_num_threads(threads)
     return threads
 
 
 def describe() -> dict:
+    import torch
+
     return {
         "cpu": cpu_name(),
         "cores": available_cores(),

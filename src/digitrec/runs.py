@@ -1,6 +1,8 @@
 """The run folder: config.json, model.safetensors, metrics.csv, checkpoint and figures.
 
 A run folder is what people pass around (`--model RUN_DIR`); the bundled model is one too.
+torch is imported only by the functions that need it: reading a config must not cost its import
+(`digitrec predict` through onnxruntime never loads torch).
 """
 
 from __future__ import annotations
@@ -12,14 +14,13 @@ import os
 import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from torch import nn
+from typing import TYPE_CHECKING
 
 from digitrec.data import atomic_write_bytes, atomic_write_text
 from digitrec.errors import DigitrecError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
 WEIGHTS = "model.safetensors"
@@ -51,6 +52,8 @@ def read_config(run_dir: str | os.PathLike | None) -> dict:
 
 def save_weights(run_dir: Path, model: nn.Module) -> None:
     """Weights as safetensors, written to a temporary name and renamed into place."""
+    from safetensors.torch import save_file
+
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     target = Path(run_dir) / WEIGHTS
     fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".model.", suffix=".tmp")
@@ -64,6 +67,9 @@ def save_weights(run_dir: Path, model: nn.Module) -> None:
 
 
 def load_weights(run_dir: Path, model: nn.Module) -> nn.Module:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     path = Path(run_dir) / WEIGHTS
     if not path.exists():
         raise DigitrecError("run folder has no model.safetensors (did training finish?)", where=str(run_dir))
@@ -80,12 +86,16 @@ def load_weights(run_dir: Path, model: nn.Module) -> nn.Module:
 
 
 def save_checkpoint(run_dir: Path, state: dict) -> None:
+    import torch
+
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(Path(run_dir) / CHECKPOINT, buffer.getvalue())
 
 
 def load_checkpoint(run_dir: Path) -> dict:
+    import torch
+
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         raise DigitrecError("no checkpoint to resume from", where=str(run_dir), expected=CHECKPOINT)

@@ -44,7 +44,19 @@ def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     x = torch.as_tensor(images)
     if x.ndim == 3:
         x = x.unsqueeze(1)
-    return x.float().div_(255.0)
+    return channels_last(x.float().div_(255.0))
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """The same one-channel batch with NHWC strides, (H*W, 1, W, 1) instead of (H*W, H*W, W, 1).
+
+    With one channel both layouts are the same bytes, but convolutions read the NCHW strides as NCHW
+    and run every later layer in PyTorch's slower NCHW path: half the training speed on a 2-core CPU
+    (measured in benchmarks/train_speed.py's run of the default recipe)."""
+    n, c, h, w = x.shape
+    if c != 1:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x.contiguous().view(n, h, w, c).permute(0, 3, 1, 2)
 
 
 def augment(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torch.Tensor:
@@ -53,7 +65,7 @@ def augment(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torc
     if recipe.lowres:
         chosen = torch.rand(x.shape[0], generator=generator) < recipe.lowres
         if chosen.any():
-            side = int(torch.randint(10, 17, (1,), generator=generator))
+            side = int(torch.randint(7, 17, (1,), generator=generator))
             small = F.interpolate(x[chosen], size=(side, side), mode="area")
             x = x.clone()
             blurry = F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
@@ -82,10 +94,10 @@ def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     raise DigitrecError(f"unknown optimizer '{recipe.optimizer}'", expected="adam or adamw")
 
 
-def _scheduler(opt: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int):
+def _scheduler(opt: torch.optim.Optimizer, recipe: Recipe, epochs: int, steps_per_epoch: int):
     if recipe.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch, pct_start=0.25
+            opt, max_lr=recipe.lr, epochs=epochs, steps_per_epoch=steps_per_epoch, pct_start=0.25
         )
     if recipe.schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
@@ -124,8 +136,9 @@ def train(
     generator = torch.Generator().manual_seed(recipe.seed)
     model = create_model(recipe.arch).to(memory_format=torch.channels_last)
     steps_per_epoch = math.ceil(len(train_set) / recipe.batch_size)
+    epochs = recipe.epochs_for(len(train_set))
     opt = _optimizer(model, recipe)
-    sched = _scheduler(opt, recipe, steps_per_epoch)
+    sched = _scheduler(opt, recipe, epochs, steps_per_epoch)
     result = TrainResult(model)
     if resume:
         state = runs.load_checkpoint(run_dir)
@@ -139,7 +152,7 @@ def train(
     x = torch.as_tensor(train_set.x).unsqueeze(1)
     y = torch.as_tensor(train_set.y)
     autocast = hardware.bf16_autocast_supported()
-    for epoch in range(len(result.history) + 1, recipe.epochs + 1):
+    for epoch in range(len(result.history) + 1, epochs + 1):
         start = time.perf_counter()
         model.train()
         order = torch.randperm(len(x), generator=generator)
@@ -149,7 +162,7 @@ def train(
             xb = to_input(x[index])
             if recipe.augment:
                 xb = augment(xb, recipe, generator)
-            xb = xb.contiguous(memory_format=torch.channels_last)
+            xb = channels_last(xb)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
                 logits = model(xb)
             loss = F.cross_entropy(logits.float(), y[index], label_smoothing=recipe.label_smoothing)
