@@ -48,11 +48,16 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def thread_count() -> int:
+    """DIGITREC_THREADS, or one thread per core this process may use."""
+    return int(os.environ.get("DIGITREC_THREADS", 0)) or available_cores()
+
+
 def configure_threads() -> int:
-    """One intra-op thread per core we may use; returns the count."""
+    """Sets torch's intra-op threads to `thread_count()`; returns the count."""
     import torch
 
-    threads = int(os.environ.get("DIGITREC_THREADS", 0)) or available_cores()
+    threads = thread_count()
     torch.set_num_threads(threads)
     return threads
 

@@ -117,13 +117,13 @@ class OnnxPredictor:
     def __init__(self, path: Path):
         import onnxruntime as ort
 
-        from digitrec.hardware import available_cores
+        from digitrec.hardware import thread_count
 
         self.path = Path(path)
         self.config = runs.read_config(self.path)
         onnx_path = self.path / ONNX_FILE
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(os.environ.get("DIGITREC_THREADS", 0)) or available_cores()
+        options.intra_op_num_threads = thread_count()
         try:
             self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for unreadable models
