@@ -70,7 +70,7 @@ def curves(history: list, path: Path) -> Path:
     acc_ax.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
     for ax in (loss_ax, acc_ax):
         ax.legend()
-        ax.set_xticks(epochs)
+        ax.set_xticks(epochs[:: max(1, round(len(epochs) / 12))])  # at most about a dozen labels
     fig.suptitle("Learning curves")
     fig.tight_layout()
     return _save(fig, path)
