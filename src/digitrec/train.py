@@ -54,6 +54,8 @@ def channels_last(x: torch.Tensor) -> torch.Tensor:
     and run every later layer in PyTorch's slower NCHW path: half the training speed on a 2-core CPU
     (measured in benchmarks/train_speed.py's run of the default recipe)."""
     n, c, h, w = x.shape
+    if x.stride(1) == 1 and x.is_contiguous(memory_format=torch.channels_last):
+        return x  # already NHWC (to_input's output when no augmentation follows): no copy
     if c != 1:
         return x.contiguous(memory_format=torch.channels_last)
     return x.contiguous().view(n, h, w, c).permute(0, 3, 1, 2)
