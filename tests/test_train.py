@@ -4,7 +4,7 @@ import torch
 
 from digitrec import models, runs
 from digitrec.errors import DigitrecError
-from digitrec.train import augment, channels_last, random_affine, to_input, train, train_run
+from digitrec.train import augment, channels_last, elastic_field, random_affine, to_input, train, train_run
 
 
 def test_to_input_scales_uint8_to_unit_range(tiny_digits):
@@ -45,6 +45,31 @@ def test_lowres_augmentation_blurs_but_keeps_full_contrast(tiny_digits):
     assert (out > 0.05).sum() > (x > 0.05).sum()  # blurred strokes are wider
 
 
+def test_elastic_distortion_bends_smoothly_within_its_bound(tiny_digits):
+    field = elastic_field(64, 28, 2.0, torch.Generator().manual_seed(0))
+    px = field * 28 / 2  # grid units back to pixels
+    assert field.shape == (64, 28, 28, 2)
+    assert px.abs().max() <= 2.0 + 1e-5
+    assert px.abs().mean() > 0.3  # it does move things
+    assert (px[:, 1:] - px[:, :-1]).abs().max() < 1.0  # neighbours move together: strokes bend, never tear
+    x = to_input(tiny_digits.x[:16])
+    recipe = models.get_recipe("best").update(rotate_deg=0, scale=0, shift_px=0, lowres=0, elastic_px=2.0)
+    out = augment(x, recipe, torch.Generator().manual_seed(0))
+    assert not torch.allclose(out, x)
+    assert torch.allclose(out.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.4)  # stretched or squeezed, never erased
+
+
+def test_weight_average_is_the_model_trained_and_saved(tmp_path, small_train):
+    subset = small_train.subset(np.arange(1000))
+    result = train(_quick("cnn", epochs=2, ema=0.99), subset, None, tmp_path)
+    raw = runs.load_checkpoint(tmp_path)["model"]
+    averaged = result.model.state_dict()
+    assert not result.model.training
+    assert not torch.allclose(averaged["7.weight"], raw["7.weight"])
+    # After a few dozen steps the average sits near, not on, the last weights.
+    assert torch.allclose(averaged["7.weight"], raw["7.weight"], atol=0.2)
+
+
 def test_step_budget_gives_small_data_sets_more_epochs():
     recipe = models.get_recipe()
     assert recipe.steps and recipe.epochs_for(54_000) == 7 and recipe.epochs_for(37_800) == 10
@@ -70,9 +95,10 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path, small_train):
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-def test_resume_after_a_kill_gives_the_same_model(tmp_path, small_train):
+@pytest.mark.parametrize("ema", [0.0, 0.99])
+def test_resume_after_a_kill_gives_the_same_model(tmp_path, small_train, ema):
     subset = small_train.subset(np.arange(1000))
-    recipe = _quick("cnn", epochs=3)
+    recipe = _quick("cnn", epochs=3, ema=ema)
     straight = train(recipe, subset, None, tmp_path / "straight").model.state_dict()
 
     class Killed(Exception):

@@ -154,6 +154,8 @@ class Recipe:
     scale: float = 0.1
     shift_px: float = 2.0
     lowres: float = 0.0  # fraction of each batch shrunk to 7-16 px and scaled back up (small, blurry digits)
+    elastic_px: float = 0.0  # largest shift of a smooth random (elastic) distortion, in pixels; 0: off
+    ema: float = 0.0  # decay of an exponential moving average of the weights, which become the model; 0: off
     val_fraction: float = 0.1
     seed: int = 0
     # A budget in optimizer steps instead of epochs (0: use `epochs`): a smaller data set, such as
@@ -178,7 +180,7 @@ class Recipe:
 
     @property
     def augment(self) -> bool:
-        return bool(self.rotate_deg or self.scale or self.shift_px or self.lowres)
+        return bool(self.rotate_deg or self.scale or self.shift_px or self.lowres or self.elastic_px)
 
 
 RECIPES: dict[str, Recipe] = {

@@ -77,7 +77,7 @@ def augment(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torc
 
 
 def random_affine(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torch.Tensor:
-    """Rotate, scale and shift a whole batch at once with one affine grid."""
+    """Rotate, scale and shift a whole batch at once with one affine grid; bend it elastically if asked."""
     n = x.shape[0]
     angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(recipe.rotate_deg)
     scale = 1 + (torch.rand(n, generator=generator) * 2 - 1) * recipe.scale
@@ -85,7 +85,43 @@ def random_affine(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    if recipe.elastic_px:
+        grid = grid + elastic_field(n, x.shape[-1], recipe.elastic_px, generator)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def elastic_field(n: int, side: int, max_px: float, generator: torch.Generator) -> torch.Tensor:
+    """Smooth random displacements [n, side, side, 2] in grid units, at most `max_px` pixels.
+
+    Simard et al. (2003) smooth per-pixel noise with a Gaussian (sigma 4 px); random shifts at a 4x4
+    lattice of control points, upsampled bicubically, give the same slow bends at a fraction of the cost."""
+    bound = max_px * 2 / side
+    control = (torch.rand(n, 2, 4, 4, generator=generator) * 2 - 1) * bound
+    field = F.interpolate(control, size=(side, side), mode="bicubic", align_corners=True)
+    return field.clamp_(-bound, bound).permute(0, 2, 3, 1)  # bicubic overshoots its control points
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights and batch-norm statistics.
+
+    The average of the last few thousand steps sits nearer the middle of the minimum than the last
+    step does; it is the model that training returns and saves."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        from copy import deepcopy
+
+        self.model = deepcopy(model).eval().requires_grad_(False)
+        self.decay = decay
+        self.steps = 0
+        self._averaged = [t for t in self.model.state_dict().values() if t.is_floating_point()]
+        self._current = [t for t in model.state_dict().values() if t.is_floating_point()]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.steps += 1
+        # A shorter memory at first, so the random initial weights fade out quickly.
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        torch._foreach_lerp_(self._averaged, self._current, 1 - decay)
 
 
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -141,10 +177,14 @@ def train(
     epochs = recipe.epochs_for(len(train_set))
     opt = _optimizer(model, recipe)
     sched = _scheduler(opt, recipe, epochs, steps_per_epoch)
-    result = TrainResult(model)
+    average = WeightAverage(model, recipe.ema) if recipe.ema else None
+    result = TrainResult(average.model if average else model)
     if resume:
         state = runs.load_checkpoint(run_dir)
         model.load_state_dict(state["model"])
+        if average:
+            average.model.load_state_dict(state["average"])
+            average.steps = state["average_steps"]
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
@@ -172,24 +212,29 @@ def train(
             loss.backward()
             opt.step()
             sched.step()
+            if average:
+                average.update()
             loss_sum += loss.item() * len(index)
             correct += (logits.argmax(1) == y[index]).sum().item()
             if on_batch:
                 on_batch(step + 1, steps_per_epoch)
-        val_loss, val_acc = evaluate_split(model, val_set) if val_set is not None else (None, None)
+        val_loss, val_acc = evaluate_split(result.model, val_set) if val_set is not None else (None, None)
         metrics = EpochMetrics(
             epoch, loss_sum / len(x), correct / len(x), val_loss, val_acc,
             time.perf_counter() - start, opt.param_groups[0]["lr"],
         )
         result.history.append(metrics)
-        runs.save_checkpoint(run_dir, {
+        state = {
             "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
             "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "epoch": epoch,
-        })
+        }
+        if average:
+            state.update(average=average.model.state_dict(), average_steps=average.steps)
+        runs.save_checkpoint(run_dir, state)
         runs.write_metrics(run_dir, result.history)
         if on_epoch:
             on_epoch(metrics)
-    model.eval()
+    result.model.eval()
     return result
 
 
