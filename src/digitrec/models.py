@@ -186,8 +186,10 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "default": Recipe(steps=3000, label_smoothing=0.1),  # 3,000 steps: 7 epochs of MNIST's 54,000
     "fast": Recipe(epochs=1, lr=1e-2, rotate_deg=0, scale=0, shift_px=0),
+    # Every setting was chosen on a 10 % validation split; the final model then learns from all of
+    # MNIST's 60,000 training digits (--val-fraction 0.1 brings the held-out curve back).
     "best": Recipe(arch="cnn-wide", epochs=30, lr=6e-3, label_smoothing=0.1,
-                   rotate_deg=12.0, scale=0.12, shift_px=2.5, lowres=0.25),
+                   rotate_deg=12.0, scale=0.12, shift_px=2.5, lowres=0.25, val_fraction=0.0),
     "mlp": Recipe(arch="mlp", epochs=10, batch_size=64, lr=2e-3, weight_decay=0.0, optimizer="adam",
                   rotate_deg=0, scale=0, shift_px=0),
     "keras": Recipe(arch="keras-cnn", epochs=15, batch_size=128, lr=1e-3, weight_decay=0.0, optimizer="adam",
