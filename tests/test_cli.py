@@ -153,3 +153,22 @@ def test_ensemble_is_a_run_folder_like_any_other(tmp_path, mnist_dir):
     result = run_cli("evaluate", "--model", str(tmp_path / "ens"), "--data", str(mnist_dir), "--json")
     assert json.loads(result.stdout)["accuracy"] >= 0.995
     assert_refused(run_cli("ensemble", str(tmp_path / "a"), "--out", str(tmp_path / "e1")), "at least two runs")
+
+
+def test_train_on_everything_says_nothing_is_held_out(tmp_path, tiny_digits, capsys):
+    from digitrec.errors import DigitrecError
+    from digitrec.evaluate import held_out
+
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    write_idx(folder / "train-images-idx3-ubyte", tiny_digits.x)
+    write_idx(folder / "train-labels-idx1-ubyte", tiny_digits.y)
+    run = tmp_path / "run"
+    assert main(["train", "--arch", "mlp", "--epochs", "1", "--val-fraction", "0", "--data", str(folder),
+                 "--out", str(run), "--quiet"]) == 0
+    assert "trained on all 50 digits (nothing held out)" in capsys.readouterr().out
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["val"] == 0 and config["val_accuracy"] is None
+    assert (run / "curves.png").exists() and not (run / "confusion.png").exists()
+    with pytest.raises(DigitrecError, match="nothing is held out"):
+        held_out(folder, config)

@@ -117,6 +117,9 @@ def cmd_train(args) -> int:
     _, config = train_run(recipe, args.data, run_dir, resume=bool(args.resume), on_batch=on_batch, on_epoch=on_epoch)
     if config.get("val_accuracy") is not None:
         print(f"validation accuracy {config['val_accuracy']:.4f}, {config['train_seconds']:.1f} s training")
+    else:
+        print(f"trained on all {config['data']['train']:,} digits (nothing held out), "
+              f"{config['train_seconds']:.1f} s training; judge it with `digitrec evaluate --model {run_dir}`")
     print(f"run saved to {run_dir}")
     return 0
 
