@@ -63,7 +63,8 @@ def curves(history: list, path: Path) -> Path:
     fig, (loss_ax, acc_ax) = _figure(1100, 450, 1, 2)
     loss_ax.plot(epochs, [m.train_loss for m in history], "o-", color=ACCENT, label="train")
     acc_ax.plot(epochs, [m.train_accuracy for m in history], "o-", color=ACCENT, label="train")
-    if history and history[0].val_loss is not None:
+    held_out = bool(history) and history[0].val_loss is not None
+    if held_out:
         loss_ax.plot(epochs, [m.val_loss for m in history], "s-", color=SECOND, label="validation")
         acc_ax.plot(epochs, [m.val_accuracy for m in history], "s-", color=SECOND, label="validation")
     loss_ax.set(title="Loss", xlabel="epoch", ylabel="cross-entropy", yscale="log")
@@ -71,7 +72,7 @@ def curves(history: list, path: Path) -> Path:
     for ax in (loss_ax, acc_ax):
         ax.legend()
         ax.set_xticks(epochs[:: max(1, round(len(epochs) / 12))])  # at most about a dozen labels
-    fig.suptitle("Learning curves")
+    fig.suptitle("Learning curves" if held_out else "Learning curves (training only: nothing was held out)")
     fig.tight_layout()
     return _save(fig, path)
 
