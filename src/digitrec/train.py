@@ -104,8 +104,10 @@ def elastic_field(n: int, side: int, max_px: float, generator: torch.Generator) 
 class WeightAverage:
     """An exponential moving average of a model's weights and batch-norm statistics.
 
-    The average of the last few thousand steps sits nearer the middle of the minimum than the last
-    step does; it is the model that training returns and saves."""
+    With a constant or slowly falling learning rate the average of the last thousand-odd steps sits
+    nearer the middle of the minimum than the last step; it is then the model that training returns
+    and saves. After a one-cycle schedule, which ends at a learning rate of zero, it gained nothing on
+    validation (MODEL_CARD.md), so no named recipe turns it on."""
 
     def __init__(self, model: nn.Module, decay: float):
         from copy import deepcopy
