@@ -58,7 +58,8 @@ def _draw(page, strokes, box) -> None:
 
 def test_draw_each_digit_with_the_mouse(browser, server):
     ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1000, "height": 760})
+    # Reduced motion: no bar animation, so screenshots and widths show the final answer.
+    page = browser.new_page(viewport={"width": 1000, "height": 760}, reduced_motion="reduce")
     page.goto(server)
     page.evaluate(TIMING_PROBE)
     box = page.locator("#pad").bounding_box()
@@ -85,10 +86,16 @@ def test_draw_each_digit_with_the_mouse(browser, server):
     assert max(delays) < 0.5, delays
     bars = page.locator("#probabilities .bar").count()
     assert bars == 10
+    # The top bar is as long as the confidence says, against its track.
+    top_share = page.evaluate("""() => { const bar = document.querySelector('#probabilities .bar.top');
+        return bar.firstChild.getBoundingClientRect().width / bar.getBoundingClientRect().width; }""")
+    shown_pct = float(page.text_content("#confidence").split("%")[0])
+    assert abs(100 * top_share - shown_pct) < 2, (top_share, shown_pct)
 
 
 def test_keyboard_clear_upload_and_phone_width(browser, server, tmp_path, mnist):
-    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                            reduced_motion="reduce")
     page.goto(server)
     overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
