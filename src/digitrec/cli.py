@@ -247,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float)
     train.add_argument("--seed", type=int)
-    train.add_argument("--val-fraction", type=float, help="held out for validation, stratified (default 0.1)")
+    train.add_argument("--val-fraction", type=float,
+                       help="held out for validation, stratified (default 0.1; 0 in --recipe best: all the data)")
     train.add_argument("--data", help=DATA_HELP)
     train.add_argument("--out", help="run folder to create")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last finished epoch")
@@ -266,8 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", help="submission CSV (for test.csv) or JSON file (for images)")
     predict.add_argument("--json", action="store_true")
     predict.add_argument("--engine", choices=["auto", "torch", "onnx"], default="auto",
-                         help="auto: onnxruntime when the run folder has a model.onnx (the bundled model does) "
-                              "and onnxruntime is installed, else PyTorch")
+                         help="auto: onnxruntime when the run folder has a model.onnx (the bundled model does), "
+                              "else PyTorch")
     predict.set_defaults(func=cmd_predict)
 
     ensemble = verbs.add_parser("ensemble", help="average several runs into one model folder")

@@ -154,23 +154,16 @@ def weights_sha256(run_dir: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
-def onnx_usable(run_dir: Path) -> bool:
-    """Whether onnxruntime is installed and the run folder holds a model.onnx."""
-    import importlib.util
-
-    return (Path(run_dir) / ONNX_FILE).exists() and importlib.util.find_spec("onnxruntime") is not None
-
-
 def load_predictor(path: str | os.PathLike | None = None, engine: str = "auto") -> Predictor | OnnxPredictor:
-    """The run's model for batch prediction: onnxruntime when the run has a model.onnx and onnxruntime is
-    installed (or `engine="onnx"`), PyTorch otherwise (or `engine="torch"`)."""
+    """The run's model for batch prediction: onnxruntime when the run has a model.onnx (or `engine="onnx"`),
+    PyTorch otherwise (or `engine="torch"`)."""
     run_dir = runs.run_path(path)
     if engine not in ENGINES:
         raise DigitrecError(f"unknown engine '{engine}'", expected=", ".join(ENGINES))
     if engine == "onnx" and not (run_dir / ONNX_FILE).exists():
         raise DigitrecError("run folder has no model.onnx", where=str(run_dir),
                             expected=f"digitrec export --model {run_dir} --out {run_dir / ONNX_FILE}")
-    if engine == "onnx" or (engine == "auto" and onnx_usable(run_dir)):
+    if engine == "onnx" or (engine == "auto" and (run_dir / ONNX_FILE).exists()):
         return OnnxPredictor(run_dir)
     return Predictor.load(run_dir)
 
