@@ -4,7 +4,16 @@ import torch
 
 from digitrec import models, runs
 from digitrec.errors import DigitrecError
-from digitrec.train import augment, channels_last, elastic_field, random_affine, to_input, train, train_run
+from digitrec.train import (
+    augment,
+    channels_last,
+    distillation_targets,
+    elastic_field,
+    random_affine,
+    to_input,
+    train,
+    train_run,
+)
 
 
 def test_to_input_scales_uint8_to_unit_range(tiny_digits):
@@ -144,3 +153,71 @@ def test_train_run_writes_a_complete_run_folder(tmp_path, mnist_dir, monkeypatch
     assert loaded_config["arch"] == "mlp"
     with pytest.raises(DigitrecError, match="already holds a run"):
         train_run(_quick("mlp"), mnist_dir, run_dir)
+
+
+class _FixedTeacher(torch.nn.Module):
+    def __init__(self, logits: torch.Tensor):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, x):
+        return self.logits
+
+
+def test_distillation_targets_mix_smoothed_labels_with_the_teachers_probabilities():
+    labels = torch.tensor([3, 7])
+    teacher = _FixedTeacher(torch.tensor([[0.0] * 9 + [5.0], [2.0] + [0.0] * 9]))
+    x = torch.zeros(2, 1, 28, 28)
+    recipe = models.get_recipe("best")
+    labels_only = distillation_targets(teacher, x, labels, recipe.update(teacher_weight=0.0))
+    assert torch.allclose(labels_only[0], torch.full((10,), 0.01) + 0.9 * torch.eye(10)[3])
+    teacher_only = distillation_targets(teacher, x, labels, recipe.update(teacher_weight=1.0))
+    assert torch.allclose(teacher_only, teacher.logits.softmax(1))
+    mixed = distillation_targets(teacher, x, labels, recipe.update(teacher_weight=0.8))
+    assert torch.allclose(mixed, 0.2 * labels_only + 0.8 * teacher_only)
+    assert torch.allclose(mixed.sum(1), torch.ones(2))
+
+
+def _small_loader(monkeypatch, n_train=2000, n_val=500):
+    import digitrec.data as data_module
+
+    real = data_module.load_for_training
+
+    def small(path, val_fraction, seed):
+        train_set, val_set = real(path, val_fraction, seed)
+        return train_set.subset(np.arange(n_train)), None if val_set is None else val_set.subset(np.arange(n_val))
+
+    monkeypatch.setattr(data_module, "load_for_training", small)
+
+
+def test_student_learns_what_the_teacher_says(tmp_path, mnist_dir, mnist, monkeypatch):
+    _small_loader(monkeypatch)
+    quick = _quick("mlp", epochs=3, rotate_deg=0, scale=0, shift_px=0, lr=3e-3)
+    train_run(quick, mnist_dir, tmp_path / "teacher")
+    # A teacher that reads every digit d as d + 1: a student that learns from it must say so too.
+    teacher, _ = runs.load_run(tmp_path / "teacher")
+    last = teacher[-1]
+    last.weight.data, last.bias.data = last.weight.data.roll(1, 0), last.bias.data.roll(1, 0)
+    runs.save_weights(tmp_path / "teacher", teacher)
+
+    _, config = train_run(quick.update(teacher=str(tmp_path / "teacher"), teacher_weight=1.0), mnist_dir,
+                          tmp_path / "student")
+    assert config["teacher"]["weights_sha256"] and config["recipe"]["teacher"] == str(tmp_path / "teacher")
+    assert config["val_accuracy"] < 0.3  # measured against the true labels
+    student, _ = runs.load_run(tmp_path / "student")
+    unseen = mnist["test"].subset(np.arange(1000))
+    with torch.no_grad():
+        agree = (student(to_input(unseen.x)).argmax(1) == teacher(to_input(unseen.x)).argmax(1)).float().mean()
+    assert agree > 0.8
+
+
+def test_a_teacher_that_saw_the_validation_digits_is_refused(tmp_path, mnist_dir, monkeypatch):
+    _small_loader(monkeypatch)
+    quick = _quick("mlp", epochs=1)
+    train_run(quick, mnist_dir, tmp_path / "teacher")  # seed 0's split
+    with pytest.raises(DigitrecError, match="validation would flatter"):
+        train_run(quick.update(teacher=str(tmp_path / "teacher"), seed=1), mnist_dir, tmp_path / "other-split")
+    # Holding nothing out, there is nothing to flatter.
+    _, config = train_run(quick.update(teacher=str(tmp_path / "teacher"), seed=1, val_fraction=0.0), mnist_dir,
+                          tmp_path / "all")
+    assert config["status"] == "finished"

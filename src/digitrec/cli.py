@@ -91,7 +91,8 @@ def cmd_train(args) -> int:
     if not args.out and not args.resume:
         raise DigitrecError("say where the run goes", expected="--out RUN_DIR (or --resume RUN_DIR)")
     recipe = models.get_recipe(args.recipe, args.arch).update(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, val_fraction=args.val_fraction
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, val_fraction=args.val_fraction,
+        teacher=args.teacher,
     )
     run_dir = Path(args.resume or args.out)
     bar = None
@@ -249,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--val-fraction", type=float,
                        help="held out for validation, stratified (default 0.1; 0 in --recipe best: all the data)")
+    train.add_argument("--teacher", metavar="RUN_DIR",
+                       help="distil: also learn from this run's probabilities (e.g. an ensemble)")
     train.add_argument("--data", help=DATA_HELP)
     train.add_argument("--out", help="run folder to create")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last finished epoch")

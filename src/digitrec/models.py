@@ -156,6 +156,10 @@ class Recipe:
     lowres: float = 0.0  # fraction of each batch shrunk to 7-16 px and scaled back up (small, blurry digits)
     elastic_px: float = 0.0  # largest shift of a smooth random (elastic) distortion, in pixels; 0: off
     ema: float = 0.0  # decay of an exponential moving average of the weights, which become the model; 0: off
+    # Distillation: a run folder (often an ensemble) whose probabilities on each augmented batch join the
+    # labels as targets, `teacher_weight` of the way; "": learn from the labels alone.
+    teacher: str = ""
+    teacher_weight: float = 0.8
     val_fraction: float = 0.1
     seed: int = 0
     # A budget in optimizer steps instead of epochs (0: use `epochs`): a smaller data set, such as

@@ -126,6 +126,46 @@ class WeightAverage:
         torch._foreach_lerp_(self._averaged, self._current, 1 - decay)
 
 
+@torch.no_grad()
+def distillation_targets(teacher: nn.Module, x: torch.Tensor, labels: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+    """Per-digit target probabilities: the teacher's reading of this very (augmented) batch, mixed with the
+    smoothed labels. The teacher sees what the student sees, so its soft answers also say how much of a
+    digit an augmentation left readable; the labels keep it honest where it errs."""
+    smoothed = F.one_hot(labels, 10).float() * (1 - recipe.label_smoothing) + recipe.label_smoothing / 10
+    return (1 - recipe.teacher_weight) * smoothed + recipe.teacher_weight * teacher(x).float().softmax(1)
+
+
+def _split_of(config: dict) -> list[tuple]:
+    """(data, validation fraction, seed) of every model in a run, an ensemble's members each."""
+    if config.get("arch") == "ensemble":
+        return [s for m in config["members"] for s in _split_of(runs.read_config(m["path"]))]
+    recipe = config.get("recipe", {})
+    return [(config.get("data", {}).get("sha256"), recipe.get("val_fraction"), recipe.get("seed"))]
+
+
+def load_teacher(recipe: Recipe, data_sha256: str) -> tuple[nn.Module, dict]:
+    """The teacher run's model, folded for fast inference, and what the run config records about it."""
+    from digitrec.models import fuse_for_inference
+    from digitrec.predict import weights_sha256
+
+    model, config = runs.load_run(recipe.teacher)
+    if recipe.val_fraction:
+        try:
+            splits = set(_split_of(config))
+        except DigitrecError:
+            splits = set()
+        if splits != {(data_sha256, recipe.val_fraction, recipe.seed)}:
+            raise DigitrecError(
+                "the teacher may have learnt the digits this run holds out, so validation would flatter the "
+                "student", where=recipe.teacher,
+                expected="--val-fraction 0, or a teacher trained on the same data with the same --val-fraction "
+                "and --seed",
+            )
+    info = {"path": str(Path(recipe.teacher).resolve()), "arch": config["arch"],
+            "weights_sha256": weights_sha256(Path(recipe.teacher))}
+    return fuse_for_inference(model).requires_grad_(False), info
+
+
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     if recipe.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
@@ -169,8 +209,10 @@ def train(
     resume: bool = False,
     on_batch: Callable[[int, int], None] | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
+    teacher: nn.Module | None = None,
 ) -> TrainResult:
-    """Train `recipe` on `train_set`, checkpointing into `run_dir` after every epoch."""
+    """Train `recipe` on `train_set`, checkpointing into `run_dir` after every epoch; with a `teacher`, learn
+    from its probabilities too (see `distillation_targets`)."""
     hardware.configure_threads()
     torch.manual_seed(recipe.seed)
     generator = torch.Generator().manual_seed(recipe.seed)
@@ -209,7 +251,10 @@ def train(
             xb = channels_last(xb)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
                 logits = model(xb)
-            loss = F.cross_entropy(logits.float(), y[index], label_smoothing=recipe.label_smoothing)
+            if teacher is None:
+                loss = F.cross_entropy(logits.float(), y[index], label_smoothing=recipe.label_smoothing)
+            else:
+                loss = F.cross_entropy(logits.float(), distillation_targets(teacher, xb, y[index], recipe))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -265,8 +310,13 @@ def train_run(
     elif (run_dir / runs.CONFIG).exists():
         raise DigitrecError("run folder already holds a run", where=str(run_dir),
                             expected="a new --out folder, or --resume to continue it")
+    elif recipe.teacher:
+        recipe = recipe.update(teacher=str(Path(recipe.teacher).resolve()))  # --resume may run from elsewhere
     data_path = data.resolve_data_path(data_path)
     train_set, val_set = data.load_for_training(data_path, recipe.val_fraction, recipe.seed)
+    teacher, teacher_info = load_teacher(recipe, data.fingerprint(data_path)) if recipe.teacher else (None, None)
+    if resume and teacher_info and teacher_info != config.get("teacher"):
+        raise DigitrecError("the teacher changed since the run started", where=recipe.teacher)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         config = {
@@ -277,6 +327,7 @@ def train_run(
             "data": {"path": str(data_path.resolve()), "kind": data.detect_kind(data_path),
                      "sha256": data.fingerprint(data_path), "train": len(train_set),
                      "val": len(val_set) if val_set is not None else 0},
+            "teacher": teacher_info,
             "digitrec": __version__,
             "hardware": hardware.describe(),
             "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -284,7 +335,7 @@ def train_run(
         }
         runs.write_config(run_dir, config)
     start = time.perf_counter()
-    result = train(recipe, train_set, val_set, run_dir, resume, on_batch, on_epoch)
+    result = train(recipe, train_set, val_set, run_dir, resume, on_batch, on_epoch, teacher)
     runs.save_weights(run_dir, result.model)
     last = result.history[-1]
     config.update({
