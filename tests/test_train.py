@@ -221,3 +221,29 @@ def test_a_teacher_that_saw_the_validation_digits_is_refused(tmp_path, mnist_dir
     _, config = train_run(quick.update(teacher=str(tmp_path / "teacher"), seed=1, val_fraction=0.0), mnist_dir,
                           tmp_path / "all")
     assert config["status"] == "finished"
+
+
+def test_a_run_with_test_time_shifts_saves_loads_and_exports_them(tmp_path, mnist_dir, mnist, monkeypatch):
+    import onnxruntime as ort
+
+    from digitrec.export import export_onnx
+    from digitrec.predict import Predictor
+
+    _small_loader(monkeypatch)
+    _, config = train_run(_quick("mlp", epochs=1, tta_shift_px=1), mnist_dir, tmp_path / "run")
+    model, _ = runs.load_run(tmp_path / "run")
+    assert isinstance(model, models.ShiftAverage)
+    unseen = mnist["test"].subset(np.arange(500))
+    with torch.no_grad():
+        probabilities = model(to_input(unseen.x)).exp()
+    assert torch.allclose(probabilities.sum(1), torch.ones(500), atol=1e-5)
+    path = export_onnx(Predictor.load(tmp_path / "run"), tmp_path / "run.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"image": to_input(unseen.x).numpy()})[0]
+    assert np.allclose(np.exp(got), probabilities.numpy(), atol=1e-4)
+    # An ensemble keeps each member's own way of reading.
+    train_run(_quick("mlp", epochs=1), mnist_dir, tmp_path / "plain")
+    runs.make_ensemble([tmp_path / "run", tmp_path / "plain"], tmp_path / "ens")
+    ensemble, _ = runs.load_run(tmp_path / "ens")
+    assert [type(m) for m in ensemble.members][0] is models.ShiftAverage
+    assert not isinstance(ensemble.members[1], models.ShiftAverage)

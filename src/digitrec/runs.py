@@ -135,16 +135,17 @@ def read_metrics(run_dir: Path) -> list:
 
 def load_run(path: str | os.PathLike | None = None) -> tuple[nn.Module, dict]:
     """The model of a run folder (the bundled model when `path` is None) and its config."""
-    from digitrec.models import Ensemble, create_model
+    from digitrec.models import Ensemble, create_model, with_test_time_shifts
 
     run_dir = run_path(path)
     config = read_config(run_dir)
     if "arch" not in config:
         raise DigitrecError("config.json names no architecture", where=str(run_dir / CONFIG), expected="'arch'")
     if config["arch"] == "ensemble":
-        model = Ensemble([create_model(m["arch"]) for m in config["members"]])
+        model = Ensemble([with_test_time_shifts(create_model(m["arch"]), m.get("tta_shift_px", 0))
+                          for m in config["members"]])
     else:
-        model = create_model(config["arch"])
+        model = with_test_time_shifts(create_model(config["arch"]), config.get("recipe", {}).get("tta_shift_px", 0))
     return load_weights(run_dir, model), config
 
 
@@ -162,7 +163,8 @@ def make_ensemble(member_dirs: list[Path], out: Path) -> dict:
     config = {
         "name": out.name,
         "arch": "ensemble",
-        "members": [{"arch": c["arch"], "path": str(Path(d).resolve()), "val_accuracy": c.get("val_accuracy")}
+        "members": [{"arch": c["arch"], "path": str(Path(d).resolve()), "val_accuracy": c.get("val_accuracy"),
+                     "tta_shift_px": c.get("recipe", {}).get("tta_shift_px", 0)}
                     for d, (_, c) in zip(member_dirs, loaded, strict=True)],
         "parameters": count_parameters(model),
         "data": loaded[0][1].get("data", {}),

@@ -19,7 +19,7 @@ from torch import nn
 from digitrec import hardware, runs
 from digitrec.data import Digits
 from digitrec.errors import DigitrecError
-from digitrec.models import Recipe, count_parameters, create_model
+from digitrec.models import Recipe, count_parameters, create_model, with_test_time_shifts
 
 
 @dataclass
@@ -336,21 +336,25 @@ def train_run(
         runs.write_config(run_dir, config)
     start = time.perf_counter()
     result = train(recipe, train_set, val_set, run_dir, resume, on_batch, on_epoch, teacher)
-    runs.save_weights(run_dir, result.model)
+    model = with_test_time_shifts(result.model, recipe.tta_shift_px)
+    runs.save_weights(run_dir, model)
     last = result.history[-1]
+    val_loss, val_accuracy = last.val_loss, last.val_accuracy
+    if val_set is not None and model is not result.model:  # the per-epoch figures read one view only
+        val_loss, val_accuracy = evaluate_split(model, val_set)
     config.update({
         "status": "finished",
         "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "train_seconds": round(sum(m.seconds for m in result.history), 2),
         "wall_seconds_this_session": round(time.perf_counter() - start, 2),
-        "val_accuracy": last.val_accuracy,
-        "val_loss": last.val_loss,
+        "val_accuracy": val_accuracy,
+        "val_loss": val_loss,
         "hardware": hardware.describe(),
     })
     runs.write_config(run_dir, config)
     (run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
     from digitrec import plots
 
-    probabilities = None if val_set is None else torch.softmax(predict_logits(result.model, val_set.x), 1).numpy()
+    probabilities = None if val_set is None else torch.softmax(predict_logits(model, val_set.x), 1).numpy()
     plots.run_figures(run_dir, result.history, val_set, probabilities)
     return result, config

@@ -1,0 +1,27 @@
+import pytest
+import torch
+
+from digitrec import models
+from digitrec.train import to_input
+
+
+def test_registry_builds_every_model_with_ten_outputs():
+    x = torch.rand(3, 1, 28, 28)
+    for name in models.list_models():
+        assert models.create_model(name).eval()(x).shape == (3, 10)
+    with pytest.raises(Exception, match="unknown architecture"):
+        models.create_model("resnet-1000")
+
+
+def test_shift_average_reads_the_digit_and_its_four_one_pixel_shifts(tiny_digits):
+    torch.manual_seed(0)
+    net = models.create_model("cnn").eval()
+    x = to_input(tiny_digits.x[:8])
+    assert x[..., :2, :].sum() == 0 and x[..., :, :2].sum() == 0  # MNIST's empty border: shifting loses no ink
+    views = [x] + [x.roll(step, dim) for dim in (2, 3) for step in (1, -1)]
+    with torch.no_grad():
+        expected = torch.stack([net(v).softmax(1) for v in views]).mean(0)
+        got = models.ShiftAverage(net, 1)(x).exp()
+        assert torch.allclose(got, expected, atol=1e-5)
+        assert not torch.allclose(got, net(x).softmax(1), atol=1e-3)
+    assert models.with_test_time_shifts(net, 0) is net
