@@ -32,6 +32,8 @@ def test_models_lists_the_registry(capsys):
     for name in ("mlp", "cnn", "keras-cnn"):
         assert name in out
     assert "118,282" in out  # mlp: 784*128+128 + 128*128+128 + 128*10+10
+    best = next(line.split() for line in out.splitlines() if line.startswith("best "))
+    assert best[1] == "cnn-wide" and best[-1] == "5"  # read five times, shifted
 
 
 def test_data_check_clean_and_dirty(mnist_dir, tmp_path, tiny_digits):

@@ -74,11 +74,12 @@ def cmd_models(args) -> int:
     rows = [[name, f"{models.count_parameters(models.create_model(name)):,}", models.describe(name)]
             for name in models.list_models()]
     print(_table(rows, ["name", "parameters", "description"]))
-    recipes = [[name, r.arch, f"{r.steps} steps" if r.steps else r.epochs, r.batch_size, r.lr]
-               for name, r in models.RECIPES.items()]
+    recipes = [[name, r.arch, f"{r.steps} steps" if r.steps else r.epochs, r.batch_size, r.lr,
+                5 if r.tta_shift_px else 1] for name, r in models.RECIPES.items()]
     print()
-    print(_table(recipes, ["recipe", "arch", "epochs", "batch", "lr"]))
-    print("(a budget in steps becomes whole epochs: 3000 steps are 7 epochs of MNIST at batch 128)")
+    print(_table(recipes, ["recipe", "arch", "epochs", "batch", "lr", "views"]))
+    print("(a budget in steps becomes whole epochs: 3000 steps are 7 epochs of MNIST at batch 128;")
+    print(" views: how many times the saved model reads each digit, shifted one pixel each way)")
     return 0
 
 
