@@ -174,3 +174,9 @@ def test_train_on_everything_says_nothing_is_held_out(tmp_path, tiny_digits, cap
     assert (run / "curves.png").exists() and not (run / "confusion.png").exists()
     with pytest.raises(DigitrecError, match="nothing is held out"):
         held_out(folder, config)
+    # That run can teach another: --teacher reaches the recipe and the config names the teacher's weights.
+    student = tmp_path / "student"
+    assert main(["train", "--arch", "mlp", "--epochs", "1", "--val-fraction", "0", "--teacher", str(run),
+                 "--data", str(folder), "--out", str(student), "--quiet"]) == 0
+    taught = json.loads((student / "config.json").read_text())
+    assert taught["recipe"]["teacher"] == str(run.resolve()) and len(taught["teacher"]["weights_sha256"]) == 64
