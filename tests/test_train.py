@@ -132,16 +132,20 @@ def test_half_written_checkpoint_is_refused(tmp_path):
         runs.load_checkpoint(tmp_path)
 
 
-def test_train_run_writes_a_complete_run_folder(tmp_path, mnist_dir, monkeypatch):
+def _small_loader(monkeypatch, n_train=2000, n_val=500):
     import digitrec.data as data_module
 
     real = data_module.load_for_training
 
     def small(path, val_fraction, seed):
         train_set, val_set = real(path, val_fraction, seed)
-        return train_set.subset(np.arange(2000)), val_set.subset(np.arange(500))
+        return train_set.subset(np.arange(n_train)), None if val_set is None else val_set.subset(np.arange(n_val))
 
     monkeypatch.setattr(data_module, "load_for_training", small)
+
+
+def test_train_run_writes_a_complete_run_folder(tmp_path, mnist_dir, monkeypatch):
+    _small_loader(monkeypatch)
     run_dir = tmp_path / "run"
     _, config = train_run(_quick("mlp", epochs=2), mnist_dir, run_dir)
     assert {"model.safetensors", "config.json", "metrics.csv"} <= {p.name for p in run_dir.iterdir()}
@@ -178,18 +182,6 @@ def test_distillation_targets_mix_smoothed_labels_with_the_teachers_probabilitie
     assert torch.allclose(mixed.sum(1), torch.ones(2))
 
 
-def _small_loader(monkeypatch, n_train=2000, n_val=500):
-    import digitrec.data as data_module
-
-    real = data_module.load_for_training
-
-    def small(path, val_fraction, seed):
-        train_set, val_set = real(path, val_fraction, seed)
-        return train_set.subset(np.arange(n_train)), None if val_set is None else val_set.subset(np.arange(n_val))
-
-    monkeypatch.setattr(data_module, "load_for_training", small)
-
-
 def test_student_learns_what_the_teacher_says(tmp_path, mnist_dir, mnist, monkeypatch):
     _small_loader(monkeypatch)
     quick = _quick("mlp", epochs=3, rotate_deg=0, scale=0, shift_px=0, lr=3e-3)
@@ -209,6 +201,12 @@ def test_student_learns_what_the_teacher_says(tmp_path, mnist_dir, mnist, monkey
     with torch.no_grad():
         agree = (student(to_input(unseen.x)).argmax(1) == teacher(to_input(unseen.x)).argmax(1)).float().mean()
     assert agree > 0.8
+
+
+def test_train_refuses_a_teacher_recipe_without_its_teacher(tmp_path, small_train):
+    # train() alone would otherwise learn from the labels while the config claims a teacher.
+    with pytest.raises(DigitrecError, match="teacher needs its model"):
+        train(_quick("mlp", teacher="runs/ens"), small_train.subset(np.arange(100)), None, tmp_path)
 
 
 def test_a_teacher_that_saw_the_validation_digits_is_refused(tmp_path, mnist_dir, monkeypatch):

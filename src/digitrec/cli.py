@@ -75,11 +75,11 @@ def cmd_models(args) -> int:
             for name in models.list_models()]
     print(_table(rows, ["name", "parameters", "description"]))
     recipes = [[name, r.arch, f"{r.steps} steps" if r.steps else r.epochs, r.batch_size, r.lr,
-                5 if r.tta_shift_px else 1] for name, r in models.RECIPES.items()]
+                r.views] for name, r in models.RECIPES.items()]
     print()
     print(_table(recipes, ["recipe", "arch", "epochs", "batch", "lr", "views"]))
     print("(a budget in steps becomes whole epochs: 3000 steps are 7 epochs of MNIST at batch 128;")
-    print(" views: how many times the saved model reads each digit, shifted one pixel each way)")
+    print(" views: how many times the saved model reads each digit; 5: as given and shifted a pixel each way)")
     return 0
 
 

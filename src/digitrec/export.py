@@ -12,7 +12,8 @@ import torch
 
 from digitrec import __version__
 from digitrec.errors import DigitrecError
-from digitrec.predict import Predictor, weights_sha256
+from digitrec.predict import Predictor
+from digitrec.runs import weights_sha256
 
 PREPROCESSING = ("float32 [N, 1, 28, 28] in [0, 1]: light ink on black, cropped to the ink, fitted in 20x20, "
                  "centred by mass in 28x28 (digitrec.preprocess.to_mnist, then / 255); outputs logits [N, 10]")

@@ -7,7 +7,6 @@ runs the run folder's `model.onnx` in onnxruntime and never imports torch, which
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from dataclasses import dataclass
@@ -129,7 +128,7 @@ class OnnxPredictor:
         except Exception as e:  # onnxruntime raises its own exception types for unreadable models
             raise DigitrecError(f"unreadable ONNX model ({e.__class__.__name__})", where=str(onnx_path)) from None
         recorded = self.session.get_modelmeta().custom_metadata_map.get("weights_sha256")
-        if recorded != weights_sha256(self.path):
+        if recorded != runs.weights_sha256(self.path):
             raise DigitrecError("model.onnx was exported from other weights than model.safetensors",
                                 where=str(onnx_path),
                                 expected=f"a fresh export: digitrec export --model {self.path} --out {onnx_path}")
@@ -147,11 +146,6 @@ class OnnxPredictor:
             exp = np.exp(logits - logits.max(1, keepdims=True))
             out[i : i + batch_size] = exp / exp.sum(1, keepdims=True)
         return out
-
-
-def weights_sha256(run_dir: Path) -> str | None:
-    path = Path(run_dir) / runs.WEIGHTS
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
 def load_predictor(path: str | os.PathLike | None = None, engine: str = "auto") -> Predictor | OnnxPredictor:

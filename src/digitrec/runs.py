@@ -8,6 +8,7 @@ torch is imported only by the functions that need it: reading a config must not 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -64,6 +65,12 @@ def save_weights(run_dir: Path, model: nn.Module) -> None:
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def weights_sha256(run_dir: Path) -> str | None:
+    """SHA-256 of a run's weights file: what a model.onnx or a distilled run records of the weights it came from."""
+    path = Path(run_dir) / WEIGHTS
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
 def load_weights(run_dir: Path, model: nn.Module) -> nn.Module:

@@ -146,7 +146,6 @@ def _split_of(config: dict) -> list[tuple]:
 def load_teacher(recipe: Recipe, data_sha256: str) -> tuple[nn.Module, dict]:
     """The teacher run's model, folded for fast inference, and what the run config records about it."""
     from digitrec.models import fuse_for_inference
-    from digitrec.predict import weights_sha256
 
     model, config = runs.load_run(recipe.teacher)
     if recipe.val_fraction:
@@ -162,7 +161,7 @@ def load_teacher(recipe: Recipe, data_sha256: str) -> tuple[nn.Module, dict]:
                 "and --seed",
             )
     info = {"path": str(Path(recipe.teacher).resolve()), "arch": config["arch"],
-            "weights_sha256": weights_sha256(Path(recipe.teacher))}
+            "weights_sha256": runs.weights_sha256(Path(recipe.teacher))}
     return fuse_for_inference(model).requires_grad_(False), info
 
 
@@ -213,6 +212,9 @@ def train(
 ) -> TrainResult:
     """Train `recipe` on `train_set`, checkpointing into `run_dir` after every epoch; with a `teacher`, learn
     from its probabilities too (see `distillation_targets`)."""
+    if bool(recipe.teacher) != (teacher is not None):
+        raise DigitrecError("a recipe with a teacher needs its model, and only such a recipe takes one",
+                            expected="train_run(), which loads the recipe's teacher")
     hardware.configure_threads()
     torch.manual_seed(recipe.seed)
     generator = torch.Generator().manual_seed(recipe.seed)
@@ -305,16 +307,17 @@ def train_run(
             raise DigitrecError("run already finished; nothing to resume", where=str(run_dir))
         recipe = Recipe(**config["recipe"])
         data_path = config["data"]["path"]
-        if data.fingerprint(data_path) != config["data"]["sha256"]:
-            raise DigitrecError("data changed since the run started", where=str(data_path))
     elif (run_dir / runs.CONFIG).exists():
         raise DigitrecError("run folder already holds a run", where=str(run_dir),
                             expected="a new --out folder, or --resume to continue it")
     elif recipe.teacher:
         recipe = recipe.update(teacher=str(Path(recipe.teacher).resolve()))  # --resume may run from elsewhere
     data_path = data.resolve_data_path(data_path)
+    data_sha256 = data.fingerprint(data_path)
+    if resume and data_sha256 != config["data"]["sha256"]:
+        raise DigitrecError("data changed since the run started", where=str(data_path))
     train_set, val_set = data.load_for_training(data_path, recipe.val_fraction, recipe.seed)
-    teacher, teacher_info = load_teacher(recipe, data.fingerprint(data_path)) if recipe.teacher else (None, None)
+    teacher, teacher_info = load_teacher(recipe, data_sha256) if recipe.teacher else (None, None)
     if resume and teacher_info and teacher_info != config.get("teacher"):
         raise DigitrecError("the teacher changed since the run started", where=recipe.teacher)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -325,7 +328,7 @@ def train_run(
             "parameters": count_parameters(create_model(recipe.arch)),
             "recipe": recipe.as_dict(),
             "data": {"path": str(data_path.resolve()), "kind": data.detect_kind(data_path),
-                     "sha256": data.fingerprint(data_path), "train": len(train_set),
+                     "sha256": data_sha256, "train": len(train_set),
                      "val": len(val_set) if val_set is not None else 0},
             "teacher": teacher_info,
             "digitrec": __version__,
