@@ -177,6 +177,7 @@ def test_train_on_everything_says_nothing_is_held_out(tmp_path, tiny_digits, cap
     # That run can teach another: --teacher reaches the recipe and the config names the teacher's weights.
     student = tmp_path / "student"
     assert main(["train", "--arch", "mlp", "--epochs", "1", "--val-fraction", "0", "--teacher", str(run),
-                 "--data", str(folder), "--out", str(student), "--quiet"]) == 0
+                 "--tta-shift-px", "1", "--data", str(folder), "--out", str(student), "--quiet"]) == 0
     taught = json.loads((student / "config.json").read_text())
     assert taught["recipe"]["teacher"] == str(run.resolve()) and len(taught["teacher"]["weights_sha256"]) == 64
+    assert taught["recipe"]["tta_shift_px"] == 1

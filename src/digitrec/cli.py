@@ -93,7 +93,7 @@ def cmd_train(args) -> int:
         raise DigitrecError("say where the run goes", expected="--out RUN_DIR (or --resume RUN_DIR)")
     recipe = models.get_recipe(args.recipe, args.arch).update(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, val_fraction=args.val_fraction,
-        teacher=args.teacher,
+        teacher=args.teacher, tta_shift_px=args.tta_shift_px,
     )
     run_dir = Path(args.resume or args.out)
     bar = None
@@ -251,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--val-fraction", type=float,
                        help="held out for validation, stratified (default 0.1; 0 in --recipe best: all the data)")
+    train.add_argument("--tta-shift-px", type=int, metavar="PX",
+                       help="the saved model also reads each digit shifted PX pixels each way (5 views; "
+                            "--recipe best: 1); 0 reads once")
     train.add_argument("--teacher", metavar="RUN_DIR",
                        help="distil: also learn from this run's probabilities (e.g. an ensemble)")
     train.add_argument("--data", help=DATA_HELP)
