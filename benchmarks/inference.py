@@ -108,7 +108,7 @@ def main() -> int:
                          "p50 one image (ms)": f"total {csv_seconds:.2f} s",
                          "targets": "ok" if csv_seconds <= MAX_CSV_SECONDS else "MISSED"})
     print(machine_line())
-    print(f"model: {predictor.name} ({predictor.config.get('arch')}); the onnx and PyTorch engines agree on "
+    print(f"model: {predictor.name} ({predictor.config.arch}); the onnx and PyTorch engines agree on "
           f"{agree:.4%} of the 10,000 test images")
     print_table(rows)
     return 0 if all(r["targets"] == "ok" for r in rows) else 1

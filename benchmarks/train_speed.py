@@ -17,9 +17,11 @@ from common import data_path, machine_line, print_table
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from digitrec import data, hardware, models
+from digitrec import data, hardware
 from digitrec.evaluate import evaluate
 from digitrec.predict import Predictor
+from digitrec.recipes import get_recipe
+from digitrec.runs import RunConfig
 from digitrec.train import train
 
 TARGETS = {"default": (0.995, 0.25, None), "fast": (0.990, None, 10.0)}  # accuracy, time ratio, seconds
@@ -71,13 +73,13 @@ def main() -> int:
             model, elapsed = keras_baseline(train_set)
             acc, epochs, n_train = accuracy(model, test), 15, len(train_set)
         else:
-            recipe = models.get_recipe(name)
+            recipe = get_recipe(name)
             train_set, val_set = data.load_for_training(path, recipe.val_fraction, recipe.seed)
             with tempfile.TemporaryDirectory() as tmp:
                 start = time.perf_counter()
                 result = train(recipe, train_set, val_set, Path(tmp))
                 elapsed = time.perf_counter() - start
-            predictor = Predictor(result.model, {}, Path(name))
+            predictor = Predictor(result.model, RunConfig(name=name, arch=recipe.arch), Path(name))
             acc = evaluate(predictor.probabilities(test.x), test).accuracy
             epochs, n_train = len(result.history), len(train_set)
         seconds[name] = elapsed

@@ -8,6 +8,7 @@ the figure and the command that trained it, and copy weights, config and metrics
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -28,14 +29,10 @@ def main() -> None:
     predictor = Predictor.load(args.run)
     test = load(args.data, "test")
     result = evaluate(predictor.probabilities(test.x), test)
-    config = dict(predictor.config)
-    config.update({
-        "name": "digitrec-default",
-        "trained_by": args.command,
-        "test_accuracy": round(result.accuracy, 6),
-        "test_accuracy_ci95": [round(v, 6) for v in result.interval95],
-        "test_loss": round(result.loss, 6),
-    })
+    config = dataclasses.replace(
+        predictor.config, name="digitrec-default", trained_by=args.command, test_accuracy=round(result.accuracy, 6),
+        test_accuracy_ci95=[round(v, 6) for v in result.interval95], test_loss=round(result.loss, 6),
+    )
     target = runs.BUNDLED_DIR
     target.mkdir(exist_ok=True)
     shutil.copyfile(args.run / runs.WEIGHTS, target / runs.WEIGHTS)

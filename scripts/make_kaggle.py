@@ -15,13 +15,14 @@ import numpy as np
 import pandas as pd
 
 from digitrec import data
+from digitrec.files import atomic_write_text
 
 
 def write_csv(path: Path, images: np.ndarray, labels: np.ndarray | None) -> None:
     frame = pd.DataFrame(images.reshape(len(images), -1), columns=[f"pixel{i}" for i in range(784)])
     if labels is not None:
         frame.insert(0, "label", labels)
-    data.atomic_write_text(path, frame.to_csv(index=False))
+    atomic_write_text(path, frame.to_csv(index=False))
 
 
 def make(data_path: str | None, out: Path, seed: int, n_train: int = 42_000, n_test: int = 28_000) -> None:
@@ -34,7 +35,7 @@ def make(data_path: str | None, out: Path, seed: int, n_train: int = 42_000, n_t
     write_csv(out / "train.csv", x[train], y[train])
     write_csv(out / "test.csv", x[test], None)
     answers = pd.DataFrame({"ImageId": np.arange(1, len(test) + 1), "Label": y[test]})
-    data.atomic_write_text(out / "test_answers.csv", answers.to_csv(index=False))
+    atomic_write_text(out / "test_answers.csv", answers.to_csv(index=False))
     print(f"wrote {out}/train.csv ({len(train)}), test.csv ({len(test)}), test_answers.csv")
 
 

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from digitrec import data, runs
+from digitrec.inputs import predict_logits
 from digitrec.models import ShiftAverage
-from digitrec.train import predict_logits
 
 
 class AffineAverage(torch.nn.Module):
@@ -58,10 +58,10 @@ def main() -> None:
         model, config = runs.load_run(run)
         if isinstance(model, ShiftAverage):  # a run of today's `best` already reads five times: start from one
             model = model.model
-        recipe = config["recipe"]
-        if not recipe.get("val_fraction"):
+        recipe = config.recipe
+        if not recipe.val_fraction:
             parser.error(f"{run} held nothing out")
-        _, val = data.load_for_training(data.resolve_data_path(args.data), recipe["val_fraction"], recipe["seed"])
+        _, val = data.load_for_training(data.resolve_data_path(args.data), recipe.val_fraction, recipe.seed)
         y = torch.as_tensor(val.y)
         cells, accuracy = [], {}
         for name, reader in readers.items():

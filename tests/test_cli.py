@@ -36,10 +36,10 @@ def test_models_lists_the_registry(capsys):
     assert best[1] == "cnn-wide" and best[-1] == "5"  # read five times, shifted
 
 
-def test_data_check_clean_and_dirty(mnist_dir, tmp_path, tiny_digits):
-    clean = run_cli("data", "check", str(mnist_dir))
-    assert clean.returncode == 0 and "clean" in clean.stdout and "60000" in clean.stdout
+def test_data_check_clean_and_dirty(tmp_path, tiny_digits):
     path = write_kaggle_csv(tmp_path / "train.csv", tiny_digits.x, tiny_digits.y)
+    clean = run_cli("data", "check", str(path))
+    assert clean.returncode == 0 and clean.stdout.rstrip().endswith("clean") and " 50 " in clean.stdout
     text = path.read_text().splitlines()
     text[3] = text[3].replace(",0,", ",x,", 1)
     path.write_text("\n".join(text) + "\n")
@@ -99,8 +99,8 @@ def test_not_an_image_gets_an_error_and_the_rest_predictions(tmp_path):
     assert rows["photos/7/1.png"]["probabilities"] and len(rows["photos/7/1.png"]["probabilities"]) == 10
 
 
-def test_kaggle_submission(tmp_path, mnist):
-    x, y = mnist["test"].x[:300], mnist["test"].y[:300]
+def test_kaggle_submission(tmp_path, digits):
+    x, y = digits["test"].x[:300], digits["test"].y[:300]
     path = write_kaggle_csv(tmp_path / "test.csv", x, None)
     out = tmp_path / "submission.csv"
     result = run_cli("predict", str(path), "--out", str(out))
@@ -123,9 +123,35 @@ def test_evaluate_json_bundled(mnist_dir):
     assert {"accuracy", "loss", "n", "per_class", "confusion"} <= set(report)
 
 
-def test_unknown_arch_is_refused(tmp_path, mnist_dir):
-    assert_refused(run_cli("train", "--arch", "resnet9000", "--data", str(mnist_dir), "--out", str(tmp_path / "r")),
+def test_unknown_arch_is_refused(tmp_path, digits_dir):
+    assert_refused(run_cli("train", "--arch", "resnet9000", "--data", str(digits_dir), "--out", str(tmp_path / "r")),
                    "unknown architecture 'resnet9000'")
+    assert not (tmp_path / "r").exists()
+
+
+def test_set_overrides_any_recipe_field_typed(tmp_path, digits_dir):
+    run = tmp_path / "r"
+    assert main(["train", "--recipe", "default", "--set", "lr=0.003", "--set", "epochs=2", "--set", "arch=mlp",
+                 "--data", str(digits_dir), "--out", str(run), "--quiet"]) == 0
+    recipe = json.loads((run / "config.json").read_text())["recipe"]
+    assert (recipe["lr"], recipe["epochs"], recipe["steps"], recipe["arch"]) == (0.003, 2, 0, "mlp")
+    assert recipe["label_smoothing"] == 0.1  # the rest of the named recipe stays
+
+
+@pytest.mark.parametrize(("setting", "fragment"), [
+    ("nonsense=1", "unknown recipe field 'nonsense' (expected one of arch, epochs,"),
+    ("lr=abc", "'abc' is not a number"),
+    ("epochs=2.5", "'2.5' is not an integer"),
+    ("lr=nan", "'nan' is not a number"),
+    ("lr", "has no '='"),
+    ("epochs=0", "epochs=0 (expected at least 1)"),
+    ("batch_size=-4", "batch_size=-4"),
+    ("optimizer=sgd", "adam or adamw"),
+])
+def test_set_refuses_unknown_keys_and_wrong_types(tmp_path, digits_dir, setting, fragment):
+    out = tmp_path / "r"
+    assert_refused(run_cli("train", "--set", setting, "--data", str(digits_dir), "--out", str(out)), fragment)
+    assert not out.exists()
 
 
 @pytest.mark.slow
@@ -143,7 +169,7 @@ def test_examples_folder_with_bundled_model():
         assert row["digit"] == expected, row
 
 
-def test_ensemble_is_a_run_folder_like_any_other(tmp_path, mnist_dir):
+def test_ensemble_is_a_run_folder_like_any_other(tmp_path, digits_dir):
     import shutil
 
     from digitrec.runs import BUNDLED_DIR
@@ -152,14 +178,16 @@ def test_ensemble_is_a_run_folder_like_any_other(tmp_path, mnist_dir):
         shutil.copytree(BUNDLED_DIR, tmp_path / name)
     made = run_cli("ensemble", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "ens"))
     assert made.returncode == 0, made.stderr
-    result = run_cli("evaluate", "--model", str(tmp_path / "ens"), "--data", str(mnist_dir), "--json")
-    assert json.loads(result.stdout)["accuracy"] >= 0.995
+    result = run_cli("evaluate", "--model", str(tmp_path / "ens"), "--data", str(digits_dir), "--json")
+    report = json.loads(result.stdout)
+    assert report["accuracy"] >= 0.98 and report["n"] == 500 and report["split"] == "test"
     assert_refused(run_cli("ensemble", str(tmp_path / "a"), "--out", str(tmp_path / "e1")), "at least two runs")
 
 
 def test_train_on_everything_says_nothing_is_held_out(tmp_path, tiny_digits, capsys):
     from digitrec.errors import DigitrecError
     from digitrec.evaluate import held_out
+    from digitrec.runs import read_config
 
     folder = tmp_path / "digits"
     folder.mkdir()
@@ -169,8 +197,8 @@ def test_train_on_everything_says_nothing_is_held_out(tmp_path, tiny_digits, cap
     assert main(["train", "--arch", "mlp", "--epochs", "1", "--val-fraction", "0", "--data", str(folder),
                  "--out", str(run), "--quiet"]) == 0
     assert "trained on all 50 digits (nothing held out)" in capsys.readouterr().out
-    config = json.loads((run / "config.json").read_text())
-    assert config["data"]["val"] == 0 and config["val_accuracy"] is None
+    config = read_config(run)
+    assert config.data.val == 0 and config.val_accuracy is None
     assert (run / "curves.png").exists() and not (run / "confusion.png").exists()
     with pytest.raises(DigitrecError, match="nothing is held out"):
         held_out(folder, config)

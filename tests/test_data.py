@@ -1,3 +1,5 @@
+import gzip
+import hashlib
 import http.server
 import threading
 from functools import partial
@@ -140,8 +142,8 @@ def test_missing_path_and_unset_env(tmp_path, monkeypatch):
         data.load(None)
 
 
-def test_stratified_split_is_reproducible_and_proportional(mnist):
-    labels = mnist["train"].y
+def test_stratified_split_is_reproducible_and_proportional():
+    labels = np.random.default_rng(0).choice(10, size=60000, p=np.linspace(0.06, 0.14, 10))
     a_train, a_val = data.stratified_split(labels, 0.1, seed=7)
     b_train, b_val = data.stratified_split(labels, 0.1, seed=7)
     _, c_val = data.stratified_split(labels, 0.1, seed=8)
@@ -152,9 +154,11 @@ def test_stratified_split_is_reproducible_and_proportional(mnist):
     assert np.allclose(counts, np.bincount(labels) * 0.1, atol=1)
 
 
-def test_training_load_never_touches_mnist_test(mnist_dir):
-    train, val = data.load_for_training(mnist_dir, 0.1, 0)
-    assert len(train) + len(val) == 60000
+def test_training_load_never_touches_the_test_split(digits_dir, digits):
+    train, val = data.load_for_training(digits_dir, 0.1, 0)
+    assert len(train) + len(val) == len(digits["train"]) and len(val) == 200
+    test_images = {image.tobytes() for image in digits["test"].x}
+    assert not any(image.tobytes() in test_images for image in np.concatenate([train.x, val.x]))
 
 
 def test_check_clean_mnist(mnist_dir):
@@ -196,15 +200,19 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_download_verifies_checksums(tmp_path, mnist_dir):
-    with _LoopbackMirror(mnist_dir) as url:
+def test_download_verifies_checksums(tmp_path, digits_dir, digits, monkeypatch):
+    # The synthetic set stands in for MNIST: its own files and checksums, served by a real HTTP server.
+    sums = {p.name.removesuffix(".gz"): hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest()
+            for p in digits_dir.glob("*.gz")}
+    monkeypatch.setattr(data, "MNIST_FILES", sums)
+    with _LoopbackMirror(digits_dir) as url:
         dest = data.download_mnist(tmp_path / "cache", mirrors=(url,))
-    assert len(data.load(dest, "train")) == 60000
+    assert np.array_equal(data.load(dest, "train").x, digits["train"].x)
 
     junk = tmp_path / "junk"
     junk.mkdir()
     for name in data.MNIST_FILES:
-        (junk / f"{name}.gz").write_bytes((mnist_dir / "t10k-labels-idx1-ubyte.gz").read_bytes())
+        (junk / f"{name}.gz").write_bytes((digits_dir / "t10k-labels-idx1-ubyte.gz").read_bytes())
     with _LoopbackMirror(junk) as url, pytest.raises(DigitrecError, match="checksum"):
         data.download_mnist(tmp_path / "cache2", mirrors=(url,))
     assert not (tmp_path / "cache2" / "train-images-idx3-ubyte.gz").exists()

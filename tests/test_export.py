@@ -9,6 +9,7 @@ import torch
 from digitrec import models
 from digitrec.export import export_onnx
 from digitrec.predict import Predictor
+from digitrec.runs import ENSEMBLE, RunConfig
 
 
 def _session(path):
@@ -39,7 +40,7 @@ def test_bundled_model_in_onnxruntime_matches_pytorch(tmp_path, mnist):
 def test_every_architecture_exports(tmp_path, arch):
     torch.manual_seed(0)
     model = models.create_model(arch).eval()
-    predictor = Predictor(model, {"arch": arch}, tmp_path / arch)
+    predictor = Predictor(model, RunConfig(name=arch, arch=arch), tmp_path / arch)
     path = export_onnx(predictor, tmp_path / f"{arch}.onnx")
     x = np.random.default_rng(0).random((7, 1, 28, 28), dtype=np.float32)
     with torch.no_grad():
@@ -52,7 +53,7 @@ def test_every_architecture_exports(tmp_path, arch):
 def test_ensemble_exports(tmp_path):
     members = [models.create_model("mlp").eval() for _ in range(2)]
     model = models.Ensemble(members).eval()
-    path = export_onnx(Predictor(model, {"arch": "ensemble"}, tmp_path), tmp_path / "ens.onnx")
+    path = export_onnx(Predictor(model, RunConfig(name="ens", arch=ENSEMBLE), tmp_path), tmp_path / "ens.onnx")
     x = np.random.default_rng(1).random((3, 1, 28, 28), dtype=np.float32)
     with torch.no_grad():
         assert np.allclose(_session(path).run(None, {"image": x})[0], model(torch.from_numpy(x)).numpy(), atol=1e-4)

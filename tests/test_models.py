@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from digitrec import models
-from digitrec.train import to_input
+from digitrec.inputs import to_input
 
 
 def test_registry_builds_every_model_with_ten_outputs():
@@ -25,3 +25,10 @@ def test_shift_average_reads_the_digit_and_its_four_one_pixel_shifts(tiny_digits
         assert torch.allclose(got, expected, atol=1e-5)
         assert not torch.allclose(got, net(x).softmax(1), atol=1e-3)
     assert models.with_test_time_shifts(net, 0) is net
+
+
+def test_named_variants_are_keyword_arguments_of_one_architecture():
+    wide, custom = models.create_model("cnn-wide"), models.create_model("cnn", widths=(24, 48, 96))
+    assert [p.shape for p in wide.parameters()] == [p.shape for p in custom.parameters()]
+    assert models.count_parameters(models.create_model("cnn", widths=(8, 8, 8))) < models.count_parameters(wide)
+    assert {"cnn", "cnn-wide", "mlp", "keras-cnn"} <= set(models.list_models())

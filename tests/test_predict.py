@@ -10,8 +10,8 @@ def model():
     return load_model()
 
 
-def test_python_api_takes_arrays_pil_images_and_paths(model, mnist, tmp_path):
-    x, y = mnist["test"].x[:200], mnist["test"].y[:200]
+def test_python_api_takes_arrays_pil_images_and_paths(model, digits, tmp_path):
+    x, y = digits["test"].x[:200], digits["test"].y[:200]
     assert (model.predict(x) == y).mean() >= 0.99
     assert model.predict(x[0]).tolist() == [y[0]]
     probabilities = model.predict_proba(x[:5])
@@ -37,14 +37,14 @@ def test_missing_run_folder(tmp_path):
         load_model(tmp_path / "nothing")
 
 
-def test_onnx_engine_agrees_with_pytorch_on_mnist_test(mnist):
+def test_onnx_engine_agrees_with_pytorch(digits):
     from digitrec.predict import OnnxPredictor, Predictor, load_predictor
 
     onnx_engine = load_predictor()  # the bundled run ships a model.onnx
     assert isinstance(onnx_engine, OnnxPredictor)
     torch_engine = load_predictor(engine="torch")
     assert isinstance(torch_engine, Predictor)
-    x = mnist["test"].x
+    x = digits["test"].x
     onnx_probs, torch_probs = onnx_engine.probabilities(x), torch_engine.probabilities(x)
     assert (onnx_probs.argmax(1) == torch_probs.argmax(1)).all()
     assert np.abs(onnx_probs - torch_probs).max() < 1e-4
@@ -86,13 +86,13 @@ def test_onnx_engine_needs_an_onnx_file(tmp_path):
         load_predictor(run, engine="onnx")
 
 
-def test_predicting_pictures_and_csv_never_imports_torch(tmp_path, mnist):
+def test_predicting_pictures_and_csv_never_imports_torch(tmp_path, digits):
     import subprocess
     import sys
 
     from conftest import write_kaggle_csv
 
-    csv = write_kaggle_csv(tmp_path / "test.csv", mnist["test"].x[:50], None)
+    csv = write_kaggle_csv(tmp_path / "test.csv", digits["test"].x[:50], None)
     images, _ = synthetic.drawn_digits(3, seed=1)
     for i, image in enumerate(images):
         image.save(tmp_path / f"{i}.png")

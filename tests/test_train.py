@@ -4,22 +4,16 @@ import torch
 
 from digitrec import models, runs
 from digitrec.errors import DigitrecError
-from digitrec.train import (
-    augment,
-    channels_last,
-    distillation_targets,
-    elastic_field,
-    random_affine,
-    to_input,
-    train,
-    train_run,
-)
+from digitrec.inputs import channels_last, to_input
+from digitrec.recipes import Recipe, get_recipe
+from digitrec.train import augment, distillation_targets, elastic_field, random_affine, train, train_run
 
 
 def test_to_input_scales_uint8_to_unit_range(tiny_digits):
     x = to_input(tiny_digits.x)
     assert x.shape == (50, 1, 28, 28) and x.dtype == torch.float32
     assert x.min() == 0 and x.max() == 1
+    assert torch.equal(x * 255, torch.as_tensor(tiny_digits.x, dtype=torch.float32).unsqueeze(1))
 
 
 @pytest.mark.parametrize("arch", ["cnn", "cnn-wide", "keras-cnn"])
@@ -32,14 +26,14 @@ def test_convolutions_run_channels_last(tiny_digits, arch):
     for layer in model.modules():
         if isinstance(layer, torch.nn.Conv2d):
             layer.register_forward_hook(lambda module, inputs, out: conv_outputs.append(out))
-    model(channels_last(random_affine(x, models.get_recipe("default"), torch.Generator().manual_seed(0))))
+    model(channels_last(random_affine(x, get_recipe("default"), torch.Generator().manual_seed(0))))
     assert conv_outputs and all(o.is_contiguous(memory_format=torch.channels_last) and o.stride(1) == 1
                                 for o in conv_outputs)
 
 
 def test_random_affine_moves_pixels_but_keeps_ink(tiny_digits):
     x = to_input(tiny_digits.x[:16])
-    recipe = models.get_recipe("default")
+    recipe = get_recipe("default")
     out = random_affine(x, recipe, torch.Generator().manual_seed(0))
     assert out.shape == x.shape
     assert not torch.allclose(out, x)
@@ -48,7 +42,7 @@ def test_random_affine_moves_pixels_but_keeps_ink(tiny_digits):
 
 def test_lowres_augmentation_blurs_but_keeps_full_contrast(tiny_digits):
     x = to_input(tiny_digits.x[:16])
-    recipe = models.get_recipe("best").update(lowres=1.0, rotate_deg=0, scale=0, shift_px=0)
+    recipe = get_recipe("best").update(lowres=1.0, rotate_deg=0, scale=0, shift_px=0)
     out = augment(x, recipe, torch.Generator().manual_seed(0))
     assert torch.allclose(out.amax(dim=(1, 2, 3)), torch.ones(16))
     assert (out > 0.05).sum() > (x > 0.05).sum()  # blurred strokes are wider
@@ -62,10 +56,11 @@ def test_elastic_distortion_bends_smoothly_within_its_bound(tiny_digits):
     assert px.abs().mean() > 0.3  # it does move things
     assert (px[:, 1:] - px[:, :-1]).abs().max() < 1.0  # neighbours move together: strokes bend, never tear
     x = to_input(tiny_digits.x[:16])
-    recipe = models.get_recipe("best").update(rotate_deg=0, scale=0, shift_px=0, lowres=0, elastic_px=2.0)
+    recipe = get_recipe("best").update(rotate_deg=0, scale=0, shift_px=0, lowres=0, elastic_px=2.0)
     out = augment(x, recipe, torch.Generator().manual_seed(0))
     assert not torch.allclose(out, x)
-    assert torch.allclose(out.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.4)  # stretched or squeezed, never erased
+    ink_kept = out.sum((1, 2, 3)) / x.sum((1, 2, 3))
+    assert ((ink_kept > 0.5) & (ink_kept < 2)).all()  # stretched or squeezed, never erased
 
 
 def test_weight_average_is_the_model_trained_and_saved(tmp_path, small_train):
@@ -80,17 +75,17 @@ def test_weight_average_is_the_model_trained_and_saved(tmp_path, small_train):
 
 
 def test_step_budget_gives_small_data_sets_more_epochs():
-    recipe = models.get_recipe()
+    recipe = get_recipe()
     assert recipe.steps and recipe.epochs_for(54_000) == 7 and recipe.epochs_for(37_800) == 10
     assert recipe.update(epochs=2).epochs_for(37_800) == 2  # epochs asked for win
 
 
-def _quick(arch: str, epochs: int = 1, **kw) -> models.Recipe:
-    return models.get_recipe(arch=arch).update(epochs=epochs, batch_size=64, **kw)
+def _quick(arch: str, epochs: int = 1, **kw) -> Recipe:
+    return get_recipe(arch=arch).update(epochs=epochs, batch_size=64, **kw)
 
 
-def test_mlp_learns_real_digits(tmp_path, small_train, mnist):
-    result = train(_quick("mlp", epochs=2), small_train, mnist["test"].subset(np.arange(500)), tmp_path)
+def test_mlp_learns_digits_it_never_saw(tmp_path, small_train, digits):
+    result = train(_quick("mlp", epochs=2), small_train, digits["test"], tmp_path)
     assert result.history[-1].val_accuracy > 0.85
     assert result.history[-1].train_loss < result.history[0].train_loss
 
@@ -132,7 +127,7 @@ def test_half_written_checkpoint_is_refused(tmp_path):
         runs.load_checkpoint(tmp_path)
 
 
-def _small_loader(monkeypatch, n_train=2000, n_val=500):
+def _small_loader(monkeypatch, n_train=1500, n_val=200):
     import digitrec.data as data_module
 
     real = data_module.load_for_training
@@ -144,19 +139,19 @@ def _small_loader(monkeypatch, n_train=2000, n_val=500):
     monkeypatch.setattr(data_module, "load_for_training", small)
 
 
-def test_train_run_writes_a_complete_run_folder(tmp_path, mnist_dir, monkeypatch):
+def test_train_run_writes_a_complete_run_folder(tmp_path, digits_dir, monkeypatch):
     _small_loader(monkeypatch)
     run_dir = tmp_path / "run"
-    _, config = train_run(_quick("mlp", epochs=2), mnist_dir, run_dir)
+    _, config = train_run(_quick("mlp", epochs=2), digits_dir, run_dir)
     assert {"model.safetensors", "config.json", "metrics.csv"} <= {p.name for p in run_dir.iterdir()}
     assert not (run_dir / runs.CHECKPOINT).exists()
-    assert config["status"] == "finished" and config["data"]["sha256"]
-    assert config["hardware"]["cpu"] and config["recipe"]["epochs"] == 2
-    assert len(runs.read_metrics(run_dir)) == 2
+    assert config.status == "finished" and len(config.data.sha256) == 64
+    assert config.hardware["cpu"] and config.recipe.epochs == 2 and config.data.train == 1500
+    assert [m.epoch for m in runs.read_metrics(run_dir)] == [1, 2]
     model, loaded_config = runs.load_run(run_dir)
-    assert loaded_config["arch"] == "mlp"
+    assert loaded_config == config and isinstance(model[-1], torch.nn.Linear)
     with pytest.raises(DigitrecError, match="already holds a run"):
-        train_run(_quick("mlp"), mnist_dir, run_dir)
+        train_run(_quick("mlp"), digits_dir, run_dir)
 
 
 class _FixedTeacher(torch.nn.Module):
@@ -172,7 +167,7 @@ def test_distillation_targets_mix_smoothed_labels_with_the_teachers_probabilitie
     labels = torch.tensor([3, 7])
     teacher = _FixedTeacher(torch.tensor([[0.0] * 9 + [5.0], [2.0] + [0.0] * 9]))
     x = torch.zeros(2, 1, 28, 28)
-    recipe = models.get_recipe("best")
+    recipe = get_recipe("best")
     labels_only = distillation_targets(teacher, x, labels, recipe.update(teacher_weight=0.0))
     assert torch.allclose(labels_only[0], torch.full((10,), 0.01) + 0.9 * torch.eye(10)[3])
     teacher_only = distillation_targets(teacher, x, labels, recipe.update(teacher_weight=1.0))
@@ -182,22 +177,23 @@ def test_distillation_targets_mix_smoothed_labels_with_the_teachers_probabilitie
     assert torch.allclose(mixed.sum(1), torch.ones(2))
 
 
-def test_student_learns_what_the_teacher_says(tmp_path, mnist_dir, mnist, monkeypatch):
+def test_student_learns_what_the_teacher_says(tmp_path, digits_dir, digits, monkeypatch):
     _small_loader(monkeypatch)
     quick = _quick("mlp", epochs=3, rotate_deg=0, scale=0, shift_px=0, lr=3e-3)
-    train_run(quick, mnist_dir, tmp_path / "teacher")
+    train_run(quick, digits_dir, tmp_path / "teacher")
     # A teacher that reads every digit d as d + 1: a student that learns from it must say so too.
     teacher, _ = runs.load_run(tmp_path / "teacher")
     last = teacher[-1]
     last.weight.data, last.bias.data = last.weight.data.roll(1, 0), last.bias.data.roll(1, 0)
     runs.save_weights(tmp_path / "teacher", teacher)
 
-    _, config = train_run(quick.update(teacher=str(tmp_path / "teacher"), teacher_weight=1.0), mnist_dir,
+    _, config = train_run(quick.update(teacher=str(tmp_path / "teacher"), teacher_weight=1.0), digits_dir,
                           tmp_path / "student")
-    assert config["teacher"]["weights_sha256"] and config["recipe"]["teacher"] == str(tmp_path / "teacher")
-    assert config["val_accuracy"] < 0.3  # measured against the true labels
+    assert config.teacher.weights_sha256 == runs.weights_sha256(tmp_path / "teacher")
+    assert config.recipe.teacher == str(tmp_path / "teacher")
+    assert config.val_accuracy < 0.3  # measured against the true labels
     student, _ = runs.load_run(tmp_path / "student")
-    unseen = mnist["test"].subset(np.arange(1000))
+    unseen = digits["test"]
     with torch.no_grad():
         agree = (student(to_input(unseen.x)).argmax(1) == teacher(to_input(unseen.x)).argmax(1)).float().mean()
     assert agree > 0.8
@@ -209,29 +205,29 @@ def test_train_refuses_a_teacher_recipe_without_its_teacher(tmp_path, small_trai
         train(_quick("mlp", teacher="runs/ens"), small_train.subset(np.arange(100)), None, tmp_path)
 
 
-def test_a_teacher_that_saw_the_validation_digits_is_refused(tmp_path, mnist_dir, monkeypatch):
+def test_a_teacher_that_saw_the_validation_digits_is_refused(tmp_path, digits_dir, monkeypatch):
     _small_loader(monkeypatch)
     quick = _quick("mlp", epochs=1)
-    train_run(quick, mnist_dir, tmp_path / "teacher")  # seed 0's split
+    train_run(quick, digits_dir, tmp_path / "teacher")  # seed 0's split
     with pytest.raises(DigitrecError, match="validation would flatter"):
-        train_run(quick.update(teacher=str(tmp_path / "teacher"), seed=1), mnist_dir, tmp_path / "other-split")
+        train_run(quick.update(teacher=str(tmp_path / "teacher"), seed=1), digits_dir, tmp_path / "other-split")
     # Holding nothing out, there is nothing to flatter.
-    _, config = train_run(quick.update(teacher=str(tmp_path / "teacher"), seed=1, val_fraction=0.0), mnist_dir,
+    _, config = train_run(quick.update(teacher=str(tmp_path / "teacher"), seed=1, val_fraction=0.0), digits_dir,
                           tmp_path / "all")
-    assert config["status"] == "finished"
+    assert config.status == "finished"
 
 
-def test_a_run_with_test_time_shifts_saves_loads_and_exports_them(tmp_path, mnist_dir, mnist, monkeypatch):
+def test_a_run_with_test_time_shifts_saves_loads_and_exports_them(tmp_path, digits_dir, digits, monkeypatch):
     import onnxruntime as ort
 
     from digitrec.export import export_onnx
     from digitrec.predict import Predictor
 
     _small_loader(monkeypatch)
-    _, config = train_run(_quick("mlp", epochs=1, tta_shift_px=1), mnist_dir, tmp_path / "run")
+    _, config = train_run(_quick("mlp", epochs=1, tta_shift_px=1), digits_dir, tmp_path / "run")
     model, _ = runs.load_run(tmp_path / "run")
     assert isinstance(model, models.ShiftAverage)
-    unseen = mnist["test"].subset(np.arange(500))
+    unseen = digits["test"]
     with torch.no_grad():
         probabilities = model(to_input(unseen.x)).exp()
     assert torch.allclose(probabilities.sum(1), torch.ones(500), atol=1e-5)
@@ -240,7 +236,7 @@ def test_a_run_with_test_time_shifts_saves_loads_and_exports_them(tmp_path, mnis
     got = session.run(None, {"image": to_input(unseen.x).numpy()})[0]
     assert np.allclose(np.exp(got), probabilities.numpy(), atol=1e-4)
     # An ensemble keeps each member's own way of reading.
-    train_run(_quick("mlp", epochs=1), mnist_dir, tmp_path / "plain")
+    train_run(_quick("mlp", epochs=1), digits_dir, tmp_path / "plain")
     runs.make_ensemble([tmp_path / "run", tmp_path / "plain"], tmp_path / "ens")
     ensemble, _ = runs.load_run(tmp_path / "ens")
     assert [type(m) for m in ensemble.members][0] is models.ShiftAverage

@@ -93,7 +93,7 @@ def test_draw_each_digit_with_the_mouse(browser, server):
     assert abs(100 * top_share - shown_pct) < 2, (top_share, shown_pct)
 
 
-def test_keyboard_clear_upload_and_phone_width(browser, server, tmp_path, mnist):
+def test_keyboard_clear_upload_and_phone_width(browser, server, tmp_path, digits):
     page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                             reduced_motion="reduce")
     page.goto(server)
@@ -102,10 +102,10 @@ def test_keyboard_clear_upload_and_phone_width(browser, server, tmp_path, mnist)
     assert page.locator("#pad").bounding_box()["width"] <= 390
 
     photo = tmp_path / "photo.jpg"
-    photo.write_bytes(synthetic.photo_of(mnist["test"].x[1], np.random.default_rng(1)))
+    photo.write_bytes(synthetic.photo_of(digits["test"].x[1], np.random.default_rng(1)))
     page.set_input_files("#upload", str(photo))
     page.wait_for_function("document.querySelector('#prediction').textContent !== ''", timeout=3000)
-    assert page.text_content("#prediction") == str(mnist["test"].y[1])
+    assert page.text_content("#prediction") == str(digits["test"].y[1])
     page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
 
     page.focus("#pad")

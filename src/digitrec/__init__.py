@@ -1,13 +1,12 @@
 """digitrec: handwritten digit recognition on a plain CPU."""
 
 from digitrec.errors import DigitrecError
-
-__version__ = "0.1.0"
+from digitrec.version import __version__
 
 
 def load_model(path=None):
     """Load a run folder (or the bundled model when `path` is None) as a `Predictor`."""
-    from digitrec.predict import Predictor
+    from digitrec.predict import Predictor  # `import digitrec` stays light: no torch until a model is asked for
 
     return Predictor.load(path)
 

@@ -1,4 +1,7 @@
-"""The `digitrec` command: argument parsing and printing only, each verb a few lines over the library."""
+"""The `digitrec` command: argument parsing and printing only, each verb a few lines over the library.
+
+Each verb imports the library modules it needs inside its function: `digitrec predict` must start
+without importing torch (2.5 s), which the training and export modules load."""
 
 from __future__ import annotations
 
@@ -70,31 +73,33 @@ def cmd_data_download(args) -> int:
 
 def cmd_models(args) -> int:
     from digitrec import models
+    from digitrec.recipes import RECIPES
 
     rows = [[name, f"{models.count_parameters(models.create_model(name)):,}", models.describe(name)]
             for name in models.list_models()]
     print(_table(rows, ["name", "parameters", "description"]))
     recipes = [[name, r.arch, f"{r.steps} steps" if r.steps else r.epochs, r.batch_size, r.lr,
-                r.views] for name, r in models.RECIPES.items()]
+                r.views] for name, r in RECIPES.items()]
     print()
     print(_table(recipes, ["recipe", "arch", "epochs", "batch", "lr", "views"]))
     print("(a budget in steps becomes whole epochs: 3000 steps are 7 epochs of MNIST at batch 128;")
-    print(" views: how many times the saved model reads each digit; 5: as given and shifted a pixel each way)")
+    print(" views: how many times the saved model reads each digit; 5: as given and shifted a pixel each way;")
+    print(" any recipe field can be changed with `digitrec train --set key=value`)")
     return 0
 
 
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
-    from digitrec import models
+    from digitrec.recipes import get_recipe, parse_overrides
     from digitrec.train import train_run
 
     if not args.out and not args.resume:
         raise DigitrecError("say where the run goes", expected="--out RUN_DIR (or --resume RUN_DIR)")
-    recipe = models.get_recipe(args.recipe, args.arch).update(
+    recipe = get_recipe(args.recipe, args.arch).update(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, val_fraction=args.val_fraction,
         teacher=args.teacher, tta_shift_px=args.tta_shift_px,
-    )
+    ).update(**parse_overrides(args.set or []))
     run_dir = Path(args.resume or args.out)
     bar = None
 
@@ -117,11 +122,11 @@ def cmd_train(args) -> int:
             print(line, file=sys.stderr, flush=True)
 
     _, config = train_run(recipe, args.data, run_dir, resume=bool(args.resume), on_batch=on_batch, on_epoch=on_epoch)
-    if config.get("val_accuracy") is not None:
-        print(f"validation accuracy {config['val_accuracy']:.4f}, {config['train_seconds']:.1f} s training")
+    if config.val_accuracy is not None:
+        print(f"validation accuracy {config.val_accuracy:.4f}, {config.train_seconds:.1f} s training")
     else:
-        print(f"trained on all {config['data']['train']:,} digits (nothing held out), "
-              f"{config['train_seconds']:.1f} s training; judge it with `digitrec evaluate --model {run_dir}`")
+        print(f"trained on all {config.data.train:,} digits (nothing held out), "
+              f"{config.train_seconds:.1f} s training; judge it with `digitrec evaluate --model {run_dir}`")
     print(f"run saved to {run_dir}")
     return 0
 
@@ -153,6 +158,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     from digitrec import data
+    from digitrec.files import atomic_write_text
     from digitrec.predict import load_predictor, predict_files, write_submission
 
     predictor = load_predictor(args.model, args.engine)
@@ -169,7 +175,7 @@ def cmd_predict(args) -> int:
                      "-" if r.confidence is None else f"{r.confidence:.3f}", r.error or ""] for r in results]
             print(_table(rows, ["file", "digit", "confidence", "error"]))
         if args.out:
-            data.atomic_write_text(Path(args.out), json.dumps([r.as_dict() for r in results], indent=2) + "\n")
+            atomic_write_text(Path(args.out), json.dumps([r.as_dict() for r in results], indent=2) + "\n")
         return 0 if all(r.error is None for r in results) else 2
     digits = data.load(target)
     if not args.out:
@@ -183,7 +189,7 @@ def cmd_ensemble(args) -> int:
     from digitrec.runs import make_ensemble
 
     config = make_ensemble([Path(r) for r in args.runs], Path(args.out))
-    print(f"ensemble of {len(config['members'])} models saved to {args.out}")
+    print(f"ensemble of {len(config.members or [])} models saved to {args.out}")
     return 0
 
 
@@ -222,13 +228,7 @@ def cmd_report(args) -> int:
 # ---------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from digitrec import __version__
-
-    parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten digit recognition.")
-    parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-
+def _add_data_verbs(verbs) -> None:
     data_p = verbs.add_parser("data", help="check or download data")
     data_verbs = data_p.add_subparsers(dest="data_verb", required=True, metavar="ACTION")
     check = data_verbs.add_parser("check", help="check a data source; exit 2 when something is wrong")
@@ -240,11 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--dest", help="folder (default ~/.cache/digitrec/mnist)")
     download.set_defaults(func=cmd_data_download)
 
-    verbs.add_parser("models", help="list architectures and recipes").set_defaults(func=cmd_models)
+
+def _add_train_verb(verbs) -> None:
+    from digitrec.recipes import Recipe, list_recipes
 
     train = verbs.add_parser("train", help="train a model into a run folder")
-    train.add_argument("--recipe", help="default, fast, best, mlp or keras (see `digitrec models`)")
+    train.add_argument("--recipe", choices=list_recipes(), help="a named recipe (see `digitrec models`)")
     train.add_argument("--arch", help="architecture name (see `digitrec models`); default cnn")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="change any recipe field, typed (repeatable): " + ", ".join(Recipe.field_types()))
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float)
@@ -262,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
 
+
+def _add_model_verbs(verbs) -> None:
+    """evaluate, predict, ensemble, export, serve, report: the verbs that use a trained run."""
+    from digitrec.predict import ENGINES
+
     evaluate = verbs.add_parser("evaluate", aliases=["val"], help="accuracy, loss, per-class scores, confusion")
     evaluate.add_argument("--model", help="run folder (default: the bundled model)")
     evaluate.add_argument("--data", help=DATA_HELP + "; MNIST: its test split")
@@ -273,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", help="run folder (default: the bundled model)")
     predict.add_argument("--out", help="submission CSV (for test.csv) or JSON file (for images)")
     predict.add_argument("--json", action="store_true")
-    predict.add_argument("--engine", choices=["auto", "torch", "onnx"], default="auto",
+    predict.add_argument("--engine", choices=ENGINES, default="auto",
                          help="auto: onnxruntime when the run folder has a model.onnx (the bundled model does), "
                               "else PyTorch")
     predict.set_defaults(func=cmd_predict)
@@ -299,6 +308,18 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--model", help="run folder")
     report.add_argument("--data", help=DATA_HELP + " (default: the run's own held-out data)")
     report.set_defaults(func=cmd_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from digitrec.version import __version__
+
+    parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten digit recognition.")
+    parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    _add_data_verbs(verbs)
+    verbs.add_parser("models", help="list architectures and recipes").set_defaults(func=cmd_models)
+    _add_train_verb(verbs)
+    _add_model_verbs(verbs)
     return parser
 
 

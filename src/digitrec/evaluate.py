@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from digitrec.data import NUM_CLASSES, Digits
+from digitrec import data
+from digitrec.data import Digits
+from digitrec.errors import DigitrecError
+from digitrec.inputs import NUM_CLASSES
+from digitrec.runs import RunConfig
 
 
 @dataclass
@@ -52,6 +58,8 @@ class Evaluation:
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson's score interval for a proportion: unlike p ± z·se it stays inside [0, 1] and is honest
+    near 100 %, where digit accuracies live."""
     if n == 0:
         return (0.0, 0.0)
     p = successes / n
@@ -77,30 +85,23 @@ def evaluate(probabilities: np.ndarray, digits: Digits) -> Evaluation:
     )
 
 
-def held_out(path, run_config: dict | None = None) -> tuple[Digits, str]:
+def held_out(path, run_config: RunConfig | None = None) -> tuple[Digits, str]:
     """The data a model is judged on, never what it trained on.
 
     A source's test split where it has one (MNIST, npz). A labelled file or folder without one is
     held out whole, unless it is the run's own training data: then its validation part, rebuilt
     from the run's seed and fraction."""
-    import os
-    from pathlib import Path
-
-    from digitrec import data
-    from digitrec.errors import DigitrecError
-
     if path is None and run_config and not os.environ.get(data.DATA_ENV):
-        path = run_config.get("data", {}).get("path")
+        path = run_config.data.path
     resolved = data.resolve_data_path(path)
     splits = data.load_splits(resolved)
     if "test" in splits and splits["test"].y is not None:
         return splits["test"], "test"
     if "train" not in splits or splits["train"].y is None:
         raise DigitrecError("data has no labels to evaluate against", where=str(resolved))
-    trained_on = (run_config or {}).get("data", {})
-    if trained_on.get("path") and Path(trained_on["path"]) == resolved.resolve():
-        recipe = run_config["recipe"]
-        _, val_index = data.stratified_split(splits["train"].y, recipe["val_fraction"], recipe["seed"])
+    if run_config and run_config.data.path and Path(run_config.data.path) == resolved.resolve():
+        recipe = run_config.recipe
+        _, val_index = data.stratified_split(splits["train"].y, recipe.val_fraction, recipe.seed)
         if not len(val_index):
             raise DigitrecError("the model trained on all of this data; nothing is held out", where=str(resolved))
         return splits["train"].subset(val_index), "validation"

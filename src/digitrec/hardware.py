@@ -1,4 +1,7 @@
-"""What CPU this is and what it can do: detected, never assumed."""
+"""What CPU this is and what it can do: detected, never assumed.
+
+torch is imported only by the two functions that set or report its threads: the onnxruntime path
+reads `thread_count()` without it."""
 
 from __future__ import annotations
 

@@ -11,7 +11,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from digitrec.data import NUM_CLASSES, Digits, atomic_write_bytes  # noqa: E402
+from digitrec.data import Digits  # noqa: E402
+from digitrec.evaluate import evaluate  # noqa: E402
+from digitrec.files import atomic_write_bytes  # noqa: E402
+from digitrec.inputs import NUM_CLASSES  # noqa: E402
 
 DPI = 100
 ACCENT = "#1f6feb"  # the drawing page uses the same blue
@@ -139,8 +142,6 @@ def samples(images, probabilities, path: Path, labels=None, count: int = 30) -> 
 
 def run_figures(run_dir: Path, history: list, val_set: Digits | None, probabilities: np.ndarray | None) -> list[Path]:
     """curves.png, and with validation data confusion.png, per_class.png, errors.png and samples.png."""
-    from digitrec.evaluate import evaluate
-
     written = [curves(history, run_dir / "curves.png")]
     if val_set is not None and probabilities is not None:
         result = evaluate(probabilities, val_set)

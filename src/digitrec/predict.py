@@ -16,16 +16,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from digitrec import runs
-from digitrec.data import Digits, atomic_write_text, iter_image_files, read_image
+from digitrec import inputs, runs
+from digitrec.data import Digits, iter_image_files, read_image
 from digitrec.errors import DigitrecError
+from digitrec.files import atomic_write_text
+from digitrec.hardware import thread_count
+from digitrec.inputs import IMAGE_SIZE, NUM_CLASSES
 from digitrec.preprocess import to_mnist
+from digitrec.runs import RunConfig
 
 if TYPE_CHECKING:
     from torch import nn
 
 ONNX_FILE = "model.onnx"
-ENGINES = ("auto", "torch", "onnx")
+ENGINES = ("auto", "torch", "onnx")  # auto: onnx when the run folder has a model.onnx
 
 
 @dataclass
@@ -47,8 +51,8 @@ class ImagePrediction:
 class Predictor:
     """A loaded model and its run config: the object the CLI, the server and the Python API share."""
 
-    def __init__(self, model: nn.Module, config: dict, path: Path):
-        from digitrec.models import fuse_for_inference
+    def __init__(self, model: nn.Module, config: RunConfig, path: Path):
+        from digitrec.models import fuse_for_inference  # models imports torch: only this engine needs it
 
         self.model = fuse_for_inference(model)
         self.config = config
@@ -56,41 +60,31 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Predictor:
-        from digitrec.runs import load_run
-
         run_dir = runs.run_path(path)
-        model, config = load_run(run_dir)
+        model, config = runs.load_run(run_dir)
         return cls(model, config, run_dir)
 
     @property
     def name(self) -> str:
-        return self.config.get("name") or self.path.name
+        return self.config.name
 
     def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """uint8 [N, 28, 28] MNIST-style images -> probabilities [N, 10]."""
-        import torch
+        return inputs.probabilities(self.model, images, batch_size)
 
-        from digitrec.train import to_input
-
-        if len(images) == 0:
-            return np.empty((0, 10), dtype=np.float32)
-        with torch.inference_mode():
-            chunks = [torch.softmax(self.model(to_input(images[i : i + batch_size])), 1)
-                      for i in range(0, len(images), batch_size)]
-            return torch.cat(chunks).numpy()
-
-    def as_images(self, inputs) -> np.ndarray:
+    def as_images(self, pictures) -> np.ndarray:
         """Arrays, PIL images or paths -> uint8 [N, 28, 28] through the one preprocessing path."""
-        if isinstance(inputs, (str, os.PathLike, Image.Image)):
-            inputs = [inputs]
-        if isinstance(inputs, np.ndarray):
-            if inputs.dtype == np.uint8 and inputs.shape[-2:] == (28, 28) and inputs.ndim in (2, 3):
-                return inputs.reshape(-1, 28, 28)  # already MNIST style
-            if inputs.ndim == 2:
-                return to_mnist(inputs)[None]
-            return np.stack([to_mnist(a) for a in inputs])
+        if isinstance(pictures, (str, os.PathLike, Image.Image)):
+            pictures = [pictures]
+        if isinstance(pictures, np.ndarray):
+            mnist_style = pictures.dtype == np.uint8 and pictures.shape[-2:] == (IMAGE_SIZE, IMAGE_SIZE)
+            if mnist_style and pictures.ndim in (2, 3):
+                return pictures.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)  # already MNIST style
+            if pictures.ndim == 2:
+                return to_mnist(pictures)[None]
+            return np.stack([to_mnist(a) for a in pictures])
         images = []
-        for item in inputs:
+        for item in pictures:
             if isinstance(item, (str, os.PathLike)):
                 images.append(read_image(Path(item)))
             elif isinstance(item, Image.Image):
@@ -99,12 +93,12 @@ class Predictor:
                 images.append(self.as_images(np.asarray(item))[0])
         return np.stack(images)
 
-    def predict_proba(self, inputs) -> np.ndarray:
-        return self.probabilities(self.as_images(inputs))
+    def predict_proba(self, pictures) -> np.ndarray:
+        return self.probabilities(self.as_images(pictures))
 
-    def predict(self, inputs) -> np.ndarray:
+    def predict(self, pictures) -> np.ndarray:
         """Digits for arrays (uint8 [N, 28, 28] MNIST style, or any picture), PIL images or paths."""
-        return self.predict_proba(inputs).argmax(1)
+        return self.predict_proba(pictures).argmax(1)
 
 
 class OnnxPredictor:
@@ -114,9 +108,7 @@ class OnnxPredictor:
     matches the run's `model.safetensors` is refused rather than silently used."""
 
     def __init__(self, path: Path):
-        import onnxruntime as ort
-
-        from digitrec.hardware import thread_count
+        import onnxruntime as ort  # 0.3 s to import; the torch engine never needs it
 
         self.path = Path(path)
         self.config = runs.read_config(self.path)
@@ -135,16 +127,14 @@ class OnnxPredictor:
 
     @property
     def name(self) -> str:
-        return self.config.get("name") or self.path.name
+        return self.config.name
 
     def probabilities(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """uint8 [N, 28, 28] MNIST-style images -> probabilities [N, 10]."""
-        out = np.empty((len(images), 10), dtype=np.float32)
+        out = np.empty((len(images), NUM_CLASSES), dtype=np.float32)
         for i in range(0, len(images), batch_size):
-            x = images[i : i + batch_size].reshape(-1, 1, 28, 28).astype(np.float32) / 255
-            logits = self.session.run(None, {"image": x})[0]
-            exp = np.exp(logits - logits.max(1, keepdims=True))
-            out[i : i + batch_size] = exp / exp.sum(1, keepdims=True)
+            logits = self.session.run(None, {inputs.INPUT_NAME: inputs.to_float(images[i : i + batch_size])})[0]
+            out[i : i + batch_size] = inputs.softmax(logits)
         return out
 
 

@@ -14,11 +14,12 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from digitrec.errors import DigitrecError
+from digitrec.errors import BlankImageError, DigitrecError, TooLargeError
+from digitrec.inputs import IMAGE_SIZE
 
 MAX_IMAGE_PIXELS = 40_000_000  # a 20000x20000 "decompression bomb" is refused before decoding
-FIT_SIZE = 20
-CANVAS = 28
+FIT_SIZE = 20  # MNIST fits each digit's ink into 20x20, then centres it in 28x28
+CANVAS = IMAGE_SIZE
 WORK_SIZE = 192  # large photos are reduced to this first: enough detail, bounded cost
 
 
@@ -32,14 +33,14 @@ def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Imag
             image = Image.open(io.BytesIO(payload))
             width, height = image.size
             if width * height > max_pixels:
-                raise DigitrecError(
+                raise TooLargeError(
                     f"image is {width}x{height} pixels, over the pixel limit", expected=f"at most {max_pixels:,} pixels"
                 )
             image.load()
     except DigitrecError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise DigitrecError(f"image is over the pixel limit: {e}", expected=f"at most {max_pixels:,} pixels") from None
+        raise TooLargeError(f"image is over the pixel limit: {e}", expected=f"at most {max_pixels:,} pixels") from None
     except UnidentifiedImageError as e:
         raise DigitrecError(f"not a readable image ({e.__class__.__name__})",
                             expected="PNG, JPEG, GIF, BMP or WebP") from None
@@ -85,7 +86,7 @@ def _ink(gray: np.ndarray) -> np.ndarray:
     ink = np.clip(gray - background, 0, None)
     peak = float(ink.max())
     if peak < 32:
-        raise DigitrecError("image is blank (no ink found)", expected="a digit darker or lighter than its background")
+        raise BlankImageError("image is blank (no ink found)", expected="a digit darker or lighter than its background")
     # Paper grain and uneven light stay below twice the border's usual variation. The 90th percentile,
     # not the maximum: in a tightly cropped picture the digit touches the border, and its ink there
     # would raise the threshold until thin strokes (the bar of a small 7) vanished.

@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 
 from digitrec import plots, runs
-from digitrec.data import Digits, atomic_write_text, summarize
+from digitrec.data import Digits, summarize
 from digitrec.evaluate import Evaluation
+from digitrec.files import atomic_write_text
 
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; padding: 0 1em; color: #1b1f24; }
@@ -35,7 +36,7 @@ def _rows(rows: list[list], header: list[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _machine(info: dict) -> str:
+def _machine(info: dict | None) -> str:
     if not info:
         return "an unrecorded machine"
     precision = "bf16 autocast" if info.get("bf16_autocast") else "fp32"
@@ -55,18 +56,18 @@ def write_report(run_dir: Path, evaluation: Evaluation, digits: Digits, split_na
 
     low, high = evaluation.interval95
     summary = summarize(digits)
-    data_info = config.get("data", {})
+    data_info = config.data
     parts = [
-        f"<h1>digitrec run: {html.escape(config.get('name', run_dir.name))}</h1>",
-        f"<p>architecture <b>{html.escape(str(config.get('arch')))}</b>, "
-        f"{config.get('parameters', '?'):,} parameters</p>" if isinstance(config.get("parameters"), int) else "",
+        f"<h1>digitrec run: {html.escape(config.name)}</h1>",
+        f"<p>architecture <b>{html.escape(config.arch)}</b>, "
+        f"{config.parameters:,} parameters</p>" if isinstance(config.parameters, int) else "",
         f'<p class="big">{split_name} accuracy {evaluation.accuracy:.4%}</p>',
         f"<p>95% interval {low:.4%} – {high:.4%}; loss {evaluation.loss:.4f}; "
         f"{evaluation.n - int(round(evaluation.accuracy * evaluation.n))} errors in {evaluation.n:,} images "
         f"of {html.escape(digits.source)}</p>",
         "<h2>Data</h2>",
-        _rows([[data_info.get("path", "?"), data_info.get("kind", "?"), data_info.get("train", "?"),
-                data_info.get("val", "?"), str(data_info.get("sha256", ""))[:16]]],
+        _rows([[data_info.path or "?", data_info.kind or "?", data_info.train, data_info.val,
+                str(data_info.sha256 or "")[:16]]],
               ["training data", "kind", "train images", "validation images", "sha256"]),
         _rows([[split_name, summary["rows"], f"{summary['pixel_min']}-{summary['pixel_max']}",
                 " ".join(map(str, summary["label_counts"] or []))]],
@@ -76,8 +77,8 @@ def write_report(run_dir: Path, evaluation: Evaluation, digits: Digits, split_na
                 "" if m.val_loss is None else f"{m.val_loss:.4f}",
                 "" if m.val_accuracy is None else f"{m.val_accuracy:.4f}", f"{m.seconds:.1f}"] for m in history],
               ["epoch", "train loss", "train acc", "val loss", "val acc", "seconds"]),
-        f"<p>Training time {config.get('train_seconds', '?')} s on "
-        f"{html.escape(_machine(config.get('hardware', {})))}</p>",
+        f"<p>Training time {config.train_seconds or '?'} s on "
+        f"{html.escape(_machine(config.hardware))}</p>",
         f"<h2>Results on {split_name}</h2>",
         _rows([[r["digit"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"]]
                for r in evaluation.per_class()], ["digit", "precision", "recall", "F1", "support"]),
@@ -94,7 +95,7 @@ def write_report(run_dir: Path, evaluation: Evaluation, digits: Digits, split_na
     figures += [(p.name, p.stem) for p in sorted(run_dir.glob("*.png")) if p.name not in dict(figures)]
     parts.append("<h2>Figures</h2>")
     parts += [_img(run_dir / name, alt) for name, alt in figures if (run_dir / name).exists()]
-    parts += ["<h2>Config</h2>", f"<pre>{html.escape(json.dumps(config, indent=2))}</pre>"]
+    parts += ["<h2>Config</h2>", f"<pre>{html.escape(json.dumps(config.to_dict(), indent=2))}</pre>"]
     page = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>digitrec report</title>"
             f"<meta name=viewport content='width=device-width, initial-scale=1'><style>{CSS}</style></head>"
             f"<body>{''.join(parts)}</body></html>\n")

@@ -1,6 +1,7 @@
-"""The run folder: config.json, model.safetensors, metrics.csv, checkpoint and figures.
+"""The run folder: config.json (a typed `RunConfig`), model.safetensors, metrics.csv, checkpoint, figures.
 
-A run folder is what people pass around (`--model RUN_DIR`); the bundled model is one too.
+A run folder is what people pass around (`--model RUN_DIR`); the bundled model is one too. No other
+module reads or writes these files, or indexes a config by string.
 torch is imported only by the functions that need it: reading a config must not cost its import
 (`digitrec predict` through onnxruntime never loads torch).
 """
@@ -12,13 +13,14 @@ import hashlib
 import io
 import json
 import os
-import tempfile
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from digitrec.data import atomic_write_bytes, atomic_write_text
 from digitrec.errors import DigitrecError
+from digitrec.files import atomic_path, atomic_write_bytes, atomic_write_text
+from digitrec.recipes import Recipe
+from digitrec.version import __version__
 
 if TYPE_CHECKING:
     from torch import nn
@@ -28,17 +30,133 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 METRICS = "metrics.csv"
 CHECKPOINT = "checkpoint.pt"
+ENSEMBLE = "ensemble"  # the `arch` of a run whose model averages other runs
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    seconds: float
+    lr: float
+
+
+@dataclass
+class DataInfo:
+    """What a run learnt from: enough to find it again and to know it has not changed."""
+
+    path: str | None = None
+    kind: str | None = None
+    sha256: str | None = None
+    train: int = 0
+    val: int = 0
+
+
+@dataclass
+class TeacherInfo:
+    path: str
+    arch: str
+    weights_sha256: str | None
+
+
+@dataclass
+class Member:
+    """One model of an ensemble: its own run folder and how it reads (its test-time shifts)."""
+
+    arch: str
+    path: str
+    val_accuracy: float | None = None
+    tta_shift_px: int = 0
+
+
+@dataclass
+class RunConfig:
+    """Everything config.json says about a run. Keys this version does not know are kept in `extra` and
+    written back, so nothing a newer or older digitrec recorded is lost."""
+
+    name: str
+    arch: str
+    recipe: Recipe = field(default_factory=Recipe)
+    data: DataInfo = field(default_factory=DataInfo)
+    parameters: int | None = None
+    teacher: TeacherInfo | None = None
+    members: list[Member] | None = None
+    digitrec: str | None = None
+    hardware: dict | None = None
+    started: str | None = None
+    finished: str | None = None
+    status: str = "running"
+    train_seconds: float | None = None
+    wall_seconds_this_session: float | None = None
+    val_accuracy: float | None = None
+    val_loss: float | None = None
+    trained_by: str | None = None
+    test_accuracy: float | None = None
+    test_accuracy_ci95: list[float] | None = None
+    test_loss: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_ensemble(self) -> bool:
+        return self.arch == ENSEMBLE
+
+    @property
+    def finished_ok(self) -> bool:
+        return self.status == "finished"
+
+    def splits(self) -> set[tuple]:
+        """(data SHA-256, validation fraction, seed) of every model in the run, an ensemble's members each:
+        which digits each of them may have learnt."""
+        if self.is_ensemble:
+            return {s for m in self.members or [] for s in read_config(m.path).splits()}
+        return {(self.data.sha256, self.recipe.val_fraction, self.recipe.seed)}
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        out["recipe"] = self.recipe.as_dict()
+        out["data"] = asdict(self.data)
+        out["teacher"] = None if self.teacher is None else asdict(self.teacher)
+        if self.members is None:
+            del out["members"]
+        else:
+            out["members"] = [asdict(m) for m in self.members]
+        return {**out, **self.extra}
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str) -> RunConfig:
+        if not isinstance(raw, dict):
+            raise DigitrecError(f"config is a JSON {type(raw).__name__}", where=where, expected="a JSON object")
+        if not isinstance(raw.get("arch"), str):
+            raise DigitrecError("config.json names no architecture", where=where, expected="'arch': a name")
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(
+                name=str(raw.get("name") or Path(where).parent.name),
+                arch=raw["arch"],
+                recipe=Recipe.from_dict(raw.get("recipe") or {}),
+                data=DataInfo(**(raw.get("data") or {})),
+                teacher=TeacherInfo(**raw["teacher"]) if raw.get("teacher") else None,
+                members=[Member(**m) for m in raw["members"]] if raw.get("members") is not None else None,
+                **{k: raw[k] for k in known - {"name", "arch", "recipe", "data", "teacher", "members", "extra"}
+                   if k in raw},
+                extra={k: v for k, v in raw.items() if k not in known},
+            )
+        except (TypeError, ValueError) as e:
+            raise DigitrecError(f"config.json does not describe a run ({e})", where=where) from None
 
 
 def run_path(path: str | os.PathLike | None) -> Path:
     return BUNDLED_DIR if path is None else Path(path)
 
 
-def write_config(run_dir: Path, config: dict) -> None:
-    atomic_write_text(Path(run_dir) / CONFIG, json.dumps(config, indent=2, sort_keys=False) + "\n")
+def write_config(run_dir: Path, config: RunConfig) -> None:
+    atomic_write_text(Path(run_dir) / CONFIG, json.dumps(config.to_dict(), indent=2) + "\n")
 
 
-def read_config(run_dir: str | os.PathLike | None) -> dict:
+def read_config(run_dir: str | os.PathLike | None) -> RunConfig:
     run_dir = run_path(run_dir)
     path = run_dir / CONFIG
     if not run_dir.is_dir():
@@ -46,9 +164,10 @@ def read_config(run_dir: str | os.PathLike | None) -> dict:
     if not path.exists():
         raise DigitrecError("run folder has no config.json", where=str(run_dir))
     try:
-        return json.loads(path.read_text())
+        raw = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DigitrecError(f"config is not valid JSON ({e})", where=str(path)) from None
+    return RunConfig.from_dict(raw, str(path))
 
 
 def save_weights(run_dir: Path, model: nn.Module) -> None:
@@ -56,15 +175,8 @@ def save_weights(run_dir: Path, model: nn.Module) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    target = Path(run_dir) / WEIGHTS
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".model.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(Path(run_dir) / WEIGHTS) as tmp:
         save_file(state, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def weights_sha256(run_dir: Path) -> str | None:
@@ -113,10 +225,9 @@ def load_checkpoint(run_dir: Path) -> dict:
         raise DigitrecError(f"corrupt or half-written checkpoint ({e.__class__.__name__})", where=str(path)) from None
 
 
-def write_metrics(run_dir: Path, history: list) -> None:
+def write_metrics(run_dir: Path, history: list[EpochMetrics]) -> None:
     out = io.StringIO()
-    names = [f.name for f in fields(history[0])] if history else []
-    writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=[f.name for f in fields(EpochMetrics)], lineterminator="\n")
     writer.writeheader()
     for row in history:
         writer.writerow({k: ("" if v is None else round(v, 6) if isinstance(v, float) else v)
@@ -124,41 +235,34 @@ def write_metrics(run_dir: Path, history: list) -> None:
     atomic_write_text(Path(run_dir) / METRICS, out.getvalue())
 
 
-def read_metrics(run_dir: Path) -> list:
-    from digitrec.train import EpochMetrics
-
+def read_metrics(run_dir: Path) -> list[EpochMetrics]:
     path = Path(run_dir) / METRICS
     if not path.exists():
         return []
-    rows = []
     with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            rows.append(EpochMetrics(
-                epoch=int(row["epoch"]),
-                **{k: (float(row[k]) if row[k] != "" else None) for k in row if k != "epoch"},
-            ))
-    return rows
+        return [EpochMetrics(epoch=int(row["epoch"]),
+                             **{k: (float(row[k]) if row[k] != "" else None) for k in row if k != "epoch"})
+                for row in csv.DictReader(f)]
 
 
-def load_run(path: str | os.PathLike | None = None) -> tuple[nn.Module, dict]:
-    """The model of a run folder (the bundled model when `path` is None) and its config."""
+def build_model(config: RunConfig) -> nn.Module:
+    """The untrained network a run's weights fit: its architecture, an ensemble's members, test-time shifts."""
     from digitrec.models import Ensemble, create_model, with_test_time_shifts
 
+    if config.is_ensemble:
+        return Ensemble([with_test_time_shifts(create_model(m.arch), m.tta_shift_px) for m in config.members or []])
+    return with_test_time_shifts(create_model(config.arch), config.recipe.tta_shift_px)
+
+
+def load_run(path: str | os.PathLike | None = None) -> tuple[nn.Module, RunConfig]:
+    """The model of a run folder (the bundled model when `path` is None) and its config."""
     run_dir = run_path(path)
     config = read_config(run_dir)
-    if "arch" not in config:
-        raise DigitrecError("config.json names no architecture", where=str(run_dir / CONFIG), expected="'arch'")
-    if config["arch"] == "ensemble":
-        model = Ensemble([with_test_time_shifts(create_model(m["arch"]), m.get("tta_shift_px", 0))
-                          for m in config["members"]])
-    else:
-        model = with_test_time_shifts(create_model(config["arch"]), config.get("recipe", {}).get("tta_shift_px", 0))
-    return load_weights(run_dir, model), config
+    return load_weights(run_dir, build_model(config)), config
 
 
-def make_ensemble(member_dirs: list[Path], out: Path) -> dict:
+def make_ensemble(member_dirs: list[Path], out: Path) -> RunConfig:
     """One run folder whose model averages the probabilities of several runs."""
-    from digitrec import __version__
     from digitrec.models import Ensemble, count_parameters
 
     if len(member_dirs) < 2:
@@ -167,18 +271,36 @@ def make_ensemble(member_dirs: list[Path], out: Path) -> dict:
     model = Ensemble([m for m, _ in loaded])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    config = {
-        "name": out.name,
-        "arch": "ensemble",
-        "members": [{"arch": c["arch"], "path": str(Path(d).resolve()), "val_accuracy": c.get("val_accuracy"),
-                     "tta_shift_px": c.get("recipe", {}).get("tta_shift_px", 0)}
-                    for d, (_, c) in zip(member_dirs, loaded, strict=True)],
-        "parameters": count_parameters(model),
-        "data": loaded[0][1].get("data", {}),
-        "recipe": loaded[0][1].get("recipe", {}),
-        "digitrec": __version__,
-        "status": "finished",
-    }
+    first = loaded[0][1]
+    config = RunConfig(
+        name=out.name, arch=ENSEMBLE, recipe=first.recipe, data=first.data, parameters=count_parameters(model),
+        members=[Member(c.arch, str(Path(d).resolve()), c.val_accuracy, c.recipe.tta_shift_px)
+                 for d, (_, c) in zip(member_dirs, loaded, strict=True)],
+        digitrec=__version__, status="finished",
+    )
     save_weights(out, model)
     write_config(out, config)
     return config
+
+
+def load_teacher(recipe: Recipe, data_sha256: str) -> tuple[nn.Module, TeacherInfo]:
+    """The teacher run's model, folded for fast inference, and what the student's config records of it.
+
+    Refused when the teacher may have learnt digits the student holds out for validation."""
+    from digitrec.models import fuse_for_inference
+
+    model, config = load_run(recipe.teacher)
+    if recipe.val_fraction:
+        try:
+            splits = config.splits()
+        except DigitrecError:
+            splits = set()
+        if splits != {(data_sha256, recipe.val_fraction, recipe.seed)}:
+            raise DigitrecError(
+                "the teacher may have learnt the digits this run holds out, so validation would flatter the "
+                "student", where=recipe.teacher,
+                expected="--val-fraction 0, or a teacher trained on the same data with the same --val-fraction "
+                "and --seed",
+            )
+    info = TeacherInfo(str(Path(recipe.teacher).resolve()), config.arch, weights_sha256(Path(recipe.teacher)))
+    return fuse_for_inference(model).requires_grad_(False), info

@@ -5,60 +5,32 @@ Read top to bottom: set up, then for each epoch shuffle, augment, step, validate
 
 from __future__ import annotations
 
+import datetime
 import math
 import time
 from collections.abc import Callable
+from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from digitrec import hardware, runs
+from digitrec import data, hardware, plots, runs
 from digitrec.data import Digits
 from digitrec.errors import DigitrecError
-from digitrec.models import Recipe, count_parameters, create_model, with_test_time_shifts
-
-
-@dataclass
-class EpochMetrics:
-    epoch: int
-    train_loss: float
-    train_accuracy: float
-    val_loss: float | None
-    val_accuracy: float | None
-    seconds: float
-    lr: float
+from digitrec.inputs import NUM_CLASSES, channels_last, predict_logits, to_input
+from digitrec.models import count_parameters, create_model, with_test_time_shifts
+from digitrec.recipes import Recipe
+from digitrec.runs import DataInfo, EpochMetrics, RunConfig
+from digitrec.version import __version__
 
 
 @dataclass
 class TrainResult:
     model: nn.Module
     history: list[EpochMetrics] = field(default_factory=list)
-
-
-def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [0, 1]: the one input form every model takes."""
-    x = torch.as_tensor(images)
-    if x.ndim == 3:
-        x = x.unsqueeze(1)
-    return channels_last(x.float().div_(255.0))
-
-
-def channels_last(x: torch.Tensor) -> torch.Tensor:
-    """The same one-channel batch with NHWC strides, (H*W, 1, W, 1) instead of (H*W, H*W, W, 1).
-
-    With one channel both layouts are the same bytes, but convolutions read the NCHW strides as NCHW
-    and run every later layer in PyTorch's slower NCHW path: half the training speed on a 2-core CPU
-    (measured in benchmarks/train_speed.py's run of the default recipe)."""
-    n, c, h, w = x.shape
-    if x.stride(1) == 1 and x.is_contiguous(memory_format=torch.channels_last):
-        return x  # already NHWC (to_input's output when no augmentation follows): no copy
-    if c != 1:
-        return x.contiguous(memory_format=torch.channels_last)
-    return x.contiguous().view(n, h, w, c).permute(0, 3, 1, 2)
 
 
 def augment(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torch.Tensor:
@@ -110,8 +82,6 @@ class WeightAverage:
     validation (MODEL_CARD.md), so no named recipe turns it on."""
 
     def __init__(self, model: nn.Module, decay: float):
-        from copy import deepcopy
-
         self.model = deepcopy(model).eval().requires_grad_(False)
         self.decay = decay
         self.steps = 0
@@ -131,38 +101,8 @@ def distillation_targets(teacher: nn.Module, x: torch.Tensor, labels: torch.Tens
     """Per-digit target probabilities: the teacher's reading of this very (augmented) batch, mixed with the
     smoothed labels. The teacher sees what the student sees, so its soft answers also say how much of a
     digit an augmentation left readable; the labels keep it honest where it errs."""
-    smoothed = F.one_hot(labels, 10).float() * (1 - recipe.label_smoothing) + recipe.label_smoothing / 10
+    smoothed = F.one_hot(labels, NUM_CLASSES).float() * (1 - recipe.label_smoothing) + recipe.label_smoothing / 10
     return (1 - recipe.teacher_weight) * smoothed + recipe.teacher_weight * teacher(x).float().softmax(1)
-
-
-def _split_of(config: dict) -> list[tuple]:
-    """(data, validation fraction, seed) of every model in a run, an ensemble's members each."""
-    if config.get("arch") == "ensemble":
-        return [s for m in config["members"] for s in _split_of(runs.read_config(m["path"]))]
-    recipe = config.get("recipe", {})
-    return [(config.get("data", {}).get("sha256"), recipe.get("val_fraction"), recipe.get("seed"))]
-
-
-def load_teacher(recipe: Recipe, data_sha256: str) -> tuple[nn.Module, dict]:
-    """The teacher run's model, folded for fast inference, and what the run config records about it."""
-    from digitrec.models import fuse_for_inference
-
-    model, config = runs.load_run(recipe.teacher)
-    if recipe.val_fraction:
-        try:
-            splits = set(_split_of(config))
-        except DigitrecError:
-            splits = set()
-        if splits != {(data_sha256, recipe.val_fraction, recipe.seed)}:
-            raise DigitrecError(
-                "the teacher may have learnt the digits this run holds out, so validation would flatter the "
-                "student", where=recipe.teacher,
-                expected="--val-fraction 0, or a teacher trained on the same data with the same --val-fraction "
-                "and --seed",
-            )
-    info = {"path": str(Path(recipe.teacher).resolve()), "arch": config["arch"],
-            "weights_sha256": runs.weights_sha256(Path(recipe.teacher))}
-    return fuse_for_inference(model).requires_grad_(False), info
 
 
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -183,21 +123,83 @@ def _scheduler(opt: torch.optim.Optimizer, recipe: Recipe, epochs: int, steps_pe
     raise DigitrecError(f"unknown schedule '{recipe.schedule}'", expected="onecycle or constant")
 
 
-@torch.no_grad()
-def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 2048) -> torch.Tensor:
-    """Logits [N, 10] for uint8 images, in eval mode, batch by batch."""
-    was_training = model.training
-    model.eval()
-    out = [model(to_input(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
-    model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0, 10)
-
-
 def evaluate_split(model: nn.Module, digits: Digits) -> tuple[float, float]:
     """(loss, accuracy) of a model on labelled digits."""
     logits = predict_logits(model, digits.x)
     target = torch.as_tensor(digits.y)
     return F.cross_entropy(logits, target).item(), (logits.argmax(1) == target).float().mean().item()
+
+
+
+
+class _Loop:
+    """The state one training run carries from step to step, and what a checkpoint saves of it."""
+
+    def __init__(self, recipe: Recipe, n_train: int):
+        torch.manual_seed(recipe.seed)
+        self.generator = torch.Generator().manual_seed(recipe.seed)
+        self.model = create_model(recipe.arch).to(memory_format=torch.channels_last)
+        self.steps_per_epoch = math.ceil(n_train / recipe.batch_size)
+        self.epochs = recipe.epochs_for(n_train)
+        self.opt = _optimizer(self.model, recipe)
+        self.sched = _scheduler(self.opt, recipe, self.epochs, self.steps_per_epoch)
+        self.average = WeightAverage(self.model, recipe.ema) if recipe.ema else None
+
+    @property
+    def kept_model(self) -> nn.Module:
+        """The model training returns and saves: the weight average when there is one."""
+        return self.average.model if self.average else self.model
+
+    def state(self, epoch: int) -> dict:
+        state = {
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+            "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(), "epoch": epoch,
+        }
+        if self.average:
+            state.update(average=self.average.model.state_dict(), average_steps=self.average.steps)
+        return state
+
+    def restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.average:
+            self.average.model.load_state_dict(state["average"])
+            self.average.steps = state["average_steps"]
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+
+
+def _train_epoch(loop: _Loop, recipe: Recipe, x: torch.Tensor, y: torch.Tensor, teacher: nn.Module | None,
+                 on_batch: Callable[[int, int], None] | None) -> tuple[float, float]:
+    """One pass over the shuffled training set; returns (mean loss, accuracy) on the augmented batches."""
+    loop.model.train()
+    autocast = hardware.bf16_autocast_supported()
+    order = torch.randperm(len(x), generator=loop.generator)
+    loss_sum, correct = 0.0, 0
+    for step, begin in enumerate(range(0, len(x), recipe.batch_size)):
+        index = order[begin : begin + recipe.batch_size]
+        xb = to_input(x[index])
+        if recipe.augment:
+            xb = augment(xb, recipe, loop.generator)
+        xb = channels_last(xb)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            logits = loop.model(xb)
+        if teacher is None:
+            loss = F.cross_entropy(logits.float(), y[index], label_smoothing=recipe.label_smoothing)
+        else:
+            loss = F.cross_entropy(logits.float(), distillation_targets(teacher, xb, y[index], recipe))
+        loop.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        loop.opt.step()
+        loop.sched.step()
+        if loop.average:
+            loop.average.update()
+        loss_sum += loss.item() * len(index)
+        correct += (logits.argmax(1) == y[index]).sum().item()
+        if on_batch:
+            on_batch(step + 1, loop.steps_per_epoch)
+    return loss_sum / len(x), correct / len(x)
 
 
 def train(
@@ -216,75 +218,43 @@ def train(
         raise DigitrecError("a recipe with a teacher needs its model, and only such a recipe takes one",
                             expected="train_run(), which loads the recipe's teacher")
     hardware.configure_threads()
-    torch.manual_seed(recipe.seed)
-    generator = torch.Generator().manual_seed(recipe.seed)
-    model = create_model(recipe.arch).to(memory_format=torch.channels_last)
-    steps_per_epoch = math.ceil(len(train_set) / recipe.batch_size)
-    epochs = recipe.epochs_for(len(train_set))
-    opt = _optimizer(model, recipe)
-    sched = _scheduler(opt, recipe, epochs, steps_per_epoch)
-    average = WeightAverage(model, recipe.ema) if recipe.ema else None
-    result = TrainResult(average.model if average else model)
+    loop = _Loop(recipe, len(train_set))
+    result = TrainResult(loop.kept_model)
     if resume:
         state = runs.load_checkpoint(run_dir)
-        model.load_state_dict(state["model"])
-        if average:
-            average.model.load_state_dict(state["average"])
-            average.steps = state["average_steps"]
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        loop.restore(state)
         result.history = runs.read_metrics(run_dir)[: state["epoch"]]
 
     x = torch.as_tensor(train_set.x).unsqueeze(1)
     y = torch.as_tensor(train_set.y)
-    autocast = hardware.bf16_autocast_supported()
-    for epoch in range(len(result.history) + 1, epochs + 1):
+    for epoch in range(len(result.history) + 1, loop.epochs + 1):
         start = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(x), generator=generator)
-        loss_sum, correct = 0.0, 0
-        for step, begin in enumerate(range(0, len(x), recipe.batch_size)):
-            index = order[begin : begin + recipe.batch_size]
-            xb = to_input(x[index])
-            if recipe.augment:
-                xb = augment(xb, recipe, generator)
-            xb = channels_last(xb)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-                logits = model(xb)
-            if teacher is None:
-                loss = F.cross_entropy(logits.float(), y[index], label_smoothing=recipe.label_smoothing)
-            else:
-                loss = F.cross_entropy(logits.float(), distillation_targets(teacher, xb, y[index], recipe))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if average:
-                average.update()
-            loss_sum += loss.item() * len(index)
-            correct += (logits.argmax(1) == y[index]).sum().item()
-            if on_batch:
-                on_batch(step + 1, steps_per_epoch)
+        train_loss, train_accuracy = _train_epoch(loop, recipe, x, y, teacher, on_batch)
         val_loss, val_acc = evaluate_split(result.model, val_set) if val_set is not None else (None, None)
-        metrics = EpochMetrics(
-            epoch, loss_sum / len(x), correct / len(x), val_loss, val_acc,
-            time.perf_counter() - start, opt.param_groups[0]["lr"],
-        )
+        metrics = EpochMetrics(epoch, train_loss, train_accuracy, val_loss, val_acc,
+                               time.perf_counter() - start, loop.opt.param_groups[0]["lr"])
         result.history.append(metrics)
-        state = {
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "epoch": epoch,
-        }
-        if average:
-            state.update(average=average.model.state_dict(), average_steps=average.steps)
-        runs.save_checkpoint(run_dir, state)
+        runs.save_checkpoint(run_dir, loop.state(epoch))
         runs.write_metrics(run_dir, result.history)
         if on_epoch:
             on_epoch(metrics)
     result.model.eval()
     return result
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _start_config(run_dir: Path, recipe: Recipe, data_path: Path, data_sha256: str, train_set: Digits,
+                  val_set: Digits | None, teacher_info: runs.TeacherInfo | None) -> RunConfig:
+    return RunConfig(
+        name=run_dir.name, arch=recipe.arch, recipe=recipe,
+        parameters=count_parameters(create_model(recipe.arch)),
+        data=DataInfo(str(data_path.resolve()), data.detect_kind(data_path), data_sha256, len(train_set),
+                      len(val_set) if val_set is not None else 0),
+        teacher=teacher_info, digitrec=__version__, hardware=hardware.describe(), started=_now(), status="running",
+    )
 
 
 def train_run(
@@ -294,70 +264,45 @@ def train_run(
     resume: bool = False,
     on_batch: Callable[[int, int], None] | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
-) -> tuple[TrainResult, dict]:
+) -> tuple[TrainResult, RunConfig]:
     """Load data, train, and leave a complete run folder: weights, config, metrics, figures."""
-    import datetime
-
-    from digitrec import __version__, data
-
     run_dir = Path(run_dir)
+    config = None
     if resume:
         config = runs.read_config(run_dir)
-        if config.get("status") == "finished":
+        if config.finished_ok:
             raise DigitrecError("run already finished; nothing to resume", where=str(run_dir))
-        recipe = Recipe(**config["recipe"])
-        data_path = config["data"]["path"]
+        recipe, data_path = config.recipe, config.data.path
     elif (run_dir / runs.CONFIG).exists():
         raise DigitrecError("run folder already holds a run", where=str(run_dir),
                             expected="a new --out folder, or --resume to continue it")
     elif recipe.teacher:
         recipe = recipe.update(teacher=str(Path(recipe.teacher).resolve()))  # --resume may run from elsewhere
+    recipe.check()
     data_path = data.resolve_data_path(data_path)
     data_sha256 = data.fingerprint(data_path)
-    if resume and data_sha256 != config["data"]["sha256"]:
+    if config and data_sha256 != config.data.sha256:
         raise DigitrecError("data changed since the run started", where=str(data_path))
     train_set, val_set = data.load_for_training(data_path, recipe.val_fraction, recipe.seed)
-    teacher, teacher_info = load_teacher(recipe, data_sha256) if recipe.teacher else (None, None)
-    if resume and teacher_info and teacher_info != config.get("teacher"):
+    teacher, teacher_info = runs.load_teacher(recipe, data_sha256) if recipe.teacher else (None, None)
+    if config and teacher_info != config.teacher:
         raise DigitrecError("the teacher changed since the run started", where=recipe.teacher)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        config = {
-            "name": run_dir.name,
-            "arch": recipe.arch,
-            "parameters": count_parameters(create_model(recipe.arch)),
-            "recipe": recipe.as_dict(),
-            "data": {"path": str(data_path.resolve()), "kind": data.detect_kind(data_path),
-                     "sha256": data_sha256, "train": len(train_set),
-                     "val": len(val_set) if val_set is not None else 0},
-            "teacher": teacher_info,
-            "digitrec": __version__,
-            "hardware": hardware.describe(),
-            "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "status": "running",
-        }
+    if config is None:
+        config = _start_config(run_dir, recipe, data_path, data_sha256, train_set, val_set, teacher_info)
         runs.write_config(run_dir, config)
     start = time.perf_counter()
     result = train(recipe, train_set, val_set, run_dir, resume, on_batch, on_epoch, teacher)
     model = with_test_time_shifts(result.model, recipe.tta_shift_px)
     runs.save_weights(run_dir, model)
-    last = result.history[-1]
-    val_loss, val_accuracy = last.val_loss, last.val_accuracy
+    config.val_loss, config.val_accuracy = result.history[-1].val_loss, result.history[-1].val_accuracy
     if val_set is not None and model is not result.model:  # the per-epoch figures read one view only
-        val_loss, val_accuracy = evaluate_split(model, val_set)
-    config.update({
-        "status": "finished",
-        "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "train_seconds": round(sum(m.seconds for m in result.history), 2),
-        "wall_seconds_this_session": round(time.perf_counter() - start, 2),
-        "val_accuracy": val_accuracy,
-        "val_loss": val_loss,
-        "hardware": hardware.describe(),
-    })
+        config.val_loss, config.val_accuracy = evaluate_split(model, val_set)
+    config.status, config.finished, config.hardware = "finished", _now(), hardware.describe()
+    config.train_seconds = round(sum(m.seconds for m in result.history), 2)
+    config.wall_seconds_this_session = round(time.perf_counter() - start, 2)
     runs.write_config(run_dir, config)
     (run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
-    from digitrec import plots
-
     probabilities = None if val_set is None else torch.softmax(predict_logits(model, val_set.x), 1).numpy()
     plots.run_figures(run_dir, result.history, val_set, probabilities)
     return result, config

@@ -1,0 +1,76 @@
+"""What every path into a model shares: picture size, class count, uint8 -> float, memory layout and
+batched forward passes. Predict, train, evaluate, export and the ONNX engine all go through here.
+
+torch is imported inside the functions that use it: the onnxruntime path (`digitrec predict`) imports
+this module and must not pay torch's 2.5 s import.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+IMAGE_SIZE = 28  # MNIST's side, in pixels: what every model reads
+NUM_CLASSES = 10
+NUM_PIXELS = IMAGE_SIZE * IMAGE_SIZE
+INPUT_NAME, OUTPUT_NAME = "image", "logits"  # the ONNX graph's names
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [0, 1]: the one input form every model takes."""
+    return images.reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE).astype(np.float32) / 255
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    exp = np.exp(logits - logits.max(1, keepdims=True))
+    return exp / exp.sum(1, keepdims=True)
+
+
+def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [0, 1] as a tensor with NHWC strides."""
+    import torch
+
+    x = torch.as_tensor(images)
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    return channels_last(x.float().div_(255.0))
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """The same one-channel batch with NHWC strides, (H*W, 1, W, 1) instead of (H*W, H*W, W, 1).
+
+    With one channel both layouts are the same bytes, but convolutions read the NCHW strides as NCHW
+    and run every later layer in PyTorch's slower NCHW path: half the training speed on a 2-core CPU
+    (measured in benchmarks/train_speed.py's run of the default recipe)."""
+    import torch
+
+    n, c, h, w = x.shape
+    if x.stride(1) == 1 and x.is_contiguous(memory_format=torch.channels_last):
+        return x  # already NHWC (to_input's output when no augmentation follows): no copy
+    if c != 1:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x.contiguous().view(n, h, w, c).permute(0, 3, 1, 2)
+
+
+def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 2048) -> torch.Tensor:
+    """Logits [N, 10] for uint8 images, in eval mode, batch by batch; the model's mode is restored."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        out = [model(to_input(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, NUM_CLASSES)
+
+
+def probabilities(model: nn.Module, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """uint8 [N, 28, 28] -> probabilities [N, 10] as float32 numpy."""
+    if len(images) == 0:
+        return np.empty((0, NUM_CLASSES), dtype=np.float32)
+    return predict_logits(model, images, batch_size).softmax(1).numpy()

@@ -1,0 +1,41 @@
+"""The layers of pyproject.toml's import-linter contracts: data flows one way, and a cycle fails the suite."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+def _lint(package_parent: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(package_parent)}
+    return subprocess.run([str(LINT_IMPORTS), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+                          capture_output=True, text=True, env=env, cwd=package_parent, timeout=120)
+
+
+def test_imports_follow_the_layers():
+    result = _lint(ROOT / "src")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 2 kept, 0 broken." in result.stdout
+
+
+def test_the_old_runs_train_cycle_would_fail(tmp_path):
+    # Before the move, runs imported train.EpochMetrics while train imported runs: put that import back.
+    copy = tmp_path / "digitrec"
+    shutil.copytree(ROOT / "src" / "digitrec", copy, ignore=shutil.ignore_patterns("bundled", "__pycache__"))
+    runs = copy / "runs.py"
+    runs.write_text(runs.read_text() + "\n\ndef _old_cycle():\n    from digitrec.train import TrainResult  # noqa\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert "digitrec.runs is not allowed to import digitrec.train" in result.stdout
+
+
+def test_predict_through_onnx_never_imports_torch_or_the_loop():
+    script = ("import sys; from digitrec.predict import load_predictor; import numpy as np\n"
+              "p = load_predictor(); p.probabilities(np.zeros((2, 28, 28), np.uint8))\n"
+              "assert 'torch' not in sys.modules and 'digitrec.train' not in sys.modules, sorted(sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from digitrec import runs
+from digitrec.errors import BlankImageError, DigitrecError, TooLargeError
+from digitrec.files import atomic_path, atomic_write_text
+from digitrec.recipes import Recipe
+
+
+def test_the_bundled_config_reads_and_writes_back_unchanged(tmp_path):
+    raw = json.loads((runs.BUNDLED_DIR / runs.CONFIG).read_text())
+    config = runs.read_config(None)
+    assert config.arch == "cnn-wide" and config.recipe.arch == "cnn-wide" and not config.is_ensemble
+    assert config.teacher.arch == "ensemble" and config.data.train == 60000 and config.test_accuracy >= 0.997
+    runs.write_config(tmp_path, config)
+    # The same, but for recipe fields added since it was trained, which now say their defaults.
+    expected = {**raw, "recipe": {**Recipe().as_dict(), **raw["recipe"]}}
+    assert json.loads((tmp_path / runs.CONFIG).read_text()) == expected
+
+
+def test_unknown_keys_survive_and_missing_ones_default(tmp_path):
+    (tmp_path / runs.CONFIG).write_text(json.dumps({"arch": "mlp", "recipe": {"lr": 0.5}, "note": {"by": "hand"}}))
+    config = runs.read_config(tmp_path)
+    assert config.name == tmp_path.name and config.recipe == Recipe(lr=0.5) and config.status == "running"
+    runs.write_config(tmp_path, config)
+    assert json.loads((tmp_path / runs.CONFIG).read_text())["note"] == {"by": "hand"}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("null", "config is a JSON NoneType"),
+    ('"arch"', "config is a JSON str"),
+    ("{}", "names no architecture"),
+    ('{"arch": 3}', "names no architecture"),
+    ('{"arch": "mlp", "data": {"rows": 3}}', "does not describe a run"),
+    ('{"arch": "mlp", "members": [{"x": 1}]}', "does not describe a run"),
+    ("{not json", "not valid JSON"),
+])
+def test_a_garbage_config_is_one_clear_error(tmp_path, text, message):
+    (tmp_path / runs.CONFIG).write_text(text)
+    with pytest.raises(DigitrecError, match=message) as raised:
+        runs.read_config(tmp_path)
+    assert str(tmp_path) in str(raised.value)
+
+
+def test_ensemble_config_knows_its_members_splits(tmp_path):
+    for name, seed in (("a", 0), ("b", 1)):
+        member = runs.RunConfig(name=name, arch="mlp", recipe=Recipe(seed=seed), data=runs.DataInfo(sha256="d"))
+        (tmp_path / name).mkdir()
+        runs.write_config(tmp_path / name, member)
+    ensemble = runs.RunConfig(name="e", arch=runs.ENSEMBLE,
+                              members=[runs.Member("mlp", str(tmp_path / n)) for n in ("a", "b")])
+    assert ensemble.is_ensemble
+    assert ensemble.splits() == {("d", 0.1, 0), ("d", 0.1, 1)}
+
+
+def test_atomic_writes_leave_the_old_file_or_the_new_one(tmp_path):
+    target = tmp_path / "out.txt"
+    atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+    atomic_write_text(target, "new")
+    assert target.read_text() == "new" and oct(target.stat().st_mode & 0o777) == "0o644"
+
+
+def test_error_kinds_travel_with_the_exception():
+    blank = BlankImageError("image is blank")
+    assert blank.kind == "blank" and isinstance(blank, DigitrecError)
+    assert TooLargeError("x").kind == "too_large" and DigitrecError("x").kind == "bad_input"
+    moved = blank.located("photo.png")
+    assert type(moved) is BlankImageError and str(moved) == "photo.png: image is blank"
