@@ -57,20 +57,28 @@ def channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous().view(n, h, w, c).permute(0, 3, 1, 2)
 
 
-def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 2048) -> torch.Tensor:
-    """Logits [N, 10] for uint8 images, in eval mode, batch by batch; the model's mode is restored."""
+def forward_batches(model: nn.Module, images: np.ndarray, batch_size: int) -> torch.Tensor:
+    """Logits [N, 10] for uint8 images, batch by batch, in whatever mode the model is in."""
     import torch
 
-    was_training = model.training
-    model.eval()
     with torch.inference_mode():
         out = [model(to_input(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
-    model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, NUM_CLASSES)
 
 
+def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 2048) -> torch.Tensor:
+    """Logits [N, 10] in eval mode, for a model that may be training; its mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        return forward_batches(model, images, batch_size)
+    finally:
+        model.train(was_training)
+
+
 def probabilities(model: nn.Module, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """uint8 [N, 28, 28] -> probabilities [N, 10] as float32 numpy."""
+    """uint8 [N, 28, 28] -> probabilities [N, 10] as float32 numpy, from a model already in eval mode
+    (switching modes costs more than a one-image forward pass)."""
     if len(images) == 0:
         return np.empty((0, NUM_CLASSES), dtype=np.float32)
-    return predict_logits(model, images, batch_size).softmax(1).numpy()
+    return forward_batches(model, images, batch_size).softmax(1).numpy()
