@@ -4,12 +4,18 @@
 - photos: MNIST *test* digits written on uneven paper, photographed: rotated, off-centre, blurred, JPEG;
 - fonts:  digits from handwriting fonts (Debian: fonts-dkg-handwriting fonts-breip fonts-bwht
           fonts-femkeklaver fonts-comic-neue fonts-dancingscript), rotated, scaled, either polarity;
-- small:  MNIST *test* digits shrunk to 8-14 px (other writers' small low-resolution digits), scaled up.
+- small:  MNIST *test* digits shrunk to 8-14 px (other writers' small low-resolution digits), scaled up;
+- scans, marker, ballpoint, pencil, ruled: MNIST *test* digits as old low-resolution scans (8x8 counts
+  of 0-16 scaled up), a thick felt-tip, a thin ball-point line, faint grainy pencil, and a photo of
+  ruled paper (digitrec.synthetic's renderers).
 
 None of them is used for training. Score a set with `digitrec evaluate --data realworld/photos`
 (or `digitrec predict realworld/photos --json`).
 
     DIGITREC_DATA=../shared/data/mnist python scripts/make_realworld.py --out realworld
+
+`--split validation` makes the same sets from the validation part of MNIST's *training* digits
+(`--val-fraction`, `--split-seed`: the split a run holds out), for choosing settings without the test set.
 """
 
 from __future__ import annotations
@@ -82,9 +88,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("realworld"))
     parser.add_argument("--count", type=int, default=1000, help="images per set")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--split", choices=["test", "validation"], default="test")
+    parser.add_argument("--val-fraction", type=float, default=0.05)
+    parser.add_argument("--split-seed", type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    test = data.load(args.data, "test")
+    if args.split == "test":
+        test = data.load(args.data, "test")
+    else:  # digits the run held out, never the test set
+        _, test = data.load_for_training(args.data, args.val_fraction, args.split_seed)
     picks = rng.permutation(len(test))
 
     images, labels = synthetic.drawn_digits(args.count, seed=args.seed)
@@ -99,7 +111,13 @@ def main() -> None:
         for i in range(args.count):
             digit = i % 10
             write(args.out, "fonts", i, digit, font_digit(fonts[(i // 10) % len(fonts)], digit, rng), ".png")
-    print(f"wrote drawn, photos, small{', fonts (' + str(len(fonts)) + ' fonts)' if fonts else ''} to {args.out}")
+    for k, (name, render) in enumerate(synthetic.RENDERERS.items()):
+        chosen = np.roll(picks, (k + 2) * args.count)[: args.count]
+        for i, j in enumerate(chosen):
+            payload = render(test.x[j], rng)
+            write(args.out, name, i, int(test.y[j]), payload, ".jpg" if payload[:2] == b"\xff\xd8" else ".png")
+    sets = ["drawn", "photos", "small", *synthetic.RENDERERS] + (["fonts"] if fonts else [])
+    print(f"wrote {', '.join(sets)} to {args.out}" + (f" ({len(fonts)} fonts)" if fonts else ""))
 
 
 if __name__ == "__main__":

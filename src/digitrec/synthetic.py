@@ -128,3 +128,115 @@ def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- other hands, pens and scanners
+# Each takes an MNIST-style digit (uint8 28x28, light ink on black) and returns the bytes of a picture
+# of it as another pen, scanner or camera would give it. The real-world sets and the validation sets
+# that chose the training augmentation are both made with these, from digits training never saw.
+
+
+def _ink_mask(image28: np.ndarray, side: int) -> np.ndarray:
+    """The digit's ink at `side` x `side`, float 0-1, smooth edges."""
+    big = Image.fromarray(image28).resize((side, side), Image.Resampling.BICUBIC)
+    return np.clip(np.asarray(big, np.float32) / 255, 0, 1)
+
+
+def _on_paper(ink: np.ndarray, rng: np.random.Generator, paper: float, tone: float, grain: float) -> np.ndarray:
+    """Dark ink of `tone` on paper of `paper` brightness with unevenness and grain, as uint8."""
+    h, w = ink.shape
+    ys, xs = np.mgrid[0:h, 0:w] / max(h, w)
+    light = paper + rng.uniform(-20, 20) * xs + rng.uniform(-20, 20) * ys
+    page = light * (1 - ink) + tone * ink + rng.normal(0, grain, ink.shape)
+    return np.clip(page, 0, 255).astype(np.uint8)
+
+
+def _encode(page: np.ndarray, fmt: str, rng: np.random.Generator) -> bytes:
+    buffer = io.BytesIO()
+    image = Image.fromarray(page)
+    if fmt == "JPEG":
+        image.save(buffer, format="JPEG", quality=int(rng.integers(60, 92)))
+    else:
+        image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def lowres_scan(image28: np.ndarray, rng: np.random.Generator) -> bytes:
+    """The way some old scanners stored digits: a 32x32 bitmap of the digit filling the box, reduced to
+    8x8 counts of 0-16 (ink pixels per 4x4 block), shown scaled back up as soft grey blocks."""
+    ys, xs = np.nonzero(image28 > 40)
+    crop = image28[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    h, w = crop.shape
+    width = max(4, round(32 * w / h)) if h >= w else 32
+    height = 32 if h >= w else max(4, round(32 * h / w))
+    fitted = np.asarray(Image.fromarray(crop).resize((width, height), Image.Resampling.BILINEAR))
+    bitmap = np.zeros((32, 32), np.float32)
+    top, left = (32 - height) // 2, (32 - width) // 2
+    bitmap[top : top + height, left : left + width] = fitted > 110
+    counts = bitmap.reshape(8, 4, 8, 4).sum(axis=(1, 3))  # 0-16
+    side = int(rng.choice([32, 48, 64, 96, 128]))
+    resample = Image.Resampling.BILINEAR if rng.random() < 0.7 else Image.Resampling.NEAREST
+    up = np.asarray(Image.fromarray((counts * 255 / 16).astype(np.uint8)).resize((side, side), resample))
+    return _encode(up if rng.random() < 0.5 else 255 - up, "PNG", rng)
+
+
+def marker(image28: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A thick felt-tip: strokes two to three times MNIST's width, dark on white, slightly soft."""
+    side = int(rng.integers(160, 260))
+    ink = _ink_mask(image28, side) > 0.45
+    grow = int(side * rng.uniform(0.025, 0.05)) * 2 + 1
+    thick = Image.fromarray((ink * 255).astype(np.uint8)).filter(ImageFilter.MaxFilter(grow))
+    thick = thick.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.5)))
+    page = _on_paper(np.asarray(thick, np.float32) / 255, rng, rng.uniform(215, 250), rng.uniform(5, 40), 3)
+    return _encode(page, "PNG", rng)
+
+
+def ballpoint(image28: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A thin ball-point line: the middle of each stroke, 1-3 px wide on a large page."""
+    from scipy import ndimage
+
+    side = int(rng.integers(200, 320))
+    ink = _ink_mask(image28, side) > 0.4
+    depth = ndimage.distance_transform_edt(ink)
+    ridge = ink & (depth >= ndimage.maximum_filter(depth, size=5) - 1.0)
+    pen = int(rng.integers(1, 3)) * 2 + 1
+    line = Image.fromarray((ridge * 255).astype(np.uint8)).filter(ImageFilter.MaxFilter(pen))
+    line = line.filter(ImageFilter.GaussianBlur(0.7))
+    page = _on_paper(np.asarray(line, np.float32) / 255, rng, rng.uniform(220, 250), rng.uniform(20, 80), 2)
+    return _encode(page, "JPEG" if rng.random() < 0.5 else "PNG", rng)
+
+
+def pencil(image28: np.ndarray, rng: np.random.Generator) -> bytes:
+    """Faint pencil: grey, uneven pressure, grainy paper; ink only 15-40 % darker than the paper."""
+    side = int(rng.integers(120, 240))
+    ink = _ink_mask(image28, side)
+    pressure = Image.fromarray((rng.random((6, 6)) * 255).astype(np.uint8)).resize((side, side),
+                                                                                  Image.Resampling.BICUBIC)
+    ink = ink * (0.55 + 0.45 * np.asarray(pressure, np.float32) / 255)
+    paper = rng.uniform(190, 240)
+    page = _on_paper(ink, rng, paper, paper * (1 - rng.uniform(0.15, 0.4)), rng.uniform(2, 6))
+    return _encode(page, "JPEG", rng)
+
+
+def ruled_photo(image28: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A photo of a digit written on ruled paper: faint lines across the whole page, under the ink."""
+    size = int(rng.integers(200, 360))
+    digit_px = int(size * rng.uniform(0.35, 0.6))
+    ink = np.zeros((size, size), np.float32)
+    glyph = _ink_mask(image28, digit_px)
+    top, left = (int(rng.integers(0, size - digit_px)) for _ in range(2))
+    ink[top : top + digit_px, left : left + digit_px] = glyph
+    lines = np.zeros_like(ink)
+    spacing = int(digit_px * rng.uniform(0.45, 0.9))
+    for y in range(int(rng.integers(0, spacing)), size, spacing):
+        lines[y : y + int(rng.integers(1, 3))] = rng.uniform(0.25, 0.5)
+    paper = rng.uniform(200, 240)
+    page = paper * (1 - lines) * (1 - ink) + rng.uniform(20, 70) * ink + rng.normal(0, 3, ink.shape)
+    ys, xs = np.mgrid[0:size, 0:size] / size
+    page = page + rng.uniform(-25, 25) * xs + rng.uniform(-25, 25) * ys
+    photo = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0, 1)))
+    photo = photo.rotate(rng.uniform(-4, 4), resample=Image.Resampling.BICUBIC, fillcolor=int(paper))
+    return _encode(np.asarray(photo), "JPEG", rng)
+
+
+RENDERERS = {"scans": lowres_scan, "marker": marker, "ballpoint": ballpoint, "pencil": pencil, "ruled": ruled_photo}
