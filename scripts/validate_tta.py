@@ -61,7 +61,7 @@ def main() -> None:
         recipe = config.recipe
         if not recipe.val_fraction:
             parser.error(f"{run} held nothing out")
-        _, val = data.load_for_training(data.resolve_data_path(args.data), recipe.val_fraction, recipe.seed)
+        _, val = data.load_for_training(data.resolve_data_path(args.data), recipe.val_fraction, recipe.split_seed)
         y = torch.as_tensor(val.y)
         cells, accuracy = [], {}
         for name, reader in readers.items():

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from digitrec.data import Digits
-from digitrec.evaluate import evaluate, wilson_interval
+from digitrec.evaluate import evaluate, expected_calibration_error, fit_temperature, wilson_interval
+from digitrec.inputs import UNSURE_BELOW
 
 
 def test_wilson_interval_matches_published_values():
@@ -34,3 +35,35 @@ def test_per_class_scores_and_confusion_by_hand():
     assert result.loss == pytest.approx(expected_loss)
     summary = result.as_dict()
     assert summary["errors"] == 2 and summary["accuracy_ci95"] == list(result.interval95)
+
+
+def test_temperature_scaling_finds_the_temperature_that_made_the_data():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (4000, 10))
+    true_t = 2.5
+    p = np.exp(logits / true_t)
+    p /= p.sum(1, keepdims=True)
+    labels = np.array([rng.choice(10, p=row) for row in p])
+    assert fit_temperature(logits, labels) == pytest.approx(true_t, rel=0.1)
+    # Calibrated, the confidences match the accuracy; overconfident raw logits do not.
+    raw = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    assert expected_calibration_error(p, labels) < 0.03 < expected_calibration_error(raw, labels)
+
+
+def test_expected_calibration_error_by_hand():
+    # Two bins: confidence 0.95 with 10 right of 10 (gap 0.05), confidence 0.55 with 5 of 10 (gap 0.05).
+    probabilities = np.full((20, 10), 0.005)
+    probabilities[:10, 0], probabilities[10:, 0] = 0.955, 0.555
+    probabilities[10:, 1] = 0.4
+    labels = np.array([0] * 10 + [0] * 5 + [1] * 5)
+    assert expected_calibration_error(probabilities, labels) == pytest.approx(0.5 * 0.045 + 0.5 * 0.055)
+
+
+def test_unsure_readings_are_counted_apart():
+    probabilities = np.full((4, 10), 0.0)
+    probabilities[0, 3], probabilities[1, 3], probabilities[2, 5], probabilities[3, 5] = 0.99, 0.98, 0.5, 0.6
+    probabilities[2, 1], probabilities[3, 2] = 0.5, 0.4
+    result = evaluate(probabilities, Digits(np.zeros((4, 28, 28), np.uint8), np.array([3, 4, 5, 2]), "t"))
+    unsure = result.unsure()
+    assert unsure["threshold"] == UNSURE_BELOW and unsure["share_unsure"] == 0.5
+    assert unsure["accuracy_when_sure"] == 0.5  # of the two sure readings, one is right

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from digitrec import synthetic
-from digitrec.errors import DigitrecError
+from digitrec.errors import DigitrecError, NoDigitError
 from digitrec.preprocess import open_image, to_mnist
 
 
@@ -79,3 +79,40 @@ def test_pixel_limit_is_checked_before_decoding():
     Image.new("L", (3000, 3000), 255).save(buffer, format="PNG")
     with pytest.raises(DigitrecError, match="3000x3000 pixels"):
         open_image(buffer.getvalue(), max_pixels=1_000_000)
+
+
+def _page(draw) -> Image.Image:
+    from PIL import ImageDraw
+
+    image = Image.new("L", (400, 300), 235)
+    draw(ImageDraw.Draw(image))
+    return image
+
+
+@pytest.mark.parametrize("picture", [
+    _page(lambda d: d.ellipse((120, 80, 260, 220), fill=40)),  # an ink blot
+    _page(lambda d: [d.line([(20 + 37 * (i % 10), 20 + (i * 53) % 260), (380 - (i * 41) % 360, 280 - 19 * (i % 13))],
+                            fill=30, width=5) for i in range(40)]),  # a scribble across the page
+], ids=["blot", "scribble"])
+def test_ink_that_no_digit_makes_is_no_digit(picture):
+    with pytest.raises(NoDigitError, match="no digit"):
+        to_mnist(picture)
+
+
+def test_pens_far_from_mnists_width_are_brought_to_it(digits):
+    from digitrec.preprocess import STROKE_RANGE, stroke_width
+
+    for payload_of in (synthetic.ballpoint, synthetic.marker):
+        rng = np.random.default_rng(0)
+        widths = [stroke_width(to_mnist(open_image(payload_of(image, rng))).astype(np.float32))
+                  for image in digits["test"].x[:20]]
+        assert STROKE_RANGE[0] - 0.4 <= np.median(widths) <= STROKE_RANGE[1] + 0.4, (payload_of.__name__, widths)
+
+
+def test_ruled_lines_are_taken_out_and_faint_pencil_is_kept(digits):
+    rng = np.random.default_rng(1)
+    for image in digits["test"].x[:10]:
+        reference = to_mnist(image).astype(float)
+        for render in (synthetic.ruled_photo, synthetic.pencil, synthetic.lowres_scan):
+            out = to_mnist(open_image(render(image, rng))).astype(float)
+            assert np.corrcoef(out.ravel(), reference.ravel())[0, 1] > 0.5, render.__name__

@@ -15,7 +15,8 @@ def test_the_bundled_config_reads_and_writes_back_unchanged(tmp_path):
     assert config.teacher.arch == "ensemble" and config.data.train == 60000 and config.test_accuracy >= 0.997
     runs.write_config(tmp_path, config)
     # The same, but for recipe fields added since it was trained, which now say their defaults.
-    expected = {**raw, "recipe": {**Recipe().as_dict(), **raw["recipe"]}}
+    recipe = {**Recipe().as_dict(), **raw["recipe"], "split_seed": raw["recipe"]["seed"]}
+    expected = {"temperature": 1.0, **raw, "recipe": recipe}
     assert json.loads((tmp_path / runs.CONFIG).read_text()) == expected
 
 
@@ -45,7 +46,7 @@ def test_a_garbage_config_is_one_clear_error(tmp_path, text, message):
 
 def test_ensemble_config_knows_its_members_splits(tmp_path):
     for name, seed in (("a", 0), ("b", 1)):
-        member = runs.RunConfig(name=name, arch="mlp", recipe=Recipe(seed=seed), data=runs.DataInfo(sha256="d"))
+        member = runs.RunConfig(name=name, arch="mlp", recipe=Recipe(split_seed=seed), data=runs.DataInfo(sha256="d"))
         (tmp_path / name).mkdir()
         runs.write_config(tmp_path / name, member)
     ensemble = runs.RunConfig(name="e", arch=runs.ENSEMBLE,

@@ -1,6 +1,8 @@
+
 """The drawing page in a real browser: Debian's Chromium driven by Playwright, real server behind it."""
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +91,7 @@ def test_draw_each_digit_with_the_mouse(browser, server):
     # The top bar is as long as the confidence says, against its track.
     top_share = page.evaluate("""() => { const bar = document.querySelector('#probabilities .bar.top');
         return bar.firstChild.getBoundingClientRect().width / bar.getBoundingClientRect().width; }""")
-    shown_pct = float(page.text_content("#confidence").split("%")[0])
+    shown_pct = float(re.search(r"([0-9.]+)%", page.text_content("#confidence")).group(1))
     assert abs(100 * top_share - shown_pct) < 2, (top_share, shown_pct)
 
 

@@ -11,8 +11,11 @@ import sys
 from pathlib import Path
 
 from digitrec.errors import DigitrecError
+from digitrec.inputs import UNSURE_BELOW
 
 DATA_HELP = "data: MNIST IDX folder, Kaggle CSV, .npz, image or image folder (default: $DIGITREC_DATA)"
+UNSURE_HELP = (f"A reading whose calibrated confidence is under {UNSURE_BELOW} is marked 'unsure'; a picture with no "
+               "digit-like ink (blank, a blot or smudge, a scribble) is answered 'no digit' instead of a digit.")
 
 
 def _table(rows: list[list], header: list[str]) -> str:
@@ -148,6 +151,10 @@ def cmd_evaluate(args) -> int:
     print(f"model {predictor.name} on {digits.source}" + ("" if split in digits.source else f" ({split})"))
     print(f"accuracy {result.accuracy:.4f} (95% interval {low:.4f}-{high:.4f})  loss {result.loss:.4f}  "
           f"n {result.n}  errors {result.n - int(round(result.accuracy * result.n))}")
+    unsure = result.unsure()
+    sure_accuracy = "-" if unsure["accuracy_when_sure"] is None else f"{unsure['accuracy_when_sure']:.4f}"
+    print(f"calibration error (ECE) {result.ece:.4f}  unsure (confidence < {unsure['threshold']}) "
+          f"{unsure['share_unsure']:.2%}, accuracy of the rest {sure_accuracy}")
     rows = [[r["digit"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"]]
             for r in result.per_class()]
     print(_table(rows, ["digit", "precision", "recall", "f1", "support"]))
@@ -172,8 +179,9 @@ def cmd_predict(args) -> int:
             _print_json([r.as_dict() for r in results])
         else:
             rows = [[r.file, "-" if r.digit is None else r.digit,
-                     "-" if r.confidence is None else f"{r.confidence:.3f}", r.error or ""] for r in results]
-            print(_table(rows, ["file", "digit", "confidence", "error"]))
+                     "-" if r.confidence is None else f"{r.confidence:.3f}", "unsure" if r.unsure else "",
+                     r.error or ""] for r in results]
+            print(_table(rows, ["file", "digit", "confidence", "note", "error"]))
         if args.out:
             atomic_write_text(Path(args.out), json.dumps([r.as_dict() for r in results], indent=2) + "\n")
         return 0 if all(r.error is None for r in results) else 2
@@ -271,13 +279,19 @@ def _add_model_verbs(verbs) -> None:
     """evaluate, predict, ensemble, export, serve, report: the verbs that use a trained run."""
     from digitrec.predict import ENGINES
 
-    evaluate = verbs.add_parser("evaluate", aliases=["val"], help="accuracy, loss, per-class scores, confusion")
+    evaluate = verbs.add_parser(
+        "evaluate", aliases=["val"], help="accuracy, loss, calibration, per-class scores, confusion",
+        description="Accuracy with its 95% interval, loss, expected calibration error (ECE), the share of unsure "
+                    "readings and the accuracy of the rest, per-class scores and the confusion matrix. "
+                    + UNSURE_HELP)
     evaluate.add_argument("--model", help="run folder (default: the bundled model)")
     evaluate.add_argument("--data", help=DATA_HELP + "; MNIST: its test split")
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    predict = verbs.add_parser("predict", help="digits for images, folders or a Kaggle test.csv")
+    predict = verbs.add_parser(
+        "predict", help="digits for images, folders or a Kaggle test.csv",
+        description="Digits for pictures, folders of pictures (recursive) or a Kaggle test.csv. " + UNSURE_HELP)
     predict.add_argument("input", help="image, folder of images (recursive) or Kaggle test.csv")
     predict.add_argument("--model", help="run folder (default: the bundled model)")
     predict.add_argument("--out", help="submission CSV (for test.csv) or JSON file (for images)")

@@ -39,3 +39,9 @@ class TooLargeError(DigitrecError):
     """Input over a size limit (bytes or pixels), refused before it costs memory."""
 
     kind = "too_large"
+
+
+class NoDigitError(DigitrecError):
+    """Ink that is not a digit: a smudge, a blot, a scribble."""
+
+    kind = "no_digit"

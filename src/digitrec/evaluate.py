@@ -12,8 +12,10 @@ import numpy as np
 from digitrec import data
 from digitrec.data import Digits
 from digitrec.errors import DigitrecError
-from digitrec.inputs import NUM_CLASSES
+from digitrec.inputs import NUM_CLASSES, UNSURE_BELOW
 from digitrec.runs import RunConfig
+
+ECE_BINS = 15
 
 
 @dataclass
@@ -44,12 +46,25 @@ class Evaluation:
             rows.append({"digit": d, "precision": precision, "recall": recall, "f1": f1, "support": actual})
         return rows
 
+    @property
+    def ece(self) -> float:
+        return expected_calibration_error(self.probabilities, self.labels)
+
+    def unsure(self) -> dict:
+        """How many readings fall below UNSURE_BELOW, and how accurate the rest are."""
+        sure = self.probabilities.max(1) >= UNSURE_BELOW
+        right = self.predictions == self.labels
+        return {"threshold": UNSURE_BELOW, "share_unsure": float(1 - sure.mean()) if self.n else 0.0,
+                "accuracy_when_sure": float(right[sure].mean()) if sure.any() else None}
+
     def as_dict(self) -> dict:
         low, high = self.interval95
         return {
             "accuracy": self.accuracy,
             "accuracy_ci95": [low, high],
             "loss": self.loss,
+            "ece": self.ece,
+            "unsure": self.unsure(),
             "n": self.n,
             "errors": int(self.n - round(self.accuracy * self.n)),
             "per_class": self.per_class(),
@@ -66,6 +81,38 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
+    """How far confidence is from accuracy: readings grouped into equal-width confidence bins, the gap
+    between each bin's mean confidence and its accuracy, weighted by the bin's share (Guo et al. 2017)."""
+    if len(labels) == 0:
+        return 0.0
+    confidence = probabilities.max(1)
+    right = probabilities.argmax(1) == labels
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    gaps = [abs(right[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
+            for b in range(bins) if (which == b).any()]
+    return float(sum(gaps))
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature T that makes softmax(logits / T) fit `labels` best (least negative log-likelihood):
+    one number, found by golden-section search on log T, that leaves every reading's digit as it was."""
+    def nll(log_t: float) -> float:
+        z = logits / np.exp(log_t)
+        z = z - z.max(1, keepdims=True)
+        return float(-(z[np.arange(len(labels)), labels] - np.log(np.exp(z).sum(1))).mean())
+
+    low, high = np.log(0.05), np.log(20.0)
+    ratio = (np.sqrt(5) - 1) / 2
+    for _ in range(60):
+        a, b = high - ratio * (high - low), low + ratio * (high - low)
+        if nll(a) < nll(b):
+            high = b
+        else:
+            low = a
+    return round(float(np.exp((low + high) / 2)), 4)
 
 
 def evaluate(probabilities: np.ndarray, digits: Digits) -> Evaluation:
@@ -101,7 +148,7 @@ def held_out(path, run_config: RunConfig | None = None) -> tuple[Digits, str]:
         raise DigitrecError("data has no labels to evaluate against", where=str(resolved))
     if run_config and run_config.data.path and Path(run_config.data.path) == resolved.resolve():
         recipe = run_config.recipe
-        _, val_index = data.stratified_split(splits["train"].y, recipe.val_fraction, recipe.seed)
+        _, val_index = data.stratified_split(splits["train"].y, recipe.val_fraction, recipe.split_seed)
         if not len(val_index):
             raise DigitrecError("the model trained on all of this data; nothing is held out", where=str(resolved))
         return splits["train"].subset(val_index), "validation"

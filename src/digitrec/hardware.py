@@ -1,7 +1,7 @@
 """What CPU this is and what it can do: detected, never assumed.
 
-torch is imported only by the two functions that set or report its threads: the onnxruntime path
-reads `thread_count()` without it."""
+torch is imported only by the functions that set or report its threads and device: the onnxruntime
+path reads `thread_count()` without it."""
 
 from __future__ import annotations
 
@@ -77,3 +77,14 @@ def describe() -> dict:
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
+
+
+def training_device():
+    """Where training runs: a CUDA GPU when torch sees one (DIGITREC_DEVICE=cpu keeps it on the CPU),
+    else the CPU. Inference always runs on the CPU."""
+    import torch
+
+    wanted = os.environ.get("DIGITREC_DEVICE", "")
+    if wanted == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device(wanted or "cuda")

@@ -21,7 +21,7 @@ from digitrec.data import Digits, iter_image_files, read_image
 from digitrec.errors import DigitrecError
 from digitrec.files import atomic_write_text
 from digitrec.hardware import thread_count
-from digitrec.inputs import IMAGE_SIZE, NUM_CLASSES
+from digitrec.inputs import IMAGE_SIZE, NUM_CLASSES, UNSURE_BELOW
 from digitrec.preprocess import to_mnist
 from digitrec.runs import RunConfig
 
@@ -40,8 +40,13 @@ class ImagePrediction:
     probabilities: list[float] | None
     error: str | None = None
 
+    @property
+    def unsure(self) -> bool | None:
+        """Read, but with a confidence under UNSURE_BELOW: more often wrong than a user would want."""
+        return None if self.confidence is None else self.confidence < UNSURE_BELOW
+
     def as_dict(self) -> dict:
-        out = {"file": self.file, "digit": self.digit, "confidence": self.confidence,
+        out = {"file": self.file, "digit": self.digit, "confidence": self.confidence, "unsure": self.unsure,
                "probabilities": self.probabilities}
         if self.error:
             out["error"] = self.error
@@ -70,7 +75,7 @@ class Predictor:
 
     def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """uint8 [N, 28, 28] MNIST-style images -> probabilities [N, 10]."""
-        return inputs.probabilities(self.model, images, batch_size)
+        return inputs.probabilities(self.model, images, batch_size, self.config.temperature)
 
     def as_images(self, pictures) -> np.ndarray:
         """Arrays, PIL images or paths -> uint8 [N, 28, 28] through the one preprocessing path."""
@@ -134,7 +139,7 @@ class OnnxPredictor:
         out = np.empty((len(images), NUM_CLASSES), dtype=np.float32)
         for i in range(0, len(images), batch_size):
             logits = self.session.run(None, {inputs.INPUT_NAME: inputs.to_float(images[i : i + batch_size])})[0]
-            out[i : i + batch_size] = inputs.softmax(logits)
+            out[i : i + batch_size] = inputs.softmax(logits, self.config.temperature)
         return out
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
-from digitrec.errors import BlankImageError, DigitrecError, TooLargeError
+from digitrec.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
 from digitrec.inputs import IMAGE_SIZE
 
 MAX_IMAGE_PIXELS = 40_000_000  # a 20000x20000 "decompression bomb" is refused before decoding
@@ -26,6 +26,12 @@ WORK_SIZE = 192  # large photos are reduced to this first: enough detail, bounde
 # digits). A pen outside this range is brought to the median; inside it, a picture is left as drawn.
 STROKE_TARGET = 2.5
 STROKE_RANGE = (1.8, 3.6)
+# Ink that no digit makes: strokes over 9 px wide at 28x28 (a blot, a smudge: MNIST's widest of 30,000
+# training digits is 8.0, a felt-tip's 7.8), inked pixels over 62 % of the 20x20 fit, or more than five
+# enclosed holes (a scribble; an outlined font's 6 has four). No MNIST training digit has more than four.
+MAX_STROKE = 9.0
+MAX_INK_SHARE = 0.62
+MAX_HOLES = 5
 
 
 def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
@@ -194,6 +200,8 @@ def _ink(gray: np.ndarray) -> np.ndarray:
     peak = _peak(ink)
     if peak < max(3 * noise, 10.0):
         raise BlankImageError("image is blank (no ink found)", expected="a digit darker or lighter than its background")
+    if 3 * spread > 0.3 * peak:  # faint ink on grainy paper: average the grain down before cutting it off
+        ink, spread = ndimage.uniform_filter(ink, 3), spread / 3
     threshold = min(max(3 * spread, 0.08 * peak), 0.3 * peak)
     ink = _without_ruled_lines(ink, threshold)
     peak = _peak(ink)
@@ -231,6 +239,13 @@ def _fit(ink: np.ndarray) -> np.ndarray:
     # The box around clear ink (a fifth of the peak), one pixel wider for the soft edges: stray
     # specks of paper grain must not stretch the box and shrink the digit.
     crop = _crop(ink)
+    pen = stroke_width(crop)
+    width = pen * FIT_SIZE / max(crop.shape)
+    if width > MAX_STROKE:
+        raise NoDigitError(f"no digit: a blot or smudge (strokes {width:.0f} px wide at 28x28)",
+                           expected="a handwritten digit")
+    # Before a thin pen is thickened and closes them; a hole is at least twice the pen's width squared.
+    _check_holes(crop > 0.5, min_area=max(4.0, 2 * pen**2))
     crop = _crop(_even_stroke(crop, FIT_SIZE / max(crop.shape)))
     h, w = crop.shape
     scale = FIT_SIZE / max(h, w)
@@ -269,4 +284,27 @@ def to_mnist(picture: Image.Image | np.ndarray) -> np.ndarray:
     if gray.ndim != 2 or min(gray.shape) < 1:
         raise DigitrecError(f"image array has shape {gray.shape}", expected="a 2-D grayscale image")
     ink = _ink(_reduce(gray))
-    return np.round(_place(_fit(ink)) * 255).astype(np.uint8)
+    image = np.round(_place(_fit(ink)) * 255).astype(np.uint8)
+    _check_digit_like(image)
+    return image
+
+
+def _check_digit_like(image: np.ndarray) -> None:
+    """Refuses ink that no digit makes (see MAX_INK_SHARE, MAX_HOLES)."""
+    inked = image > 127
+    share = inked.sum() / FIT_SIZE**2
+    if share > MAX_INK_SHARE:
+        raise NoDigitError(f"no digit: a blot or smudge ({share:.0%} of the digit's box inked)",
+                           expected="a handwritten digit")
+    _check_holes(inked, min_area=2)
+
+
+def _check_holes(inked: np.ndarray, min_area: float) -> None:
+    """Refuses a scribble: paper enclosed by ink in more than MAX_HOLES places (an 8 encloses two)."""
+    paper, count = ndimage.label(~inked)
+    outside = np.unique(np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]]))
+    sizes = np.bincount(paper.ravel(), minlength=count + 1)
+    sizes[outside] = 0
+    holes = int((sizes[1:] >= min_area).sum())
+    if holes > MAX_HOLES:
+        raise NoDigitError(f"no digit: a scribble ({holes} enclosed holes)", expected="a handwritten digit")

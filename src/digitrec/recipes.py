@@ -29,6 +29,13 @@ class Recipe:
     scale: float = 0.1
     shift_px: float = 2.0
     lowres: float = 0.0  # fraction of each batch shrunk to 7-16 px and scaled back up (small, blurry digits)
+    # Other hands, pens and scanners: fractions of each batch whose strokes are made a pixel thicker or
+    # thinner; block-averaged to 8x8 or 16x16 counts and scaled back up (old scanners); given another ink
+    # level profile (gamma 0.5-2: faint pencil, saturated marker); broken by small gaps.
+    thickness: float = 0.0
+    blocky: float = 0.0
+    ink_levels: float = 0.0
+    broken: float = 0.0
     elastic_px: float = 0.0  # largest shift of a smooth random (elastic) distortion, in pixels; 0: off
     ema: float = 0.0  # decay of an exponential moving average of the weights, which become the model; 0: off
     tta_shift_px: int = 0  # the saved model also reads each digit shifted this far each way (ShiftAverage); 0: off
@@ -37,7 +44,8 @@ class Recipe:
     teacher: str = ""
     teacher_weight: float = 0.8
     val_fraction: float = 0.1
-    seed: int = 0
+    seed: int = 0  # initial weights, shuffling and augmentation
+    split_seed: int = 0  # which digits are held out: seeds of one ensemble share it, so its validation is honest
     # A budget in optimizer steps instead of epochs (0: use `epochs`): a smaller data set, such as
     # Kaggle's 42,000-row train.csv, then gets more epochs for the same amount of learning.
     steps: int = 0
@@ -52,6 +60,8 @@ class Recipe:
         """A recipe as a run's config.json recorded it. Fields added since then take their defaults; a
         field this version no longer has is dropped, so older runs still load."""
         known = cls.field_types()
+        if "split_seed" not in stored:  # runs from before the split had its own seed split by `seed`
+            stored = {**stored, "split_seed": stored.get("seed", 0)}
         return cls(**{k: v for k, v in stored.items() if k in known})
 
     def update(self, **overrides) -> Recipe:
@@ -80,6 +90,10 @@ class Recipe:
             "schedule": self.schedule in ("onecycle", "constant"),
             "label_smoothing": 0 <= self.label_smoothing < 1,
             "lowres": 0 <= self.lowres <= 1,
+            "thickness": 0 <= self.thickness <= 1,
+            "blocky": 0 <= self.blocky <= 1,
+            "ink_levels": 0 <= self.ink_levels <= 1,
+            "broken": 0 <= self.broken <= 1,
             "ema": 0 <= self.ema < 1,
             "teacher_weight": 0 <= self.teacher_weight <= 1,
             "val_fraction": 0 <= self.val_fraction <= 0.5,
@@ -89,7 +103,9 @@ class Recipe:
             "arch": ", ".join(list_models()), "epochs": "at least 1", "steps": "0 or more",
             "batch_size": "at least 1", "lr": "a positive number", "weight_decay": "0 or more",
             "optimizer": "adam or adamw", "schedule": "onecycle or constant", "label_smoothing": "0 to under 1",
-            "lowres": "a fraction 0-1", "ema": "0 (off) to under 1", "teacher_weight": "0-1",
+            "lowres": "a fraction 0-1", "thickness": "a fraction 0-1", "blocky": "a fraction 0-1",
+            "ink_levels": "a fraction 0-1", "broken": "a fraction 0-1", "ema": "0 (off) to under 1",
+            "teacher_weight": "0-1",
             "val_fraction": "0 (train on all) to 0.5", "tta_shift_px": "0-4",
         }
         for name, ok in problems.items():
@@ -113,7 +129,8 @@ class Recipe:
 
     @property
     def augment(self) -> bool:
-        return bool(self.rotate_deg or self.scale or self.shift_px or self.lowres or self.elastic_px)
+        return bool(self.rotate_deg or self.scale or self.shift_px or self.lowres or self.elastic_px or self.thickness
+                    or self.blocky or self.ink_levels or self.broken)
 
 
 def parse_overrides(pairs: list[str]) -> dict:

@@ -93,6 +93,8 @@ class RunConfig:
     wall_seconds_this_session: float | None = None
     val_accuracy: float | None = None
     val_loss: float | None = None
+    # Probabilities are softmax(logits / temperature), fitted on the run's validation digits (1: not fitted).
+    temperature: float = 1.0
     trained_by: str | None = None
     test_accuracy: float | None = None
     test_accuracy_ci95: list[float] | None = None
@@ -112,7 +114,7 @@ class RunConfig:
         which digits each of them may have learnt."""
         if self.is_ensemble:
             return {s for m in self.members or [] for s in read_config(m.path).splits()}
-        return {(self.data.sha256, self.recipe.val_fraction, self.recipe.seed)}
+        return {(self.data.sha256, self.recipe.val_fraction, self.recipe.split_seed)}
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
@@ -295,12 +297,12 @@ def load_teacher(recipe: Recipe, data_sha256: str) -> tuple[nn.Module, TeacherIn
             splits = config.splits()
         except DigitrecError:
             splits = set()
-        if splits != {(data_sha256, recipe.val_fraction, recipe.seed)}:
+        if splits != {(data_sha256, recipe.val_fraction, recipe.split_seed)}:
             raise DigitrecError(
                 "the teacher may have learnt the digits this run holds out, so validation would flatter the "
                 "student", where=recipe.teacher,
                 expected="--val-fraction 0, or a teacher trained on the same data with the same --val-fraction "
-                "and --seed",
+                "and split_seed",
             )
     info = TeacherInfo(str(Path(recipe.teacher).resolve()), config.arch, weights_sha256(Path(recipe.teacher)))
     return fuse_for_inference(model).requires_grad_(False), info

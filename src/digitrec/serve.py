@@ -16,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from digitrec.errors import BlankImageError, DigitrecError, TooLargeError
+from digitrec.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
+from digitrec.inputs import UNSURE_BELOW
 from digitrec.predict import Predictor
 from digitrec.preprocess import MAX_IMAGE_PIXELS, open_image, to_mnist
 from digitrec.version import __version__
@@ -24,7 +25,7 @@ from digitrec.version import __version__
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 WEB_DIR = Path(str(resources.files("digitrec") / "web"))
 IMAGE_TYPES = "PNG, JPEG, GIF, BMP or WebP"
-STATUS_BY_KIND = {DigitrecError.kind: 400, BlankImageError.kind: 422, TooLargeError.kind: 413}
+STATUS_BY_KIND = {DigitrecError.kind: 400, BlankImageError.kind: 422, NoDigitError.kind: 422, TooLargeError.kind: 413}
 
 
 class ApiError(Exception):
@@ -128,6 +129,7 @@ def create_app(predictor: Predictor) -> FastAPI:
         answer = {
             "digit": int(probs.argmax()),
             "confidence": float(probs.max()),
+            "unsure": bool(probs.max() < UNSURE_BELOW),
             "probabilities": [float(p) for p in probs],
             "model": predictor.name,
             "input": image.tolist(),

@@ -20,6 +20,7 @@ from torch import nn
 from digitrec import data, hardware, plots, runs
 from digitrec.data import Digits
 from digitrec.errors import DigitrecError
+from digitrec.evaluate import fit_temperature
 from digitrec.inputs import NUM_CLASSES, channels_last, predict_logits, to_input
 from digitrec.models import count_parameters, create_model, with_test_time_shifts
 from digitrec.recipes import Recipe
@@ -34,18 +35,59 @@ class TrainResult:
 
 
 def augment(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torch.Tensor:
-    """The recipe's augmentation of a whole batch: random affine, then some digits made low-resolution."""
+    """The recipe's augmentation of a whole batch: random affine, then what other pens and scanners do to
+    some of the digits. Each picks its digits at random; all keep full contrast, as preprocessing does."""
     x = random_affine(x, recipe, generator)
-    if recipe.lowres:
-        chosen = torch.rand(x.shape[0], generator=generator) < recipe.lowres
-        if chosen.any():
-            side = int(torch.randint(7, 17, (1,), generator=generator))
-            small = F.interpolate(x[chosen], size=(side, side), mode="area")
-            x = x.clone()
-            blurry = F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
-            # Preprocessing stretches real pictures to full contrast; do the same here.
-            x[chosen] = blurry / blurry.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)
+    for fraction, change in ((recipe.lowres, _low_resolution), (recipe.blocky, _block_counts),
+                             (recipe.thickness, _other_pen), (recipe.ink_levels, _ink_profile),
+                             (recipe.broken, _broken_strokes)):
+        if fraction:
+            chosen = (torch.rand(x.shape[0], generator=generator) < fraction).to(x.device)
+            if chosen.any():
+                x = x.clone()
+                changed = change(x[chosen], generator)
+                # Preprocessing stretches real pictures to full contrast; do the same here.
+                x[chosen] = changed / changed.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)
     return x
+
+
+def _low_resolution(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Shrunk to 7-16 px and scaled back up: small, blurry digits."""
+    side = int(torch.randint(7, 17, (1,), generator=generator))
+    return F.interpolate(F.interpolate(x, size=(side, side), mode="area"), size=x.shape[-2:], mode="bilinear",
+                         align_corners=False)
+
+
+def _block_counts(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """An old scanner's record: the digit binarised, counted in blocks (8 or 16 of them across the digit's
+    20-pixel box, as a 32x32 bitmap counted into 8x8 or 16x16; 17 levels) and shown scaled back up."""
+    side = 11 if torch.rand(1, generator=generator) < 0.5 else 22
+    counts = F.interpolate((x > 0.45).float(), size=(side, side), mode="area")
+    return F.interpolate(torch.round(counts * 16) / 16, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def _other_pen(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A pen a pixel wider (2x2 maximum) or narrower (2x2 minimum) than the writer's, half each."""
+    wider = torch.rand(x.shape[0], 1, 1, 1, generator=generator).to(x.device) < 0.5
+    padded = F.pad(x, (0, 1, 0, 1))
+    grown = F.max_pool2d(padded, 2, stride=1)
+    thinned = -F.max_pool2d(-padded, 2, stride=1)
+    thinned = torch.where(thinned.amax(dim=(1, 2, 3), keepdim=True) > 0.3, thinned, x)  # never erase a digit
+    return torch.where(wider, grown, thinned)
+
+
+def _ink_profile(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Another grey-level profile across the stroke: gamma 0.5 (flat, saturated marker) to 2 (soft pencil)."""
+    gamma = torch.exp((torch.rand(x.shape[0], 1, 1, 1, generator=generator) * 2 - 1) * 0.7).to(x.device)
+    return x.clamp_min(0) ** gamma
+
+
+def _broken_strokes(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Small gaps in the strokes (a dry pen, a line taken out under the ink): about a tenth of the
+    area, in patches a few pixels across."""
+    noise = torch.rand(x.shape[0], 1, 7, 7, generator=generator).to(x.device)
+    keep = F.interpolate(noise, size=x.shape[-2:], mode="bilinear", align_corners=False) > 0.12
+    return x * keep
 
 
 def random_affine(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torch.Tensor:
@@ -56,9 +98,9 @@ def random_affine(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -
     shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * (recipe.shift_px * 2 / x.shape[-1])
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
     if recipe.elastic_px:
-        grid = grid + elastic_field(n, x.shape[-1], recipe.elastic_px, generator)
+        grid = grid + elastic_field(n, x.shape[-1], recipe.elastic_px, generator).to(x.device)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
@@ -135,10 +177,10 @@ def evaluate_split(model: nn.Module, digits: Digits) -> tuple[float, float]:
 class _Loop:
     """The state one training run carries from step to step, and what a checkpoint saves of it."""
 
-    def __init__(self, recipe: Recipe, n_train: int):
+    def __init__(self, recipe: Recipe, n_train: int, device: torch.device):
         torch.manual_seed(recipe.seed)
-        self.generator = torch.Generator().manual_seed(recipe.seed)
-        self.model = create_model(recipe.arch).to(memory_format=torch.channels_last)
+        self.generator = torch.Generator().manual_seed(recipe.seed)  # on the CPU: the same draws on any device
+        self.model = create_model(recipe.arch).to(device=device, memory_format=torch.channels_last)
         self.steps_per_epoch = math.ceil(n_train / recipe.batch_size)
         self.epochs = recipe.epochs_for(n_train)
         self.opt = _optimizer(self.model, recipe)
@@ -174,8 +216,8 @@ def _train_epoch(loop: _Loop, recipe: Recipe, x: torch.Tensor, y: torch.Tensor, 
                  on_batch: Callable[[int, int], None] | None) -> tuple[float, float]:
     """One pass over the shuffled training set; returns (mean loss, accuracy) on the augmented batches."""
     loop.model.train()
-    autocast = hardware.bf16_autocast_supported()
-    order = torch.randperm(len(x), generator=loop.generator)
+    autocast = hardware.bf16_autocast_supported() if x.device.type == "cpu" else x.device.type == "cuda"
+    order = torch.randperm(len(x), generator=loop.generator).to(x.device)
     loss_sum, correct = 0.0, 0
     for step, begin in enumerate(range(0, len(x), recipe.batch_size)):
         index = order[begin : begin + recipe.batch_size]
@@ -183,7 +225,7 @@ def _train_epoch(loop: _Loop, recipe: Recipe, x: torch.Tensor, y: torch.Tensor, 
         if recipe.augment:
             xb = augment(xb, recipe, loop.generator)
         xb = channels_last(xb)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = loop.model(xb)
         if teacher is None:
             loss = F.cross_entropy(logits.float(), y[index], label_smoothing=recipe.label_smoothing)
@@ -218,15 +260,17 @@ def train(
         raise DigitrecError("a recipe with a teacher needs its model, and only such a recipe takes one",
                             expected="train_run(), which loads the recipe's teacher")
     hardware.configure_threads()
-    loop = _Loop(recipe, len(train_set))
+    device = hardware.training_device()
+    loop = _Loop(recipe, len(train_set), device)
     result = TrainResult(loop.kept_model)
     if resume:
         state = runs.load_checkpoint(run_dir)
         loop.restore(state)
         result.history = runs.read_metrics(run_dir)[: state["epoch"]]
 
-    x = torch.as_tensor(train_set.x).unsqueeze(1)
-    y = torch.as_tensor(train_set.y)
+    teacher = teacher.to(device) if teacher is not None else None
+    x = torch.as_tensor(train_set.x).unsqueeze(1).to(device)
+    y = torch.as_tensor(train_set.y).to(device)
     for epoch in range(len(result.history) + 1, loop.epochs + 1):
         start = time.perf_counter()
         train_loss, train_accuracy = _train_epoch(loop, recipe, x, y, teacher, on_batch)
@@ -238,7 +282,7 @@ def train(
         runs.write_metrics(run_dir, result.history)
         if on_epoch:
             on_epoch(metrics)
-    result.model.eval()
+    result.model = result.model.cpu().eval()
     return result
 
 
@@ -283,7 +327,7 @@ def train_run(
     data_sha256 = data.fingerprint(data_path)
     if config and data_sha256 != config.data.sha256:
         raise DigitrecError("data changed since the run started", where=str(data_path))
-    train_set, val_set = data.load_for_training(data_path, recipe.val_fraction, recipe.seed)
+    train_set, val_set = data.load_for_training(data_path, recipe.val_fraction, recipe.split_seed)
     teacher, teacher_info = runs.load_teacher(recipe, data_sha256) if recipe.teacher else (None, None)
     if config and teacher_info != config.teacher:
         raise DigitrecError("the teacher changed since the run started", where=recipe.teacher)
@@ -296,13 +340,18 @@ def train_run(
     model = with_test_time_shifts(result.model, recipe.tta_shift_px)
     runs.save_weights(run_dir, model)
     config.val_loss, config.val_accuracy = result.history[-1].val_loss, result.history[-1].val_accuracy
-    if val_set is not None and model is not result.model:  # the per-epoch figures read one view only
-        config.val_loss, config.val_accuracy = evaluate_split(model, val_set)
+    if val_set is not None:
+        logits = predict_logits(model, val_set.x)
+        if model is not result.model:  # the per-epoch figures read one view only
+            target = torch.as_tensor(val_set.y)
+            config.val_loss = F.cross_entropy(logits, target).item()
+            config.val_accuracy = (logits.argmax(1) == target).float().mean().item()
+        config.temperature = fit_temperature(logits.numpy(), val_set.y)
     config.status, config.finished, config.hardware = "finished", _now(), hardware.describe()
     config.train_seconds = round(sum(m.seconds for m in result.history), 2)
     config.wall_seconds_this_session = round(time.perf_counter() - start, 2)
     runs.write_config(run_dir, config)
     (run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
-    probabilities = None if val_set is None else torch.softmax(predict_logits(model, val_set.x), 1).numpy()
+    probabilities = None if val_set is None else torch.softmax(logits / config.temperature, 1).numpy()
     plots.run_figures(run_dir, result.history, val_set, probabilities)
     return result, config

@@ -25,7 +25,9 @@ function resetPad() {
 
 function showResult(result) {
   prediction.textContent = String(result.digit);
-  confidence.textContent = `${(100 * result.confidence).toFixed(1)}% sure`;
+  confidence.textContent = result.unsure
+    ? `not sure: ${(100 * result.confidence).toFixed(1)}%`
+    : `${(100 * result.confidence).toFixed(1)}% sure`;
   const top = result.digit;
   result.probabilities.forEach((p, d) => {
     bars[d][0].firstChild.style.width = `${(100 * p).toFixed(1)}%`;
