@@ -24,13 +24,15 @@ def test_bundled_model_in_onnxruntime_matches_pytorch(tmp_path, mnist):
     onnx_logits = np.concatenate([_session(path).run(None, {"image": x[i : i + 2500]})[0]
                                   for i in range(0, len(x), 2500)])
     torch_probs = predictor.probabilities(test.x)
-    onnx_probs = torch.softmax(torch.from_numpy(onnx_logits), 1).numpy()
+    # The exported graph gives logits; the run's fitted temperature turns them into its probabilities.
+    onnx_probs = torch.softmax(torch.from_numpy(onnx_logits) / predictor.config.temperature, 1).numpy()
     assert (onnx_probs.argmax(1) == torch_probs.argmax(1)).all()
     assert np.abs(onnx_probs - torch_probs).max() < 1e-4
     assert (onnx_probs.argmax(1) == test.y).mean() >= 0.995
 
     meta = {p.key: p.value for p in onnx.load(path).metadata_props}
     assert json.loads(meta["test_accuracy"]) >= 0.995
+    assert float(meta["temperature"]) == predictor.config.temperature
     assert "28" in meta["preprocessing"] and meta["digitrec_version"]
     inputs = _session(path).get_inputs()[0]
     assert inputs.name == "image" and inputs.shape[1:] == [1, 28, 28] and isinstance(inputs.shape[0], str)

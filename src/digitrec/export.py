@@ -16,7 +16,8 @@ from digitrec.runs import weights_sha256
 from digitrec.version import __version__
 
 PREPROCESSING = ("float32 [N, 1, 28, 28] in [0, 1]: light ink on black, cropped to the ink, fitted in 20x20, "
-                 "centred by mass in 28x28 (digitrec.preprocess.to_mnist, then / 255); outputs logits [N, 10]")
+                 "centred by mass in 28x28 (digitrec.preprocess.to_mnist, then / 255); outputs logits [N, 10]; "
+                 "probabilities are softmax(logits / temperature), the temperature in this file's metadata")
 
 
 def export_onnx(predictor: Predictor, out: Path, opset: int = 18) -> Path:
@@ -43,6 +44,7 @@ def export_onnx(predictor: Predictor, out: Path, opset: int = 18) -> Path:
             "test_accuracy": json.dumps(predictor.config.test_accuracy),
             "preprocessing": PREPROCESSING,
             "labels": json.dumps(list(range(NUM_CLASSES))),
+            "temperature": str(predictor.config.temperature),  # probabilities = softmax(logits / temperature)
         }
         weights = weights_sha256(predictor.path)
         if weights:  # lets `digitrec predict` check that a run's model.onnx still matches its weights

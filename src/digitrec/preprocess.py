@@ -79,10 +79,10 @@ def _grayscale(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float32)
 
 
-def _shrink(image: Image.Image) -> Image.Image:
+def _shrink(image: Image.Image, factor: int | None = None) -> Image.Image:
     """A large picture reduced by a whole factor (averaging blocks: fast, and the strokes stay) to at
     most WORK_SIZE a side, before any of it becomes floats."""
-    factor = -(-max(image.size) // WORK_SIZE)
+    factor = factor or -(-max(image.size) // WORK_SIZE)
     if factor < 2:
         return image
     if image.mode not in ("L", "RGB", "RGBA", "LA", "I", "F"):
@@ -276,14 +276,32 @@ def _place(fitted: np.ndarray) -> np.ndarray:
     return out
 
 
-def to_mnist(picture: Image.Image | np.ndarray) -> np.ndarray:
-    """Any picture of one digit (either polarity, any size) -> uint8 [28, 28], light ink on black."""
-    gray = _grayscale(_shrink(picture)) if isinstance(picture, Image.Image) else np.asarray(picture, dtype=np.float32)
+def _gray_of(picture: Image.Image | np.ndarray, factor: int | None = None) -> np.ndarray:
+    gray = _grayscale(_shrink(picture, factor)) if isinstance(picture, Image.Image) \
+        else np.asarray(picture, dtype=np.float32)
     if gray.ndim == 3:
         gray = gray.mean(axis=2)
     if gray.ndim != 2 or min(gray.shape) < 1:
         raise DigitrecError(f"image array has shape {gray.shape}", expected="a 2-D grayscale image")
-    ink = _ink(_reduce(gray))
+    return gray
+
+
+def to_mnist(picture: Image.Image | np.ndarray) -> np.ndarray:
+    """Any picture of one digit (either polarity, any size) -> uint8 [28, 28], light ink on black."""
+    return ink_to_mnist(_ink(_reduce(_gray_of(picture))))
+
+
+def ink_map(picture: Image.Image | np.ndarray, height: int) -> tuple[np.ndarray, float]:
+    """A picture of a line of writing as ink strength 0-1 (polarity, paper, lighting and ruled lines taken
+    out) at about `height` pixels high, and the factor from its pixels back to the picture's."""
+    size = picture.size[::-1] if isinstance(picture, Image.Image) else np.shape(picture)[:2]
+    factor = max(1, size[0] // height)
+    return _ink(_gray_of(picture, factor)), (factor if isinstance(picture, Image.Image) else 1.0)
+
+
+def ink_to_mnist(ink: np.ndarray) -> np.ndarray:
+    """Ink strength 0-1 around one digit -> uint8 [28, 28] the MNIST way (crop, pen width, 20x20 fit,
+    centre of mass), refused when it is ink no digit makes."""
     image = np.round(_place(_fit(ink)) * 255).astype(np.uint8)
     _check_digit_like(image)
     return image
