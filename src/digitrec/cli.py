@@ -193,6 +193,56 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_read(args) -> int:
+    from digitrec.predict import load_predictor, read_files
+
+    predictor = load_predictor(args.model, args.engine)
+    target = Path(args.input)
+    results = read_files(predictor, target)
+    if len(results) == 1 and results[0].error and not target.is_dir():
+        raise DigitrecError(results[0].error, where=str(target))
+    if args.score:
+        return _score_readings(target, results, args.json)
+    if args.json:
+        _print_json([r.as_dict() for r in results])
+    else:
+        rows = [[r.file, r.reading.text if r.reading else "-", f"{r.reading.confidence:.3f}" if r.reading else "-",
+                 r.error or ""] for r in results]
+        print(_table(rows, ["file", "text", "confidence", "error"]))
+    if args.out:
+        from digitrec.files import atomic_write_text
+
+        lines = ["file,text,confidence"] + [f"{r.file},{r.reading.text},{r.reading.confidence}" if r.reading
+                                            else f"{r.file},," for r in results]
+        atomic_write_text(Path(args.out), "\n".join(lines) + "\n")
+    return 0 if all(r.error is None for r in results) else 2
+
+
+def _score_readings(target: Path, results, as_json: bool) -> int:
+    """Compare readings with the folder's numbers.csv (file,text,group): scripts/make_numbers.py's bench."""
+    import csv
+
+    from digitrec.evaluate import score_numbers
+
+    answers_file = target / "numbers.csv"
+    if not answers_file.is_file():
+        raise DigitrecError("no numbers.csv to score against", where=str(target), expected="file,text,group rows")
+    read = {r.file.split("/", 1)[1] if "/" in r.file else r.file: r for r in results}
+    with open(answers_file, newline="") as f:
+        rows = list(csv.DictReader(f))
+    scored = [(row["text"], read[row["file"]].reading.text if row["file"] in read and read[row["file"]].reading
+               else None, row.get("group", "all")) for row in rows]
+    report = score_numbers(scored)
+    if as_json:
+        _print_json(report)
+        return 0
+    table = [[name, s["n"], f"{s['string_accuracy']:.2%}", f"{s['digit_accuracy']:.2%}"]
+             for name, s in [("all", report["all"]), *report["groups"].items(),
+                             *((f"{n} digits", s) for n, s in report["lengths"].items())]]
+    print(_table(table, ["", "pictures", "strings right", "digits right"]))
+    return 0
+
+
 def cmd_ensemble(args) -> int:
     from digitrec.runs import make_ensemble
 
@@ -300,6 +350,20 @@ def _add_model_verbs(verbs) -> None:
                          help="auto: onnxruntime when the run folder has a model.onnx (the bundled model does), "
                               "else PyTorch")
     predict.set_defaults(func=cmd_predict)
+
+    read = verbs.add_parser(
+        "read", help="whole numbers: the digits of a line of writing, each with its box",
+        description="Read one line of handwritten digits per picture (a meter, a date, a form field): the text, "
+                    "its confidence, and per digit its confidence and box [x0, y0, x1, y1] in the picture's pixels. "
+                    "Marks that are not digits (a comma, a dash, a dot) are left out and counted as 'rejected'.")
+    read.add_argument("input", help="image or folder of images (recursive)")
+    read.add_argument("--model", help="run folder (default: the bundled model)")
+    read.add_argument("--json", action="store_true", help="a list of {file, text, confidence, digits, rejected}")
+    read.add_argument("--out", help="write file,text,confidence to this CSV")
+    read.add_argument("--score", action="store_true",
+                      help="compare with INPUT/numbers.csv (scripts/make_numbers.py): strings and digits right")
+    read.add_argument("--engine", choices=ENGINES, default="auto")
+    read.set_defaults(func=cmd_read)
 
     ensemble = verbs.add_parser("ensemble", help="average several runs into one model folder")
     ensemble.add_argument("runs", nargs="+", metavar="RUN_DIR")

@@ -153,3 +153,28 @@ def held_out(path, run_config: RunConfig | None = None) -> tuple[Digits, str]:
             raise DigitrecError("the model trained on all of this data; nothing is held out", where=str(resolved))
         return splits["train"].subset(val_index), "validation"
     return splits["train"], "held-out"
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: the digits inserted, dropped or changed to turn `a` into `b`."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, start=1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+def score_numbers(answers: list[tuple[str, str | None, str]]) -> dict:
+    """(true text, text read or None, group) -> string accuracy and digit accuracy (1 - edit distance /
+    length), overall, per group and per length."""
+    def summary(rows: list[tuple[str, str | None, str]]) -> dict:
+        right = [read == true for true, read, _ in rows]
+        digits = [max(0.0, 1 - edit_distance(true, read or "") / len(true)) for true, read, _ in rows]
+        return {"n": len(rows), "string_accuracy": float(np.mean(right)), "digit_accuracy": float(np.mean(digits))}
+
+    groups = sorted({g for _, _, g in answers})
+    lengths = sorted({len(t) for t, _, _ in answers})
+    return {"all": summary(answers),
+            "groups": {g: summary([r for r in answers if r[2] == g]) for g in groups},
+            "lengths": {n: summary([r for r in answers if len(r[0]) == n]) for n in lengths}}

@@ -22,7 +22,8 @@ from digitrec.errors import DigitrecError
 from digitrec.files import atomic_write_text
 from digitrec.hardware import thread_count
 from digitrec.inputs import IMAGE_SIZE, NUM_CLASSES, UNSURE_BELOW
-from digitrec.preprocess import to_mnist
+from digitrec.preprocess import open_image, to_mnist
+from digitrec.read import Reading, read_number
 from digitrec.runs import RunConfig
 
 if TYPE_CHECKING:
@@ -53,7 +54,31 @@ class ImagePrediction:
         return out
 
 
-class Predictor:
+class _Engine:
+    """What both engines share over their `probabilities` and `logits`."""
+
+    config: RunConfig
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def read(self, picture: str | os.PathLike | bytes | Image.Image) -> Reading:
+        """A whole number: the digits of one line of writing, left to right, each with its box
+        (`digitrec.read`). A path, image bytes or a PIL image."""
+        if isinstance(picture, (str, os.PathLike)):
+            path = Path(picture)
+            try:
+                return read_number(open_image(path.read_bytes()), self)
+            except DigitrecError as e:
+                raise e.located(str(path)) from None
+        if isinstance(picture, bytes):
+            picture = open_image(picture)
+        return read_number(picture, self)
+
+
+class Predictor(_Engine):
     """A loaded model and its run config: the object the CLI, the server and the Python API share."""
 
     def __init__(self, model: nn.Module, config: RunConfig, path: Path):
@@ -69,13 +94,14 @@ class Predictor:
         model, config = runs.load_run(run_dir)
         return cls(model, config, run_dir)
 
-    @property
-    def name(self) -> str:
-        return self.config.name
-
     def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """uint8 [N, 28, 28] MNIST-style images -> probabilities [N, 10]."""
         return inputs.probabilities(self.model, images, batch_size, self.config.temperature)
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """uint8 [N, 28, 28] -> the network's raw scores [N, 10], before the temperature."""
+        return inputs.forward_batches(self.model, images, 256).numpy() if len(images) else \
+            np.empty((0, NUM_CLASSES), np.float32)
 
     def as_images(self, pictures) -> np.ndarray:
         """Arrays, PIL images or paths -> uint8 [N, 28, 28] through the one preprocessing path."""
@@ -106,7 +132,7 @@ class Predictor:
         return self.predict_proba(pictures).argmax(1)
 
 
-class OnnxPredictor:
+class OnnxPredictor(_Engine):
     """A run folder's `model.onnx` in onnxruntime: the same `probabilities` as `Predictor`, without torch.
 
     The ONNX file records the SHA-256 of the weights it was exported from; a file that no longer
@@ -130,17 +156,16 @@ class OnnxPredictor:
                                 where=str(onnx_path),
                                 expected=f"a fresh export: digitrec export --model {self.path} --out {onnx_path}")
 
-    @property
-    def name(self) -> str:
-        return self.config.name
-
     def probabilities(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """uint8 [N, 28, 28] MNIST-style images -> probabilities [N, 10]."""
         out = np.empty((len(images), NUM_CLASSES), dtype=np.float32)
         for i in range(0, len(images), batch_size):
-            logits = self.session.run(None, {inputs.INPUT_NAME: inputs.to_float(images[i : i + batch_size])})[0]
-            out[i : i + batch_size] = inputs.softmax(logits, self.config.temperature)
+            out[i : i + batch_size] = inputs.softmax(self.logits(images[i : i + batch_size]), self.config.temperature)
         return out
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """uint8 [N, 28, 28] -> the network's raw scores [N, 10], before the temperature."""
+        return self.session.run(None, {inputs.INPUT_NAME: inputs.to_float(images)})[0]
 
 
 def load_predictor(path: str | os.PathLike | None = None, engine: str = "auto") -> Predictor | OnnxPredictor:
@@ -159,13 +184,7 @@ def load_predictor(path: str | os.PathLike | None = None, engine: str = "auto") 
 
 def predict_files(predictor: Predictor | OnnxPredictor, target: Path) -> list[ImagePrediction]:
     """Every image under `target` (or `target` itself); a bad file gets an error, the rest their digits."""
-    target = Path(target)
-    if not target.exists():
-        raise DigitrecError("no such file or folder", where=str(target))
-    files = list(iter_image_files(target)) if target.is_dir() else [target]
-    if not files:
-        raise DigitrecError("no image files found", where=str(target), expected="PNG, JPEG, GIF, BMP or WebP files")
-    base = target.parent
+    files, base = _image_files(target)
     images, results, ok = [], [], []
     for path in files:
         name = str(path.relative_to(base))
@@ -192,3 +211,38 @@ def write_submission(predictor: Predictor | OnnxPredictor, digits: Digits, out: 
     buffer.writelines(f"{i},{d}\n" for i, d in enumerate(labels, start=1))
     atomic_write_text(Path(out), buffer.getvalue())
     return labels
+
+
+@dataclass
+class FileReading:
+    file: str
+    reading: Reading | None
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        if self.reading is None:
+            return {"file": self.file, "text": None, "confidence": None, "digits": [], "error": self.error}
+        return {"file": self.file, **self.reading.as_dict()}
+
+
+def read_files(predictor: Predictor | OnnxPredictor, target: Path) -> list[FileReading]:
+    """Every picture under `target` (or `target` itself) read as a number; a bad file gets its error."""
+    files, base = _image_files(target)
+    results = []
+    for path in files:
+        name = str(path.relative_to(base))
+        try:
+            results.append(FileReading(name, read_number(open_image(path.read_bytes()), predictor)))
+        except DigitrecError as e:
+            results.append(FileReading(name, None, e.what))
+    return results
+
+
+def _image_files(target: Path) -> tuple[list[Path], Path]:
+    target = Path(target)
+    if not target.exists():
+        raise DigitrecError("no such file or folder", where=str(target))
+    files = list(iter_image_files(target)) if target.is_dir() else [target]
+    if not files:
+        raise DigitrecError("no image files found", where=str(target), expected="PNG, JPEG, GIF, BMP or WebP files")
+    return files, target.parent

@@ -159,7 +159,7 @@ def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
     """Takes away straight lines that cross the whole picture (ruled or squared paper, a form's box),
     slanted up to 6 degrees: in the projection along the lines' slant, a line is a bin that 70 % of
     the columns ink, reaching both edges. A digit's strokes never span a picture that has room around
-    it; where a stroke crosses a line it loses a sliver no wider than the line."""
+    it; where a stroke crosses a line it is bridged across the band."""
     inked = ink > threshold
     for transposed in (False, True):
         view, mask = (ink.T, inked.T) if transposed else (ink, inked)
@@ -187,6 +187,11 @@ def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
         if view[~on_line].sum() < 0.15 * view.sum():
             continue  # the "line" is the digit itself: a 1 filling a tight crop
         view[on_line] = 0
+        # A stroke crossing the line is bridged: the band takes the fainter of the ink just above and
+        # just below it, so a digit is not cut in two, and the line, with paper on both sides, stays away.
+        ys, xs = np.nonzero(on_line)
+        above, below = view[np.clip(ys - 4, 0, h - 1), xs], view[np.clip(ys + 4, 0, h - 1), xs]
+        view[ys, xs] = np.minimum(above, below)
     return ink
 
 

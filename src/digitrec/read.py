@@ -1,11 +1,12 @@
 """Whole numbers: a picture of one line of digits -> the digits, left to right, each with its box.
 
-Segmentation guided by recognition. The picture becomes an ink map (the one preprocessing path);
-connected ink is grouped into marks (a 5's detached top, a 4 drawn in two strokes, a crossed 7 stay
-one mark); marks much smaller than the line's digits are rejected (a comma, a dash, a stray dot);
-a mark wider than one digit (touching or overlapping neighbours) is cut where the classifier reads
-the pieces best: candidate cuts at the thin places of its ink, and the best set of cuts found by
-dynamic programming over the classifier's log-probabilities, all pieces read in one batch.
+Segmentation guided by recognition. The picture becomes an ink map (the one preprocessing path).
+Its connected pieces of ink, a piece wider than a digit cut at the thin places of its ink (touching
+neighbours), are the atoms, ordered left to right. Every run of one to four neighbouring atoms is a
+candidate digit (a 5 with a detached top, a 4 drawn in two strokes, a crossed 7 are two or three
+atoms), all read by the classifier in one batch; dynamic programming then picks the split of the line
+into digits whose readings are most probable together, weighed by how plausible each digit's width is.
+A small atom may be left out as a mark that is not a digit (a comma, a dash, a stray dot): `rejected`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.errors import BlankImageError, NoDigitError
+from digitrec.inputs import softmax
 from digitrec.preprocess import ink_map, ink_to_mnist
 
 WORK_HEIGHT = 96  # the line is read at about this height: digits 40-90 px tall, enough for a 20x20 fit
-MIN_MARK_SHARE = 0.35  # a mark lower than this share of the line's digit height is not a digit
-MAX_PIECES = 10  # at most this many digits in one touching run
-CUT_PENALTY = 0.7  # log-probability a cut must win back: one digit is not read as two without reason
+MAX_ATOMS = 4  # a digit is at most this many atoms
+DIGIT_COST = 1.0  # log-probability each digit must earn: one digit is not read as two without reason
+SKIP_COST = 1.5  # log-probability of leaving a small mark out as not a digit
+GAP_COST = 3.0  # log-probability of reading atoms with paper between them as one digit
+SMALL = 0.5  # an atom lower than this share of the line's digit height may be such a mark
 
 
 @dataclass
@@ -47,142 +51,146 @@ class Reading:
 
 
 @dataclass
-class _Mark:
+class _Atom:
+    """Part of one connected piece of ink: its label, and the columns [x0, x1) it keeps."""
+
+    label: int
     x0: int
-    y0: int
     x1: int
+    y0: int
     y1: int
-    labels: set[int]
 
     @property
-    def width(self) -> int:
-        return self.x1 - self.x0
-
-    @property
-    def height(self) -> int:
-        return self.y1 - self.y0
+    def centre(self) -> float:
+        return (self.x0 + self.x1) / 2
 
 
-def read_number(picture: Image.Image | np.ndarray, probabilities) -> Reading:
-    """Read one line of digits. `probabilities`: uint8 [N, 28, 28] -> [N, 10] (a predictor's)."""
-    ink, scale = ink_map(picture, WORK_HEIGHT)
-    labels, marks = _marks(ink)
-    if not marks:
+def read_number(picture: Image.Image | np.ndarray, predictor) -> Reading:
+    """Read one line of digits with a predictor (its `logits` and `config.temperature`).
+
+    The split is chosen on the network's raw probabilities: calibration sharpens them, and a sharp
+    reading of two touching digits as one would outbid the pair. The confidences reported are the
+    calibrated ones."""
+    try:
+        ink, scale = ink_map(picture, WORK_HEIGHT)
+    except BlankImageError as e:
+        raise BlankImageError(f"no digits found: {e.what}", expected="a picture with handwritten digits") from None
+    labels, atoms, height = _atoms(ink)
+    if not atoms:
         raise BlankImageError("no digits found", expected="a picture with handwritten digits")
-    height = float(np.median([m.height for m in marks if m.height >= 0.5 * max(m.height for m in marks)]))
-    digits_marks = [m for m in marks if m.height >= MIN_MARK_SHARE * height]
-    rejected = len(marks) - len(digits_marks)
-    pieces = []
-    for mark in digits_marks:
-        for x0, x1 in _candidate_cuts(ink, labels, mark, height):
-            crop = _crop_of(ink, labels, mark, x0, x1)
-            if crop is not None:
-                pieces.append((mark, x0, x1, crop))
-    readable = [(m, x0, x1, c) for m, x0, x1, c in pieces]
-    images = []
-    for _, _, _, crop in readable:
+    spans = [(i, j) for i in range(len(atoms)) for j in range(i + 1, min(len(atoms), i + MAX_ATOMS) + 1)]
+    images = {}
+    for i, j in spans:
+        crop = _crop(ink, labels, atoms[i:j])
         try:
-            images.append(ink_to_mnist(crop))
+            images[(i, j)] = ink_to_mnist(crop[0])
         except NoDigitError:
-            images.append(None)
-    batch = np.stack([im if im is not None else np.zeros((28, 28), np.uint8) for im in images]) if images else \
-        np.zeros((0, 28, 28), np.uint8)
-    probs = probabilities(batch) if len(batch) else np.zeros((0, 10), np.float32)
-    scores = {(id(m), x0, x1): (float(p.max()), int(p.argmax()), im) for (m, x0, x1, _), p, im
-              in zip(readable, probs, images, strict=True) if im is not None}
-    readings, kept = [], []
-    for mark in digits_marks:
-        for x0, x1, (confidence, digit, image) in _best_cuts(mark, height, scores):
-            ys = np.nonzero(_mask(labels, mark, x0, x1).any(axis=1))[0]
-            y0, y1 = (mark.y0 + int(ys.min()), mark.y0 + int(ys.max()) + 1) if len(ys) else (mark.y0, mark.y1)
-            box = [int(x0 * scale), int(y0 * scale), int(math.ceil(x1 * scale)), int(math.ceil(y1 * scale))]
-            readings.append(DigitReading(digit, round(confidence, 6), box))
-            kept.append(image)
-    if not readings:
+            continue
+    keys = list(images)
+    logits = predictor.logits(np.stack([images[k] for k in keys])) if keys else np.zeros((0, 10), np.float32)
+    raw, calibrated = softmax(logits), softmax(logits, predictor.config.temperature)
+    readings = {k: (p, _width_cost(atoms[k[0]:k[1]], int(p.argmax()), height)) for k, p in zip(keys, raw,
+                                                                                             strict=True)}
+    sure = dict(zip(keys, calibrated, strict=True))
+    path, rejected = _best_split(atoms, readings, height)
+    if not path:
         raise NoDigitError("no digits found", expected="a picture with handwritten digits")
-    confidence = float(np.prod([r.confidence for r in readings]))
-    return Reading("".join(str(r.digit) for r in readings), round(confidence, 6), readings, rejected,
-                   np.stack(kept))
+    digits = []
+    for i, j in path:
+        p = sure[(i, j)]
+        x0, y0, x1, y1 = _crop(ink, labels, atoms[i:j])[1]
+        box = [int(x0 * scale), int(y0 * scale), int(math.ceil(x1 * scale)), int(math.ceil(y1 * scale))]
+        digits.append(DigitReading(int(p.argmax()), round(float(p.max()), 6), box))
+    confidence = float(np.prod([d.confidence for d in digits]))
+    return Reading("".join(str(d.digit) for d in digits), round(confidence, 6), digits, rejected,
+                   np.stack([images[k] for k in path]))
 
 
-def _marks(ink: np.ndarray) -> tuple[np.ndarray, list[_Mark]]:
-    """Connected ink, grouped into marks: pieces that share most of their columns are one mark (the
-    strokes of one digit), left to right. Specks of a few pixels are dropped."""
+def _atoms(ink: np.ndarray) -> tuple[np.ndarray, list[_Atom], float]:
+    """Connected pieces of ink (specks of a few pixels dropped), a piece wider than a digit cut at the
+    thin places of its ink, left to right; and the line's digit height."""
     labels, count = ndimage.label(ink > 0.3, structure=np.ones((3, 3)))
-    boxes = ndimage.find_objects(labels)
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
-    pieces = [_Mark(b[1].start, b[0].start, b[1].stop, b[0].stop, {i}) for i, b in enumerate(boxes, start=1)
-              if b is not None and sizes[i] >= 6]
-    pieces.sort(key=lambda m: m.x0)
-    marks: list[_Mark] = []
-    for piece in pieces:
-        merged = False
-        for mark in marks:
-            shared = min(mark.x1, piece.x1) - max(mark.x0, piece.x0)
-            if shared >= 0.6 * min(mark.width, piece.width):
-                mark.x0, mark.y0 = min(mark.x0, piece.x0), min(mark.y0, piece.y0)
-                mark.x1, mark.y1 = max(mark.x1, piece.x1), max(mark.y1, piece.y1)
-                mark.labels |= piece.labels
-                merged = True
-                break
-        if not merged:
-            marks.append(piece)
-    marks.sort(key=lambda m: m.x0)
-    return labels, marks
+    pieces = [(i, b) for i, b in enumerate(ndimage.find_objects(labels), start=1) if b is not None and sizes[i] >= 6]
+    if not pieces:
+        return labels, [], 0.0
+    heights = np.array([b[0].stop - b[0].start for _, b in pieces])
+    height = float(np.median(heights[heights >= 0.5 * heights.max()]))
+    pieces = [(i, b) for i, b in pieces if sizes[i] >= 0.01 * height**2]  # specks of paper grain
+    atoms = []
+    for label, (rows, cols) in pieces:
+        places = [cols.start, *_cut_places(labels[rows, cols] == label, height, cols.start), cols.stop]
+        for x0, x1 in zip(places, places[1:], strict=False):
+            ys = np.flatnonzero((labels[rows, x0:x1] == label).any(axis=1))
+            if len(ys):
+                atoms.append(_Atom(label, x0, x1, rows.start + int(ys[0]), rows.start + int(ys[-1]) + 1))
+    atoms.sort(key=lambda a: a.centre)
+    return labels, atoms, height
 
 
-def _mask(labels: np.ndarray, mark: _Mark, x0: int, x1: int) -> np.ndarray:
-    window = labels[mark.y0 : mark.y1, x0:x1]
-    return np.isin(window, list(mark.labels))
-
-
-def _crop_of(ink: np.ndarray, labels: np.ndarray, mark: _Mark, x0: int, x1: int) -> np.ndarray | None:
-    mask = _mask(labels, mark, x0, x1)
-    if mask.sum() < 6:
-        return None
-    return np.where(mask, ink[mark.y0 : mark.y1, x0:x1], 0)
-
-
-def _cut_places(ink: np.ndarray, labels: np.ndarray, mark: _Mark, height: float) -> list[int]:
-    """Columns where a wide mark may be cut: the thin places of its ink (local minima of the column
-    sums), at least a fifth of a digit from the ends and from each other."""
-    columns = _mask(labels, mark, mark.x0, mark.x1).sum(axis=0).astype(float)
-    columns = ndimage.uniform_filter1d(columns, 3)
+def _cut_places(mask: np.ndarray, height: float, left: int) -> list[int]:
+    """Columns where a piece wider than a digit may be cut: the thin places of its ink (local minima of
+    the column sums), at least a fifth of a digit from its ends and from each other."""
+    if mask.shape[1] <= 0.8 * height:
+        return []
+    columns = ndimage.uniform_filter1d(mask.sum(axis=0).astype(float), 3)
     step = max(2, int(0.2 * height))
-    places = []
+    places: list[int] = []
     for x in range(step, len(columns) - step):
         if columns[x] <= columns[x - 1] and columns[x] <= columns[x + 1] and columns[x] < 0.6 * columns.max():
             if not places or x - places[-1] >= step:
                 places.append(x)
             elif columns[x] < columns[places[-1]]:
                 places[-1] = x
-    return [mark.x0 + x for x in places]
+    return [left + x for x in places]
 
 
-def _candidate_cuts(ink, labels, mark: _Mark, height: float) -> list[tuple[int, int]]:
-    """Every stretch between two cut places (or the mark's ends) narrow enough to be one digit."""
-    places = [mark.x0, *_cut_places(ink, labels, mark, height), mark.x1] if mark.width > 0.9 * height \
-        else [mark.x0, mark.x1]
-    mark.places = places  # type: ignore[attr-defined]
-    spans = []
-    for i in range(len(places)):
-        for j in range(i + 1, min(len(places), i + 4)):
-            if places[j] - places[i] <= 1.3 * height or (i == 0 and j == len(places) - 1):
-                spans.append((places[i], places[j]))
-    return spans
+def _crop(ink: np.ndarray, labels: np.ndarray, atoms: list[_Atom]) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The ink of some atoms, alone, and its box (x0, y0, x1, y1) in the ink map."""
+    x0, x1 = min(a.x0 for a in atoms), max(a.x1 for a in atoms)
+    y0, y1 = min(a.y0 for a in atoms), max(a.y1 for a in atoms)
+    window = labels[y0:y1, x0:x1]
+    columns = np.arange(x0, x1)[None, :]
+    keep = np.zeros(window.shape, bool)
+    for a in atoms:
+        keep |= (window == a.label) & (columns >= a.x0) & (columns < a.x1)
+    return np.where(keep, ink[y0:y1, x0:x1], 0), (x0, y0, x1, y1)
 
 
-def _best_cuts(mark: _Mark, height: float, scores: dict) -> list[tuple[int, int, tuple]]:
-    """The split of a mark into digits whose readings are most probable together (dynamic programming
-    over its cut places); a digit costs CUT_PENALTY, so one digit is not read as two without reason."""
-    places = mark.places  # type: ignore[attr-defined]
-    best: list[tuple[float, list]] = [(0.0, [])] + [(-math.inf, [])] * (len(places) - 1)
-    for j in range(1, len(places)):
-        for i in range(max(0, j - 3), j):
-            score = scores.get((id(mark), places[i], places[j]))
-            if score is None or best[i][0] == -math.inf:
+def _width_cost(atoms: list[_Atom], digit: int, height: float) -> float:
+    """How implausible a digit of this size is, in log-probability: a 1 may be a sliver, no other digit;
+    nothing is much wider than it is high, or much lower than the line's digits."""
+    ratio = (max(a.x1 for a in atoms) - min(a.x0 for a in atoms)) / height
+    tall = (max(a.y1 for a in atoms) - min(a.y0 for a in atoms)) / height
+    low = 0.05 if digit == 1 else 0.3
+    return 4 * max(0.0, low - ratio) / low + 8 * max(0.0, ratio - 1.0) + 12 * max(0.0, SMALL - tall)
+
+
+def _gap_cost(atoms: list[_Atom], height: float) -> float:
+    """Atoms with paper between them are rarely one digit (a digit's detached stroke overlaps the rest
+    of it in x): each clear gap costs, the wider the more."""
+    cost, right = 0.0, atoms[0].x1
+    for atom in atoms[1:]:
+        if atom.x0 > right:
+            cost += GAP_COST + 10 * (atom.x0 - right) / height
+        right = max(right, atom.x1)
+    return cost
+
+
+def _best_split(atoms: list[_Atom], readings: dict, height: float) -> tuple[list[tuple[int, int]], int]:
+    """The runs of atoms that make the most probable digits together, and how many small atoms were left
+    out as marks that are not digits (dynamic programming from left to right)."""
+    best: list[tuple[float, list, int]] = [(0.0, [], 0)] + [(-math.inf, [], 0)] * len(atoms)
+    for j in range(1, len(atoms) + 1):
+        atom = atoms[j - 1]
+        if atom.y1 - atom.y0 < SMALL * height and best[j - 1][0] - SKIP_COST > best[j][0]:
+            best[j] = (best[j - 1][0] - SKIP_COST, best[j - 1][1], best[j - 1][2] + 1)
+        for i in range(max(0, j - MAX_ATOMS), j):
+            if (i, j) not in readings or best[i][0] == -math.inf:
                 continue
-            total = best[i][0] + math.log(max(score[0], 1e-6)) - CUT_PENALTY
-            if total > best[j][0] and len(best[i][1]) < MAX_PIECES:
-                best[j] = (total, best[i][1] + [(places[i], places[j], score)])
-    return best[-1][1]
+            p, width_cost = readings[(i, j)]
+            total = best[i][0] + math.log(max(float(p.max()), 1e-9)) - DIGIT_COST - width_cost - \
+                _gap_cost(atoms[i:j], height)
+            if total > best[j][0]:
+                best[j] = (total, best[i][1] + [(i, j)], best[i][2])
+    return best[-1][1], best[-1][2]

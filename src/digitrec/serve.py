@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from importlib import resources
 from pathlib import Path
@@ -87,6 +89,28 @@ def pixels_from_json(body: bytes) -> np.ndarray:
     return np.round(pixels).astype(np.uint8)
 
 
+def base64_image_from_json(body: bytes) -> bytes:
+    """`{"image": "<base64 PNG or JPEG>"}` (a data: URL prefix allowed) -> the picture's bytes."""
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise ApiError(400, f"malformed JSON: {e.__class__.__name__}") from None
+    text = payload.get("image") if isinstance(payload, dict) else None
+    if not isinstance(text, str) or not text:
+        raise ApiError(422, 'expected a JSON object {"image": "<base64 PNG or JPEG>"}')
+    try:
+        return base64.b64decode(text.split(",", 1)[1] if text.startswith("data:") else text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, "'image' is not valid base64") from None
+
+
+def reading_from_bytes(predictor, payload: bytes) -> dict:
+    try:
+        return predictor.read(open_image(payload, MAX_IMAGE_PIXELS)).as_dict()
+    except DigitrecError as e:
+        raise ApiError(STATUS_BY_KIND.get(e.kind, 400), str(e)) from None
+
+
 def image_from_bytes(payload: bytes) -> np.ndarray:
     try:
         return to_mnist(open_image(payload, MAX_IMAGE_PIXELS))
@@ -163,6 +187,29 @@ def create_app(predictor: Predictor) -> FastAPI:
         if not payload:
             raise ApiError(400, "the uploaded file is empty")
         return await run_in_threadpool(infer, payload)
+
+    @app.post("/api/read", responses={400: {}, 413: {}, 415: {}, 422: {}})
+    async def read(request: Request):
+        """A whole number: multipart with a `file` field, raw image bytes, or JSON `{"image": "<base64>"}`.
+        Answers `{"text", "confidence", "digits": [{"digit", "confidence", "box": [x0, y0, x1, y1]}],
+        "rejected"}`; a picture with no digits is a 422."""
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in ("multipart/form-data", "application/json") and not content_type.startswith("image/"):
+            raise ApiError(415, f"unsupported content type '{content_type or 'none'}': send multipart/form-data "
+                                f"with a 'file' field, an image/* body, or application/json with 'image'")
+        body = await _read_body(request, MAX_UPLOAD_BYTES)
+        if not body:
+            raise ApiError(400, "empty request body")
+        if content_type == "application/json":
+            payload = base64_image_from_json(body)
+        elif content_type == "multipart/form-data":
+            payload = await _file_from_multipart(request, body)
+        else:
+            payload = body
+        if not payload:
+            raise ApiError(400, "the uploaded file is empty")
+        answer = await run_in_threadpool(reading_from_bytes, predictor, payload)
+        return Response(json.dumps(answer), media_type="application/json")
 
     @app.get("/", include_in_schema=False)
     async def index():

@@ -1,0 +1,126 @@
+"""Whole numbers: `read_number`, `digitrec read`, `/api/read`."""
+
+import base64
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from digitrec import load_model, synthetic
+from digitrec.errors import DigitrecError
+from digitrec.evaluate import edit_distance, score_numbers
+
+
+def number_picture(text: str, seed: int = 0, gap: float = 0.5, height: int = 120) -> Image.Image:
+    """Pen-drawn digits side by side, dark on white, with a little drift in size and baseline."""
+    rng = np.random.default_rng(seed)
+    glyphs = []
+    for ch in text:
+        image = synthetic.render_strokes(*synthetic.digit_strokes(int(ch), rng, 200), 200)
+        ink = 255 - np.asarray(image)
+        ys, xs = np.nonzero(ink > 40)
+        glyph = Image.fromarray(ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+        h = int(height * rng.uniform(0.75, 0.9))
+        glyphs.append(glyph.resize((max(4, round(glyph.width * h / glyph.height)), h)))
+    width = sum(g.width for g in glyphs) + int(gap * height * 0.6) * (len(glyphs) + 1)
+    canvas = Image.new("L", (width, int(height * 1.4)), 0)
+    x = int(gap * height * 0.6)
+    for g in glyphs:
+        canvas.paste(g, (x, int((canvas.height - g.height) / 2 + rng.uniform(-0.05, 0.05) * height)))
+        x += g.width + int(gap * height * 0.6)
+    return Image.fromarray(255 - np.asarray(canvas))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+def test_reads_a_spaced_number_left_to_right_with_boxes(model):
+    picture = number_picture("2026", seed=1)
+    reading = model.read(picture)
+    assert reading.text == "2026" and 0 < reading.confidence <= 1
+    boxes = [d.box for d in reading.digits]
+    assert all(0 <= x0 < x1 <= picture.width and 0 <= y0 < y1 <= picture.height for x0, y0, x1, y1 in boxes)
+    assert [b[0] for b in boxes] == sorted(b[0] for b in boxes)  # left to right, not overlapping much
+    assert all(a[2] <= b[0] + 5 for a, b in zip(boxes, boxes[1:], strict=False))
+    assert reading.crops.shape == (4, 28, 28)
+
+
+def test_leading_zeros_polarity_and_marks_that_are_not_digits(model):
+    picture = number_picture("0427", seed=2)
+    assert model.read(picture).text == "0427"
+    assert model.read(Image.fromarray(255 - np.asarray(picture))).text == "0427"  # light ink on dark
+    dash = picture.copy()
+    draw = ImageDraw.Draw(dash)
+    h = dash.height
+    mid = [d.box for d in model.read(picture).digits]
+    x = (mid[1][2] + mid[2][0]) // 2
+    draw.line([(x - 15, h // 2), (x + 15, h // 2)], fill=0, width=6)  # a dash between 4 and 2
+    reading = model.read(dash)
+    assert reading.text == "0427" and reading.rejected == 1
+
+
+def test_a_picture_without_digits_is_refused(model):
+    with pytest.raises(DigitrecError, match="no digits found|blank"):
+        model.read(Image.new("L", (300, 100), 255))
+
+
+def test_single_digit_pictures_read_as_predict_does(model):
+    images, labels = synthetic.drawn_digits(30, seed=9)
+    assert [model.read(im).text for im in images] == [str(int(d)) for d in model.predict(images)]
+
+
+def test_edit_distance_and_scores():
+    assert edit_distance("2026", "2026") == 0 and edit_distance("2026", "206") == 1
+    assert edit_distance("123", "1243") == 1 and edit_distance("", "12") == 2
+    report = score_numbers([("12", "12", "a"), ("345", "35", "a"), ("6", None, "b")])
+    assert report["all"]["string_accuracy"] == pytest.approx(1 / 3)
+    assert report["groups"]["a"]["digit_accuracy"] == pytest.approx((1 + 2 / 3) / 2)
+    assert report["lengths"][1]["digit_accuracy"] == 0.0
+
+
+def test_cli_reads_a_folder_and_scores_against_numbers_csv(tmp_path):
+    (tmp_path / "spaced").mkdir()
+    texts = ["31", "4159", "26535"]
+    for i, text in enumerate(texts):
+        number_picture(text, seed=20 + i).save(tmp_path / "spaced" / f"{i}.png")
+    (tmp_path / "numbers.csv").write_text("file,text,group\n" + "".join(
+        f"spaced/{i}.png,{t},spaced\n" for i, t in enumerate(texts)))
+    Image.new("L", (200, 80), 255).save(tmp_path / "spaced" / "blank.png")
+    run = [sys.executable, "-m", "digitrec", "read"]
+    listing = subprocess.run([*run, str(tmp_path), "--json", "--out", str(tmp_path / "out.csv")],
+                             capture_output=True, text=True, timeout=120)
+    rows = {r["file"]: r for r in json.loads(listing.stdout)}
+    assert listing.returncode == 2  # one picture had no digits; the others were still read
+    assert rows[f"{tmp_path.name}/spaced/1.png"]["text"] == "4159"
+    assert "no digits" in rows[f"{tmp_path.name}/spaced/blank.png"]["error"]
+    assert (tmp_path / "out.csv").read_text().splitlines()[0] == "file,text,confidence"
+    score = subprocess.run([*run, str(tmp_path), "--score", "--json"], capture_output=True, text=True, timeout=120)
+    assert json.loads(score.stdout)["groups"]["spaced"]["string_accuracy"] == 1.0
+    single = subprocess.run([*run, str(tmp_path / "spaced" / "blank.png")], capture_output=True, text=True, timeout=60)
+    assert single.returncode == 2 and single.stderr.count("\n") == 1 and "blank.png" in single.stderr
+    assert "Traceback" not in single.stderr
+
+
+def test_api_reads_uploads_and_base64_json():
+    from fastapi.testclient import TestClient
+
+    from digitrec.predict import Predictor
+    from digitrec.serve import create_app
+
+    client = TestClient(create_app(Predictor.load()))
+    png = synthetic.png_bytes(number_picture("907", seed=5))
+    answer = client.post("/api/read", files={"file": ("n.png", png, "image/png")}).json()
+    assert answer["text"] == "907" and len(answer["digits"]) == 3 and len(answer["digits"][0]["box"]) == 4
+    encoded = client.post("/api/read", json={"image": base64.b64encode(png).decode()}).json()
+    assert encoded == answer
+    blank = client.post("/api/read", files={"file": ("b.png", synthetic.png_bytes(Image.new("L", (90, 40), 255)),
+                                                     "image/png")})
+    assert blank.status_code == 422 and "error" in blank.json()
+    assert client.post("/api/read", json={"image": "***"}).status_code == 422
+    assert client.post("/api/read", content=b"x", headers={"content-type": "text/plain"}).status_code == 415
+    assert "/api/read" in client.get("/openapi.json").json()["paths"]
