@@ -124,3 +124,9 @@ def test_api_reads_uploads_and_base64_json():
     assert client.post("/api/read", json={"image": "***"}).status_code == 422
     assert client.post("/api/read", content=b"x", headers={"content-type": "text/plain"}).status_code == 415
     assert "/api/read" in client.get("/openapi.json").json()["paths"]
+
+
+def test_the_readme_example_reads_2026(model):
+    from pathlib import Path
+
+    assert model.read(Path(__file__).parent.parent / "examples" / "number-2026.jpg").text == "2026"

@@ -27,6 +27,8 @@ MAX_ATOMS = 4  # a digit is at most this many atoms
 DIGIT_COST = 1.0  # log-probability each digit must earn: one digit is not read as two without reason
 SKIP_COST = 1.5  # log-probability of leaving a small mark out as not a digit
 GAP_COST = 3.0  # log-probability of reading atoms with paper between them as one digit
+CUT_COST = 1.5  # log-probability of cutting one piece of ink in two
+CUT_BELOW = 0.6  # a piece is cut only where its column holds less than this share of its fullest column
 SMALL = 0.5  # an atom lower than this share of the line's digit height may be such a mark
 
 
@@ -137,7 +139,7 @@ def _cut_places(mask: np.ndarray, height: float, left: int) -> list[int]:
     step = max(2, int(0.2 * height))
     places: list[int] = []
     for x in range(step, len(columns) - step):
-        if columns[x] <= columns[x - 1] and columns[x] <= columns[x + 1] and columns[x] < 0.6 * columns.max():
+        if columns[x] <= columns[x - 1] and columns[x] <= columns[x + 1] and columns[x] < CUT_BELOW * columns.max():
             if not places or x - places[-1] >= step:
                 places.append(x)
             elif columns[x] < columns[places[-1]]:
@@ -189,7 +191,9 @@ def _best_split(atoms: list[_Atom], readings: dict, height: float) -> tuple[list
             if (i, j) not in readings or best[i][0] == -math.inf:
                 continue
             p, width_cost = readings[(i, j)]
-            total = best[i][0] + math.log(max(float(p.max()), 1e-9)) - DIGIT_COST - width_cost - \
+            # Cutting through one piece of ink: its parts often read as digits too, so the cut must pay.
+            cut = CUT_COST if i > 0 and atoms[i - 1].label == atoms[i].label else 0.0
+            total = best[i][0] + math.log(max(float(p.max()), 1e-9)) - DIGIT_COST - width_cost - cut - \
                 _gap_cost(atoms[i:j], height)
             if total > best[j][0]:
                 best[j] = (total, best[i][1] + [(i, j)], best[i][2])
