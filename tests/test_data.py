@@ -1,6 +1,7 @@
 import gzip
 import hashlib
 import http.server
+import io
 import threading
 from functools import partial
 from pathlib import Path
@@ -216,3 +217,38 @@ def test_download_verifies_checksums(tmp_path, digits_dir, digits, monkeypatch):
     with _LoopbackMirror(junk) as url, pytest.raises(DigitrecError, match="checksum"):
         data.download_mnist(tmp_path / "cache2", mirrors=(url,))
     assert not (tmp_path / "cache2" / "train-images-idx3-ubyte.gz").exists()
+
+
+@pytest.mark.parametrize(("arrays", "message"), [
+    ({"x_train": np.random.default_rng(0).random((5, 28, 28)), "y_train": np.arange(5)}, "floats in 0-1"),
+    ({"x_train": np.full((5, 28, 28), np.nan), "y_train": np.arange(5)}, "NaN or infinite"),
+    ({"x_train": np.zeros((5, 28, 28), complex), "y_train": np.arange(5)}, "holds complex128 values"),
+    ({"x_train": np.zeros((5, 28, 28), bool), "y_train": np.arange(5)}, "booleans"),
+    ({"x_train": np.array(["a"] * 5), "y_train": np.arange(5)}, "holds <U1 values"),
+    ({"x_train": np.zeros((5, 28, 28), np.uint8), "y_train": np.array(list("abcde"))}, "holds <U1 values"),
+    ({"x_train": np.zeros((5, 28, 28), np.uint8), "y_train": np.arange(5) + 0.5}, "integer labels"),
+], ids=["floats-0-1", "nan", "complex", "bool", "strings", "string-labels", "fractional-labels"])
+def test_npz_with_the_wrong_kind_of_values_is_refused(tmp_path, arrays, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DigitrecError, match=message) as raised:
+        data.load(path)
+    assert str(path) in str(raised.value)
+
+
+def test_npz_whose_header_declares_a_huge_array_is_refused_before_reading(tmp_path):
+    import zipfile
+
+    path = tmp_path / "huge.npz"
+    header = {"descr": "|u1", "fortran_order": False, "shape": (10**9, 28, 28)}
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x_train.npy", buffer.getvalue() + b"\0" * 100)
+    with pytest.raises(DigitrecError, match="too large"):
+        data.load(path)
+    garbage = tmp_path / "garbage.npz"
+    with zipfile.ZipFile(garbage, "w") as archive:
+        archive.writestr("x_train.npy", b"\x93NUMPY garbage")
+    with pytest.raises(DigitrecError, match="x_train is damaged"):
+        data.load(garbage)

@@ -116,3 +116,12 @@ def test_ruled_lines_are_taken_out_and_faint_pencil_is_kept(digits):
         for render in (synthetic.ruled_photo, synthetic.pencil, synthetic.lowres_scan):
             out = to_mnist(open_image(render(image, rng))).astype(float)
             assert np.corrcoef(out.ravel(), reference.ravel())[0, 1] > 0.5, render.__name__
+
+
+def test_a_float_tiff_with_nan_and_infinity_reads_its_digit(digits):
+    digit = digits["test"].x[4].astype(np.float32)
+    digit[0, :5], digit[-1, -5:] = np.nan, np.inf  # sensor garbage in the corners
+    buffer = io.BytesIO()
+    Image.fromarray(digit, mode="F").save(buffer, format="TIFF")
+    out = to_mnist(open_image(buffer.getvalue()))
+    assert np.corrcoef(out.ravel().astype(float), to_mnist(digits["test"].x[4]).ravel().astype(float))[0, 1] > 0.9

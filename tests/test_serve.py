@@ -1,4 +1,5 @@
 import io
+import json
 import zlib
 
 import httpx
@@ -88,6 +89,15 @@ def _bomb_png(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
 
+def _nan_tiff() -> bytes:
+    """A float TIFF whose pixels are all NaN but a few infinities: once a 500 (IndexError)."""
+    pixels = np.full((64, 64), np.nan, np.float32)
+    pixels[:3, :3] = np.inf
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="F").save(buffer, format="TIFF")
+    return buffer.getvalue()
+
+
 def _blank_png() -> bytes:
     buffer = io.BytesIO()
     Image.new("L", (280, 280), 255).save(buffer, format="PNG")
@@ -115,10 +125,15 @@ def _blank_png() -> bytes:
          415, "unsupported content type"),
         (lambda u: httpx.post(f"{u}/api/predict", files={"other": ("a.png", b"x")}), 400, "'file'"),
         (lambda u: httpx.get(f"{u}/api/nothing-here"), 404, "Not Found"),
+        (lambda u: httpx.post(f"{u}/api/predict", content=json.dumps({"pixels": [[0] * 28] * 28}).replace(
+            "0", "9" * 400, 1).encode(), headers={"content-type": "application/json"}), 422, "0-255"),
+        (lambda u: httpx.post(f"{u}/api/predict", content=b'{"pixels": [' + b"[" * 100_000 + b"]" * 100_001 + b"}",
+                              headers={"content-type": "application/json"}), 400, "malformed JSON"),
+        (lambda u: _post_file(u, _nan_tiff(), "nan.tif", "image/tiff"), 400, "no finite pixel values"),
     ],
     ids=["not-image", "empty-file", "empty-body", "blank-canvas", "too-many-bytes", "decompression-bomb", "too-big",
          "json-shape", "json-range", "json-type", "json-blank", "json-key", "malformed-json", "content-type",
-         "no-file-field", "unknown-path"],
+         "no-file-field", "unknown-path", "json-400-digit-integer", "json-100000-deep", "float-tiff-nan"],
 )
 def test_bad_input_gets_a_json_4xx_and_server_survives(server, send, status, message):
     response = send(server)

@@ -22,6 +22,7 @@ from digitrec.inputs import IMAGE_SIZE, NUM_PIXELS
 from digitrec.preprocess import open_image, to_mnist
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
+MAX_NPZ_BYTES = 4 << 30  # an array an .npz may declare: 4 GiB, MNIST-sized sets are far below
 
 
 @dataclass
@@ -320,25 +321,68 @@ def load_npz(path: Path) -> dict[str, Digits]:
         for split in ("train", "test"):
             if f"x_{split}" not in archive:
                 continue
-            x = archive[f"x_{split}"]
+            x = _npz_member(archive, f"x_{split}", path)
             if x.ndim == 2 and x.shape[1] == NUM_PIXELS:
                 x = x.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
             if x.ndim != 3 or x.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
                 raise DigitrecError(f"x_{split} has shape {x.shape}", where=str(path), expected="(N, 28, 28)")
-            if x.min(initial=0) < 0 or x.max(initial=0) > 255:
-                raise DigitrecError(f"x_{split} has values outside 0-255", where=str(path))
-            y = archive.get(f"y_{split}")
+            x = _pixel_values(x, f"x_{split}", path)
+            y = _npz_member(archive, f"y_{split}", path) if f"y_{split}" in archive else None
             if y is not None:
                 if y.shape != (len(x),):
                     raise DigitrecError(
                         f"y_{split} has shape {y.shape}", where=str(path), expected=f"({len(x)},)"
                     )
+                if y.dtype.kind not in "iu" and not (y.dtype.kind == "f" and np.isfinite(y).all()
+                                                     and np.array_equal(y, np.round(y))):
+                    raise DigitrecError(f"y_{split} holds {y.dtype} values", where=str(path),
+                                        expected="integer labels 0-9")
                 _check_labels(y, f"{path} y_{split}")
                 y = y.astype(np.int64)
-            splits[split] = Digits(x.astype(np.uint8), y, f"{path} ({split})")
+            splits[split] = Digits(x, y, f"{path} ({split})")
     if not splits:
         raise DigitrecError("no x_train or x_test array", where=str(path), expected="x_train, y_train, x_test, y_test")
     return splits
+
+
+def _npz_member(archive, name: str, path: Path) -> np.ndarray:
+    """One array of an .npz, refused with a clear line when it is damaged, not numeric, or would not fit
+    in memory (its header's shape is checked before the data is read)."""
+    try:
+        with archive.zip.open(f"{name}.npy") as member:
+            version = np.lib.format.read_magic(member)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+                else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(member)
+        if dtype.hasobject or dtype.kind not in "biuf":
+            raise DigitrecError(f"{name} holds {dtype} values", where=str(path), expected="numbers")
+        if int(np.prod(shape, dtype=object)) * dtype.itemsize > MAX_NPZ_BYTES:
+            raise DigitrecError(f"{name} declares shape {shape}, too large", where=str(path),
+                                expected=f"at most {MAX_NPZ_BYTES >> 20} MiB an array")
+        return archive[name]
+    except DigitrecError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise DigitrecError(f"{name} is damaged ({e.__class__.__name__})", where=str(path)) from None
+
+
+def _pixel_values(x: np.ndarray, name: str, path: Path) -> np.ndarray:
+    """Pixels as uint8: integers 0-255 as they are; floats only when they are whole numbers 0-255.
+    Floats in 0-1 (a common export) are refused rather than silently read as black."""
+    if x.dtype.kind == "b":
+        raise DigitrecError(f"{name} holds booleans", where=str(path), expected="pixel values 0-255")
+    if x.dtype.kind == "f":
+        if not np.isfinite(x).all():
+            raise DigitrecError(f"{name} holds NaN or infinite values", where=str(path), expected="pixel values 0-255")
+        if x.size and x.max() <= 1.0 and x.min() >= 0 and not np.array_equal(x, np.round(x)):
+            raise DigitrecError(f"{name} holds floats in 0-1", where=str(path),
+                                expected="pixel values 0-255 (multiply by 255 and round)")
+        if not np.array_equal(x, np.round(x)):
+            raise DigitrecError(f"{name} holds fractional values", where=str(path), expected="whole numbers 0-255")
+    if x.size and (x.min() < 0 or x.max() > 255):
+        raise DigitrecError(f"{name} has values outside 0-255", where=str(path))
+    return x.astype(np.uint8)
+
 
 # ---------------------------------------------------------------- images
 

@@ -63,8 +63,12 @@ def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Imag
 def _grayscale(image: Image.Image) -> np.ndarray:
     """Luminance as float32 [H, W] in 0-255; transparent areas become background."""
     if image.mode in ("I;16", "I;16B", "I", "F"):
-        a = np.asarray(image, dtype=np.float32)
-        return 255 * (a - a.min()) / max(float(a.max() - a.min()), 1e-6)
+        a = np.asarray(image, dtype=np.float64)
+        finite = np.isfinite(a)
+        if not finite.any():
+            raise DigitrecError("image holds no finite pixel values (NaN or infinity)", expected="a picture")
+        a = np.where(finite, a, np.median(a[finite]))  # a float TIFF's NaN or inf pixels become paper
+        return (255 * (a - a.min()) / max(float(a.max() - a.min()), 1e-6)).astype(np.float32)
     if "A" in image.getbands() or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255

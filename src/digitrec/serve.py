@@ -74,6 +74,8 @@ def pixels_from_json(body: bytes) -> np.ndarray:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ApiError(400, f"malformed JSON: {e}") from None
+    except RecursionError:  # [[[[... nested deeper than Python's parser goes
+        raise ApiError(400, "malformed JSON: nested too deeply") from None
     if not isinstance(payload, dict) or "pixels" not in payload:
         raise ApiError(422, 'expected a JSON object {"pixels": [[28 numbers] x 28 rows]}')
     rows = payload["pixels"]
@@ -81,7 +83,10 @@ def pixels_from_json(body: bytes) -> np.ndarray:
         raise ApiError(422, "pixels must be 28 rows of 28 numbers")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for r in rows for v in r):
         raise ApiError(422, "pixels must all be numbers 0-255")
-    pixels = np.asarray(rows, dtype=np.float64)
+    try:
+        pixels = np.asarray(rows, dtype=np.float64)
+    except OverflowError:  # an integer of hundreds of digits
+        raise ApiError(422, "pixel values must lie in 0-255") from None
     if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 255:
         raise ApiError(422, "pixel values must lie in 0-255")
     if pixels.max() < 32:
