@@ -209,3 +209,30 @@ def test_train_on_everything_says_nothing_is_held_out(tmp_path, tiny_digits, cap
     taught = json.loads((student / "config.json").read_text())
     assert taught["recipe"]["teacher"] == str(run.resolve()) and len(taught["teacher"]["weights_sha256"]) == 64
     assert taught["recipe"]["tta_shift_px"] == 1
+
+
+def test_outputs_never_replace_inputs_or_existing_files_unasked(tmp_path, tiny_digits):
+    import shutil
+
+    from digitrec.runs import BUNDLED_DIR
+
+    csv = write_kaggle_csv(tmp_path / "t.csv", tiny_digits.x[:5], None)
+    before = csv.read_bytes()
+    assert_refused(run_cli("predict", str(csv), "--out", str(csv)), "refusing to overwrite an input")
+    assert_refused(run_cli("predict", str(csv), "--out", str(csv), "--overwrite"), "refusing to overwrite an input")
+    assert csv.read_bytes() == before
+    run = tmp_path / "run"
+    shutil.copytree(BUNDLED_DIR, run)
+    weights = (run / "model.safetensors").read_bytes()
+    assert_refused(run_cli("predict", str(csv), "--model", str(run), "--out", str(run / "model.safetensors"),
+                           "--overwrite"), "a run's own file")
+    assert (run / "model.safetensors").read_bytes() == weights
+    existing = tmp_path / "sub.csv"
+    existing.write_text("keep me\n")
+    assert_refused(run_cli("predict", str(csv), "--out", str(existing)), "already exists", "--overwrite")
+    assert existing.read_text() == "keep me\n"
+    assert run_cli("predict", str(csv), "--out", str(existing), "--overwrite").returncode == 0
+    assert existing.read_text().startswith("ImageId,Label")
+    assert_refused(run_cli("predict", str(csv), "--out", str(tmp_path)), "is a folder")
+    assert_refused(run_cli("predict", str(csv), "--out", str(csv / "under-a-file.csv")), "is not a folder")
+    assert_refused(run_cli("export", "--model", str(run), "--out", str(run / "config.json")), "a run's own file")

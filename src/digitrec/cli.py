@@ -165,13 +165,15 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     from digitrec import data
-    from digitrec.files import atomic_write_text
+    from digitrec.files import atomic_write_text, check_output
     from digitrec.predict import load_predictor, predict_files, write_submission
 
     predictor = load_predictor(args.model, args.engine)
     target = Path(args.input)
     if not target.exists():
         raise DigitrecError("no such file or folder", where=str(target))
+    if args.out:
+        check_output(args.out, args.overwrite, (target, *_run_files(predictor.path)))
     kind = data.detect_kind(target)
     if kind in ("image", "image-dir"):
         results = predict_files(predictor, target)
@@ -194,10 +196,13 @@ def cmd_predict(args) -> int:
 
 
 def cmd_read(args) -> int:
+    from digitrec.files import check_output
     from digitrec.predict import load_predictor, read_files
 
     predictor = load_predictor(args.model, args.engine)
     target = Path(args.input)
+    if args.out:
+        check_output(args.out, args.overwrite, (target, target / "numbers.csv", *_run_files(predictor.path)))
     results = read_files(predictor, target)
     if len(results) == 1 and results[0].error and not target.is_dir():
         raise DigitrecError(results[0].error, where=str(target))
@@ -243,6 +248,12 @@ def _score_readings(target: Path, results, as_json: bool) -> int:
     return 0
 
 
+def _run_files(run_dir: Path) -> list[Path]:
+    """A run folder's own files, which no --out may replace."""
+    return [Path(run_dir) / name for name in ("model.safetensors", "config.json", "metrics.csv", "checkpoint.pt",
+                                              "model.onnx")]
+
+
 def cmd_ensemble(args) -> int:
     from digitrec.runs import make_ensemble
 
@@ -253,11 +264,17 @@ def cmd_ensemble(args) -> int:
 
 def cmd_export(args) -> int:
     from digitrec.export import export_onnx
+    from digitrec.files import check_output
     from digitrec.predict import Predictor
 
     if args.format != "onnx":
         raise DigitrecError(f"unknown export format '{args.format}'", expected="onnx")
-    out = export_onnx(Predictor.load(args.model), Path(args.out))
+    predictor = Predictor.load(args.model)
+    # The run's own model.onnx is made from its weights: re-exporting into it (--out RUN/model.onnx) is allowed.
+    own_onnx = (predictor.path / "model.onnx").resolve()
+    protected = [p for p in _run_files(predictor.path) if p.name != "model.onnx"]
+    check_output(args.out, args.overwrite or Path(args.out).resolve() == own_onnx, tuple(protected))
+    out = export_onnx(predictor, Path(args.out))
     print(f"ONNX model written to {out} (input 'image' float32 [N,1,28,28] in [0,1], output 'logits' [N,10])")
     return 0
 
@@ -349,6 +366,8 @@ def _add_model_verbs(verbs) -> None:
     predict.add_argument("--engine", choices=ENGINES, default="auto",
                          help="auto: onnxruntime when the run folder has a model.onnx (the bundled model does), "
                               "else PyTorch")
+    predict.add_argument("--overwrite", action="store_true",
+                         help="replace an existing --out file (never the input or the run's own files)")
     predict.set_defaults(func=cmd_predict)
 
     read = verbs.add_parser(
@@ -363,6 +382,7 @@ def _add_model_verbs(verbs) -> None:
     read.add_argument("--score", action="store_true",
                       help="compare with INPUT/numbers.csv (scripts/make_numbers.py): strings and digits right")
     read.add_argument("--engine", choices=ENGINES, default="auto")
+    read.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     read.set_defaults(func=cmd_read)
 
     ensemble = verbs.add_parser("ensemble", help="average several runs into one model folder")
@@ -374,6 +394,7 @@ def _add_model_verbs(verbs) -> None:
     export.add_argument("--model", help="run folder (default: the bundled model)")
     export.add_argument("--format", default="onnx", help="onnx")
     export.add_argument("--out", required=True, help="file to write, e.g. model.onnx")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     export.set_defaults(func=cmd_export)
 
     serve = verbs.add_parser("serve", help="the drawing page and the JSON API (FastAPI under uvicorn)")

@@ -34,3 +34,28 @@ def atomic_write_bytes(target: str | os.PathLike, payload: bytes) -> None:
 
 def atomic_write_text(target: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def check_output(target: str | os.PathLike, overwrite: bool = False, protected: tuple = ()) -> Path:
+    """The output path, refused (one clear error) when writing it would lose something: an existing file
+    without `overwrite`, and never one of `protected` (the input, a run's own files), not even with it."""
+    from digitrec.errors import DigitrecError  # errors sits beside files at the bottom: no cycle
+
+    target = Path(target)
+    resolved = target.resolve()
+    for path in protected:
+        if path is not None and Path(path).exists() and Path(path).resolve() == resolved:
+            raise DigitrecError("refusing to overwrite an input or a run's own file", where=str(target),
+                                expected="another --out path")
+    if target.is_dir():
+        raise DigitrecError("is a folder", where=str(target), expected="a file path for --out")
+    if target.exists() and not overwrite:
+        raise DigitrecError("already exists", where=str(target), expected="another --out path, or --overwrite")
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise DigitrecError(f"{parent} is not a folder", where=str(target), expected="a path in a folder")
+    if not os.access(parent, os.W_OK):
+        raise DigitrecError("cannot write there (no permission)", where=str(target))
+    return target
