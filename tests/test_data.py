@@ -252,3 +252,15 @@ def test_npz_whose_header_declares_a_huge_array_is_refused_before_reading(tmp_pa
         archive.writestr("x_train.npy", b"\x93NUMPY garbage")
     with pytest.raises(DigitrecError, match="x_train is damaged"):
         data.load(garbage)
+
+
+def test_csv_with_a_byte_order_mark_or_cr_line_endings_loads_the_same(tmp_path, tiny_digits):
+    path = write_kaggle_csv(tmp_path / "train.csv", tiny_digits.x[:10], tiny_digits.y[:10])
+    text = path.read_bytes()
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + text)
+    cr = tmp_path / "cr.csv"
+    cr.write_bytes(text.replace(b"\n", b"\r"))
+    for variant in (bom, cr):
+        loaded = data.load(variant)
+        assert np.array_equal(loaded.x, tiny_digits.x[:10]) and np.array_equal(loaded.y, tiny_digits.y[:10])

@@ -185,7 +185,7 @@ def _check_labels(y: np.ndarray, where: str) -> None:
 
 def _csv_layout(path: Path) -> tuple[bool, bool]:
     """(has a header line, has a label column), from the first line."""
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8-sig", errors="replace") as f:  # -sig: a byte-order mark is no column name
         first = f.readline().strip()
     if not first:
         raise DigitrecError("file is empty", where=str(path), expected="a header line label,pixel0..pixel783")
@@ -211,7 +211,8 @@ def read_csv(path: Path) -> Digits:
     has_header, labelled = _csv_layout(path)
     ncols = NUM_PIXELS + labelled
     first_line = 2 if has_header else 1
-    raw = path.read_bytes()
+    # Excel's byte-order mark and old Mac line endings (CR alone) read like any other file.
+    raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     lines = raw.split(b"\n")
     while lines and not lines[-1].strip():
         lines.pop()
