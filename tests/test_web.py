@@ -115,3 +115,71 @@ def test_keyboard_clear_upload_and_phone_width(browser, server, tmp_path, digits
     assert page.text_content("#prediction") == ""
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "clear"
+
+
+def _number_strokes(number: str, rng) -> tuple[list, float]:
+    """Strokes of a number on the 840x240 pad: each digit drawn by `synthetic` in its own 200-px cell."""
+    strokes, pens = [], []
+    for i, ch in enumerate(number):
+        digit_strokes, pen = synthetic.digit_strokes(int(ch), rng, 200)
+        strokes += [[(x + 20 + 200 * i, y + 20) for x, y in s] for s in digit_strokes]
+        pens.append(pen)
+    return strokes, float(np.mean(pens))
+
+
+def test_write_numbers_on_the_number_page_with_the_mouse(browser, server):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1000, "height": 760}, reduced_motion="reduce")
+    page.goto(f"{server}/number")
+    box = page.locator("#line").bounding_box()
+    scale = box["width"] / 840
+    rng = np.random.default_rng(4)
+    right = 0
+    for n in range(10):
+        number = "".join(str(d) for d in rng.integers(0, 10, 4))
+        page.click("#clear")
+        strokes, pen = _number_strokes(number, rng)
+        page.evaluate(f"document.getElementById('line').getContext('2d').lineWidth = {pen:.1f}")
+        for stroke in strokes:  # read after every stroke; the last answer counts
+            with page.expect_response("**/api/read**") as response_info:
+                page.mouse.move(box["x"] + stroke[0][0] * scale, box["y"] + stroke[0][1] * scale)
+                page.mouse.down()
+                for x, y in stroke[1:]:
+                    page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=2)
+                page.mouse.up()
+        answer = response_info.value.json()
+        page.wait_for_function(f"document.querySelector('#text').textContent === '{answer['text']}'", timeout=2000)
+        right += answer["text"] == number
+        # Each digit's box is drawn over the pad, and each 28x28 it was read from is shown.
+        assert page.locator("#crops canvas").count() == len(answer["digits"])
+        inked = page.evaluate("""() => { const c = document.getElementById('boxes');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }""")
+        assert inked > 200
+        if n == 0:
+            page.screenshot(path=str(ARTIFACTS / "number.png"))
+    assert right >= 9, f"{right}/10 numbers read right"
+
+
+def test_number_page_draws_with_touch_on_a_phone_without_scrolling(browser, server):
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                            reduced_motion="reduce")
+    page.goto(f"{server}/number")
+    assert page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth") <= 0
+    box = page.locator("#line").bounding_box()
+    scale = box["width"] / 840
+    cdp = page.context.new_cdp_session(page)
+    strokes, _ = _number_strokes("47", np.random.default_rng(7))
+    page.evaluate("document.getElementById('line').getContext('2d').lineWidth = 16")
+    for stroke in strokes:
+        with page.expect_response("**/api/read**"):
+            points = [(box["x"] + x * scale, box["y"] + y * scale) for x, y in stroke]
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": points[0][0],
+                                                                                       "y": points[0][1]}]})
+            for x, y in points[1:]:
+                cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    page.wait_for_function("document.querySelector('#text').textContent !== ''", timeout=3000)
+    assert page.evaluate("window.scrollY") == 0 and page.evaluate("window.scrollX") == 0
+    assert page.text_content("#text") == "47"
+    page.screenshot(path=str(ARTIFACTS / "number-phone.png"), full_page=True)

@@ -109,11 +109,15 @@ def base64_image_from_json(body: bytes) -> bytes:
         raise ApiError(422, "'image' is not valid base64") from None
 
 
-def reading_from_bytes(predictor, payload: bytes) -> dict:
+def reading_from_bytes(predictor, payload: bytes, with_inputs: bool = False) -> dict:
     try:
-        return predictor.read(open_image(payload, MAX_IMAGE_PIXELS)).as_dict()
+        reading = predictor.read(open_image(payload, MAX_IMAGE_PIXELS))
     except DigitrecError as e:
         raise ApiError(STATUS_BY_KIND.get(e.kind, 400), str(e)) from None
+    answer = reading.as_dict()
+    if with_inputs:  # the 28x28 each digit was read from, for the page
+        answer["inputs"] = reading.crops.tolist()
+    return answer
 
 
 def image_from_bytes(payload: bytes) -> np.ndarray:
@@ -197,7 +201,7 @@ def create_app(predictor: Predictor) -> FastAPI:
     async def read(request: Request):
         """A whole number: multipart with a `file` field, raw image bytes, or JSON `{"image": "<base64>"}`.
         Answers `{"text", "confidence", "digits": [{"digit", "confidence", "box": [x0, y0, x1, y1]}],
-        "rejected"}`; a picture with no digits is a 422."""
+        "rejected"}` (with `?inputs=1` also `"inputs"`: each digit's 28x28); no digits is a 422."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in ("multipart/form-data", "application/json") and not content_type.startswith("image/"):
             raise ApiError(415, f"unsupported content type '{content_type or 'none'}': send multipart/form-data "
@@ -213,12 +217,17 @@ def create_app(predictor: Predictor) -> FastAPI:
             payload = body
         if not payload:
             raise ApiError(400, "the uploaded file is empty")
-        answer = await run_in_threadpool(reading_from_bytes, predictor, payload)
+        with_inputs = request.query_params.get("inputs") in ("1", "true")
+        answer = await run_in_threadpool(reading_from_bytes, predictor, payload, with_inputs)
         return Response(json.dumps(answer), media_type="application/json")
 
     @app.get("/", include_in_schema=False)
     async def index():
         return FileResponse(WEB_DIR / "index.html")
+
+    @app.get("/number", include_in_schema=False)
+    async def number_page():
+        return FileResponse(WEB_DIR / "number.html")
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     return app
