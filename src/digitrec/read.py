@@ -54,13 +54,14 @@ class Reading:
 
 @dataclass
 class _Atom:
-    """Part of one connected piece of ink: its label, and the columns [x0, x1) it keeps."""
+    """Part of one connected piece of ink: its pixels (`mask`, within the box x0, y0, x1, y1)."""
 
     label: int
     x0: int
     x1: int
     y0: int
     y1: int
+    mask: np.ndarray = field(repr=False)
 
     @property
     def centre(self) -> float:
@@ -121,13 +122,43 @@ def _atoms(ink: np.ndarray) -> tuple[np.ndarray, list[_Atom], float]:
     pieces = [(i, b) for i, b in pieces if sizes[i] >= 0.01 * height**2]  # specks of paper grain
     atoms = []
     for label, (rows, cols) in pieces:
-        places = [cols.start, *_cut_places(labels[rows, cols] == label, height, cols.start), cols.stop]
-        for x0, x1 in zip(places, places[1:], strict=False):
-            ys = np.flatnonzero((labels[rows, x0:x1] == label).any(axis=1))
+        mask = labels[rows, cols] == label
+        seams = [np.zeros(mask.shape[0], int)]
+        for place in _cut_places(mask, height, 0):
+            seams.append(np.maximum(_seam(np.where(mask, ink[rows, cols], 0), place, height), seams[-1] + 1))
+        seams.append(np.full(mask.shape[0], mask.shape[1]))
+        columns = np.arange(mask.shape[1])[None, :]
+        for left, right in zip(seams, seams[1:], strict=False):
+            part = mask & (columns >= left[:, None]) & (columns < right[:, None])
+            ys, xs = np.nonzero(part)
             if len(ys):
-                atoms.append(_Atom(label, x0, x1, rows.start + int(ys[0]), rows.start + int(ys[-1]) + 1))
+                y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+                atoms.append(_Atom(label, cols.start + int(x0), cols.start + int(x1), rows.start + int(y0),
+                                   rows.start + int(y1), part[y0:y1, x0:x1]))
     atoms.sort(key=lambda a: a.centre)
     return labels, atoms, height
+
+
+def _seam(ink: np.ndarray, place: int, height: float) -> np.ndarray:
+    """The path from top to bottom, near column `place`, that crosses the least ink (moving one column
+    per row at most, each step sideways costing a little): it follows the paper between two touching or
+    overlapping digits where a straight cut would slice through both. Returns its column in every row."""
+    h, w = ink.shape
+    reach = max(2, int(0.25 * height))
+    low, high = max(0, place - reach), min(w, place + reach + 1)
+    band = ink[:, low:high].astype(np.float64)
+    total = band[0].copy()
+    came = np.zeros(band.shape, int)
+    for y in range(1, h):
+        options = np.stack([np.r_[np.inf, total[:-1] + 0.05], total, np.r_[total[1:] + 0.05, np.inf]])
+        choice = options.argmin(axis=0)
+        came[y] = choice - 1
+        total = band[y] + options[choice, np.arange(len(total))]
+    path = np.empty(h, int)
+    path[-1] = int(total.argmin())
+    for y in range(h - 1, 0, -1):
+        path[y - 1] = path[y] + came[y, path[y]]
+    return path + low
 
 
 def _cut_places(mask: np.ndarray, height: float, left: int) -> list[int]:
@@ -151,11 +182,9 @@ def _crop(ink: np.ndarray, labels: np.ndarray, atoms: list[_Atom]) -> tuple[np.n
     """The ink of some atoms, alone, and its box (x0, y0, x1, y1) in the ink map."""
     x0, x1 = min(a.x0 for a in atoms), max(a.x1 for a in atoms)
     y0, y1 = min(a.y0 for a in atoms), max(a.y1 for a in atoms)
-    window = labels[y0:y1, x0:x1]
-    columns = np.arange(x0, x1)[None, :]
-    keep = np.zeros(window.shape, bool)
+    keep = np.zeros((y1 - y0, x1 - x0), bool)
     for a in atoms:
-        keep |= (window == a.label) & (columns >= a.x0) & (columns < a.x1)
+        keep[a.y0 - y0 : a.y1 - y0, a.x0 - x0 : a.x1 - x0] |= a.mask
     return np.where(keep, ink[y0:y1, x0:x1], 0), (x0, y0, x1, y1)
 
 
