@@ -185,7 +185,9 @@ def test_student_learns_what_the_teacher_says(tmp_path, digits_dir, digits, monk
     teacher, _ = runs.load_run(tmp_path / "teacher")
     last = teacher[-1]
     last.weight.data, last.bias.data = last.weight.data.roll(1, 0), last.bias.data.roll(1, 0)
-    runs.save_weights(tmp_path / "teacher", teacher)
+    edited = runs.read_config(tmp_path / "teacher")
+    edited.weights_sha256 = runs.save_weights(tmp_path / "teacher", teacher)  # an edit on purpose, recorded
+    runs.write_config(tmp_path / "teacher", edited)
 
     _, config = train_run(quick.update(teacher=str(tmp_path / "teacher"), teacher_weight=1.0), digits_dir,
                           tmp_path / "student")
@@ -242,3 +244,61 @@ def test_a_run_with_test_time_shifts_saves_loads_and_exports_them(tmp_path, digi
     ensemble, _ = runs.load_run(tmp_path / "ens")
     assert [type(m) for m in ensemble.members][0] is models.ShiftAverage
     assert not isinstance(ensemble.members[1], models.ShiftAverage)
+
+
+class _Killed(Exception):
+    """Stands for a kill -9 at a chosen point: nothing after it runs."""
+
+
+def _kill_on(step_or_epoch):
+    def hook(*args):
+        if getattr(args[0], "epoch", args[0]) == step_or_epoch:
+            raise _Killed
+    return hook
+
+
+@pytest.mark.parametrize("kill", ["first-batch", "after-epoch-1", "between-checkpoint-and-metrics",
+                                  "during-a-weights-write"])
+def test_a_killed_run_is_resumed_or_restarted_and_loses_no_finished_epoch(tmp_path, digits_dir, monkeypatch, kill):
+    _small_loader(monkeypatch, n_train=600, n_val=100)
+    recipe, run = _quick("mlp", epochs=3), tmp_path / "run"
+    real_write_metrics, real_save_weights = runs.write_metrics, runs.save_weights
+    if kill == "between-checkpoint-and-metrics":  # epoch 2's checkpoint is written, its metrics row is not
+        monkeypatch.setattr(runs, "write_metrics", lambda d, h: _kill_on(2)(len(h)) or real_write_metrics(d, h))
+    if kill == "during-a-weights-write":  # the second epoch's weights file is half written when the kill comes
+        def half_written(run_dir, model):
+            if runs.read_config(run_dir).epochs_done == 1:
+                (run_dir / ".model.safetensors.x.tmp").write_bytes(b"half")
+                raise _Killed
+            return real_save_weights(run_dir, model)
+        monkeypatch.setattr(runs, "save_weights", half_written)
+    with pytest.raises(_Killed):
+        train_run(recipe, digits_dir, run, on_batch=_kill_on(1) if kill == "first-batch" else None,
+                  on_epoch=_kill_on(1) if kill == "after-epoch-1" else None)
+    monkeypatch.setattr(runs, "write_metrics", real_write_metrics)
+    monkeypatch.setattr(runs, "save_weights", real_save_weights)
+    config = runs.read_config(run)
+    if kill == "first-batch":
+        assert config.epochs_done == 0 and not (run / runs.WEIGHTS).exists()
+        with pytest.raises(DigitrecError, match="--resume"):
+            train_run(recipe, digits_dir, run)  # a new run there is refused, and says how to go on
+    else:
+        assert config.epochs_done >= 1
+        model, _ = runs.load_run(run)  # every finished epoch left a loadable model
+        assert isinstance(model[-1], torch.nn.Linear)
+    _, finished = train_run(recipe, digits_dir, run, resume=True)
+    assert finished.status == "finished" and finished.epochs_done == 3
+    assert [m.epoch for m in runs.read_metrics(run)] == [1, 2, 3]
+    assert not list(run.glob(".*.tmp")) and not (run / runs.CHECKPOINT).exists()
+    runs.load_run(run)
+
+
+def test_weights_edited_after_the_run_are_refused(tmp_path, digits_dir, monkeypatch):
+    _small_loader(monkeypatch, n_train=300, n_val=50)
+    train_run(_quick("mlp", epochs=1), digits_dir, tmp_path / "run")
+    weights = tmp_path / "run" / runs.WEIGHTS
+    payload = bytearray(weights.read_bytes())
+    payload[-3] ^= 0x40
+    weights.write_bytes(bytes(payload))
+    with pytest.raises(DigitrecError, match="weights changed since the run saved them"):
+        runs.load_run(tmp_path / "run")

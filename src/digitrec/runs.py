@@ -89,6 +89,8 @@ class RunConfig:
     started: str | None = None
     finished: str | None = None
     status: str = "running"
+    epochs_done: int = 0  # finished epochs: model.safetensors holds the last one's weights while it runs
+    weights_sha256: str | None = None  # of model.safetensors, checked when it is loaded
     train_seconds: float | None = None
     wall_seconds_this_session: float | None = None
     val_accuracy: float | None = None
@@ -172,13 +174,14 @@ def read_config(run_dir: str | os.PathLike | None) -> RunConfig:
     return RunConfig.from_dict(raw, str(path))
 
 
-def save_weights(run_dir: Path, model: nn.Module) -> None:
-    """Weights as safetensors, written to a temporary name and renamed into place."""
+def save_weights(run_dir: Path, model: nn.Module) -> str:
+    """Weights as safetensors, written to a temporary name and renamed into place; returns their SHA-256."""
     from safetensors.torch import save_file
 
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(Path(run_dir) / WEIGHTS) as tmp:
         save_file(state, tmp)
+        return hashlib.sha256(tmp.read_bytes()).hexdigest()
 
 
 def weights_sha256(run_dir: Path) -> str | None:
@@ -187,13 +190,17 @@ def weights_sha256(run_dir: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
-def load_weights(run_dir: Path, model: nn.Module) -> nn.Module:
+def load_weights(run_dir: Path, model: nn.Module, sha256: str | None = None) -> nn.Module:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = Path(run_dir) / WEIGHTS
     if not path.exists():
-        raise DigitrecError("run folder has no model.safetensors (did training finish?)", where=str(run_dir))
+        raise DigitrecError("run folder has no model.safetensors (killed before its first epoch ended?)",
+                            where=str(run_dir), expected=f"digitrec train --resume {run_dir}")
+    if sha256 and hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+        raise DigitrecError("weights changed since the run saved them (damaged or edited)", where=str(path),
+                            expected="the model.safetensors whose SHA-256 config.json records")
     try:
         state = load_file(path)
     except (SafetensorError, OSError, ValueError) as e:
@@ -225,6 +232,12 @@ def load_checkpoint(run_dir: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for a damaged zip or pickle stream
         raise DigitrecError(f"corrupt or half-written checkpoint ({e.__class__.__name__})", where=str(path)) from None
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Half-written files of a run killed during an atomic write (`.name.*.tmp`): never read, safe to drop."""
+    for tmp in Path(run_dir).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def write_metrics(run_dir: Path, history: list[EpochMetrics]) -> None:
@@ -260,7 +273,7 @@ def load_run(path: str | os.PathLike | None = None) -> tuple[nn.Module, RunConfi
     """The model of a run folder (the bundled model when `path` is None) and its config."""
     run_dir = run_path(path)
     config = read_config(run_dir)
-    return load_weights(run_dir, build_model(config)), config
+    return load_weights(run_dir, build_model(config), config.weights_sha256), config
 
 
 def make_ensemble(member_dirs: list[Path], out: Path) -> RunConfig:
@@ -280,7 +293,7 @@ def make_ensemble(member_dirs: list[Path], out: Path) -> RunConfig:
                  for d, (_, c) in zip(member_dirs, loaded, strict=True)],
         digitrec=__version__, status="finished",
     )
-    save_weights(out, model)
+    config.weights_sha256 = save_weights(out, model)
     write_config(out, config)
     return config
 

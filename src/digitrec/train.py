@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from copy import deepcopy
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -253,9 +253,11 @@ def train(
     on_batch: Callable[[int, int], None] | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     teacher: nn.Module | None = None,
+    after_epoch: Callable[[nn.Module, list[EpochMetrics]], None] | None = None,
 ) -> TrainResult:
     """Train `recipe` on `train_set`, checkpointing into `run_dir` after every epoch; with a `teacher`, learn
-    from its probabilities too (see `distillation_targets`)."""
+    from its probabilities too (see `distillation_targets`). The checkpoint holds the history too, so a
+    kill between any two writes loses no finished epoch; `after_epoch` then sees the kept model."""
     if bool(recipe.teacher) != (teacher is not None):
         raise DigitrecError("a recipe with a teacher needs its model, and only such a recipe takes one",
                             expected="train_run(), which loads the recipe's teacher")
@@ -266,7 +268,9 @@ def train(
     if resume:
         state = runs.load_checkpoint(run_dir)
         loop.restore(state)
-        result.history = runs.read_metrics(run_dir)[: state["epoch"]]
+        # The checkpoint's own history: metrics.csv may be a step behind it after a kill between writes.
+        result.history = [EpochMetrics(**m) for m in state["history"]] if "history" in state \
+            else runs.read_metrics(run_dir)[: state["epoch"]]
 
     teacher = teacher.to(device) if teacher is not None else None
     x = torch.as_tensor(train_set.x).unsqueeze(1).to(device)
@@ -278,8 +282,10 @@ def train(
         metrics = EpochMetrics(epoch, train_loss, train_accuracy, val_loss, val_acc,
                                time.perf_counter() - start, loop.opt.param_groups[0]["lr"])
         result.history.append(metrics)
-        runs.save_checkpoint(run_dir, loop.state(epoch))
+        runs.save_checkpoint(run_dir, {**loop.state(epoch), "history": [asdict(m) for m in result.history]})
         runs.write_metrics(run_dir, result.history)
+        if after_epoch:
+            after_epoch(result.model, result.history)
         if on_epoch:
             on_epoch(metrics)
     result.model = result.model.cpu().eval()
@@ -317,9 +323,11 @@ def train_run(
         if config.finished_ok:
             raise DigitrecError("run already finished; nothing to resume", where=str(run_dir))
         recipe, data_path = config.recipe, config.data.path
+        # Killed before its first checkpoint: nothing to continue, so it starts again with its own settings.
+        resume = (run_dir / runs.CHECKPOINT).exists()
     elif (run_dir / runs.CONFIG).exists():
         raise DigitrecError("run folder already holds a run", where=str(run_dir),
-                            expected="a new --out folder, or --resume to continue it")
+                            expected=f"a new --out folder, or --resume {run_dir} to continue (or restart) it")
     elif recipe.teacher:
         recipe = recipe.update(teacher=str(Path(recipe.teacher).resolve()))  # --resume may run from elsewhere
     recipe.check()
@@ -332,13 +340,21 @@ def train_run(
     if config and teacher_info != config.teacher:
         raise DigitrecError("the teacher changed since the run started", where=recipe.teacher)
     run_dir.mkdir(parents=True, exist_ok=True)
+    runs.remove_stale_temporaries(run_dir)
     if config is None:
         config = _start_config(run_dir, recipe, data_path, data_sha256, train_set, val_set, teacher_info)
         runs.write_config(run_dir, config)
+
+    def keep_epoch(model: nn.Module, history: list[EpochMetrics]) -> None:
+        """After every epoch the folder holds a loadable model (that epoch's) and says how far it got."""
+        config.weights_sha256 = runs.save_weights(run_dir, with_test_time_shifts(model, recipe.tta_shift_px))
+        config.epochs_done = len(history)
+        runs.write_config(run_dir, config)
+
     start = time.perf_counter()
-    result = train(recipe, train_set, val_set, run_dir, resume, on_batch, on_epoch, teacher)
+    result = train(recipe, train_set, val_set, run_dir, resume, on_batch, on_epoch, teacher, keep_epoch)
     model = with_test_time_shifts(result.model, recipe.tta_shift_px)
-    runs.save_weights(run_dir, model)
+    config.weights_sha256 = runs.save_weights(run_dir, model)
     config.val_loss, config.val_accuracy = result.history[-1].val_loss, result.history[-1].val_accuracy
     if val_set is not None:
         logits = predict_logits(model, val_set.x)
