@@ -54,6 +54,18 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _upload(request: Request, json_field: str) -> tuple[str, bytes]:
+    """The request's content type and body, refused unless it is multipart, an image or JSON, and not empty."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("multipart/form-data", "application/json") and not content_type.startswith("image/"):
+        raise ApiError(415, f"unsupported content type '{content_type or 'none'}': send multipart/form-data "
+                            f"with a 'file' field, an image/* body, or application/json with '{json_field}'")
+    body = await _read_body(request, MAX_UPLOAD_BYTES)
+    if not body:
+        raise ApiError(400, "empty request body")
+    return content_type, body
+
+
 async def _file_from_multipart(request: Request, body: bytes) -> bytes:
     async def stream():
         yield body
@@ -183,13 +195,7 @@ def create_app(predictor: Predictor) -> FastAPI:
     @app.post("/api/predict", responses={400: {}, 413: {}, 415: {}, 422: {}})
     async def predict(request: Request):
         """Multipart with a `file` field (an image), raw image bytes, or JSON `{"pixels": 28x28 of 0-255}`."""
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type not in ("multipart/form-data", "application/json") and not content_type.startswith("image/"):
-            raise ApiError(415, f"unsupported content type '{content_type or 'none'}': send multipart/form-data "
-                                f"with a 'file' field, an image/* body, or application/json with 'pixels'")
-        body = await _read_body(request, MAX_UPLOAD_BYTES)
-        if not body:
-            raise ApiError(400, "empty request body")
+        content_type, body = await _upload(request, "pixels")
         if content_type == "application/json":
             return await run_in_threadpool(infer, pixels_from_json(body))
         payload = await _file_from_multipart(request, body) if content_type == "multipart/form-data" else body
@@ -202,13 +208,7 @@ def create_app(predictor: Predictor) -> FastAPI:
         """A whole number: multipart with a `file` field, raw image bytes, or JSON `{"image": "<base64>"}`.
         Answers `{"text", "confidence", "digits": [{"digit", "confidence", "box": [x0, y0, x1, y1]}],
         "rejected"}` (with `?inputs=1` also `"inputs"`: each digit's 28x28); no digits is a 422."""
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type not in ("multipart/form-data", "application/json") and not content_type.startswith("image/"):
-            raise ApiError(415, f"unsupported content type '{content_type or 'none'}': send multipart/form-data "
-                                f"with a 'file' field, an image/* body, or application/json with 'image'")
-        body = await _read_body(request, MAX_UPLOAD_BYTES)
-        if not body:
-            raise ApiError(400, "empty request body")
+        content_type, body = await _upload(request, "image")
         if content_type == "application/json":
             payload = base64_image_from_json(body)
         elif content_type == "multipart/form-data":

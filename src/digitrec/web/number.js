@@ -1,18 +1,12 @@
 "use strict";
 // Number mode: the page draws and shows; the server reads (POST /api/read, the one preprocessing path).
 const line = document.getElementById("line");
-const ctx = line.getContext("2d");
 const overlay = document.getElementById("boxes").getContext("2d");
 const text = document.getElementById("text");
 const confidence = document.getElementById("confidence");
 const crops = document.getElementById("crops");
 const statusLine = document.getElementById("status");
-let drawing = false, inked = false, generation = 0;
-
-function resetLine() {
-  ctx.fillStyle = "white"; ctx.fillRect(0, 0, line.width, line.height);
-  ctx.strokeStyle = "#111"; ctx.lineWidth = 9; ctx.lineCap = "round"; ctx.lineJoin = "round";
-}
+let generation = 0;
 
 function clearResult() {
   generation++;
@@ -58,43 +52,13 @@ async function send(blob, scale) {
   }
 }
 
-function canvasPng() {  // synchronous, as on the single-digit page: toBlob can wait a second
-  const bytes = atob(line.toDataURL("image/png").split(",")[1]);
-  const buffer = new Uint8Array(bytes.length);
-  for (let i = 0; i < bytes.length; i++) buffer[i] = bytes.charCodeAt(i);
-  return new Blob([buffer], { type: "image/png" });
-}
+const drawPad = makePad(line, 9, () => send(drawPad.png(), 1), clearResult);
+const ctx = drawPad.ctx;
 
-function point(event) {
-  const r = line.getBoundingClientRect();
-  return [(event.clientX - r.left) * line.width / r.width, (event.clientY - r.top) * line.height / r.height];
-}
-
-line.addEventListener("pointerdown", (e) => {
-  drawing = true;
-  line.setPointerCapture(e.pointerId);
-  const [x, y] = point(e);
-  ctx.beginPath(); ctx.moveTo(x, y); ctx.lineTo(x + 0.01, y); ctx.stroke();
-  inked = true;
-});
-line.addEventListener("pointermove", (e) => {
-  if (!drawing) return;
-  const [x, y] = point(e);
-  ctx.lineTo(x, y); ctx.stroke();
-});
-for (const type of ["pointerup", "pointercancel"]) {
-  line.addEventListener(type, () => { if (drawing) { drawing = false; if (inked) send(canvasPng(), 1); } });
-}
-
-function clearAll() { inked = false; resetLine(); clearResult(); }
-document.getElementById("clear").addEventListener("click", () => { clearAll(); line.focus(); });
-line.addEventListener("keydown", (e) => {
-  if (["Delete", "Backspace", "Escape"].includes(e.key)) { e.preventDefault(); clearAll(); }
-});
 document.getElementById("upload").addEventListener("change", (e) => {
   const file = e.target.files[0];
   if (file) {
-    clearAll();
+    drawPad.clearAll();
     // Boxes come back in the photo's pixels: show the photo on the pad, scaled to fit, and scale the boxes.
     const img = new Image();
     img.onload = () => {
@@ -106,4 +70,3 @@ document.getElementById("upload").addEventListener("change", (e) => {
   }
   e.target.value = "";
 });
-resetLine();
