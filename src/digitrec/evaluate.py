@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 from dataclasses import dataclass
@@ -178,3 +179,15 @@ def score_numbers(answers: list[tuple[str, str | None, str]]) -> dict:
     return {"all": summary(answers),
             "groups": {g: summary([r for r in answers if r[2] == g]) for g in groups},
             "lengths": {n: summary([r for r in answers if len(r[0]) == n]) for n in lengths}}
+
+
+def score_folder(folder: Path, readings: dict[str, str | None]) -> dict:
+    """`score_numbers` for a folder's numbers.csv (file,text[,group]) and the texts read, keyed by file."""
+    answers = Path(folder) / "numbers.csv"
+    if not answers.is_file():
+        raise DigitrecError("no numbers.csv to score against", where=str(folder), expected="file,text,group rows")
+    with open(answers, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"file", "text"} <= set(rows[0]):
+        raise DigitrecError("numbers.csv has no file,text header", where=str(answers), expected="file,text,group")
+    return score_numbers([(row["text"], readings.get(row["file"]), row.get("group") or "all") for row in rows])

@@ -353,9 +353,17 @@ def train_run(
 
     start = time.perf_counter()
     result = train(recipe, train_set, val_set, run_dir, resume, on_batch, on_epoch, teacher, keep_epoch)
-    model = with_test_time_shifts(result.model, recipe.tta_shift_px)
+    _finish_run(run_dir, config, result, val_set, time.perf_counter() - start)
+    return result, config
+
+
+def _finish_run(run_dir: Path, config: RunConfig, result: TrainResult, val_set: Digits | None, seconds: float) -> None:
+    """The final model saved, calibrated on the validation digits (its temperature), the config finished,
+    the checkpoint dropped and the figures drawn."""
+    model = with_test_time_shifts(result.model, config.recipe.tta_shift_px)
     config.weights_sha256 = runs.save_weights(run_dir, model)
     config.val_loss, config.val_accuracy = result.history[-1].val_loss, result.history[-1].val_accuracy
+    logits = None
     if val_set is not None:
         logits = predict_logits(model, val_set.x)
         if model is not result.model:  # the per-epoch figures read one view only
@@ -365,9 +373,8 @@ def train_run(
         config.temperature = fit_temperature(logits.numpy(), val_set.y)
     config.status, config.finished, config.hardware = "finished", _now(), hardware.describe()
     config.train_seconds = round(sum(m.seconds for m in result.history), 2)
-    config.wall_seconds_this_session = round(time.perf_counter() - start, 2)
+    config.wall_seconds_this_session = round(seconds, 2)
     runs.write_config(run_dir, config)
     (run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
-    probabilities = None if val_set is None else torch.softmax(logits / config.temperature, 1).numpy()
+    probabilities = None if logits is None else torch.softmax(logits / config.temperature, 1).numpy()
     plots.run_figures(run_dir, result.history, val_set, probabilities)
-    return result, config

@@ -1,0 +1,285 @@
+"""What each `digitrec` verb does and prints: a few lines over the library API each (the parser is in cli).
+
+Each verb imports the library modules it needs inside its function: `digitrec predict` must start
+without importing torch (2.5 s), which the training and export modules load."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from digitrec.errors import DigitrecError
+
+
+def _table(rows: list[list], header: list[str]) -> str:
+    cells = [header] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    def align(cell: str, width: int) -> str:
+        numeric = cell.replace(",", "").replace(".", "").replace("-", "").isdigit()
+        return cell.rjust(width) if numeric else cell.ljust(width)
+
+    lines = ["  ".join(align(c, w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2))
+
+
+# ---------------------------------------------------------------- data
+
+
+def cmd_data_check(args) -> int:
+    from digitrec import data
+
+    report = data.check(args.path)
+    if args.plots and report.splits:
+        from digitrec import plots
+
+        written = plots.data_figures(report.digits, Path(args.plots))
+        print(f"figures: {', '.join(str(p) for p in written)}", file=sys.stderr)
+    if args.json:
+        _print_json({"source": report.source, "kind": report.kind, "splits": report.splits,
+                     "problems": report.problems, "clean": report.clean})
+    else:
+        print(f"{report.source} ({report.kind})")
+        rows = [[name, s["rows"], "x".join(map(str, s["shape"])), f"{s['pixel_min']}-{s['pixel_max']}",
+                 s["pixel_mean"], s["duplicates"], " ".join(map(str, s["label_counts"] or ["-"]))]
+                for name, s in report.splits.items()]
+        if rows:
+            print(_table(rows, ["split", "rows", "shape", "pixels", "mean", "duplicates", "labels 0-9"]))
+        for problem in report.problems:
+            print(f"problem: {problem}")
+        print("clean" if report.clean else f"{len(report.problems)} problem(s)")
+    return 0 if report.clean else 2
+
+
+def cmd_data_download(args) -> int:
+    from digitrec import data
+
+    folder = data.download_mnist(Path(args.dest) if args.dest else None)
+    print(f"MNIST verified in {folder}")
+    print(f"use it with: export {data.DATA_ENV}={folder}")
+    return 0
+
+
+# ---------------------------------------------------------------- models, train
+
+
+def cmd_models(args) -> int:
+    from digitrec import models
+    from digitrec.recipes import RECIPES
+
+    rows = [[name, f"{models.count_parameters(models.create_model(name)):,}", models.describe(name)]
+            for name in models.list_models()]
+    print(_table(rows, ["name", "parameters", "description"]))
+    recipes = [[name, r.arch, f"{r.steps} steps" if r.steps else r.epochs, r.batch_size, r.lr,
+                r.views] for name, r in RECIPES.items()]
+    print()
+    print(_table(recipes, ["recipe", "arch", "epochs", "batch", "lr", "views"]))
+    print("(a budget in steps becomes whole epochs: 3000 steps are 7 epochs of MNIST at batch 128;")
+    print(" views: how many times the saved model reads each digit; 5: as given and shifted a pixel each way;")
+    print(" any recipe field can be changed with `digitrec train --set key=value`)")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from digitrec.recipes import get_recipe, parse_overrides
+    from digitrec.train import train_run
+
+    if not args.out and not args.resume:
+        raise DigitrecError("say where the run goes", expected="--out RUN_DIR (or --resume RUN_DIR)")
+    recipe = get_recipe(args.recipe, args.arch).update(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, val_fraction=args.val_fraction,
+        teacher=args.teacher, tta_shift_px=args.tta_shift_px,
+    ).update(**parse_overrides(args.set or []))
+    run_dir = Path(args.resume or args.out)
+    bar = None
+
+    def on_batch(step: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            # disable=None: a bar on a terminal, nothing in a log file (the epoch line below stays)
+            bar = tqdm(total=total, unit="batch", leave=True, file=sys.stderr, disable=True if args.quiet else None)
+        bar.update(1)
+
+    def on_epoch(m) -> None:
+        nonlocal bar
+        val = f" val_loss {m.val_loss:.4f} val_acc {m.val_accuracy:.4f}" if m.val_accuracy is not None else ""
+        line = f"epoch {m.epoch}: loss {m.train_loss:.4f} acc {m.train_accuracy:.4f}{val}"
+        line += f" {m.seconds:.1f}s"
+        if bar is not None:
+            bar.close()
+            bar = None
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    _, config = train_run(recipe, args.data, run_dir, resume=bool(args.resume), on_batch=on_batch, on_epoch=on_epoch)
+    if config.val_accuracy is not None:
+        print(f"validation accuracy {config.val_accuracy:.4f}, {config.train_seconds:.1f} s training")
+    else:
+        print(f"trained on all {config.data.train:,} digits (nothing held out), "
+              f"{config.train_seconds:.1f} s training; judge it with `digitrec evaluate --model {run_dir}`")
+    print(f"run saved to {run_dir}")
+    return 0
+
+
+# ---------------------------------------------------------------- evaluate, predict
+
+
+def cmd_evaluate(args) -> int:
+    from digitrec.evaluate import evaluate, held_out
+    from digitrec.predict import Predictor
+
+    predictor = Predictor.load(args.model)
+    digits, split = held_out(args.data, predictor.config)
+    result = evaluate(predictor.probabilities(digits.x), digits)
+    if args.json:
+        _print_json({"model": predictor.name, "data": digits.source, "split": split, **result.as_dict()})
+        return 0
+    low, high = result.interval95
+    print(f"model {predictor.name} on {digits.source}" + ("" if split in digits.source else f" ({split})"))
+    print(f"accuracy {result.accuracy:.4f} (95% interval {low:.4f}-{high:.4f})  loss {result.loss:.4f}  "
+          f"n {result.n}  errors {result.n - int(round(result.accuracy * result.n))}")
+    unsure = result.unsure()
+    sure_accuracy = "-" if unsure["accuracy_when_sure"] is None else f"{unsure['accuracy_when_sure']:.4f}"
+    print(f"calibration error (ECE) {result.ece:.4f}  unsure (confidence < {unsure['threshold']}) "
+          f"{unsure['share_unsure']:.2%}, accuracy of the rest {sure_accuracy}")
+    rows = [[r["digit"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"]]
+            for r in result.per_class()]
+    print(_table(rows, ["digit", "precision", "recall", "f1", "support"]))
+    print("confusion (rows: true digit, columns: predicted)")
+    print(_table([[d, *row] for d, row in enumerate(result.confusion.tolist())], ["", *map(str, range(10))]))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from digitrec import data
+    from digitrec.files import atomic_write_text, check_output
+    from digitrec.predict import load_predictor, predict_files, write_submission
+
+    predictor = load_predictor(args.model, args.engine)
+    target = Path(args.input)
+    if not target.exists():
+        raise DigitrecError("no such file or folder", where=str(target))
+    if args.out:
+        check_output(args.out, args.overwrite, (target, *_run_files(predictor.path)))
+    kind = data.detect_kind(target)
+    if kind in ("image", "image-dir"):
+        results = predict_files(predictor, target)
+        if args.json:
+            _print_json([r.as_dict() for r in results])
+        else:
+            rows = [[r.file, "-" if r.digit is None else r.digit,
+                     "-" if r.confidence is None else f"{r.confidence:.3f}", "unsure" if r.unsure else "",
+                     r.error or ""] for r in results]
+            print(_table(rows, ["file", "digit", "confidence", "note", "error"]))
+        if args.out:
+            atomic_write_text(Path(args.out), json.dumps([r.as_dict() for r in results], indent=2) + "\n")
+        return 0 if all(r.error is None for r in results) else 2
+    digits = data.load(target)
+    if not args.out:
+        raise DigitrecError("predicting a data file writes a submission", expected="--out submission.csv")
+    labels = write_submission(predictor, digits, Path(args.out))
+    print(f"{len(labels)} predictions written to {args.out}")
+    return 0
+
+
+def cmd_read(args) -> int:
+    from digitrec.files import check_output
+    from digitrec.predict import load_predictor, read_files
+
+    predictor = load_predictor(args.model, args.engine)
+    target = Path(args.input)
+    if args.out:
+        check_output(args.out, args.overwrite, (target, target / "numbers.csv", *_run_files(predictor.path)))
+    results = read_files(predictor, target)
+    if len(results) == 1 and results[0].error and not target.is_dir():
+        raise DigitrecError(results[0].error, where=str(target))
+    if args.score:
+        return _score_readings(target, results, args.json)
+    if args.json:
+        _print_json([r.as_dict() for r in results])
+    else:
+        rows = [[r.file, r.reading.text if r.reading else "-", f"{r.reading.confidence:.3f}" if r.reading else "-",
+                 r.error or ""] for r in results]
+        print(_table(rows, ["file", "text", "confidence", "error"]))
+    if args.out:
+        from digitrec.files import atomic_write_text
+
+        lines = ["file,text,confidence"] + [f"{r.file},{r.reading.text},{r.reading.confidence}" if r.reading
+                                            else f"{r.file},," for r in results]
+        atomic_write_text(Path(args.out), "\n".join(lines) + "\n")
+    return 0 if all(r.error is None for r in results) else 2
+
+
+def _score_readings(target: Path, results, as_json: bool) -> int:
+    """Compare readings with the folder's numbers.csv (file,text,group): scripts/make_numbers.py's bench."""
+    from digitrec.evaluate import score_folder
+
+    # Files are named from the folder's parent; numbers.csv names them from the folder.
+    report = score_folder(target, {r.file.split("/", 1)[-1]: r.reading.text if r.reading else None for r in results})
+    if as_json:
+        _print_json(report)
+        return 0
+    table = [[name, s["n"], f"{s['string_accuracy']:.2%}", f"{s['digit_accuracy']:.2%}"]
+             for name, s in [("all", report["all"]), *report["groups"].items(),
+                             *((f"{n} digits", s) for n, s in report["lengths"].items())]]
+    print(_table(table, ["", "pictures", "strings right", "digits right"]))
+    return 0
+
+
+def _run_files(run_dir: Path) -> list[Path]:
+    """A run folder's own files, which no --out may replace."""
+    return [Path(run_dir) / name for name in ("model.safetensors", "config.json", "metrics.csv", "checkpoint.pt",
+                                              "model.onnx")]
+
+
+def cmd_ensemble(args) -> int:
+    from digitrec.runs import make_ensemble
+
+    config = make_ensemble([Path(r) for r in args.runs], Path(args.out))
+    print(f"ensemble of {len(config.members or [])} models saved to {args.out}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from digitrec.export import export_onnx
+    from digitrec.files import check_output
+    from digitrec.predict import Predictor
+
+    if args.format != "onnx":
+        raise DigitrecError(f"unknown export format '{args.format}'", expected="onnx")
+    predictor = Predictor.load(args.model)
+    # The run's own model.onnx is made from its weights: re-exporting into it (--out RUN/model.onnx) is allowed.
+    own_onnx = (predictor.path / "model.onnx").resolve()
+    protected = [p for p in _run_files(predictor.path) if p.name != "model.onnx"]
+    check_output(args.out, args.overwrite or Path(args.out).resolve() == own_onnx, tuple(protected))
+    out = export_onnx(predictor, Path(args.out))
+    print(f"ONNX model written to {out} (input 'image' float32 [N,1,28,28] in [0,1], output 'logits' [N,10])")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from digitrec.serve import serve
+
+    serve(args.model, args.host, args.port)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from digitrec.evaluate import evaluate, held_out
+    from digitrec.predict import Predictor
+    from digitrec.report import write_report
+
+    if not args.model:
+        raise DigitrecError("say which run", expected="--model RUN_DIR")
+    predictor = Predictor.load(args.model)
+    digits, split = held_out(args.data, predictor.config)
+    result = evaluate(predictor.probabilities(digits.x), digits)
+    print(f"report written to {write_report(Path(args.model), result, digits, split)}")
+    return 0
