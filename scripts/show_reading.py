@@ -1,7 +1,7 @@
 """Draw what `digitrec read` found on the picture itself: a box around each digit, with the digit and its
 confidence above it, and the whole text at the top.
 
-    python scripts/show_reading.py examples/number-2026.jpg docs/reading.png
+    python scripts/show_reading.py docs/number-2026.jpg docs/reading.png
 """
 
 from __future__ import annotations

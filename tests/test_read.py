@@ -129,4 +129,4 @@ def test_api_reads_uploads_and_base64_json():
 def test_the_readme_example_reads_2026(model):
     from pathlib import Path
 
-    assert model.read(Path(__file__).parent.parent / "examples" / "number-2026.jpg").text == "2026"
+    assert model.read(Path(__file__).parent.parent / "docs" / "number-2026.jpg").text == "2026"
