@@ -39,3 +39,15 @@ def test_predict_through_onnx_never_imports_torch_or_the_loop():
               "assert 'torch' not in sys.modules and 'digitrec.train' not in sys.modules, sorted(sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_server_reads_pictures_without_torch():
+    script = ("import sys; from digitrec.serve import app_from_environment; from fastapi.testclient import TestClient\n"
+              "from digitrec import synthetic\n"
+              "images, _ = synthetic.drawn_digits(1, seed=1)\n"
+              "r = TestClient(app_from_environment()).post('/api/predict', content=synthetic.png_bytes(images[0]),"
+              " headers={'content-type': 'image/png'})\n"
+              "assert r.status_code == 200 and r.json()['digit'] == 0, r.text\n"
+              "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

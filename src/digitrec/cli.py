@@ -21,6 +21,7 @@ from digitrec.commands import (
     cmd_train,
 )
 from digitrec.errors import DigitrecError
+from digitrec.hardware import available_cores
 from digitrec.inputs import UNSURE_BELOW
 
 DATA_HELP = "data: MNIST IDX folder, Kaggle CSV, .npz, image or image folder (default: $DIGITREC_DATA)"
@@ -133,6 +134,8 @@ def _add_run_verbs(verbs) -> None:
     serve.add_argument("--model", help="run folder (default: the bundled model)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=available_cores(),
+                       help="server processes, each reading one picture at a time (default: one per core)")
     serve.set_defaults(func=cmd_serve)
 
     report = verbs.add_parser("report", help="write report.html into a run folder")

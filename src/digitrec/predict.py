@@ -138,14 +138,14 @@ class OnnxPredictor(_Engine):
     The ONNX file records the SHA-256 of the weights it was exported from; a file that no longer
     matches the run's `model.safetensors` is refused rather than silently used."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, threads: int | None = None):
         import onnxruntime as ort  # 0.3 s to import; the torch engine never needs it
 
         self.path = Path(path)
         self.config = runs.read_config(self.path)
         onnx_path = self.path / ONNX_FILE
         options = ort.SessionOptions()
-        options.intra_op_num_threads = thread_count()
+        options.intra_op_num_threads = threads or thread_count()
         try:
             self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for unreadable models
@@ -168,9 +168,10 @@ class OnnxPredictor(_Engine):
         return self.session.run(None, {inputs.INPUT_NAME: inputs.to_float(images)})[0]
 
 
-def load_predictor(path: str | os.PathLike | None = None, engine: str = "auto") -> Predictor | OnnxPredictor:
+def load_predictor(path: str | os.PathLike | None = None, engine: str = "auto",
+                   threads: int | None = None) -> Predictor | OnnxPredictor:
     """The run's model for batch prediction: onnxruntime when the run has a model.onnx (or `engine="onnx"`),
-    PyTorch otherwise (or `engine="torch"`)."""
+    PyTorch otherwise (or `engine="torch"`). `threads`: onnxruntime's threads (default: the cores)."""
     run_dir = runs.run_path(path)
     if engine not in ENGINES:
         raise DigitrecError(f"unknown engine '{engine}'", expected=", ".join(ENGINES))
@@ -178,7 +179,7 @@ def load_predictor(path: str | os.PathLike | None = None, engine: str = "auto") 
         raise DigitrecError("run folder has no model.onnx", where=str(run_dir),
                             expected=f"digitrec export --model {run_dir} --out {run_dir / ONNX_FILE}")
     if engine == "onnx" or (engine == "auto" and (run_dir / ONNX_FILE).exists()):
-        return OnnxPredictor(run_dir)
+        return OnnxPredictor(run_dir, threads)
     return Predictor.load(run_dir)
 
 

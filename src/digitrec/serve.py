@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -20,7 +20,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from digitrec.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
 from digitrec.inputs import UNSURE_BELOW
-from digitrec.predict import Predictor
+from digitrec.predict import OnnxPredictor, Predictor, load_predictor
 from digitrec.preprocess import MAX_IMAGE_PIXELS, open_image, to_mnist
 from digitrec.version import __version__
 
@@ -121,7 +121,7 @@ def base64_image_from_json(body: bytes) -> bytes:
         raise ApiError(422, "'image' is not valid base64") from None
 
 
-def digit_answer(predictor: Predictor, image: np.ndarray | bytes) -> Response:
+def digit_answer(predictor: Predictor | OnnxPredictor, image: np.ndarray | bytes) -> Response:
     """Decode (for picture bytes), preprocess and predict in one worker-thread hop."""
     if isinstance(image, bytes):
         image = image_from_bytes(image)
@@ -172,9 +172,8 @@ def _answer_errors_as_json(app: FastAPI) -> None:
         return _error(422, "; ".join(str(e.get("msg")) for e in exc.errors()) or "invalid request")
 
 
-def create_app(predictor: Predictor) -> FastAPI:
+def create_app(predictor: Predictor | OnnxPredictor) -> FastAPI:
     app = FastAPI(title="digitrec", version=__version__, description="Handwritten digit recognition")
-    torch.set_num_threads(1)  # one image per request: threads cost more than they give
     info = {
         "name": predictor.name,
         "architecture": predictor.config.arch,
@@ -198,11 +197,13 @@ def create_app(predictor: Predictor) -> FastAPI:
         """Multipart with a `file` field (an image), raw image bytes, or JSON `{"pixels": 28x28 of 0-255}`."""
         content_type, body = await _upload(request, "pixels")
         if content_type == "application/json":
-            return await run_in_threadpool(digit_answer, predictor, pixels_from_json(body))
+            return digit_answer(predictor, pixels_from_json(body))
         payload = await _file_from_multipart(request, body) if content_type == "multipart/form-data" else body
         if not payload:
             raise ApiError(400, "the uploaded file is empty")
-        return await run_in_threadpool(digit_answer, predictor, payload)
+        # About a millisecond of work, done on the event loop: a thread hop costs a third of that, and
+        # each worker process has its own loop (`serve --workers`, one per core).
+        return digit_answer(predictor, payload)
 
     @app.post("/api/read", responses={400: {}, 413: {}, 415: {}, 422: {}})
     async def read(request: Request):
@@ -234,8 +235,20 @@ def create_app(predictor: Predictor) -> FastAPI:
     return app
 
 
-def serve(model: str | None, host: str, port: int) -> None:
+SERVE_MODEL_ENV = "DIGITREC_SERVE_MODEL"  # how `serve` tells its worker processes which run to load
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process: the run named in DIGITREC_SERVE_MODEL (the bundled one when empty),
+    in onnxruntime when the run has a model.onnx, one thread per request (threads cost more than they give
+    for one picture; the workers use the cores)."""
+    return create_app(load_predictor(os.environ.get(SERVE_MODEL_ENV) or None, threads=1))
+
+
+def serve(model: str | None, host: str, port: int, workers: int = 1) -> None:
     import uvicorn  # only a real server needs it; tests drive create_app through httpx
 
-    app = create_app(Predictor.load(model))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    load_predictor(model)  # a bad --model is refused here, in one line, before any worker starts
+    os.environ[SERVE_MODEL_ENV] = str(Path(model).resolve()) if model else ""
+    uvicorn.run("digitrec.serve:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", timeout_keep_alive=5, backlog=4096)
