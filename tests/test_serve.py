@@ -146,3 +146,28 @@ def test_bad_input_gets_a_json_4xx_and_server_survives(server, send, status, mes
 def test_wrong_method(server):
     response = httpx.get(f"{server}/api/predict")
     assert response.status_code == 405 and response.json() == {"error": "Method Not Allowed"}
+
+
+def test_requests_for_another_host_name_are_refused(server):
+    # DNS rebinding: a page at evil.example points its name at 127.0.0.1 and calls the API.
+    refused = httpx.get(f"{server}/api/health", headers={"host": "evil.example"})
+    assert refused.status_code == 400 and "evil.example" in refused.json()["error"]
+    assert httpx.get(f"{server}/api/health", headers={"host": "localhost"}).status_code == 200
+
+
+def test_a_slow_upload_is_cut_off_with_a_408(monkeypatch):
+    import socket
+    import time
+
+    monkeypatch.setenv("DIGITREC_BODY_SECONDS", "1")
+    with running_server() as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as connection:
+            connection.sendall(b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\n"
+                               b"Content-Length: 1000\r\n\r\n\x89PNG")  # then nothing more
+            start, answer = time.monotonic(), ""
+            while "}" not in answer:  # headers and JSON body may come in two packets
+                answer += connection.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 408") and "took over" in answer
+        assert time.monotonic() - start < 5
+        assert httpx.get(f"{url}/api/health").status_code == 200

@@ -136,6 +136,9 @@ def _add_run_verbs(verbs) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=available_cores(),
                        help="server processes, each reading one picture at a time (default: one per core)")
+    serve.add_argument("--allowed-host", action="append", metavar="NAME",
+                       help="also answer requests for this Host name (repeatable); by default only localhost, "
+                            "127.0.0.1, [::1] and --host, so no web page elsewhere reaches the server")
     serve.set_defaults(func=cmd_serve)
 
     report = verbs.add_parser("report", help="write report.html into a run folder")

@@ -267,7 +267,7 @@ def cmd_export(args) -> int:
 def cmd_serve(args) -> int:
     from digitrec.serve import serve
 
-    serve(args.model, args.host, args.port, args.workers)
+    serve(args.model, args.host, args.port, args.workers, args.allowed_host)
     return 0
 
 

@@ -243,6 +243,8 @@ def _image_files(target: Path) -> tuple[list[Path], Path]:
     target = Path(target)
     if not target.exists():
         raise DigitrecError("no such file or folder", where=str(target))
+    if not target.is_dir() and not target.is_file():  # a FIFO or a device would block reading
+        raise DigitrecError("not a regular file", where=str(target), expected="an image file or a folder")
     files = list(iter_image_files(target)) if target.is_dir() else [target]
     if not files:
         raise DigitrecError("no image files found", where=str(target), expected="PNG, JPEG, GIF, BMP or WebP files")

@@ -40,6 +40,7 @@ def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Imag
         raise DigitrecError("empty file", expected="an image (PNG, JPEG, GIF, BMP, WebP)")
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's "Corrupt EXIF data" and the like: not the user's business
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(payload))
             width, height = image.size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -25,6 +26,8 @@ from digitrec.preprocess import MAX_IMAGE_PIXELS, open_image, to_mnist
 from digitrec.version import __version__
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+BODY_SECONDS = float(os.environ.get("DIGITREC_BODY_SECONDS", 10))  # the longest an upload may take to arrive
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
 WEB_DIR = Path(str(resources.files("digitrec") / "web"))
 IMAGE_TYPES = "PNG, JPEG, GIF, BMP or WebP"
 STATUS_BY_KIND = {DigitrecError.kind: 400, BlankImageError.kind: 422, NoDigitError.kind: 422, TooLargeError.kind: 413}
@@ -41,16 +44,21 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused once it passes `limit` bytes (without reading the rest)."""
+    """The request body, refused once it passes `limit` bytes (without reading the rest) or takes longer
+    than BODY_SECONDS to arrive (a client sending a byte a second holds a connection for nothing)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"upload is {int(declared):,} bytes; the limit is {limit:,} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"upload is over the limit of {limit:,} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, f"upload is over the limit of {limit:,} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(408, f"the upload took over {BODY_SECONDS} s") from None
     return b"".join(chunks)
 
 
@@ -156,6 +164,20 @@ def image_from_bytes(payload: bytes) -> np.ndarray:
         raise ApiError(STATUS_BY_KIND.get(e.kind, 400), str(e)) from None
 
 
+def _check_host_header(app: FastAPI, allowed: tuple[str, ...]) -> None:
+    """Refuse requests whose Host is not this server's name: a web page elsewhere cannot then reach a
+    server on loopback by pointing its own domain at 127.0.0.1 (DNS rebinding)."""
+
+    @app.middleware("http")
+    async def host_header(request: Request, call_next):
+        host = request.headers.get("host", "")
+        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+        if name.lower() not in allowed:
+            return _error(400, f"host '{host}' is not served here (expected one of {', '.join(allowed)}; "
+                               f"serve --allowed-host NAME adds one)")
+        return await call_next(request)
+
+
 def _answer_errors_as_json(app: FastAPI) -> None:
     """Every error, ours or the framework's, as `{"error": "..."}` with its status."""
 
@@ -172,8 +194,11 @@ def _answer_errors_as_json(app: FastAPI) -> None:
         return _error(422, "; ".join(str(e.get("msg")) for e in exc.errors()) or "invalid request")
 
 
-def create_app(predictor: Predictor | OnnxPredictor) -> FastAPI:
+def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, ...] | None = None) -> FastAPI:
+    """The app; `allowed_hosts`: the Host header names it answers (None: any, for tests in-process)."""
     app = FastAPI(title="digitrec", version=__version__, description="Handwritten digit recognition")
+    if allowed_hosts is not None:
+        _check_host_header(app, allowed_hosts)
     info = {
         "name": predictor.name,
         "architecture": predictor.config.arch,
@@ -236,19 +261,25 @@ def create_app(predictor: Predictor | OnnxPredictor) -> FastAPI:
 
 
 SERVE_MODEL_ENV = "DIGITREC_SERVE_MODEL"  # how `serve` tells its worker processes which run to load
+SERVE_HOSTS_ENV = "DIGITREC_SERVE_HOSTS"  # ... and which Host header names to answer
 
 
 def app_from_environment() -> FastAPI:
     """The app of one worker process: the run named in DIGITREC_SERVE_MODEL (the bundled one when empty),
     in onnxruntime when the run has a model.onnx, one thread per request (threads cost more than they give
     for one picture; the workers use the cores)."""
-    return create_app(load_predictor(os.environ.get(SERVE_MODEL_ENV) or None, threads=1))
+    allowed = tuple(h for h in os.environ.get(SERVE_HOSTS_ENV, "").split(",") if h) or LOCAL_HOSTS
+    return create_app(load_predictor(os.environ.get(SERVE_MODEL_ENV) or None, threads=1), allowed)
 
 
-def serve(model: str | None, host: str, port: int, workers: int = 1) -> None:
+def serve(model: str | None, host: str, port: int, workers: int = 1, allowed_hosts: list[str] | None = None) -> None:
     import uvicorn  # only a real server needs it; tests drive create_app through httpx
 
     load_predictor(model)  # a bad --model is refused here, in one line, before any worker starts
     os.environ[SERVE_MODEL_ENV] = str(Path(model).resolve()) if model else ""
+    names = {*LOCAL_HOSTS, *(allowed_hosts or [])}
+    if host not in ("0.0.0.0", "::"):
+        names.add(host.lower())
+    os.environ[SERVE_HOSTS_ENV] = ",".join(sorted(n.lower() for n in names))
     uvicorn.run("digitrec.serve:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", timeout_keep_alive=5, backlog=4096)
