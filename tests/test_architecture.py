@@ -45,7 +45,8 @@ def test_the_server_reads_pictures_without_torch():
     script = ("import sys; from digitrec.serve import app_from_environment; from fastapi.testclient import TestClient\n"
               "from digitrec import synthetic\n"
               "images, _ = synthetic.drawn_digits(1, seed=1)\n"
-              "r = TestClient(app_from_environment(), base_url='http://localhost').post('/api/predict', content=synthetic.png_bytes(images[0]),"
+              "client = TestClient(app_from_environment(), base_url='http://localhost')\n"
+              "r = client.post('/api/predict', content=synthetic.png_bytes(images[0]),"
               " headers={'content-type': 'image/png'})\n"
               "assert r.status_code == 200 and r.json()['digit'] == 0, r.text\n"
               "assert 'torch' not in sys.modules, 'torch was imported'\n")
