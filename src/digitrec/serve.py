@@ -195,7 +195,10 @@ def _answer_errors_as_json(app: FastAPI) -> None:
 
 
 def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, ...] | None = None) -> FastAPI:
-    """The app; `allowed_hosts`: the Host header names it answers (None: any, for tests in-process)."""
+    """The app; `allowed_hosts`: the Host header names it answers (None: any, for tests in-process).
+
+    Its routes are closures over the one predictor, all here so the API reads top to bottom in one
+    place: that is why this function is longer than the rest."""
     app = FastAPI(title="digitrec", version=__version__, description="Handwritten digit recognition")
     if allowed_hosts is not None:
         _check_host_header(app, allowed_hosts)
