@@ -233,7 +233,7 @@ def read_files(predictor: Predictor | OnnxPredictor, target: Path) -> list[FileR
     for path in files:
         name = str(path.relative_to(base))
         try:
-            results.append(FileReading(name, read_number(open_image(path.read_bytes()), predictor)))
+            results.append(FileReading(name, predictor.read(path)))
         except DigitrecError as e:
             results.append(FileReading(name, None, e.what))
     return results

@@ -78,15 +78,15 @@ def read_number(picture: Image.Image | np.ndarray, predictor) -> Reading:
         ink, scale = ink_map(picture, WORK_HEIGHT)
     except BlankImageError as e:
         raise BlankImageError(f"no digits found: {e.what}", expected="a picture with handwritten digits") from None
-    labels, atoms, height = _atoms(ink)
+    atoms, height = _atoms(ink)
     if not atoms:
         raise BlankImageError("no digits found", expected="a picture with handwritten digits")
     spans = [(i, j) for i in range(len(atoms)) for j in range(i + 1, min(len(atoms), i + MAX_ATOMS) + 1)]
-    images = {}
-    for i, j in spans:
-        crop = _crop(ink, labels, atoms[i:j])
+    images, boxes = {}, {}
+    for span in spans:
+        crop, boxes[span] = _crop(ink, atoms[span[0] : span[1]])
         try:
-            images[(i, j)] = ink_to_mnist(crop[0])
+            images[span] = ink_to_mnist(crop)
         except NoDigitError:
             continue
     keys = list(images)
@@ -101,7 +101,7 @@ def read_number(picture: Image.Image | np.ndarray, predictor) -> Reading:
     digits = []
     for i, j in path:
         p = sure[(i, j)]
-        x0, y0, x1, y1 = _crop(ink, labels, atoms[i:j])[1]
+        x0, y0, x1, y1 = boxes[(i, j)]
         box = [int(x0 * scale), int(y0 * scale), int(math.ceil(x1 * scale)), int(math.ceil(y1 * scale))]
         digits.append(DigitReading(int(p.argmax()), round(float(p.max()), 6), box))
     confidence = float(np.prod([d.confidence for d in digits]))
@@ -109,14 +109,14 @@ def read_number(picture: Image.Image | np.ndarray, predictor) -> Reading:
                    np.stack([images[k] for k in path]))
 
 
-def _atoms(ink: np.ndarray) -> tuple[np.ndarray, list[_Atom], float]:
+def _atoms(ink: np.ndarray) -> tuple[list[_Atom], float]:
     """Connected pieces of ink (specks of a few pixels dropped), a piece wider than a digit cut at the
     thin places of its ink, left to right; and the line's digit height."""
     labels, count = ndimage.label(ink > 0.3, structure=np.ones((3, 3)))
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     pieces = [(i, b) for i, b in enumerate(ndimage.find_objects(labels), start=1) if b is not None and sizes[i] >= 6]
     if not pieces:
-        return labels, [], 0.0
+        return [], 0.0
     heights = np.array([b[0].stop - b[0].start for _, b in pieces])
     height = float(np.median(heights[heights >= 0.5 * heights.max()]))
     pieces = [(i, b) for i, b in pieces if sizes[i] >= 0.01 * height**2]  # specks of paper grain
@@ -124,7 +124,7 @@ def _atoms(ink: np.ndarray) -> tuple[np.ndarray, list[_Atom], float]:
     for label, (rows, cols) in pieces:
         mask = labels[rows, cols] == label
         seams = [np.zeros(mask.shape[0], int)]
-        for place in _cut_places(mask, height, 0):
+        for place in _cut_places(mask, height):
             seams.append(np.maximum(_seam(np.where(mask, ink[rows, cols], 0), place, height), seams[-1] + 1))
         seams.append(np.full(mask.shape[0], mask.shape[1]))
         columns = np.arange(mask.shape[1])[None, :]
@@ -136,7 +136,7 @@ def _atoms(ink: np.ndarray) -> tuple[np.ndarray, list[_Atom], float]:
                 atoms.append(_Atom(label, cols.start + int(x0), cols.start + int(x1), rows.start + int(y0),
                                    rows.start + int(y1), part[y0:y1, x0:x1]))
     atoms.sort(key=lambda a: a.centre)
-    return labels, atoms, height
+    return atoms, height
 
 
 def _seam(ink: np.ndarray, place: int, height: float) -> np.ndarray:
@@ -161,7 +161,7 @@ def _seam(ink: np.ndarray, place: int, height: float) -> np.ndarray:
     return path + low
 
 
-def _cut_places(mask: np.ndarray, height: float, left: int) -> list[int]:
+def _cut_places(mask: np.ndarray, height: float) -> list[int]:
     """Columns where a piece wider than a digit may be cut: the thin places of its ink (local minima of
     the column sums), at least a fifth of a digit from its ends and from each other."""
     if mask.shape[1] <= 0.8 * height:
@@ -175,10 +175,10 @@ def _cut_places(mask: np.ndarray, height: float, left: int) -> list[int]:
                 places.append(x)
             elif columns[x] < columns[places[-1]]:
                 places[-1] = x
-    return [left + x for x in places]
+    return places
 
 
-def _crop(ink: np.ndarray, labels: np.ndarray, atoms: list[_Atom]) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+def _crop(ink: np.ndarray, atoms: list[_Atom]) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """The ink of some atoms, alone, and its box (x0, y0, x1, y1) in the ink map."""
     x0, x1 = min(a.x0 for a in atoms), max(a.x1 for a in atoms)
     y0, y1 = min(a.y0 for a in atoms), max(a.y1 for a in atoms)
