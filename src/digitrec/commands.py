@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from digitrec.errors import DigitrecError
+from digitrec.runs import ONNX, own_files
 
 
 def _table(rows: list[list], header: list[str]) -> str:
@@ -167,7 +168,7 @@ def cmd_predict(args) -> int:
     if not target.exists():
         raise DigitrecError("no such file or folder", where=str(target))
     if args.out:
-        check_output(args.out, args.overwrite, (target, *_run_files(predictor.path)))
+        check_output(args.out, args.overwrite, (target, *own_files(predictor.path)))
     kind = data.detect_kind(target)
     if kind in ("image", "image-dir"):
         results = predict_files(predictor, target)
@@ -196,7 +197,7 @@ def cmd_read(args) -> int:
     predictor = load_predictor(args.model, args.engine)
     target = Path(args.input)
     if args.out:
-        check_output(args.out, args.overwrite, (target, target / "numbers.csv", *_run_files(predictor.path)))
+        check_output(args.out, args.overwrite, (target, target / "numbers.csv", *own_files(predictor.path)))
     results = read_files(predictor, target)
     if len(results) == 1 and results[0].error and not target.is_dir():
         raise DigitrecError(results[0].error, where=str(target))
@@ -233,12 +234,6 @@ def _score_readings(target: Path, results, as_json: bool) -> int:
     return 0
 
 
-def _run_files(run_dir: Path) -> list[Path]:
-    """A run folder's own files, which no --out may replace."""
-    return [Path(run_dir) / name for name in ("model.safetensors", "config.json", "metrics.csv", "checkpoint.pt",
-                                              "model.onnx")]
-
-
 def cmd_ensemble(args) -> int:
     from digitrec.runs import make_ensemble
 
@@ -256,8 +251,8 @@ def cmd_export(args) -> int:
         raise DigitrecError(f"unknown export format '{args.format}'", expected="onnx")
     predictor = Predictor.load(args.model)
     # The run's own model.onnx is made from its weights: re-exporting into it (--out RUN/model.onnx) is allowed.
-    own_onnx = (predictor.path / "model.onnx").resolve()
-    protected = [p for p in _run_files(predictor.path) if p.name != "model.onnx"]
+    own_onnx = (predictor.path / ONNX).resolve()
+    protected = [p for p in own_files(predictor.path) if p.name != ONNX]
     check_output(args.out, args.overwrite or Path(args.out).resolve() == own_onnx, tuple(protected))
     out = export_onnx(predictor, Path(args.out))
     print(f"ONNX model written to {out} (input 'image' float32 [N,1,28,28] in [0,1], output 'logits' [N,10])")

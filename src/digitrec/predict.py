@@ -29,7 +29,7 @@ from digitrec.runs import RunConfig
 if TYPE_CHECKING:
     from torch import nn
 
-ONNX_FILE = "model.onnx"
+ONNX_FILE = runs.ONNX
 ENGINES = ("auto", "torch", "onnx")  # auto: onnx when the run folder has a model.onnx
 
 

@@ -79,38 +79,26 @@ class Recipe:
         """Refuse settings that cannot train (instead of a traceback mid-run); returns the recipe."""
         from digitrec.models import list_models  # models imports torch; a recipe is read on torch-free paths
 
-        problems = {
-            "arch": self.arch in list_models(),
-            "epochs": self.epochs >= 1 or self.steps >= 1,
-            "steps": self.steps >= 0,
-            "batch_size": self.batch_size >= 1,
-            "lr": math.isfinite(self.lr) and self.lr > 0,
-            "weight_decay": math.isfinite(self.weight_decay) and self.weight_decay >= 0,
-            "optimizer": self.optimizer in ("adam", "adamw"),
-            "schedule": self.schedule in ("onecycle", "constant"),
-            "label_smoothing": 0 <= self.label_smoothing < 1,
-            "lowres": 0 <= self.lowres <= 1,
-            "thickness": 0 <= self.thickness <= 1,
-            "blocky": 0 <= self.blocky <= 1,
-            "ink_levels": 0 <= self.ink_levels <= 1,
-            "broken": 0 <= self.broken <= 1,
-            "ema": 0 <= self.ema < 1,
-            "teacher_weight": 0 <= self.teacher_weight <= 1,
-            "val_fraction": 0 <= self.val_fraction <= 0.5,
-            "tta_shift_px": 0 <= self.tta_shift_px <= 4,
+        fraction = "a fraction 0-1"
+        rules = {  # field: (is the value usable, what is expected)
+            "arch": (self.arch in list_models(), ", ".join(list_models())),
+            "epochs": (self.epochs >= 1 or self.steps >= 1, "at least 1"),
+            "steps": (self.steps >= 0, "0 or more"),
+            "batch_size": (self.batch_size >= 1, "at least 1"),
+            "lr": (math.isfinite(self.lr) and self.lr > 0, "a positive number"),
+            "weight_decay": (math.isfinite(self.weight_decay) and self.weight_decay >= 0, "0 or more"),
+            "optimizer": (self.optimizer in ("adam", "adamw"), "adam or adamw"),
+            "schedule": (self.schedule in ("onecycle", "constant"), "onecycle or constant"),
+            "label_smoothing": (0 <= self.label_smoothing < 1, "0 to under 1"),
+            **{name: (0 <= getattr(self, name) <= 1, fraction)
+               for name in ("lowres", "thickness", "blocky", "ink_levels", "broken", "teacher_weight")},
+            "ema": (0 <= self.ema < 1, "0 (off) to under 1"),
+            "val_fraction": (0 <= self.val_fraction <= 0.5, "0 (train on all) to 0.5"),
+            "tta_shift_px": (0 <= self.tta_shift_px <= 4, "0-4"),
         }
-        expected = {
-            "arch": ", ".join(list_models()), "epochs": "at least 1", "steps": "0 or more",
-            "batch_size": "at least 1", "lr": "a positive number", "weight_decay": "0 or more",
-            "optimizer": "adam or adamw", "schedule": "onecycle or constant", "label_smoothing": "0 to under 1",
-            "lowres": "a fraction 0-1", "thickness": "a fraction 0-1", "blocky": "a fraction 0-1",
-            "ink_levels": "a fraction 0-1", "broken": "a fraction 0-1", "ema": "0 (off) to under 1",
-            "teacher_weight": "0-1",
-            "val_fraction": "0 (train on all) to 0.5", "tta_shift_px": "0-4",
-        }
-        for name, ok in problems.items():
+        for name, (ok, expected) in rules.items():
             if not ok:
-                raise DigitrecError(f"recipe setting {name}={getattr(self, name)!r}", expected=expected[name])
+                raise DigitrecError(f"recipe setting {name}={getattr(self, name)!r}", expected=expected)
         return self
 
     def as_dict(self) -> dict:

@@ -152,6 +152,14 @@ class RunConfig:
             raise DigitrecError(f"config.json does not describe a run ({e})", where=where) from None
 
 
+ONNX = "model.onnx"  # the same model for onnxruntime (`digitrec export`)
+
+
+def own_files(run_dir: str | os.PathLike) -> list[Path]:
+    """A run folder's own files, which no output of another verb may replace."""
+    return [Path(run_dir) / name for name in (WEIGHTS, CONFIG, METRICS, CHECKPOINT, ONNX)]
+
+
 def run_path(path: str | os.PathLike | None) -> Path:
     return BUNDLED_DIR if path is None else Path(path)
 
