@@ -13,6 +13,7 @@ from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -167,8 +168,11 @@ def _scheduler(opt: torch.optim.Optimizer, recipe: Recipe, epochs: int, steps_pe
 
 def evaluate_split(model: nn.Module, digits: Digits) -> tuple[float, float]:
     """(loss, accuracy) of a model on labelled digits."""
-    logits = predict_logits(model, digits.x)
-    target = torch.as_tensor(digits.y)
+    return _loss_and_accuracy(predict_logits(model, digits.x), digits.y)
+
+
+def _loss_and_accuracy(logits: torch.Tensor, labels: np.ndarray) -> tuple[float, float]:
+    target = torch.as_tensor(labels)
     return F.cross_entropy(logits, target).item(), (logits.argmax(1) == target).float().mean().item()
 
 
@@ -367,9 +371,7 @@ def _finish_run(run_dir: Path, config: RunConfig, result: TrainResult, val_set: 
     if val_set is not None:
         logits = predict_logits(model, val_set.x)
         if model is not result.model:  # the per-epoch figures read one view only
-            target = torch.as_tensor(val_set.y)
-            config.val_loss = F.cross_entropy(logits, target).item()
-            config.val_accuracy = (logits.argmax(1) == target).float().mean().item()
+            config.val_loss, config.val_accuracy = _loss_and_accuracy(logits, val_set.y)
         config.temperature = fit_temperature(logits.numpy(), val_set.y)
     config.status, config.finished, config.hardware = "finished", _now(), hardware.describe()
     config.train_seconds = round(sum(m.seconds for m in result.history), 2)
