@@ -6,7 +6,6 @@ const confidence = document.getElementById("confidence");
 const probabilities = document.getElementById("probabilities");
 const seen = document.getElementById("seen").getContext("2d");
 const statusLine = document.getElementById("status");
-let generation = 0;
 
 const bars = [];
 for (let d = 0; d < 10; d++) {
@@ -34,26 +33,13 @@ function showResult(result) {
 }
 
 function clearResult() {
-  generation++;
+  send.cancel();
   prediction.textContent = ""; confidence.textContent = ""; statusLine.textContent = "";
   bars.forEach(([bar, pct]) => { bar.firstChild.style.width = "0"; bar.classList.remove("top"); pct.textContent = ""; });
   seen.clearRect(0, 0, 28, 28);
 }
 
-async function send(blob) {
-  const mine = ++generation;
-  const form = new FormData(); form.append("file", blob, "digit.png");
-  try {
-    const response = await fetch("/api/predict", { method: "POST", body: form });
-    const body = await response.json();
-    if (mine !== generation) return;  // a newer stroke or a clear came in meanwhile
-    if (!response.ok) { statusLine.textContent = body.error || `error ${response.status}`; return; }
-    statusLine.textContent = "";
-    showResult(body);
-  } catch (err) {
-    if (mine === generation) statusLine.textContent = `server unreachable: ${err.message}`;
-  }
-}
+const send = makeSender("/api/predict", statusLine, showResult);
 
 // Read at once when a stroke ends; a newer stroke supersedes an older answer.
 const drawPad = makePad(pad, 20, () => send(drawPad.png()), clearResult);

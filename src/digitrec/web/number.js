@@ -6,10 +6,9 @@ const text = document.getElementById("text");
 const confidence = document.getElementById("confidence");
 const crops = document.getElementById("crops");
 const statusLine = document.getElementById("status");
-let generation = 0;
 
 function clearResult() {
-  generation++;
+  send.cancel();
   text.textContent = ""; confidence.textContent = ""; statusLine.textContent = "";
   overlay.clearRect(0, 0, line.width, line.height);
   crops.replaceChildren();
@@ -37,20 +36,7 @@ function showReading(reading, scale) {
   }));
 }
 
-async function send(blob, scale) {
-  const mine = ++generation;
-  const form = new FormData(); form.append("file", blob, "number.png");
-  try {
-    const response = await fetch("/api/read?inputs=1", { method: "POST", body: form });
-    const body = await response.json();
-    if (mine !== generation) return;  // a newer stroke or a clear came in meanwhile
-    if (!response.ok) { statusLine.textContent = body.error || `error ${response.status}`; return; }
-    statusLine.textContent = "";
-    showReading(body, scale);
-  } catch (err) {
-    if (mine === generation) statusLine.textContent = `server unreachable: ${err.message}`;
-  }
-}
+const send = makeSender("/api/read?inputs=1", statusLine, showReading);
 
 const drawPad = makePad(line, 9, () => send(drawPad.png(), 1), clearResult);
 const ctx = drawPad.ctx;

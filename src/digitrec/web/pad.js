@@ -46,3 +46,25 @@ function makePad(canvas, lineWidth, onStroke, onClear) {
   pad.reset();
   return pad;
 }
+
+// Posts a picture to `url` and hands the JSON answer to `show`; an error goes to the status line. A newer
+// call, or `cancel()` (a clear), makes an answer still on its way count for nothing.
+function makeSender(url, statusLine, show) {
+  let generation = 0;
+  const sender = async (blob, ...extra) => {
+    const mine = ++generation;
+    const form = new FormData(); form.append("file", blob, "picture.png");
+    try {
+      const response = await fetch(url, { method: "POST", body: form });
+      const body = await response.json();
+      if (mine !== generation) return;
+      if (!response.ok) { statusLine.textContent = body.error || `error ${response.status}`; return; }
+      statusLine.textContent = "";
+      show(body, ...extra);
+    } catch (err) {
+      if (mine === generation) statusLine.textContent = `server unreachable: ${err.message}`;
+    }
+  };
+  sender.cancel = () => { generation++; };
+  return sender;
+}
