@@ -19,6 +19,8 @@ from digitrec.commands import (
     cmd_report,
     cmd_serve,
     cmd_train,
+    cmd_train_lines,
+    cmd_tune,
 )
 from digitrec.errors import DigitrecError
 from digitrec.hardware import available_cores
@@ -69,6 +71,36 @@ def _add_train_verb(verbs) -> None:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last finished epoch")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
+
+    lines = verbs.add_parser(
+        "train-lines", help="train the line model that `read` uses for touching and overlapping digits",
+        description="Train a line model (CNN + bidirectional GRU, CTC) on whole numbers composed from MNIST "
+                    "training digits: spaced, touching, overlapping, with marks between digits, on white or "
+                    "photographed paper. Validation lines come from training digits set aside; the test split is "
+                    "never read. Give --out RUN_DIR/lines to have `digitrec read --model RUN_DIR` use it.")
+    lines.add_argument("--data", help="MNIST folder, .npz or labelled data (its training split)")
+    lines.add_argument("--out", required=True, help="folder for the line model, e.g. runs/cnn/lines")
+    lines.add_argument("--lines", type=int, help="training lines to compose (default 100,000)")
+    lines.add_argument("--epochs", type=int, help="default 8")
+    lines.add_argument("--lr", type=float, help="default 0.002")
+    lines.add_argument("--seed", type=int, help="default 0: the same lines and split")
+    lines.add_argument("--overwrite", action="store_true", help="train again into a folder with a finished model")
+    lines.set_defaults(func=cmd_train_lines)
+
+    tune = verbs.add_parser(
+        "tune", help="teach a model your handwriting from a few labelled pictures",
+        description="Fine-tune a run (the bundled model by default) on your own digits, DIR/<digit>/*.png (what "
+                    "`serve --collect DIR` saves), mixed with replayed MNIST training digits so that it does not "
+                    "forget them. Writes a new run folder; use it with --model. Runs with any number of examples "
+                    "and says which digits have fewer than 3.")
+    tune.add_argument("--data", required=True, metavar="DIR", help="labelled pictures: DIR/0/ ... DIR/9/")
+    tune.add_argument("--model", help="run folder to start from (default: the bundled model)")
+    tune.add_argument("--out", required=True, help="run folder to create")
+    tune.add_argument("--replay", help="MNIST folder whose training digits are replayed (default: $DIGITREC_DATA)")
+    tune.add_argument("--steps", type=int, help="optimizer steps (default 240)")
+    tune.add_argument("--seed", type=int)
+    tune.add_argument("--quiet", action="store_true", help="no progress bar")
+    tune.set_defaults(func=cmd_tune)
 
 
 def _add_model_verbs(verbs) -> None:
@@ -139,6 +171,12 @@ def _add_run_verbs(verbs) -> None:
     serve.add_argument("--allowed-host", action="append", metavar="NAME",
                        help="also answer requests for this Host name (repeatable); by default only localhost, "
                             "127.0.0.1, [::1] and --host, so no web page elsewhere reaches the server")
+    serve.add_argument("--collect", metavar="DIR",
+                       help="show 'Wrong? It was: 0-9' under every reading and keep each correction (and, when the "
+                            "user ticks it, each confirmed answer) in DIR/<digit>/, a folder `digitrec tune` reads")
+    serve.add_argument("--tune-every", type=int, default=0, metavar="N",
+                       help="with --collect: re-tune in the background after every N new examples and serve the "
+                            "tuned model once it is ready")
     serve.set_defaults(func=cmd_serve)
 
     report = verbs.add_parser("report", help="write report.html into a run folder")

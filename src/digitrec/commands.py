@@ -129,6 +129,54 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_train_lines(args) -> int:
+    from digitrec import data
+    from digitrec.lines import line_split
+    from digitrec.train_lines import LINE_CONFIG, LineSettings, train_lines
+
+    out = Path(args.out)
+    if (out / LINE_CONFIG).exists() and not args.overwrite:
+        raise DigitrecError("folder already holds a finished line model", where=str(out),
+                            expected="another --out, or --overwrite to train it again")
+    if out.exists() and not out.is_dir():
+        raise DigitrecError("not a folder", where=str(out), expected="a folder for the line model")
+    settings = LineSettings(**{k: v for k, v in {"lines": args.lines, "epochs": args.epochs, "seed": args.seed,
+                                                  "lr": args.lr}.items() if v is not None})
+    if settings.lines < 100 or settings.epochs < 1 or not settings.lr > 0:
+        raise DigitrecError(f"--lines {settings.lines}, --epochs {settings.epochs}, --lr {settings.lr}",
+                            expected="at least 100 lines, 1 epoch and a positive learning rate")
+    digits = data.load(args.data, "train")  # the test split is never read here
+    if digits.y is None:
+        raise DigitrecError("data has no labels", where=digits.source, expected="labelled training digits")
+    train_idx, val_idx = line_split(len(digits), seed=settings.seed)
+    config = train_lines(digits.subset(train_idx), digits.subset(val_idx), out, settings,
+                         on_progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"validation lines read right: {config['val_string_accuracy']:.2%}; line model saved to {out}")
+    print("use it: put it in a run folder as RUN_DIR/lines/ (`--out RUN_DIR/lines`); `digitrec read` finds it there")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from tqdm import tqdm
+
+    from digitrec.tune import FEW, TuneSettings, tune_run
+
+    settings = TuneSettings(**{k: v for k, v in {"steps": args.steps, "seed": args.seed}.items() if v is not None})
+    if settings.steps < 1:
+        raise DigitrecError(f"--steps {settings.steps}", expected="at least 1")
+    bar = tqdm(total=settings.steps, unit="step", file=sys.stderr, disable=True if args.quiet else None)
+    try:
+        result = tune_run(args.data, args.out, args.model, args.replay, settings, lambda step, total: bar.update(1))
+    finally:
+        bar.close()
+    counts = " ".join(f"{d}:{c}" for d, c in enumerate(result.counts))
+    print(f"tuned on {sum(result.counts)} examples ({counts}) in {result.seconds:.1f} s; run saved to {args.out}")
+    if result.too_few:
+        print(f"warning: fewer than {FEW} examples of {', '.join(map(str, result.too_few))}: "
+              "those digits may still be misread; add more and tune again", file=sys.stderr)
+    return 0
+
+
 # ---------------------------------------------------------------- evaluate, predict
 
 
@@ -262,7 +310,7 @@ def cmd_export(args) -> int:
 def cmd_serve(args) -> int:
     from digitrec.serve import serve
 
-    serve(args.model, args.host, args.port, args.workers, args.allowed_host)
+    serve(args.model, args.host, args.port, args.workers, args.allowed_host, args.collect, args.tune_every)
     return 0
 
 

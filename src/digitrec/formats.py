@@ -389,9 +389,11 @@ def _pixel_values(x: np.ndarray, name: str, path: Path) -> np.ndarray:
 
 
 def iter_image_files(folder: Path) -> Iterator[Path]:
-    """Image files under `folder`, recursively, in a stable order."""
+    """Image files under `folder`, recursively, in a stable order. Hidden files and folders (a name
+    starting with '.': `serve --collect`'s .inputs/, a .git/) are not the data."""
     for p in sorted(folder.rglob("*")):
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+        hidden = any(part.startswith(".") for part in p.relative_to(folder).parts)
+        if not hidden and p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
             yield p
 
 

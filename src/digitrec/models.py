@@ -159,3 +159,29 @@ def create_model(name: str, **kwargs) -> nn.Module:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+class LineReader(nn.Module):
+    """The line model: a strip [N, 1, 32, W] (light ink on black, 0-1, digits 20 px tall; see `lines`) ->
+    class scores [N, W / 4, 11], one column every 4 pixels, ten digits and CTC's blank.
+
+    Convolutions read each 4-pixel column with its neighbours (a receptive field about one digit wide);
+    a bidirectional GRU then sees the whole line, so that a column between two touching digits knows
+    where the one ends and the next begins."""
+
+    def __init__(self, widths: tuple[int, int, int] = (32, 48, 64), hidden: int = 96):
+        super().__init__()
+        a, b, c = widths
+        self.features = nn.Sequential(
+            Normalize(),
+            _conv_bn(1, a), nn.MaxPool2d(2),  # 16 x W/2
+            _conv_bn(a, b), nn.MaxPool2d(2),  # 8 x W/4
+            _conv_bn(b, c), _conv_bn(c, c), nn.MaxPool2d((2, 1)),  # 4 x W/4
+            _conv_bn(c, 2 * c, kernel=(4, 3), padding=(0, 1)),  # 1 x W/4
+        )
+        self.sequence = nn.GRU(2 * c, hidden, batch_first=True, bidirectional=True)
+        self.classes = nn.Linear(2 * hidden, NUM_CLASSES + 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        columns = self.features(x).squeeze(2).transpose(1, 2)  # [N, T, C]
+        return self.classes(self.sequence(columns)[0])

@@ -22,6 +22,7 @@ from digitrec.errors import DigitrecError
 from digitrec.files import atomic_write_text
 from digitrec.hardware import thread_count
 from digitrec.inputs import IMAGE_SIZE, NUM_CLASSES, UNSURE_BELOW
+from digitrec.lines import LineModel
 from digitrec.preprocess import open_image, to_mnist
 from digitrec.read import Reading, read_number
 from digitrec.runs import RunConfig
@@ -64,18 +65,25 @@ class _Engine:
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def line_model(self) -> LineModel | None:
+        """The run's line model (`RUN/lines/line.onnx`), loaded on first use; None when it has none."""
+        if not hasattr(self, "_line_model"):
+            self._line_model = LineModel.of_run(self.path)
+        return self._line_model
+
     def read(self, picture: str | os.PathLike | bytes | Image.Image) -> Reading:
         """A whole number: the digits of one line of writing, left to right, each with its box
         (`digitrec.read`). A path, image bytes or a PIL image."""
         if isinstance(picture, (str, os.PathLike)):
             path = Path(picture)
             try:
-                return read_number(open_image(path.read_bytes()), self)
+                return read_number(open_image(path.read_bytes()), self, self.line_model)
             except DigitrecError as e:
                 raise e.located(str(path)) from None
         if isinstance(picture, bytes):
             picture = open_image(picture)
-        return read_number(picture, self)
+        return read_number(picture, self, self.line_model)
 
 
 class Predictor(_Engine):

@@ -227,7 +227,7 @@ def stroke_width(ink: np.ndarray) -> float:
     return float(2 * inked.sum() / max(outline, 1) * 4 / np.pi)
 
 
-def _even_stroke(crop: np.ndarray, scale: float) -> np.ndarray:
+def even_stroke(crop: np.ndarray, scale: float) -> np.ndarray:
     """A pen much thinner or thicker than MNIST's, brought to MNIST's width before the crop is shrunk by
     `scale`: grown by a maximum filter, or thinned by a minimum filter, at the crop's own resolution."""
     width = stroke_width(crop) * scale
@@ -255,7 +255,7 @@ def _fit(ink: np.ndarray) -> np.ndarray:
                            expected="a handwritten digit")
     # Before a thin pen is thickened and closes them; a hole is at least twice the pen's width squared.
     _check_holes(crop > 0.5, min_area=max(4.0, 2 * pen**2))
-    crop = _crop(_even_stroke(crop, FIT_SIZE / max(crop.shape)))
+    crop = _crop(even_stroke(crop, FIT_SIZE / max(crop.shape)))
     h, w = crop.shape
     scale = FIT_SIZE / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))

@@ -20,9 +20,9 @@ from scipy import ndimage
 
 from digitrec.errors import BlankImageError, NoDigitError
 from digitrec.inputs import softmax
+from digitrec.lines import WORK_HEIGHT, LineDigit, LineInput, LineModel, decode, to_line
 from digitrec.preprocess import ink_map, ink_to_mnist
 
-WORK_HEIGHT = 96  # the line is read at about this height: digits 40-90 px tall, enough for a 20x20 fit
 MAX_ATOMS = 4  # a digit is at most this many atoms
 DIGIT_COST = 1.0  # log-probability each digit must earn: one digit is not read as two without reason
 SKIP_COST = 1.5  # log-probability of leaving a small mark out as not a digit
@@ -68,12 +68,15 @@ class _Atom:
         return (self.x0 + self.x1) / 2
 
 
-def read_number(picture: Image.Image | np.ndarray, predictor) -> Reading:
-    """Read one line of digits with a predictor (its `logits` and `config.temperature`).
+def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineModel | None = None) -> Reading:
+    """Read one line of digits with a predictor (its `logits` and `config.temperature`) and, when the run
+    has one, its line model.
 
-    The split is chosen on the network's raw probabilities: calibration sharpens them, and a sharp
-    reading of two touching digits as one would outbid the pair. The confidences reported are the
-    calibrated ones."""
+    Two readers of the same ink map: segmentation (below) and the line model, which reads the whole line
+    at once and was trained on touching and overlapping digits. Where they agree, or where the line is
+    one digit (so `read` and `predict` agree on single digits), segmentation's reading stands, with its
+    exact boxes; where they disagree, the line model's, which is right more often on validation lines
+    (MODEL_CARD.md), its digits boxed by the columns it read them from."""
     try:
         ink, scale = ink_map(picture, WORK_HEIGHT)
     except BlankImageError as e:
@@ -81,6 +84,29 @@ def read_number(picture: Image.Image | np.ndarray, predictor) -> Reading:
     atoms, height = _atoms(ink)
     if not atoms:
         raise BlankImageError("no digits found", expected="a picture with handwritten digits")
+    try:
+        reading = _segmented(ink, atoms, height, predictor)
+    except NoDigitError:
+        reading = None
+    if line_model is not None:
+        line = to_line(ink, height)
+        line_digits = decode(line_model.probabilities(line.pixels))
+        text = "".join(str(d.digit) for d in line_digits)
+        single = reading is not None and len(reading.digits) == 1 and len(line_digits) <= 1
+        if line_digits and (reading is None or (text != reading.text and not single)):
+            reading = _from_line(ink, line, line_digits, atoms, height, reading)
+    if reading is None:
+        raise NoDigitError("no digits found", expected="a picture with handwritten digits")
+    for d in reading.digits:  # boxes from the ink map's pixels to the picture's
+        x0, y0, x1, y1 = d.box
+        d.box = [int(x0 * scale), int(y0 * scale), int(math.ceil(x1 * scale)), int(math.ceil(y1 * scale))]
+    return reading
+
+
+def _segmented(ink: np.ndarray, atoms: list[_Atom], height: float, predictor) -> Reading:
+    """Segmentation's reading, boxes in the ink map's pixels. The split is chosen on the network's raw
+    probabilities: calibration sharpens them, and a sharp reading of two touching digits as one would
+    outbid the pair. The confidences reported are the calibrated ones."""
     spans = [(i, j) for i in range(len(atoms)) for j in range(i + 1, min(len(atoms), i + MAX_ATOMS) + 1)]
     images, boxes = {}, {}
     for span in spans:
@@ -98,15 +124,36 @@ def read_number(picture: Image.Image | np.ndarray, predictor) -> Reading:
     path, rejected = _best_split(atoms, readings, height)
     if not path:
         raise NoDigitError("no digits found", expected="a picture with handwritten digits")
-    digits = []
-    for i, j in path:
-        p = sure[(i, j)]
-        x0, y0, x1, y1 = boxes[(i, j)]
-        box = [int(x0 * scale), int(y0 * scale), int(math.ceil(x1 * scale)), int(math.ceil(y1 * scale))]
-        digits.append(DigitReading(int(p.argmax()), round(float(p.max()), 6), box))
+    digits = [DigitReading(int(sure[k].argmax()), round(float(sure[k].max()), 6), list(boxes[k])) for k in path]
     confidence = float(np.prod([d.confidence for d in digits]))
     return Reading("".join(str(d.digit) for d in digits), round(confidence, 6), digits, rejected,
                    np.stack([images[k] for k in path]))
+
+
+def _from_line(ink: np.ndarray, line: LineInput, line_digits: list[LineDigit], atoms: list[_Atom], height: float,
+               segmented: Reading | None) -> Reading:
+    """The line model's reading. Its boxes: segmentation's when it found as many digits (the same digits,
+    read differently), else the ink under the columns each digit was read from."""
+    digits, crops = [], []
+    same_count = segmented is not None and len(segmented.digits) == len(line_digits)
+    for n, d in enumerate(line_digits):
+        if same_count:
+            box = segmented.digits[n].box
+        else:
+            x0, x1 = line.ink_columns(d.first_frame, d.last_frame)
+            x0, x1 = max(0, x0), min(ink.shape[1], max(x1, x0 + 1))
+            rows = np.flatnonzero((ink[:, x0:x1] > 0.3).any(axis=1))
+            box = [x0, int(rows[0]), x1, int(rows[-1]) + 1] if len(rows) else [x0, 0, x1, ink.shape[0]]
+        digits.append(DigitReading(d.digit, round(d.confidence, 6), box))
+        try:
+            crops.append(ink_to_mnist(ink[box[1] : box[3], box[0] : box[2]]))
+        except (NoDigitError, IndexError, ValueError):
+            crops.append(np.zeros((28, 28), np.uint8))
+    inside = [(d.box[0], d.box[2]) for d in digits]
+    rejected = sum(1 for a in atoms if a.y1 - a.y0 < SMALL * height
+                   and not any(x0 <= a.centre <= x1 for x0, x1 in inside))
+    confidence = float(np.prod([d.confidence for d in digits]))
+    return Reading("".join(str(d.digit) for d in digits), round(confidence, 6), digits, rejected, np.stack(crops))
 
 
 def _atoms(ink: np.ndarray) -> tuple[list[_Atom], float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import os
 from importlib import resources
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from digitrec.collect import Collector
 from digitrec.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
 from digitrec.inputs import UNSURE_BELOW
 from digitrec.predict import OnnxPredictor, Predictor, load_predictor
@@ -194,21 +196,84 @@ def _answer_errors_as_json(app: FastAPI) -> None:
         return _error(422, "; ".join(str(e.get("msg")) for e in exc.errors()) or "invalid request")
 
 
-def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, ...] | None = None) -> FastAPI:
-    """The app; `allowed_hosts`: the Host header names it answers (None: any, for tests in-process).
+class _Served:
+    """The model in service: the one given, or the latest run tuned on the collected examples, loaded
+    before it is swapped in so that requests never wait for it or see half of it."""
+
+    def __init__(self, predictor: Predictor | OnnxPredictor, collector: Collector | None):
+        self.predictor, self.collector, self.tuned = predictor, collector, None
+
+    def get(self) -> Predictor | OnnxPredictor:
+        if self.collector is not None:
+            tuned = self.collector.current_model()
+            if tuned is not None and tuned != self.tuned:
+                with contextlib.suppress(DigitrecError):  # a run that does not load leaves the one in service
+                    self.predictor = load_predictor(tuned, threads=1)
+                self.tuned = tuned
+        return self.predictor
+
+
+async def _correction_form(request: Request) -> tuple[bytes, dict[str, str]]:
+    """The picture and the fields of a correction: multipart with `file` and `label` or `text`."""
+    content_type, body = await _upload(request, "image")
+    if content_type != "multipart/form-data":
+        raise ApiError(415, "send multipart/form-data with a 'file' field and 'label' (a digit) or 'text' (digits)")
+
+    async def stream():
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, stream(), max_part_size=MAX_UPLOAD_BYTES).parse()
+    except MultiPartException as e:
+        raise ApiError(400, f"malformed multipart body: {e.message}") from None
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise ApiError(400, "multipart body has no file field 'file'")
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    return await upload.read(), fields
+
+
+def save_correction(predictor, collector: Collector, payload: bytes, fields: dict[str, str]) -> dict:
+    """Read the picture as the model does, then keep it under the digit(s) the user says it shows: one
+    digit (`label`), or a number (`text`) whose digits are kept one by one, each cut at its box."""
+    kind = "confirmed" if fields.get("confirmed") in ("1", "true") else "corrected"
+    label, text = fields.get("label", ""), fields.get("text", "")
+    if not (len(label) == 1 and label.isdigit()) and not (text and text.isascii() and text.isdigit()
+                                                             and len(text) <= 32):
+        raise ApiError(422, "say what it shows: 'label', one digit 0-9, or 'text', 1-32 digits")
+    try:
+        picture = open_image(payload, MAX_IMAGE_PIXELS)
+        if label:
+            seen = to_mnist(picture)
+            read_as = str(int(predictor.probabilities(seen[None])[0].argmax()))
+            return collector.save(picture, seen, int(label), kind, read_as)
+        reading = predictor.read(picture)
+    except DigitrecError as e:
+        raise ApiError(STATUS_BY_KIND.get(e.kind, 400), str(e)) from None
+    if len(reading.digits) != len(text):
+        raise ApiError(422, f"the picture was read as {len(reading.digits)} digits ('{reading.text}'), the "
+                            f"correction has {len(text)}: draw the digits apart, or correct them one at a time")
+    saved = None
+    for digit, ch, seen in zip(reading.digits, text, reading.crops, strict=True):
+        x0, y0, x1, y1 = digit.box
+        pad = max(2, (y1 - y0) // 8)
+        crop = picture.crop((max(0, x0 - pad), max(0, y0 - pad), x1 + pad, y1 + pad))
+        saved = collector.save(crop, seen, int(ch), kind, str(digit.digit))
+    return {**saved, "saved": len(text)}
+
+
+def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, ...] | None = None,
+               collector: Collector | None = None) -> FastAPI:
+    """The app; `allowed_hosts`: the Host header names it answers (None: any, for tests in-process);
+    `collector`: where corrections from the page are kept (None: the page shows no correction buttons
+    and /api/correct is refused).
 
     Its routes are closures over the one predictor, all here so the API reads top to bottom in one
     place: that is why this function is longer than the rest."""
     app = FastAPI(title="digitrec", version=__version__, description="Handwritten digit recognition")
     if allowed_hosts is not None:
         _check_host_header(app, allowed_hosts)
-    info = {
-        "name": predictor.name,
-        "architecture": predictor.config.arch,
-        "parameters": predictor.config.parameters,
-        "test_accuracy": predictor.config.test_accuracy,
-        "version": __version__,
-    }
+    served = _Served(predictor, collector)
 
     _answer_errors_as_json(app)
 
@@ -218,20 +283,23 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
 
     @app.get("/api/model")
     async def model_info():
-        return info
+        current = served.get()
+        return {"name": current.name, "architecture": current.config.arch, "parameters": current.config.parameters,
+                "test_accuracy": current.config.test_accuracy, "version": __version__,
+                "collect": collector is not None}
 
     @app.post("/api/predict", responses={400: {}, 413: {}, 415: {}, 422: {}})
     async def predict(request: Request):
         """Multipart with a `file` field (an image), raw image bytes, or JSON `{"pixels": 28x28 of 0-255}`."""
         content_type, body = await _upload(request, "pixels")
         if content_type == "application/json":
-            return digit_answer(predictor, pixels_from_json(body))
+            return digit_answer(served.get(), pixels_from_json(body))
         payload = await _file_from_multipart(request, body) if content_type == "multipart/form-data" else body
         if not payload:
             raise ApiError(400, "the uploaded file is empty")
         # About a millisecond of work, done on the event loop: a thread hop costs a third of that, and
         # each worker process has its own loop (`serve --workers`, one per core).
-        return digit_answer(predictor, payload)
+        return digit_answer(served.get(), payload)
 
     @app.post("/api/read", responses={400: {}, 413: {}, 415: {}, 422: {}})
     async def read(request: Request):
@@ -248,8 +316,22 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
         if not payload:
             raise ApiError(400, "the uploaded file is empty")
         with_inputs = request.query_params.get("inputs") in ("1", "true")
-        answer = await run_in_threadpool(reading_from_bytes, predictor, payload, with_inputs)
+        answer = await run_in_threadpool(reading_from_bytes, served.get(), payload, with_inputs)
         return Response(json.dumps(answer), media_type="application/json")
+
+    @app.post("/api/correct", responses={400: {}, 403: {}, 413: {}, 415: {}, 422: {}, 507: {}})
+    async def correct(request: Request):
+        """Keep a picture as an example of what it shows (only with `serve --collect DIR`): multipart with
+        a `file` field and `label` (one digit) or `text` (the digits of a number); `confirmed=1` when the
+        reading was right. The server reads the picture itself; no client file name is used."""
+        if collector is None:
+            raise ApiError(403, "this server keeps no examples (start it with: digitrec serve --collect DIR)")
+        payload, fields = await _correction_form(request)
+        try:
+            answer = await run_in_threadpool(save_correction, served.get(), collector, payload, fields)
+        except OSError as e:
+            raise ApiError(507, f"could not keep the example: {e.strerror or e}") from None
+        return answer
 
     @app.get("/", include_in_schema=False)
     async def index():
@@ -265,6 +347,7 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
 
 SERVE_MODEL_ENV = "DIGITREC_SERVE_MODEL"  # how `serve` tells its worker processes which run to load
 SERVE_HOSTS_ENV = "DIGITREC_SERVE_HOSTS"  # ... and which Host header names to answer
+SERVE_COLLECT_ENV = "DIGITREC_SERVE_COLLECT"  # ... and where corrections go: "DIR" or "DIR|N" (tune every N)
 
 
 def app_from_environment() -> FastAPI:
@@ -272,13 +355,24 @@ def app_from_environment() -> FastAPI:
     in onnxruntime when the run has a model.onnx, one thread per request (threads cost more than they give
     for one picture; the workers use the cores)."""
     allowed = tuple(h for h in os.environ.get(SERVE_HOSTS_ENV, "").split(",") if h) or LOCAL_HOSTS
-    return create_app(load_predictor(os.environ.get(SERVE_MODEL_ENV) or None, threads=1), allowed)
+    model = os.environ.get(SERVE_MODEL_ENV) or None
+    collect, _, every = os.environ.get(SERVE_COLLECT_ENV, "").partition("|")
+    collector = Collector(collect, int(every or 0), model) if collect else None
+    return create_app(load_predictor(model, threads=1), allowed, collector)
 
 
-def serve(model: str | None, host: str, port: int, workers: int = 1, allowed_hosts: list[str] | None = None) -> None:
+def serve(model: str | None, host: str, port: int, workers: int = 1, allowed_hosts: list[str] | None = None,
+          collect: str | None = None, tune_every: int = 0) -> None:
     import uvicorn  # only a real server needs it; tests drive create_app through httpx
 
     load_predictor(model)  # a bad --model is refused here, in one line, before any worker starts
+    if tune_every and not collect:
+        raise DigitrecError("--tune-every needs --collect DIR", expected="digitrec serve --collect DIR --tune-every N")
+    if tune_every < 0:
+        raise DigitrecError(f"--tune-every {tune_every}", expected="a number of new examples, at least 1")
+    if collect:
+        Collector(collect)  # an unwritable folder is refused before any worker starts
+    os.environ[SERVE_COLLECT_ENV] = f"{Path(collect).resolve()}|{tune_every}" if collect else ""
     os.environ[SERVE_MODEL_ENV] = str(Path(model).resolve()) if model else ""
     names = {*LOCAL_HOSTS, *(allowed_hosts or [])}
     if host not in ("0.0.0.0", "::"):

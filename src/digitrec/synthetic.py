@@ -240,3 +240,165 @@ def ruled_photo(image28: np.ndarray, rng: np.random.Generator) -> bytes:
 
 
 RENDERERS = {"scans": lowres_scan, "marker": marker, "ballpoint": ballpoint, "pencil": pencil, "ruled": ruled_photo}
+
+
+# ---------------------------------------------------------------- whole numbers
+# A line of digits composed from MNIST-style digits: the number bench (`scripts/make_numbers.py`, from
+# test digits) and the line model's training lines (`digitrec train-lines`, from training digits).
+
+
+def _glyph(image28: np.ndarray, height: int) -> np.ndarray:
+    """A digit's ink cropped to its box and scaled to `height` pixels, keeping its aspect, float 0-1."""
+    ys, xs = np.nonzero(image28 > 30)
+    crop = image28[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    width = max(2, round(crop.shape[1] * height / crop.shape[0]))
+    return np.asarray(Image.fromarray(crop).resize((width, height), Image.Resampling.BICUBIC), np.float32) / 255
+
+
+def _mark(kind: str, base: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """A mark that is not a digit, drawn with a pen of MNIST's weight, and where its top sits as a share
+    of the digit height (a dash in the middle, a dot or comma on the baseline)."""
+    pen = max(2, round(base * rng.uniform(0.1, 0.16)))
+    if kind == "dash":
+        width = max(pen + 2, round(base * rng.uniform(0.25, 0.5)))
+        mark, top = np.ones((pen, width), np.float32), rng.uniform(0.4, 0.6)
+    elif kind == "dot":
+        mark, top = np.ones((pen + 1, pen + 1), np.float32), 1.0 - (pen + 1) / base
+    else:  # comma
+        tail = max(pen + 2, round(base * rng.uniform(0.2, 0.3)))
+        mark = np.zeros((tail, pen + 2), np.float32)
+        for y in range(tail):
+            x = round((pen + 1) * (1 - y / tail) * 0.5)
+            mark[y, x : x + pen] = 1
+        top = 1.0 - tail / base * 0.5
+    soft = Image.fromarray(np.pad(mark * 255, 1).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.6))
+    return np.asarray(soft, np.float32) / 255, top
+
+
+def number_ink(images: list[np.ndarray], gaps: tuple[float, float], rng: np.random.Generator,
+               size: tuple[int, int] = (40, 80), slant: float = 0.15, marks: float = 0.0) -> np.ndarray:
+    """Light ink on black, float 0-1: the digits left to right, each a little larger or smaller and higher
+    or lower; gaps between neighbours drawn from `gaps` (a share of the digit's width: below 0 they
+    overlap); with probability `marks` per gap, a dash, dot or comma between two digits."""
+    base = int(rng.integers(*size))
+    items: list[tuple[np.ndarray, float | None]] = []
+    for n, image in enumerate(images):
+        if n and marks and rng.random() < marks:
+            items.append(_mark(str(rng.choice(["dash", "dot", "comma"])), base, rng))
+        items.append((_glyph(image, max(12, int(base * rng.uniform(0.85, 1.15)))), None))
+    lefts, x, previous_mark = [], int(base * rng.uniform(0.3, 0.8)), False
+    for glyph, top in items:
+        lefts.append(x)
+        is_mark = top is not None
+        # A mark keeps clear of its neighbours: it is a mark beside digits, not a stroke of one.
+        low = max(gaps[0], 0.15) if is_mark or previous_mark else gaps[0]
+        gap = rng.uniform(low, max(low, gaps[1]))
+        x += glyph.shape[1] + int(round(gap * (base * 0.6 if is_mark else glyph.shape[1])))
+        previous_mark = is_mark
+    width = x + int(base * rng.uniform(0.3, 0.8))
+    height = int(base * 1.8)
+    canvas = np.zeros((height, max(width, lefts[-1] + items[-1][0].shape[1] + 4)), np.float32)
+    middle = (height - base) / 2
+    for (glyph, mark_top), left in zip(items, lefts, strict=True):
+        if mark_top is None:
+            top = int((height - glyph.shape[0]) / 2 + rng.uniform(-0.12, 0.12) * base)
+        else:
+            top = int(middle + mark_top * base)
+        top = int(np.clip(top, 0, height - glyph.shape[0]))
+        region = canvas[top : top + glyph.shape[0], left : left + glyph.shape[1]]
+        np.maximum(region, glyph, out=region)
+    sheared = Image.fromarray((canvas * 255).astype(np.uint8)).transform(
+        (canvas.shape[1], canvas.shape[0]), Image.Transform.AFFINE, (1, rng.uniform(-slant, slant), 0, 0, 1, 0),
+        resample=Image.Resampling.BILINEAR)
+    return np.asarray(sheared, np.float32) / 255
+
+
+def number_on_paper(ink: np.ndarray, rng: np.random.Generator, photographed: bool) -> tuple[bytes, str]:
+    """The number as a picture file: dark ink on white (PNG), or photographed: uneven light, faint ruled
+    lines, noise, blur, JPEG."""
+    h, w = ink.shape
+    if not photographed:
+        page = 255 - ink * rng.uniform(200, 250)
+        buffer = io.BytesIO()
+        Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
+        return buffer.getvalue(), ".png"
+    ys, xs = np.mgrid[0:h, 0:w]
+    light = rng.uniform(180, 235) + rng.uniform(-25, 25) * xs / w + rng.uniform(-25, 25) * ys / h
+    lines = np.zeros_like(ink)
+    spacing = int(h * rng.uniform(0.5, 0.9))
+    for y in range(int(rng.integers(0, spacing)), h, spacing):
+        lines[y : y + 1 + int(rng.integers(0, 2))] = rng.uniform(0.15, 0.35)
+    page = light * (1 - lines) * (1 - ink) + rng.uniform(20, 70) * ink + rng.normal(0, rng.uniform(2, 5), ink.shape)
+    photo = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8))
+    photo = photo.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.2)))
+    buffer = io.BytesIO()
+    photo.convert("RGB").save(buffer, format="JPEG", quality=int(rng.integers(55, 90)))
+    return buffer.getvalue(), ".jpg"
+
+
+# ---------------------------------------------------------------- writers: one person's own hand
+# A hand writes some digits its own way, always the same way: a meter's seven segments, a 1 with a long
+# flag and a foot, a 4 with an open top, a 9 with a hooked tail. `scripts/make_writers.py` makes small
+# labelled sets of a hand (for `digitrec tune`) and separate test sets of the same hand.
+
+
+def _segments(*names: str) -> list[list[Point]]:
+    """A seven-segment display's digit (a meter's), each lit segment one stroke with gaps at the corners."""
+    x0, x1, y0, y1, y2, gap = 0.25, 0.75, 0.08, 0.5, 0.92, 0.04
+    where = {"a": [(x0 + gap, y0), (x1 - gap, y0)], "b": [(x1, y0 + gap), (x1, y1 - gap)],
+             "c": [(x1, y1 + gap), (x1, y2 - gap)], "d": [(x0 + gap, y2), (x1 - gap, y2)],
+             "e": [(x0, y1 + gap), (x0, y2 - gap)], "f": [(x0, y0 + gap), (x0, y1 - gap)],
+             "g": [(x0 + gap, y1), (x1 - gap, y1)]}
+    return [where[n] for n in names]
+
+
+SEGMENT_DIGITS = ["abcdef", "bc", "abged", "abgcd", "fgbc", "afgcd", "afgedc", "abc", "abcdefg", "abcdfg"]
+
+HANDS: dict[str, dict] = {
+    # each: its own strokes for some digits (the rest from TEMPLATES), its slant, its pen (share of height)
+    "meter": {"digits": {d: _segments(*SEGMENT_DIGITS[d]) for d in range(10)}, "shear": 0.0, "pen": 0.08},
+    "engineer": {"digits": {
+        0: [_ellipse(0.5, 0.5, 0.26, 0.42), [(0.72, 0.12), (0.28, 0.88)]],  # slashed zero
+        1: [[(0.35, 0.08), (0.65, 0.08)], [(0.5, 0.08), (0.5, 0.92)], [(0.3, 0.92), (0.7, 0.92)]],  # an I
+        2: [[(0.2, 0.12), (0.8, 0.12), (0.2, 0.9), (0.82, 0.9)], [(0.3, 0.5), (0.7, 0.5)]],  # a crossed Z
+        4: [[(0.62, 0.06), (0.2, 0.62), (0.85, 0.62)], [(0.62, 0.06), (0.62, 0.94)]],
+        7: [[(0.18, 0.12), (0.82, 0.12), (0.42, 0.92)], [(0.3, 0.52), (0.75, 0.52)]],
+        9: [_ellipse(0.5, 0.28, 0.24, 0.2, 0, 360) + [(0.74, 0.28), (0.74, 0.94)]],
+    }, "shear": 0.0, "pen": 0.07},
+    "backhand": {"digits": {
+        1: [[(0.12, 0.5), (0.6, 0.06), (0.6, 0.94)]],  # a flag as long as the stem is tall
+        6: [[(0.35, 0.04), (0.3, 0.6), (0.38, 0.9), (0.62, 0.92), (0.7, 0.72), (0.55, 0.58), (0.32, 0.66)]],
+        7: [[(0.25, 0.1), (0.75, 0.1), (0.55, 0.94)]],
+        2: [[(0.25, 0.25), (0.5, 0.08), (0.72, 0.25), (0.25, 0.9), (0.5, 0.78), (0.8, 0.88)]],
+    }, "shear": -0.4, "pen": 0.08},
+    "quick": {"digits": {
+        1: [[(0.25, 0.4), (0.62, 0.06), (0.55, 0.92)]],  # a long upstroke
+        3: [[(0.2, 0.1), (0.8, 0.1), (0.45, 0.42), (0.78, 0.6), (0.7, 0.88), (0.4, 0.92), (0.2, 0.8)]],
+        4: [[(0.25, 0.08), (0.25, 0.4), (0.45, 0.52), (0.75, 0.45)], [(0.75, 0.08), (0.72, 0.7), (0.6, 0.94)]],
+        5: [[(0.78, 0.1), (0.4, 0.08), (0.25, 0.3), (0.7, 0.55), (0.7, 0.85), (0.4, 0.92), (0.2, 0.8)]],  # an S
+        8: [_ellipse(0.5, 0.27, 0.2, 0.19, 90, 450), _ellipse(0.5, 0.72, 0.22, 0.2, -90, 270)],  # two rings
+        9: [_ellipse(0.5, 0.28, 0.22, 0.19, 0, 360) + [(0.72, 0.3), (0.7, 0.78), (0.5, 0.94), (0.25, 0.82)]],
+    }, "shear": 0.35, "pen": 0.06},
+}
+
+
+def hand_digit(hand: str, digit: int, rng: np.random.Generator, size: int = 280) -> Image.Image:
+    """One digit in one hand: its strokes with the small wobble of a person writing the same shape
+    again (position, size, a few degrees, the pen's pressure), dark on white like the drawing page."""
+    style = HANDS[hand]
+    strokes = style["digits"].get(digit) or TEMPLATES[digit][0]
+    angle = math.radians(rng.uniform(-4, 4))
+    shear = style["shear"] + rng.uniform(-0.05, 0.05)
+    height = rng.uniform(0.55, 0.8) * size
+    width = height * rng.uniform(0.8, 0.95)
+    cx = size / 2 + rng.uniform(-0.1, 0.1) * size
+    cy = size / 2 + rng.uniform(-0.05, 0.05) * size
+    paths = []
+    for stroke in strokes:
+        path = []
+        for x, y in _smooth([(x + rng.normal(0, 0.012), y + rng.normal(0, 0.012)) for x, y in stroke]):
+            x, y = (x - 0.5) + shear * (0.5 - y), y - 0.5
+            x, y = x * math.cos(angle) - y * math.sin(angle), x * math.sin(angle) + y * math.cos(angle)
+            path.append((cx + x * width, cy + y * height))
+        paths.append(path)
+    return render_strokes(paths, style["pen"] * height * rng.uniform(0.85, 1.15), size)

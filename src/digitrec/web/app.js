@@ -37,9 +37,11 @@ function clearResult() {
   prediction.textContent = ""; confidence.textContent = ""; statusLine.textContent = "";
   bars.forEach(([bar, pct]) => { bar.firstChild.style.width = "0"; bar.classList.remove("top"); pct.textContent = ""; });
   seen.clearRect(0, 0, 28, 28);
+  teacher.reset();
 }
 
 const send = makeSender("/api/predict", statusLine, showResult);
+const teacher = makeTeacher(document.getElementById("teach"), "digit", () => send.last);
 
 // Read at once when a stroke ends; a newer stroke supersedes an older answer.
 const drawPad = makePad(pad, 20, () => send(drawPad.png()), clearResult);

@@ -12,6 +12,7 @@ function clearResult() {
   text.textContent = ""; confidence.textContent = ""; statusLine.textContent = "";
   overlay.clearRect(0, 0, line.width, line.height);
   crops.replaceChildren();
+  teacher.reset();
 }
 
 function showReading(reading, scale) {
@@ -37,6 +38,7 @@ function showReading(reading, scale) {
 }
 
 const send = makeSender("/api/read?inputs=1", statusLine, showReading);
+const teacher = makeTeacher(document.getElementById("teach"), "number", () => send.last);
 
 const drawPad = makePad(line, 9, () => send(drawPad.png(), 1), clearResult);
 const ctx = drawPad.ctx;

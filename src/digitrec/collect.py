@@ -1,0 +1,136 @@
+"""Corrections from the page, kept as a labelled folder (`digitrec serve --collect DIR`), and re-tuning
+in the background (`--tune-every N`).
+
+    DIR/<digit>/<when>-<random>.png          the picture as the user drew or sent it (re-encoded as PNG)
+    DIR/.inputs/<digit>/<when>-<random>.png  the 28x28 the model saw
+    DIR/.examples.csv                        one line per example: file, digit, kind, what it was read as
+    DIR/.tuned/                              runs tuned on the folder; `current` names the one in service
+
+No name from the client reaches the disk. The folder is one that every verb reads (`--data DIR`):
+hidden entries are skipped. Tuning runs `digitrec tune` as a child process (torch stays out of the
+server), one at a time across the server's workers (a lock file); each worker swaps the new run in on
+its next request, after loading it, so no request is dropped.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from digitrec.errors import DigitrecError
+from digitrec.files import atomic_write_bytes, atomic_write_text
+
+INPUTS, TUNED, LOG = ".inputs", ".tuned", ".examples.csv"
+CURRENT, LOCK, COUNT = "current", "lock", "count"
+
+
+class Collector:
+    def __init__(self, folder: str | os.PathLike, tune_every: int = 0, base_model: str | None = None,
+                 tune_steps: int | None = None):
+        self.folder = Path(folder)
+        self.tune_every = tune_every
+        self.base_model = base_model
+        self.tune_steps = tune_steps  # None: `digitrec tune`'s default
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            probe = self.folder / f".probe-{uuid.uuid4().hex[:8]}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise DigitrecError(f"cannot write examples here ({e.strerror})", where=str(self.folder),
+                                expected="a folder this user may write to") from None
+        self._current_stamp: int | None = None
+        self._current: Path | None = None
+
+    def save(self, picture: Image.Image, seen: np.ndarray, digit: int, kind: str, read_as: str) -> dict:
+        """Keep one example; OSError (a full disk, a folder made read-only) is the caller's to report."""
+        name = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:10]}.png"
+        atomic_write_bytes(self.folder / str(digit) / name, _png(picture))
+        atomic_write_bytes(self.folder / INPUTS / str(digit) / name, _png(Image.fromarray(seen)))
+        with open(self.folder / LOG, "a", encoding="utf-8") as log:  # appends of one short line: not torn
+            log.write(f"{digit}/{name},{digit},{kind},{read_as}\n")
+        count = self.count()
+        tuning = self._maybe_tune(count)
+        return {"saved": f"{digit}/{name}", "digit": digit, "kind": kind, "examples": count, "tuning": tuning}
+
+    def count(self) -> int:
+        return sum(1 for d in range(10) if (self.folder / str(d)).is_dir()
+                   for f in (self.folder / str(d)).iterdir() if f.suffix == ".png")
+
+    # ------------------------------------------------------------ tuning in the background
+
+    def current_model(self) -> Path | None:
+        """The tuned run in service, if any: a stat per call, the file read only when it changed."""
+        pointer = self.folder / TUNED / CURRENT
+        try:
+            stamp = pointer.stat().st_mtime_ns
+        except OSError:
+            return None
+        if stamp != self._current_stamp:
+            self._current_stamp = stamp
+            self._current = Path(pointer.read_text(encoding="utf-8").strip())
+        return self._current
+
+    def _maybe_tune(self, count: int) -> bool:
+        if not self.tune_every:
+            return False
+        tuned = self.folder / TUNED
+        tuned.mkdir(exist_ok=True)
+        try:
+            last = int((tuned / COUNT).read_text())
+        except (OSError, ValueError):
+            last = 0
+        if count - last < self.tune_every or not self._lock(tuned / LOCK):
+            return False
+        out = tuned / f"run-{count:06d}-{uuid.uuid4().hex[:6]}"
+        command = [sys.executable, "-m", "digitrec", "tune", "--data", str(self.folder), "--out", str(out), "--quiet"]
+        if self.base_model:
+            command += ["--model", self.base_model]
+        if self.tune_steps:
+            command += ["--steps", str(self.tune_steps)]
+        threading.Thread(target=self._tune, args=(command, out, count), daemon=True).start()
+        return True
+
+    def _tune(self, command: list[str], out: Path, count: int) -> None:
+        tuned = self.folder / TUNED
+        try:
+            with open(tuned / "tune.log", "ab") as log:
+                done = subprocess.run(command, stdout=log, stderr=log).returncode == 0
+            if done:
+                atomic_write_text(tuned / COUNT, str(count))
+                atomic_write_text(tuned / CURRENT, str(out.resolve()))
+        finally:
+            (tuned / LOCK).unlink(missing_ok=True)
+
+    @staticmethod
+    def _lock(path: Path) -> bool:
+        """One tuning at a time across worker processes; a lock left by a dead process is taken over."""
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(path.read_text() or 0), 0)
+                return False
+            except (ProcessLookupError, ValueError):
+                path.unlink(missing_ok=True)
+                return Collector._lock(path)
+            except (PermissionError, OSError):
+                return False
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+
+
+def _png(picture: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    picture.convert("L" if picture.mode in ("1", "L", "P", "LA") else "RGB").save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,189 @@
+"""Teaching a trained model one person's hand (`digitrec tune`, `Predictor.tune`, `serve --tune-every`).
+
+A few labelled pictures of the user's own digits (a folder DIR/<digit>/*.png, which `serve --collect`
+writes) fine-tune every weight of a run for a few hundred small steps. Each batch mixes the user's
+examples, with the run's own training augmentation, and replayed MNIST training digits: the examples are
+learnt, MNIST is not forgotten. Batch-norm statistics stay the base model's (a handful of pictures would
+move them far), and the base's calibration temperature is kept.
+
+The result is a run folder like any other: weights, config.json (naming the base run, the SHA-256 of its
+weights and of the examples), model.onnx for the server, and the base's line model for `read`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from digitrec import data, hardware, runs
+from digitrec.errors import DigitrecError
+from digitrec.formats import Digits, iter_image_files
+from digitrec.inputs import NUM_CLASSES, to_input
+from digitrec.lines import LINES_DIR
+from digitrec.train import augment
+
+FEW = 3  # fewer examples of a digit than this are said to be too few (tuning still runs)
+
+
+@dataclass
+class TuneSettings:
+    steps: int = 240
+    batch_size: int = 128
+    user_share: float = 0.25  # of each batch: the user's examples; the rest replayed MNIST digits
+    lr: float = 1e-3
+    seed: int = 0
+    replay: int = 20_000  # MNIST training digits kept for replay
+
+
+@dataclass
+class TuneResult:
+    config: runs.RunConfig
+    counts: list[int]  # examples per digit
+    too_few: list[int]  # digits with fewer than FEW examples
+    seconds: float
+
+
+def load_examples(folder: str | Path) -> Digits:
+    """The user's labelled pictures: DIR/<digit>/<any name>.png|jpg|..., checked."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DigitrecError("no such folder" if not folder.exists() else "not a folder", where=str(folder),
+                            expected="a folder of labelled pictures: DIR/<digit>/*.png")
+    if not any(iter_image_files(folder)):
+        raise DigitrecError("no pictures found", where=str(folder),
+                            expected="labelled pictures in DIR/0/ ... DIR/9/ (PNG, JPEG, GIF, BMP, WebP)")
+    examples = data.load(folder, "train")
+    if examples.y is None:
+        unlabelled = next(f for f in examples.files or [] if Path(f).relative_to(folder).parts[0] not in
+                          {str(d) for d in range(10)})
+        raise DigitrecError("picture outside a digit's folder", where=unlabelled,
+                            expected="every picture in DIR/<digit>/, the digit it shows")
+    return examples
+
+
+def examples_sha256(examples: Digits) -> str:
+    """One checksum of the examples: their pictures and their labels, in the folder's order."""
+    digest = hashlib.sha256()
+    for name, label in zip(examples.files or [], examples.y, strict=True):
+        digest.update(f"{label}:".encode())
+        digest.update(hashlib.sha256(Path(name).read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _replay_digits(replay: str | Path | None, count: int, seed: int) -> Digits:
+    try:
+        train = data.load(replay, "train")
+    except DigitrecError as e:
+        raise DigitrecError(f"tuning replays MNIST training digits so as not to forget them: {e.what}",
+                            where=e.where, expected="--replay MNIST_DIR or DIGITREC_DATA (digitrec data download)") \
+            from None
+    if train.y is None:
+        raise DigitrecError("replay data has no labels", where=train.source, expected="MNIST's training split")
+    keep = np.random.default_rng(seed).permutation(len(train))[:count]
+    return train.subset(np.sort(keep))
+
+
+def _freeze_batch_norm(model: nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
+            module.eval()
+
+
+def fine_tune(model: nn.Module, recipe, examples: Digits, replay: Digits, settings: TuneSettings,
+              on_step: Callable[[int, int], None] | None = None) -> nn.Module:
+    """The tuning loop: every step a batch of the user's examples (drawn with replacement, augmented)
+    and replayed digits; AdamW with a cosine-decaying rate."""
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    user_x, user_y = torch.as_tensor(examples.x), torch.as_tensor(examples.y)
+    replay_x, replay_y = torch.as_tensor(replay.x), torch.as_tensor(replay.y)
+    n_user = max(1, round(settings.batch_size * settings.user_share))
+    n_replay = settings.batch_size - n_user
+    opt = torch.optim.AdamW(model.parameters(), settings.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: 0.5 * (1 + math.cos(math.pi * step / settings.steps)))
+    model.train()
+    _freeze_batch_norm(model)
+    for step in range(settings.steps):
+        u = torch.randint(len(user_x), (n_user,), generator=generator)
+        r = torch.randint(len(replay_x), (n_replay,), generator=generator)
+        x = to_input(torch.cat([user_x[u], replay_x[r]]))
+        y = torch.cat([user_y[u], replay_y[r]])
+        if recipe.augment:
+            x = augment(x, recipe, generator)
+        loss = F.cross_entropy(model(x), y, label_smoothing=recipe.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if on_step:
+            on_step(step + 1, settings.steps)
+    return model.eval()
+
+
+def tune_run(examples_dir: str | Path, out: str | Path, base: str | Path | None = None,
+             replay: str | Path | None = None, settings: TuneSettings | None = None,
+             on_step: Callable[[int, int], None] | None = None) -> TuneResult:
+    """Fine-tune the run `base` (the bundled model when None) on the pictures in `examples_dir` into the new
+    run folder `out`. Everything is checked before anything is written; the folder appears whole."""
+    settings = settings or TuneSettings()
+    started = time.perf_counter()
+    hardware.configure_threads()
+    examples = load_examples(examples_dir)
+    base_dir = runs.run_path(base)
+    if not (base_dir / runs.CONFIG).is_file():
+        raise DigitrecError("no run folder here", where=str(base_dir), expected="a run folder with config.json")
+    model, config = runs.load_run(base_dir)
+    if config.is_ensemble:
+        raise DigitrecError("an ensemble cannot be tuned", where=str(base_dir),
+                            expected="a single model's run folder (e.g. one of its members)")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise DigitrecError("folder exists and is not empty", where=str(out), expected="a new folder for the tuned run")
+    replay_digits = _replay_digits(replay, settings.replay, settings.seed)
+    counts = np.bincount(examples.y, minlength=NUM_CLASSES).tolist()
+    model = fine_tune(model, config.recipe, examples, replay_digits, settings, on_step)
+    tuned = runs.RunConfig(
+        name=out.name, arch=config.arch, recipe=config.recipe, data=config.data, parameters=config.parameters,
+        digitrec=config.digitrec, hardware=hardware.describe(), started=None, status="finished",
+        epochs_done=config.epochs_done, temperature=config.temperature, trained_by="digitrec tune",
+        extra={"tuned_from": {"path": str(base_dir.resolve()), "weights_sha256": runs.weights_sha256(base_dir),
+                              "examples": str(Path(examples_dir).resolve()),
+                              "examples_sha256": examples_sha256(examples),
+                              "examples_per_digit": counts, "replay": replay_digits.source,
+                              "settings": asdict(settings)}},
+    )
+    _write_run(out, model, tuned, base_dir)
+    tuned.train_seconds = round(time.perf_counter() - started, 2)
+    runs.write_config(out, tuned)
+    return TuneResult(tuned, counts, [d for d, c in enumerate(counts) if c < FEW], tuned.train_seconds)
+
+
+def _write_run(out: Path, model: nn.Module, config: runs.RunConfig, base_dir: Path) -> None:
+    """Weights, config, ONNX and the base's line model, in a temporary folder renamed into place: a killed
+    tune leaves no half run."""
+    from digitrec.export import export_onnx
+    from digitrec.predict import Predictor
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.tuning"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    config.weights_sha256 = runs.save_weights(staging, model)
+    runs.write_config(staging, config)
+    export_onnx(Predictor(model, config, staging), staging / runs.ONNX)
+    if (base_dir / LINES_DIR).is_dir():
+        shutil.copytree(base_dir / LINES_DIR, staging / LINES_DIR)
+    if out.exists():
+        out.rmdir()  # checked empty above
+    staging.rename(out)
