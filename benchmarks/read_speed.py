@@ -21,8 +21,6 @@ from common import machine_line, print_table
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from make_numbers import compose, on_paper  # noqa: E402
 from server import running_server  # noqa: E402
 
 from digitrec import synthetic  # noqa: E402
@@ -51,8 +49,8 @@ def number_photos(count: int) -> list[bytes]:
     photos = []
     for _ in range(count):
         pictures, _ = synthetic.drawn_digits(4, seed=int(rng.integers(1 << 30)), size=112)
-        ink = compose([255 - np.asarray(p) for p in pictures], (0.2, 0.6), rng)
-        payload, _ = on_paper(ink, rng, photographed=True)
+        ink = synthetic.number_ink([255 - np.asarray(p) for p in pictures], (0.2, 0.6), rng)
+        payload, _ = synthetic.number_on_paper(ink, rng, photographed=True)
         image = Image.open(io.BytesIO(payload)).resize((640, 200))
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=85)

@@ -97,6 +97,11 @@ def test_not_an_image_gets_an_error_and_the_rest_predictions(tmp_path):
     assert "not a readable image" in rows["photos/notes.png"]["error"]
     assert "blank" in rows["photos/blank.png"]["error"]
     assert rows["photos/7/1.png"]["probabilities"] and len(rows["photos/7/1.png"]["probabilities"]) == 10
+    # Each picture that could not be read is also one line on stderr, naming it.
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 2 and all(line.startswith("digitrec: error: ") for line in errors)
+    assert any(str(folder / "notes.png") in line and "not a readable image" in line for line in errors)
+    assert "Traceback" not in result.stderr
 
 
 def test_kaggle_submission(tmp_path, digits):

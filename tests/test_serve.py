@@ -26,8 +26,17 @@ def test_health_model_and_docs(server):
     info = httpx.get(f"{server}/api/model").json()
     assert info["architecture"] and info["parameters"] > 1000 and info["version"]
     assert info["test_accuracy"] >= 0.995
-    assert httpx.get(f"{server}/docs").status_code == 200
     assert "/api/predict" in httpx.get(f"{server}/openapi.json").json()["paths"]
+
+
+def test_api_docs_work_offline(server):
+    """/docs loads Swagger UI from the package, never from a CDN."""
+    docs = httpx.get(f"{server}/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text and "http" not in docs.text.split("<body>")[1]
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"/docs-assets/{asset}" in docs.text
+        response = httpx.get(f"{server}/docs-assets/{asset}")
+        assert response.status_code == 200 and len(response.content) > 10_000
 
 
 def test_page_and_static_files_are_served(server):

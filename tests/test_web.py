@@ -183,3 +183,76 @@ def test_number_page_draws_with_touch_on_a_phone_without_scrolling(browser, serv
     assert page.evaluate("window.scrollY") == 0 and page.evaluate("window.scrollX") == 0
     assert page.text_content("#text") == "47"
     page.screenshot(path=str(ARTIFACTS / "number-phone.png"), full_page=True)
+
+
+def test_correct_a_misread_digit_on_the_page_then_tune_reads_it(browser, tmp_path, mnist_dir):
+    """Draw a 1 with a long flag (read wrong by the bundled model), press 'It was: 1': the example lands in
+    --collect DIR; `digitrec tune` on that folder reads the same drawing as 1."""
+    from digitrec.cli import main
+    from digitrec.predict import Predictor
+
+    kept = tmp_path / "kept"
+    with running_server("--collect", str(kept), "--workers", "1") as url:
+        page = browser.new_page(viewport={"width": 1000, "height": 900}, reduced_motion="reduce")
+        page.goto(url)
+        page.wait_for_selector("#teach:not([hidden])", timeout=3000)
+        box = page.locator("#pad").bounding_box()
+        strokes, pen = synthetic.hand_strokes("backhand", 1, np.random.default_rng(5))
+        page.evaluate(f"document.getElementById('pad').getContext('2d').lineWidth = {pen:.1f}")
+        with page.expect_response("**/api/predict") as response_info:
+            _draw(page, strokes, box)
+        read_as = response_info.value.json()["digit"]
+        assert read_as != 1, "the drawing must be one the base model misreads"
+        with page.expect_response("**/api/correct") as saved:
+            page.get_by_role("button", name="It was a 1").click()
+        assert saved.value.ok
+        page.wait_for_function("document.querySelector('.teach-status').textContent.startsWith('Kept as 1')")
+        page.screenshot(path=str(ARTIFACTS / "correct.png"))
+    examples = list((kept / "1").glob("*.png"))
+    assert len(examples) == 1
+    assert main(["tune", "--data", str(kept), "--out", str(tmp_path / "mine"), "--replay", str(mnist_dir),
+                 "--quiet"]) == 0
+    assert Predictor.load().predict(examples[0])[0] == read_as
+    assert Predictor.load(tmp_path / "mine").predict(examples[0])[0] == 1
+
+
+def test_number_page_keeps_a_corrected_number_digit_by_digit(browser, tmp_path):
+    kept = tmp_path / "kept"
+    with running_server("--collect", str(kept), "--workers", "1") as url:
+        page = browser.new_page(viewport={"width": 1000, "height": 900}, reduced_motion="reduce")
+        page.goto(f"{url}/number")
+        page.wait_for_selector("#teach:not([hidden])", timeout=3000)
+        box = page.locator("#line").bounding_box()
+        scale = box["width"] / 840
+        strokes, pen = _number_strokes("305", np.random.default_rng(12))
+        page.evaluate(f"document.getElementById('line').getContext('2d').lineWidth = {pen:.1f}")
+        for stroke in strokes:
+            with page.expect_response("**/api/read**"):
+                page.mouse.move(box["x"] + stroke[0][0] * scale, box["y"] + stroke[0][1] * scale)
+                page.mouse.down()
+                for x, y in stroke[1:]:
+                    page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=2)
+                page.mouse.up()
+        page.fill("#correct-text", "305")
+        with page.expect_response("**/api/correct") as saved:
+            page.click("#correct-save")
+        assert saved.value.ok, saved.value.text()
+        page.screenshot(path=str(ARTIFACTS / "number-correct.png"))
+    assert sorted(p.parent.name for p in kept.glob("[0-9]/*.png")) == ["0", "3", "5"]
+
+
+def test_without_collect_the_page_shows_no_correction_buttons(browser, server):
+    page = browser.new_page()
+    page.goto(server)
+    page.wait_for_function("window.fetch !== undefined")
+    page.wait_for_timeout(300)
+    assert page.locator("#teach").is_hidden()
+
+
+def test_api_docs_render_without_the_internet(browser, server):
+    page = browser.new_page()
+    # Any request that leaves loopback is refused: the docs must come from the package.
+    page.route(re.compile(r"^https?://(?!127\.0\.0\.1)"), lambda route: route.abort())
+    page.goto(f"{server}/docs")
+    page.wait_for_selector(".swagger-ui .opblock", timeout=10_000)
+    assert page.locator(".opblock-summary-path", has_text="/api/read").count() >= 1

@@ -229,6 +229,7 @@ def cmd_predict(args) -> int:
             print(_table(rows, ["file", "digit", "confidence", "note", "error"]))
         if args.out:
             atomic_write_text(Path(args.out), json.dumps([r.as_dict() for r in results], indent=2) + "\n")
+        _errors_to_stderr(target, results)
         return 0 if all(r.error is None for r in results) else 2
     digits = data.load(target)
     if not args.out:
@@ -236,6 +237,15 @@ def cmd_predict(args) -> int:
     labels = write_submission(predictor, digits, Path(args.out))
     print(f"{len(labels)} predictions written to {args.out}")
     return 0
+
+
+def _errors_to_stderr(target: Path, results) -> None:
+    """Pictures that could not be read, one line each on stderr (the table or JSON on stdout has them too):
+    a script that keeps only stdout, or only stderr, still learns of them."""
+    base = target.parent
+    for r in results:
+        if r.error:
+            print(f"digitrec: error: {base / r.file}: {r.error}", file=sys.stderr)
 
 
 def cmd_read(args) -> int:
@@ -263,6 +273,7 @@ def cmd_read(args) -> int:
         lines = ["file,text,confidence"] + [f"{r.file},{r.reading.text},{r.reading.confidence}" if r.reading
                                             else f"{r.file},," for r in results]
         atomic_write_text(Path(args.out), "\n".join(lines) + "\n")
+    _errors_to_stderr(target, results)
     return 0 if all(r.error is None for r in results) else 2
 
 

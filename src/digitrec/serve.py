@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
+from swagger_ui_bundle import swagger_ui_path
 
 from digitrec.collect import Collector
 from digitrec.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
@@ -270,7 +272,10 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
 
     Its routes are closures over the one predictor, all here so the API reads top to bottom in one
     place: that is why this function is longer than the rest."""
-    app = FastAPI(title="digitrec", version=__version__, description="Handwritten digit recognition")
+    app = FastAPI(title="digitrec", version=__version__, description="Handwritten digit recognition",
+                  docs_url=None, redoc_url=None)
+    # The packaged Swagger UI (4.x) renders OpenAPI 3.0 documents; this schema uses nothing of 3.1.
+    app.openapi_version = "3.0.3"
     if allowed_hosts is not None:
         _check_host_header(app, allowed_hosts)
     served = _Served(predictor, collector)
@@ -341,6 +346,15 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
     async def number_page():
         return FileResponse(WEB_DIR / "number.html")
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        # Swagger UI from the package (swagger-ui-bundle), not a CDN: the docs work offline.
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="digitrec API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     return app
 

@@ -382,9 +382,9 @@ HANDS: dict[str, dict] = {
 }
 
 
-def hand_digit(hand: str, digit: int, rng: np.random.Generator, size: int = 280) -> Image.Image:
-    """One digit in one hand: its strokes with the small wobble of a person writing the same shape
-    again (position, size, a few degrees, the pen's pressure), dark on white like the drawing page."""
+def hand_strokes(hand: str, digit: int, rng: np.random.Generator, size: int = 280) -> tuple[list[list[Point]], float]:
+    """One digit in one hand: its strokes in pixel coordinates, with the small wobble of a person writing
+    the same shape again (position, size, a few degrees, the pen's pressure), and the pen's width."""
     style = HANDS[hand]
     strokes = style["digits"].get(digit) or TEMPLATES[digit][0]
     angle = math.radians(rng.uniform(-4, 4))
@@ -401,4 +401,9 @@ def hand_digit(hand: str, digit: int, rng: np.random.Generator, size: int = 280)
             x, y = x * math.cos(angle) - y * math.sin(angle), x * math.sin(angle) + y * math.cos(angle)
             path.append((cx + x * width, cy + y * height))
         paths.append(path)
-    return render_strokes(paths, style["pen"] * height * rng.uniform(0.85, 1.15), size)
+    return paths, style["pen"] * height * rng.uniform(0.85, 1.15)
+
+
+def hand_digit(hand: str, digit: int, rng: np.random.Generator, size: int = 280) -> Image.Image:
+    """One digit in one hand, dark on white like the drawing page."""
+    return render_strokes(*hand_strokes(hand, digit, rng, size), size)

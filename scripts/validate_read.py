@@ -1,0 +1,89 @@
+"""How `read` should combine its two readers, decided on validation pictures, and whether `read` agrees
+with `predict` on single digits.
+
+1. On a bench of numbers made from training digits the line model never trained on
+   (`make_numbers.py --split validation`), strings right per group for three ways of reading:
+   segmentation alone, the line model alone, and both (segmentation where they agree or the line is
+   one digit, else the line model: what `read` does).
+2. With `--agreement N`: the first N MNIST *training* digits that the line model held out, each read
+   alone by `read` and by `predict` (the issue's target, 99.9 %, is on MNIST test: `--split test`
+   reads the test digits and is run once, at the end, to report).
+
+    DIGITREC_DATA=../shared/data/mnist python scripts/make_numbers.py --split validation --count 300 \\
+        --seed 5 --out numbers-val
+    python scripts/validate_read.py numbers-val --lines runs/lines-a [--agreement 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from digitrec import data
+from digitrec.errors import DigitrecError
+from digitrec.lines import LINE_ONNX, WORK_HEIGHT, LineModel, decode, digit_height, line_split, to_line
+from digitrec.predict import load_predictor
+from digitrec.preprocess import ink_map, open_image
+from digitrec.read import read_number
+
+
+def line_only(picture, line_model: LineModel) -> str:
+    ink, _ = ink_map(picture, WORK_HEIGHT)
+    return "".join(str(d.digit) for d in decode(line_model.probabilities(to_line(ink, digit_height(ink)).pixels)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bench", type=Path)
+    parser.add_argument("--lines", type=Path, required=True, help="a line model's folder (train-lines --out)")
+    parser.add_argument("--model", help="the digit model's run folder (default: the bundled model)")
+    parser.add_argument("--agreement", type=int, default=0, help="single digits to read both ways")
+    parser.add_argument("--split", choices=["validation", "test"], default="validation")
+    args = parser.parse_args()
+    predictor = load_predictor(args.model)
+    line_model = LineModel(args.lines / LINE_ONNX)
+    right: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    with open(args.bench / "numbers.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            picture = open_image((args.bench / row["file"]).read_bytes())
+            ways = {}
+            for name, read in (("segmentation", lambda p: read_number(p, predictor).text),
+                               ("line model", lambda p: line_only(p, line_model)),
+                               ("both (read)", lambda p: read_number(p, predictor, line_model).text)):
+                try:
+                    ways[name] = read(picture)
+                except DigitrecError:
+                    ways[name] = None
+            for name, text in ways.items():
+                right[name][row["group"]].append(text == row["text"])
+                right[name]["all"].append(text == row["text"])
+    groups = list(next(iter(right.values())))
+    print("| way | " + " | ".join(groups) + " |")
+    print("| --- |" + " --- |" * len(groups))
+    for name, by_group in right.items():
+        print(f"| {name} | " + " | ".join(f"{np.mean(by_group[g]):.1%}" for g in groups) + " |")
+    if args.agreement:
+        if args.split == "test":
+            digits = data.load(None, "test")
+        else:
+            train = data.load(None, "train")
+            digits = train.subset(line_split(len(train))[1])
+        digits = digits.subset(np.arange(min(args.agreement, len(digits))))
+        single = predictor.probabilities(digits.x).argmax(1)
+        same = []
+        for image, digit in zip(digits.x, single, strict=True):
+            try:
+                text = read_number(Image.fromarray(image), predictor, line_model).text
+            except DigitrecError:
+                text = None
+            same.append(text == str(digit))
+        print(f"read agrees with predict on {np.mean(same):.2%} of {len(same)} single {args.split} digits")
+
+
+if __name__ == "__main__":
+    main()
