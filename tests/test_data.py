@@ -96,8 +96,11 @@ def _corrupt_csv(tmp_path, tiny_digits, line: int, edit) -> Path:
         (3, lambda f: ["12"] + f[1:], r"line 3, column 'label': label 12 \(expected a digit 0-9\)"),
         (2, lambda f: f[:50] + ["-1"] + f[51:], r"line 2, column 'pixel49': pixel value -1"),
         (4, lambda f: f[:7] + ["12.5"] + f[8:], r"train.csv, line 4: 12.5 is not an integer"),
+        (3, lambda f: f[:20] + ["99999999999999999999"] + f[21:],
+         r"line 3, column 'pixel19': pixel value 99999999999999999999 \(expected 0-255\)"),
     ],
-    ids=["missing", "non-numeric", "extra-column", "short-row", "over-255", "bad-label", "negative", "fraction"],
+    ids=["missing", "non-numeric", "extra-column", "short-row", "over-255", "bad-label", "negative", "fraction",
+         "20-digits"],
 )
 def test_bad_csv_names_line_and_column(tmp_path, tiny_digits, line, edit, message):
     with pytest.raises(DigitrecError, match=message):
@@ -264,3 +267,16 @@ def test_csv_with_a_byte_order_mark_or_cr_line_endings_loads_the_same(tmp_path, 
     for variant in (bom, cr):
         loaded = data.load(variant)
         assert np.array_equal(loaded.x, tiny_digits.x[:10]) and np.array_equal(loaded.y, tiny_digits.y[:10])
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", r"train-images-idx3-ubyte: file is empty"),
+    (b"XXXXXXXXXXXXXXXX", r"train-images-idx3-ubyte: not an IDX file \(magic 58585858\)"),
+])
+def test_an_mnist_file_that_is_not_idx_is_named_not_the_folder(tmp_path, content, message):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    (folder / "train-images-idx3-ubyte").write_bytes(content)
+    (folder / "train-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 1, 3]))
+    with pytest.raises(DigitrecError, match=message):
+        data.load(folder)

@@ -78,7 +78,15 @@ def _is_image(head: bytes) -> bool:
 def detect_kind(path: Path) -> str:
     """One of 'mnist-dir', 'idx', 'csv', 'npz', 'image', 'image-dir'."""
     if path.is_dir():
-        if any(_is_idx(_read_head(p)) for p in path.iterdir() if p.is_file() and "idx" in p.name):
+        named = sorted(p for p in path.iterdir() if p.is_file() and "ubyte" in p.name.lower())
+        for p in named:  # a file named like MNIST's that is not IDX is named in the error, not skipped
+            head = _read_head(p)
+            if not head:
+                raise DigitrecError("file is empty", where=str(p), expected="an MNIST IDX file")
+            if not _is_idx(head):
+                raise DigitrecError(f"not an IDX file (magic {head[:4].hex()})", where=str(p),
+                                    expected="magic 00000801 (labels) or 00000803 (images)")
+        if named or any(_is_idx(_read_head(p)) for p in path.iterdir() if p.is_file() and "idx" in p.name):
             return "mnist-dir"
         return "image-dir"
     head = _read_head(path)
@@ -234,8 +242,9 @@ def read_csv(path: Path) -> Digits:
         y = values[:, 0]
         bad = np.flatnonzero((y < 0) | (y > 9))
         if len(bad):
+            cell = _cell(lines, bad[0] + first_line, 0)
             raise DigitrecError(
-                f"label {y[bad[0]]:g}", where=f"{path}, line {bad[0] + first_line}, column 'label'",
+                f"label {cell}", where=f"{path}, line {bad[0] + first_line}, column 'label'",
                 expected="a digit 0-9",
             )
         y = y.astype(np.int64)
@@ -244,11 +253,18 @@ def read_csv(path: Path) -> Digits:
     if len(bad_rows):
         r, c = bad_rows[0], bad_cols[0]
         raise DigitrecError(
-            f"pixel value {values[r, c]:g}", where=f"{path}, line {r + first_line}, column 'pixel{c}'",
+            f"pixel value {_cell(lines, r + first_line, c + labelled)}",
+            where=f"{path}, line {r + first_line}, column 'pixel{c}'",
             expected="0-255",
         )
     x = values.astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
     return Digits(x, y, str(path))
+
+
+def _cell(lines: list[bytes], line: int, column: int) -> str:
+    """A cell as the file writes it (a 20-digit number stays 20 digits, not a rounded float)."""
+    text = lines[line - 1].split(b",")[column].strip().decode("utf-8", errors="replace")
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 def _plain_integers(rows: list[bytes], ncols: int) -> np.ndarray | None:
