@@ -222,6 +222,38 @@ def test_download_verifies_checksums(tmp_path, digits_dir, digits, monkeypatch):
     assert not (tmp_path / "cache2" / "train-images-idx3-ubyte.gz").exists()
 
 
+def test_download_tries_the_next_mirror_after_a_corrupt_file_or_a_gzip_bomb(tmp_path, digits_dir, monkeypatch):
+    sums = {p.name.removesuffix(".gz"): hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest()
+            for p in digits_dir.glob("*.gz")}
+    monkeypatch.setattr(data, "MNIST_FILES", sums)
+    corrupt, bomb = tmp_path / "corrupt", tmp_path / "bomb"
+    corrupt.mkdir()
+    bomb.mkdir()
+    zeros = gzip.compress(bytes(100 << 20))  # 100 KB that unpack to 100 MB
+    for name in sums:
+        good = (digits_dir / f"{name}.gz").read_bytes()
+        (corrupt / f"{name}.gz").write_bytes(good[:20] + b"\x00" * 50 + good[70:])
+        (bomb / f"{name}.gz").write_bytes(zeros)
+    with _LoopbackMirror(corrupt) as bad, _LoopbackMirror(bomb) as huge, _LoopbackMirror(digits_dir) as fine:
+        dest = data.download_mnist(tmp_path / "cache", mirrors=(bad, huge, fine))
+        assert sorted(p.name for p in dest.iterdir()) == sorted(f"{n}.gz" for n in sums)
+        with pytest.raises(DigitrecError) as refused:
+            data.download_mnist(tmp_path / "cache2", mirrors=(bad, huge))
+    message = str(refused.value)
+    assert "corrupt gzip stream" in message and "unpacks to over 67,108,864 bytes" in message
+    assert not any((tmp_path / "cache2").iterdir())
+
+
+def test_a_local_gzip_bomb_is_refused_before_it_fills_memory(tmp_path, monkeypatch):
+    from digitrec import formats
+
+    monkeypatch.setattr(formats, "MAX_INFLATED", 1 << 20)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(bytes([0, 0, 8, 3, 0, 0, 0, 200, 0, 0, 0, 28, 0, 0, 0, 28]) + bytes(8 << 20)))
+    with pytest.raises(DigitrecError, match="unpacks to over 1,048,576 bytes"):
+        formats.read_idx(path)
+
+
 @pytest.mark.parametrize(("arrays", "message"), [
     ({"x_train": np.random.default_rng(0).random((5, 28, 28)), "y_train": np.arange(5)}, "floats in 0-1"),
     ({"x_train": np.full((5, 28, 28), np.nan), "y_train": np.arange(5)}, "NaN or infinite"),

@@ -5,7 +5,6 @@ Every loader hands back `Digits` (uint8 [N, 28, 28], light ink on black; int64 l
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import urllib.request
@@ -19,6 +18,7 @@ from digitrec.files import atomic_write_bytes
 from digitrec.formats import (
     Digits,
     detect_kind,
+    inflate,
     iter_image_files,
     load_image_dir,
     load_mnist_dir,
@@ -203,21 +203,40 @@ def default_cache_dir() -> Path:
     return Path(base) / "digitrec" / "mnist"
 
 
+MAX_DOWNLOAD = 32 << 20  # MNIST's largest file is 9.9 MB gzipped
+MAX_MNIST_INFLATED = 64 << 20  # ... and 47 MB unpacked
+
+
+def _sha256_of_gzip(payload: bytes, where: str) -> str:
+    """SHA-256 of what a gzip stream unpacks to, inflating no more than MNIST's size (a "gzip bomb" of a
+    few hundred KB is refused, not unpacked to gigabytes); a corrupt stream is a DigitrecError."""
+    return hashlib.sha256(inflate(payload, where, MAX_MNIST_INFLATED)).hexdigest()
+
+
+def _cached(target: Path, sha: str) -> bool:
+    try:
+        return target.exists() and _sha256_of_gzip(target.read_bytes(), str(target)) == sha
+    except DigitrecError:
+        return False  # a damaged copy is downloaded again
+
+
 def download_mnist(dest: Path | None = None, mirrors: tuple[str, ...] = MNIST_MIRRORS, timeout: float = 60) -> Path:
     """Fetch the four MNIST files into `dest` (verified by SHA-256), skipping those already there."""
     dest = Path(dest) if dest else default_cache_dir()
     dest.mkdir(parents=True, exist_ok=True)
     for name, sha in MNIST_FILES.items():
         target = dest / f"{name}.gz"
-        if target.exists() and hashlib.sha256(gzip.decompress(target.read_bytes())).hexdigest() == sha:
+        if _cached(target, sha):
             continue
         errors = []
         for mirror in mirrors:
             try:
                 with urllib.request.urlopen(mirror + name + ".gz", timeout=timeout) as response:
-                    payload = response.read()
-                digest = hashlib.sha256(gzip.decompress(payload)).hexdigest()
-            except (OSError, EOFError) as e:
+                    payload = response.read(MAX_DOWNLOAD + 1)
+                if len(payload) > MAX_DOWNLOAD:
+                    raise DigitrecError(f"over {MAX_DOWNLOAD:,} bytes", expected="MNIST's 10 MB")
+                digest = _sha256_of_gzip(payload, mirror + name + ".gz")
+            except (OSError, EOFError, ValueError, DigitrecError) as e:  # the next mirror may serve it right
                 errors.append(f"{mirror}: {e}")
                 continue
             if digest != sha:

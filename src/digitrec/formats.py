@@ -11,6 +11,7 @@ import gzip
 import io
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,7 @@ def _read_head(path: Path, n: int = 64) -> bytes:
         try:
             with gzip.open(path, "rb") as f:
                 return f.read(n)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:
             raise DigitrecError(f"corrupt gzip file: {e}", where=str(path)) from None
     return head
 
@@ -109,14 +110,32 @@ def detect_kind(path: Path) -> str:
 # ---------------------------------------------------------------- IDX
 
 
+MAX_INFLATED = 1 << 30  # an IDX file larger than 1 GiB unpacked is refused (a "gzip bomb" is a few hundred KB)
+
+
+def inflate(payload: bytes, where: str, limit: int | None = None) -> bytes:
+    """A gzip stream unpacked, refused when corrupt or when it unpacks to more than `limit` bytes
+    (default MAX_INFLATED): that is found after unpacking `limit` bytes of it, not after filling the memory."""
+    limit = MAX_INFLATED if limit is None else limit
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(payload, limit)
+        if inflater.unconsumed_tail:
+            raise DigitrecError(f"gzip stream unpacks to over {limit:,} bytes", where=where,
+                                expected="an MNIST-sized file")
+        out += inflater.flush()
+    except zlib.error as e:
+        raise DigitrecError(f"truncated or corrupt gzip stream ({e})", where=where) from None
+    if not inflater.eof:
+        raise DigitrecError("truncated gzip stream (it ends before its end marker)", where=where)
+    return out
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Read one IDX file (raw or gzipped), checking its header against its length."""
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise DigitrecError(f"truncated or corrupt gzip stream ({e})", where=str(path)) from None
+        raw = inflate(raw, str(path))
     if not _is_idx(raw[:4]):
         raise DigitrecError(
             f"not an IDX file (magic {raw[:4].hex() or 'empty'})", where=str(path),
