@@ -127,7 +127,7 @@ def inflate(payload: bytes, where: str, limit: int | None = None) -> bytes:
     except zlib.error as e:
         raise DigitrecError(f"truncated or corrupt gzip stream ({e})", where=where) from None
     if not inflater.eof:
-        raise DigitrecError("truncated gzip stream (it ends before its end marker)", where=where)
+        raise DigitrecError("truncated or corrupt gzip stream (it ends before its end marker)", where=where)
     return out
 
 
