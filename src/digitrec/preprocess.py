@@ -131,7 +131,8 @@ def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     sh, sw = sample.shape
     side = max(1, -(-max(sh, sw) // 8))
     rows, cols = -(-sh // side), -(-sw // side)
-    padded = np.pad(_mean2(sample), ((0, rows * side - sh + 1), (0, cols * side - sw + 1)), mode="edge")
+    means = _mean2(sample)
+    padded = np.pad(means, ((0, rows * side - means.shape[0]), (0, cols * side - means.shape[1])), mode="edge")
     blocks = ndimage.minimum_filter(padded.reshape(rows, side, cols, side).min(axis=(1, 3)), 3)
     scale = (cols * side * w / sw, rows * side * h / sh)
     paper = Image.fromarray(blocks.astype(np.float32), mode="F").resize((round(scale[0]), round(scale[1])),
