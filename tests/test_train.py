@@ -262,21 +262,21 @@ def _kill_on(step_or_epoch):
 def test_a_killed_run_is_resumed_or_restarted_and_loses_no_finished_epoch(tmp_path, digits_dir, monkeypatch, kill):
     _small_loader(monkeypatch, n_train=600, n_val=100)
     recipe, run = _quick("mlp", epochs=3), tmp_path / "run"
-    real_write_metrics, real_save_weights = runs.write_metrics, runs.save_weights
+    real_write_metrics, real_replace_weights = runs.write_metrics, runs.replace_weights
     if kill == "between-checkpoint-and-metrics":  # epoch 2's checkpoint is written, its metrics row is not
         monkeypatch.setattr(runs, "write_metrics", lambda d, h: _kill_on(2)(len(h)) or real_write_metrics(d, h))
     if kill == "during-a-weights-write":  # the second epoch's weights file is half written when the kill comes
-        def half_written(run_dir, model):
+        def half_written(run_dir, config, model):
             if runs.read_config(run_dir).epochs_done == 1:
                 (run_dir / ".model.safetensors.x.tmp").write_bytes(b"half")
                 raise _Killed
-            return real_save_weights(run_dir, model)
-        monkeypatch.setattr(runs, "save_weights", half_written)
+            return real_replace_weights(run_dir, config, model)
+        monkeypatch.setattr(runs, "replace_weights", half_written)
     with pytest.raises(_Killed):
         train_run(recipe, digits_dir, run, on_batch=_kill_on(1) if kill == "first-batch" else None,
                   on_epoch=_kill_on(1) if kill == "after-epoch-1" else None)
     monkeypatch.setattr(runs, "write_metrics", real_write_metrics)
-    monkeypatch.setattr(runs, "save_weights", real_save_weights)
+    monkeypatch.setattr(runs, "replace_weights", real_replace_weights)
     config = runs.read_config(run)
     if kill == "first-batch":
         assert config.epochs_done == 0 and not (run / runs.WEIGHTS).exists()

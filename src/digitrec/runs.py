@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from digitrec.errors import DigitrecError
-from digitrec.files import atomic_path, atomic_write_bytes, atomic_write_text
+from digitrec.files import atomic_write_bytes, atomic_write_text
 from digitrec.recipes import Recipe
 from digitrec.version import __version__
 
@@ -91,6 +91,7 @@ class RunConfig:
     status: str = "running"
     epochs_done: int = 0  # finished epochs: model.safetensors holds the last one's weights while it runs
     weights_sha256: str | None = None  # of model.safetensors, checked when it is loaded
+    pending_weights_sha256: str | None = None  # of weights being written (a kill then leaves either file)
     train_seconds: float | None = None
     wall_seconds_this_session: float | None = None
     val_accuracy: float | None = None
@@ -127,6 +128,8 @@ class RunConfig:
             del out["members"]
         else:
             out["members"] = [asdict(m) for m in self.members]
+        if self.pending_weights_sha256 is None:  # written only while new weights are on their way
+            del out["pending_weights_sha256"]
         return {**out, **self.extra}
 
     @classmethod
@@ -182,14 +185,29 @@ def read_config(run_dir: str | os.PathLike | None) -> RunConfig:
     return RunConfig.from_dict(raw, str(path))
 
 
+def _weights_payload(model: nn.Module) -> tuple[bytes, str]:
+    from safetensors.torch import save
+
+    payload = save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+    return payload, hashlib.sha256(payload).hexdigest()
+
+
 def save_weights(run_dir: Path, model: nn.Module) -> str:
     """Weights as safetensors, written to a temporary name and renamed into place; returns their SHA-256."""
-    from safetensors.torch import save_file
+    payload, sha = _weights_payload(model)
+    atomic_write_bytes(Path(run_dir) / WEIGHTS, payload)
+    return sha
 
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(Path(run_dir) / WEIGHTS) as tmp:
-        save_file(state, tmp)
-        return hashlib.sha256(tmp.read_bytes()).hexdigest()
+
+def replace_weights(run_dir: Path, config: RunConfig, model: nn.Module) -> None:
+    """New weights for a run that has a config, safe against a kill at any moment: the config first names
+    the coming weights' SHA-256 as pending, then the weights are written, then the config takes them. At
+    every point the weights file on disk matches the SHA-256 or the pending one that config.json holds."""
+    payload, sha = _weights_payload(model)
+    config.pending_weights_sha256 = sha
+    write_config(run_dir, config)
+    atomic_write_bytes(Path(run_dir) / WEIGHTS, payload)
+    config.weights_sha256, config.pending_weights_sha256 = sha, None
 
 
 def weights_sha256(run_dir: Path) -> str | None:
@@ -198,7 +216,8 @@ def weights_sha256(run_dir: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
-def load_weights(run_dir: Path, model: nn.Module, sha256: str | None = None) -> nn.Module:
+def load_weights(run_dir: Path, model: nn.Module, sha256: str | tuple[str | None, ...] | None = None) -> nn.Module:
+    """A run's weights into `model`, refused unless their SHA-256 is `sha256` (or one of them)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -206,7 +225,8 @@ def load_weights(run_dir: Path, model: nn.Module, sha256: str | None = None) -> 
     if not path.exists():
         raise DigitrecError("run folder has no model.safetensors (killed before its first epoch ended?)",
                             where=str(run_dir), expected=f"digitrec train --resume {run_dir}")
-    if sha256 and hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+    accepted = {s for s in (sha256 if isinstance(sha256, tuple) else (sha256,)) if s}
+    if accepted and hashlib.sha256(path.read_bytes()).hexdigest() not in accepted:
         raise DigitrecError("weights changed since the run saved them (damaged or edited)", where=str(path),
                             expected="the model.safetensors whose SHA-256 config.json records")
     try:
@@ -281,7 +301,8 @@ def load_run(path: str | os.PathLike | None = None) -> tuple[nn.Module, RunConfi
     """The model of a run folder (the bundled model when `path` is None) and its config."""
     run_dir = run_path(path)
     config = read_config(run_dir)
-    return load_weights(run_dir, build_model(config), config.weights_sha256), config
+    accepted = (config.weights_sha256, config.pending_weights_sha256)
+    return load_weights(run_dir, build_model(config), accepted if config.weights_sha256 else None), config
 
 
 def make_ensemble(member_dirs: list[Path], out: Path) -> RunConfig:

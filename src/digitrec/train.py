@@ -351,7 +351,7 @@ def train_run(
 
     def keep_epoch(model: nn.Module, history: list[EpochMetrics]) -> None:
         """After every epoch the folder holds a loadable model (that epoch's) and says how far it got."""
-        config.weights_sha256 = runs.save_weights(run_dir, with_test_time_shifts(model, recipe.tta_shift_px))
+        runs.replace_weights(run_dir, config, with_test_time_shifts(model, recipe.tta_shift_px))
         config.epochs_done = len(history)
         runs.write_config(run_dir, config)
 
@@ -365,7 +365,11 @@ def _finish_run(run_dir: Path, config: RunConfig, result: TrainResult, val_set: 
     """The final model saved, calibrated on the validation digits (its temperature), the config finished,
     the checkpoint dropped and the figures drawn."""
     model = with_test_time_shifts(result.model, config.recipe.tta_shift_px)
-    config.weights_sha256 = runs.save_weights(run_dir, model)
+    # A run resumed from a checkpoint written just before a kill may have no epoch left to train: what the
+    # checkpoint holds (its history, its weights) is written out here, not only after an epoch.
+    runs.write_metrics(run_dir, result.history)
+    config.epochs_done = len(result.history)
+    runs.replace_weights(run_dir, config, model)
     config.val_loss, config.val_accuracy = result.history[-1].val_loss, result.history[-1].val_accuracy
     logits = None
     if val_set is not None:
@@ -373,10 +377,12 @@ def _finish_run(run_dir: Path, config: RunConfig, result: TrainResult, val_set: 
         if model is not result.model:  # the per-epoch figures read one view only
             config.val_loss, config.val_accuracy = _loss_and_accuracy(logits, val_set.y)
         config.temperature = fit_temperature(logits.numpy(), val_set.y)
+    probabilities = None if logits is None else torch.softmax(logits / config.temperature, 1).numpy()
+    # The figures before the word "finished": a kill while they are drawn leaves a run to resume, not a
+    # finished one with half a figure.
+    plots.run_figures(run_dir, result.history, val_set, probabilities)
     config.status, config.finished, config.hardware = "finished", _now(), hardware.describe()
     config.train_seconds = round(sum(m.seconds for m in result.history), 2)
     config.wall_seconds_this_session = round(seconds, 2)
     runs.write_config(run_dir, config)
     (run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
-    probabilities = None if logits is None else torch.softmax(logits / config.temperature, 1).numpy()
-    plots.run_figures(run_dir, result.history, val_set, probabilities)
