@@ -28,7 +28,7 @@ from digitrec import data
 from digitrec.errors import DigitrecError
 from digitrec.lines import LINE_ONNX, WORK_HEIGHT, LineModel, decode, digit_height, line_split, to_line
 from digitrec.predict import load_predictor
-from digitrec.preprocess import ink_map, open_image
+from digitrec.preprocess import ink_map, open_image, to_mnist
 from digitrec.read import read_number
 
 
@@ -74,11 +74,13 @@ def main() -> None:
             train = data.load(None, "train")
             digits = train.subset(line_split(len(train))[1])
         digits = digits.subset(np.arange(min(args.agreement, len(digits))))
-        single = predictor.probabilities(digits.x).argmax(1)
+        pictures = [Image.fromarray(image) for image in digits.x]
+        # `predict` as it reads a picture file: through preprocessing (an MNIST array is read as it is).
+        single = predictor.probabilities(np.stack([to_mnist(p) for p in pictures])).argmax(1)
         same = []
-        for image, digit in zip(digits.x, single, strict=True):
+        for picture, digit in zip(pictures, single, strict=True):
             try:
-                text = read_number(Image.fromarray(image), predictor, line_model).text
+                text = read_number(picture, predictor, line_model).text
             except DigitrecError:
                 text = None
             same.append(text == str(digit))

@@ -4,6 +4,7 @@ import base64
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,3 +131,23 @@ def test_the_readme_example_reads_2026(model):
     from pathlib import Path
 
     assert model.read(Path(__file__).parent.parent / "docs" / "number-2026.jpg").text == "2026"
+
+
+def test_a_large_jpeg_is_decoded_reduced_and_boxed_in_its_own_pixels():
+    import io
+
+    from PIL import Image
+
+    from digitrec.predict import load_predictor
+    from digitrec.preprocess import open_image
+
+    photo = Image.open(Path(__file__).parent.parent / "docs" / "number-2026.jpg")
+    big = io.BytesIO()
+    photo.resize((photo.width * 4, photo.height * 4)).save(big, format="JPEG", quality=92)
+    decoded = open_image(big.getvalue())
+    assert decoded.size[0] < photo.width * 4  # the decoder drafted it smaller
+    predictor = load_predictor()
+    small, large = predictor.read(photo), predictor.read(big.getvalue())
+    assert small.text == large.text == "2026"
+    for a, b in zip(small.digits, large.digits, strict=True):
+        assert all(abs(4 * u - v) <= 24 for u, v in zip(a.box, b.box, strict=True)), (a.box, b.box)

@@ -22,6 +22,8 @@ MAX_IMAGE_PIXELS = 40_000_000  # a 20000x20000 "decompression bomb" is refused b
 FIT_SIZE = 20  # MNIST fits each digit's ink into 20x20, then centres it in 28x28
 CANVAS = IMAGE_SIZE
 WORK_SIZE = 192  # large photos are reduced to this first: enough detail, bounded cost
+DRAFT_ABOVE = 1024  # a JPEG larger than this a side is decoded at a reduced scale, at least this large
+DRAFTED = "digitrec_drafted"  # image.info key: the original's pixels per decoded pixel
 # MNIST's strokes are 2.5 px wide at 28x28 (median; 5-95 %: 1.7-3.9, `stroke_width` on 3,000 training
 # digits). A pen outside this range is brought to the median; inside it, a picture is left as drawn.
 STROKE_TARGET = 2.5
@@ -48,6 +50,12 @@ def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Imag
                 raise TooLargeError(
                     f"image is {width}x{height} pixels, over the pixel limit", expected=f"at most {max_pixels:,} pixels"
                 )
+            if image.format == "JPEG" and max(width, height) > DRAFT_ABOVE:
+                # Decoded at 1/2, 1/4 or 1/8 scale by the JPEG decoder itself: a 40-megapixel photo costs
+                # a few MB instead of 120, and the network reads 28x28 anyway.
+                scale = max(DRAFT_ABOVE / max(width, height), 1 / 8)
+                image.draft(image.mode, (round(width * scale), round(height * scale)))
+                image.info[DRAFTED] = width / image.size[0]  # boxes are given in the original's pixels
             image.load()
     except DigitrecError:
         raise
@@ -58,7 +66,8 @@ def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Imag
                             expected="PNG, JPEG, GIF, BMP or WebP") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise DigitrecError(f"corrupt or truncated image ({e})", expected="PNG, JPEG, GIF, BMP or WebP") from None
-    return ImageOps.exif_transpose(image)
+    ImageOps.exif_transpose(image, in_place=True)  # in place: a copy of a 40-megapixel picture is 160 MB more
+    return image
 
 
 def _grayscale(image: Image.Image) -> np.ndarray:
@@ -306,7 +315,9 @@ def ink_map(picture: Image.Image | np.ndarray, height: int) -> tuple[np.ndarray,
     out) at about `height` pixels high, and the factor from its pixels back to the picture's."""
     size = picture.size[::-1] if isinstance(picture, Image.Image) else np.shape(picture)[:2]
     factor = max(1, size[0] // height)
-    return _ink(_gray_of(picture, factor)), (factor if isinstance(picture, Image.Image) else 1.0)
+    if not isinstance(picture, Image.Image):
+        return _ink(_gray_of(picture, factor)), 1.0
+    return _ink(_gray_of(picture, factor)), factor * picture.info.get(DRAFTED, 1.0)
 
 
 def ink_to_mnist(ink: np.ndarray) -> np.ndarray:

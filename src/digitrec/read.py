@@ -21,7 +21,7 @@ from scipy import ndimage
 from digitrec.errors import BlankImageError, NoDigitError
 from digitrec.inputs import softmax
 from digitrec.lines import WORK_HEIGHT, LineDigit, LineInput, LineModel, decode, to_line
-from digitrec.preprocess import ink_map, ink_to_mnist
+from digitrec.preprocess import ink_map, ink_to_mnist, to_mnist
 
 MAX_ATOMS = 4  # a digit is at most this many atoms
 DIGIT_COST = 1.0  # log-probability each digit must earn: one digit is not read as two without reason
@@ -30,6 +30,9 @@ GAP_COST = 3.0  # log-probability of reading atoms with paper between them as on
 CUT_COST = 1.5  # log-probability of cutting one piece of ink in two
 CUT_BELOW = 0.6  # a piece is cut only where its column holds less than this share of its fullest column
 SMALL = 0.5  # an atom lower than this share of the line's digit height may be such a mark
+# Where segmentation sees one digit and the line model two, ink narrower than this share of the digit
+# height is one digit (two digits side by side are about as wide as they are tall). Chosen on validation.
+ONE_DIGIT_WIDTH = 0.9
 
 
 @dataclass
@@ -73,10 +76,11 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
     has one, its line model.
 
     Two readers of the same ink map: segmentation (below) and the line model, which reads the whole line
-    at once and was trained on touching and overlapping digits. Where they agree, or where the line is
-    one digit (so `read` and `predict` agree on single digits), segmentation's reading stands, with its
-    exact boxes; where they disagree, the line model's, which is right more often on validation lines
-    (MODEL_CARD.md), its digits boxed by the columns it read them from."""
+    at once and was trained on touching and overlapping digits. Where the line model sees one digit, the
+    picture is read as `predict` reads it (so the two agree on single digits); where both readers agree,
+    segmentation's reading stands, with its exact boxes; where they disagree, the line model's, which is
+    right far more often on validation lines (MODEL_CARD.md), each digit boxed by the ink under the
+    columns it was read from. Without a line model, segmentation alone."""
     try:
         ink, scale = ink_map(picture, WORK_HEIGHT)
     except BlankImageError as e:
@@ -92,8 +96,10 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
         line = to_line(ink, height)
         line_digits = decode(line_model.probabilities(line.pixels))
         text = "".join(str(d.digit) for d in line_digits)
-        single = reading is not None and len(reading.digits) == 1 and len(line_digits) <= 1
-        if line_digits and (reading is None or (text != reading.text and not single)):
+        segmented = len(reading.digits) if reading is not None else 0
+        if reading is not None and (len(line_digits) == 1 or (segmented <= 1 and not line_digits)):
+            reading = _as_one_digit(picture, predictor, reading)
+        elif line_digits and (reading is None or text != reading.text):
             reading = _from_line(ink, line, line_digits, atoms, height, reading)
     if reading is None:
         raise NoDigitError("no digits found", expected="a picture with handwritten digits")
@@ -101,6 +107,20 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
         x0, y0, x1, y1 = d.box
         d.box = [int(x0 * scale), int(y0 * scale), int(math.ceil(x1 * scale)), int(math.ceil(y1 * scale))]
     return reading
+
+
+def _as_one_digit(picture: Image.Image | np.ndarray, predictor, segmented: Reading) -> Reading:
+    """The picture as one digit, through `predict`'s own path (the whole picture to 28x28), boxed where
+    segmentation found its ink."""
+    try:
+        image = to_mnist(picture)
+    except NoDigitError:
+        return segmented
+    p = softmax(predictor.logits(image[None]), predictor.config.temperature)[0]
+    boxes = np.array([d.box for d in segmented.digits])
+    box = [int(boxes[:, 0].min()), int(boxes[:, 1].min()), int(boxes[:, 2].max()), int(boxes[:, 3].max())]
+    digit = DigitReading(int(p.argmax()), round(float(p.max()), 6), box)
+    return Reading(str(digit.digit), digit.confidence, [digit], segmented.rejected, image[None])
 
 
 def _segmented(ink: np.ndarray, atoms: list[_Atom], height: float, predictor) -> Reading:
