@@ -387,16 +387,16 @@ def hand_strokes(hand: str, digit: int, rng: np.random.Generator, size: int = 28
     the same shape again (position, size, a few degrees, the pen's pressure), and the pen's width."""
     style = HANDS[hand]
     strokes = style["digits"].get(digit) or TEMPLATES[digit][0]
-    angle = math.radians(rng.uniform(-4, 4))
-    shear = style["shear"] + rng.uniform(-0.05, 0.05)
+    angle = math.radians(rng.uniform(-8, 8))
+    shear = style["shear"] + rng.uniform(-0.1, 0.1)
     height = rng.uniform(0.55, 0.8) * size
-    width = height * rng.uniform(0.8, 0.95)
+    width = height * rng.uniform(0.7, 1.0)
     cx = size / 2 + rng.uniform(-0.1, 0.1) * size
     cy = size / 2 + rng.uniform(-0.05, 0.05) * size
     paths = []
     for stroke in strokes:
         path = []
-        for x, y in _smooth([(x + rng.normal(0, 0.012), y + rng.normal(0, 0.012)) for x, y in stroke]):
+        for x, y in _smooth([(x + rng.normal(0, 0.025), y + rng.normal(0, 0.025)) for x, y in stroke]):
             x, y = (x - 0.5) + shear * (0.5 - y), y - 0.5
             x, y = x * math.cos(angle) - y * math.sin(angle), x * math.sin(angle) + y * math.cos(angle)
             path.append((cx + x * width, cy + y * height))
