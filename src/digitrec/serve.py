@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import io
 import json
 import os
 from importlib import resources
@@ -17,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -150,11 +152,33 @@ def digit_answer(predictor: Predictor | OnnxPredictor, image: np.ndarray | bytes
     return Response(json.dumps(answer), media_type="application/json")
 
 
+LARGE_PIXELS = 2_000_000
+
+
+def _large(payload: bytes) -> bool:
+    """Whether a picture decodes to over LARGE_PIXELS, from its header alone (no pixels decoded)."""
+    try:
+        width, height = Image.open(io.BytesIO(payload)).size
+    except Exception:  # not a picture Pillow knows: refused later, on the normal path, with its reason
+        return False
+    return width * height > LARGE_PIXELS
+
+
+def _refused(e: DigitrecError) -> ApiError:
+    """The HTTP error for a picture that could not be read. Raised by the caller outside its `except`
+    block: an exception raised inside one keeps the first as its context, and that one's traceback
+    keeps every frame's pictures (a 40-megapixel one is 160 MB) alive until the garbage collector runs."""
+    return ApiError(STATUS_BY_KIND.get(e.kind, 400), str(e))
+
+
 def reading_from_bytes(predictor, payload: bytes, with_inputs: bool = False) -> dict:
+    error = None
     try:
         reading = predictor.read(open_image(payload, MAX_IMAGE_PIXELS))
     except DigitrecError as e:
-        raise ApiError(STATUS_BY_KIND.get(e.kind, 400), str(e)) from None
+        error = _refused(e)
+    if error:
+        raise error
     answer = reading.as_dict()
     if with_inputs:  # the 28x28 each digit was read from, for the page
         answer["inputs"] = reading.crops.tolist()
@@ -162,10 +186,12 @@ def reading_from_bytes(predictor, payload: bytes, with_inputs: bool = False) -> 
 
 
 def image_from_bytes(payload: bytes) -> np.ndarray:
+    error = None
     try:
         return to_mnist(open_image(payload, MAX_IMAGE_PIXELS))
     except DigitrecError as e:
-        raise ApiError(STATUS_BY_KIND.get(e.kind, 400), str(e)) from None
+        error = _refused(e)
+    raise error
 
 
 def _check_host_header(app: FastAPI, allowed: tuple[str, ...]) -> None:
@@ -240,7 +266,7 @@ def save_correction(predictor, collector: Collector, payload: bytes, fields: dic
     digit (`label`), or a number (`text`) whose digits are kept one by one, each cut at its box."""
     kind = "confirmed" if fields.get("confirmed") in ("1", "true") else "corrected"
     label, text = fields.get("label", ""), fields.get("text", "")
-    if not (len(label) == 1 and label.isdigit()) and not (text and text.isascii() and text.isdigit()
+    if not (len(label) == 1 and label in "0123456789") and not (text and text.isascii() and text.isdigit()
                                                              and len(text) <= 32):
         raise ApiError(422, "say what it shows: 'label', one digit 0-9, or 'text', 1-32 digits")
     try:
@@ -251,7 +277,11 @@ def save_correction(predictor, collector: Collector, payload: bytes, fields: dic
             return collector.save(picture, seen, int(label), kind, read_as)
         reading = predictor.read(picture)
     except DigitrecError as e:
-        raise ApiError(STATUS_BY_KIND.get(e.kind, 400), str(e)) from None
+        error = _refused(e)
+    else:
+        error = None
+    if error:
+        raise error
     if len(reading.digits) != len(text):
         raise ApiError(422, f"the picture was read as {len(reading.digits)} digits ('{reading.text}'), the "
                             f"correction has {len(text)}: draw the digits apart, or correct them one at a time")
@@ -279,6 +309,9 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
     if allowed_hosts is not None:
         _check_host_header(app, allowed_hosts)
     served = _Served(predictor, collector)
+    # Work that may hold a large picture in memory runs one request at a time per worker process, in a
+    # thread: the event loop keeps reading other uploads (no false 408s), and memory stays one picture.
+    heavy = asyncio.Semaphore(1)
 
     _answer_errors_as_json(app)
 
@@ -302,6 +335,9 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
         payload = await _file_from_multipart(request, body) if content_type == "multipart/form-data" else body
         if not payload:
             raise ApiError(400, "the uploaded file is empty")
+        if _large(payload):  # off the loop, one at a time: other uploads keep arriving, memory stays bounded
+            async with heavy:
+                return await run_in_threadpool(digit_answer, served.get(), payload)
         # About a millisecond of work, done on the event loop: a thread hop costs a third of that, and
         # each worker process has its own loop (`serve --workers`, one per core).
         return digit_answer(served.get(), payload)
@@ -321,7 +357,8 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
         if not payload:
             raise ApiError(400, "the uploaded file is empty")
         with_inputs = request.query_params.get("inputs") in ("1", "true")
-        answer = await run_in_threadpool(reading_from_bytes, served.get(), payload, with_inputs)
+        async with heavy:
+            answer = await run_in_threadpool(reading_from_bytes, served.get(), payload, with_inputs)
         return Response(json.dumps(answer), media_type="application/json")
 
     @app.post("/api/correct", responses={400: {}, 403: {}, 413: {}, 415: {}, 422: {}, 507: {}})
@@ -333,7 +370,8 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
             raise ApiError(403, "this server keeps no examples (start it with: digitrec serve --collect DIR)")
         payload, fields = await _correction_form(request)
         try:
-            answer = await run_in_threadpool(save_correction, served.get(), collector, payload, fields)
+            async with heavy:
+                answer = await run_in_threadpool(save_correction, served.get(), collector, payload, fields)
         except OSError as e:
             raise ApiError(507, f"could not keep the example: {e.strerror or e}") from None
         return answer
