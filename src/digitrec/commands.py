@@ -141,14 +141,17 @@ def cmd_train_lines(args) -> int:
     if out.exists() and not out.is_dir():
         raise DigitrecError("not a folder", where=str(out), expected="a folder for the line model")
     settings = LineSettings(**{k: v for k, v in {"lines": args.lines, "epochs": args.epochs, "seed": args.seed,
-                                                  "lr": args.lr}.items() if v is not None})
+                                                  "lr": args.lr, "init": args.init}.items() if v is not None})
+    if settings.init and not (Path(settings.init) / "line.safetensors").is_file():
+        raise DigitrecError("no line model here", where=settings.init,
+                            expected="a train-lines folder with line.safetensors")
     if settings.lines < 100 or settings.epochs < 1 or not settings.lr > 0:
         raise DigitrecError(f"--lines {settings.lines}, --epochs {settings.epochs}, --lr {settings.lr}",
                             expected="at least 100 lines, 1 epoch and a positive learning rate")
     digits = data.load(args.data, "train")  # the test split is never read here
     if digits.y is None:
         raise DigitrecError("data has no labels", where=digits.source, expected="labelled training digits")
-    train_idx, val_idx = line_split(len(digits), seed=settings.seed)
+    train_idx, val_idx = line_split(len(digits))  # always the same held-out digits, whatever --seed
     config = train_lines(digits.subset(train_idx), digits.subset(val_idx), out, settings,
                          on_progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"validation lines read right: {config['val_string_accuracy']:.2%}; line model saved to {out}")

@@ -38,6 +38,7 @@ from digitrec.version import __version__
 
 LINE_WEIGHTS, LINE_CONFIG, LINE_METRICS = "line.safetensors", "config.json", "metrics.csv"
 # (low, high) gap between neighbours as a share of a digit's width, and how often each is drawn
+VAL_SEED = 10_000
 GAP_STYLES = [((0.1, 0.9), 0.35), ((-0.1, 0.05), 0.25), ((-0.25, -0.05), 0.2), ((-0.25, 0.8), 0.2)]
 
 
@@ -49,6 +50,7 @@ class LineSettings:
     batch_size: int = 64
     lr: float = 2e-3
     seed: int = 0
+    init: str | None = None  # a line model's folder to start from (more epochs on new lines)
 
 
 def training_line(digits: Digits, rng: np.random.Generator) -> tuple[np.ndarray, str] | None:
@@ -134,12 +136,14 @@ def train_lines(train_set: Digits, val_set: Digits, out: Path, settings: LineSet
     started = time.time()
     on_progress(f"making {settings.lines:,} training and {settings.val_lines:,} validation lines")
     train_lines_ = make_lines(train_set, settings.lines, settings.seed)
-    val_lines = make_lines(val_set, settings.val_lines, settings.seed + 10_000)
+    val_lines = make_lines(val_set, settings.val_lines, VAL_SEED)  # the same lines for every run: comparable
     on_progress(f"made in {time.time() - started:.0f} s")
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     model = LineReader()
+    if settings.init:
+        model.load_state_dict(load_line_state(Path(settings.init)))
     opt = torch.optim.AdamW(model.parameters(), settings.lr, weight_decay=1e-4)
     steps = math.ceil(len(train_lines_) / settings.batch_size) * settings.epochs
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, settings.lr, total_steps=steps, pct_start=0.15)

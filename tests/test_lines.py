@@ -1,0 +1,148 @@
+"""The line model's strip, CTC decoding, its training verb and how `read` uses it."""
+
+import numpy as np
+import pytest
+from conftest import write_idx
+from PIL import Image
+
+from digitrec import synthetic
+from digitrec.cli import main
+from digitrec.lines import (
+    BLANK,
+    DIGIT_HEIGHT,
+    LINE_HEIGHT,
+    STRIDE,
+    LineModel,
+    decode,
+    digit_height,
+    line_split,
+    to_line,
+)
+from digitrec.preprocess import ink_map, stroke_width
+
+
+def _probs(classes: list[int]) -> np.ndarray:
+    p = np.full((len(classes), 11), 0.01, np.float32)
+    for t, c in enumerate(classes):
+        p[t, c] = 0.9
+    return p
+
+
+def test_ctc_decoding_merges_repeats_and_splits_on_blanks():
+    b = BLANK
+    digits = decode(_probs([b, 3, 3, b, 3, 1, 1, b, b, 7]))
+    assert [d.digit for d in digits] == [3, 3, 1, 7]
+    assert [(d.first_frame, d.last_frame) for d in digits] == [(1, 2), (4, 4), (5, 6), (9, 9)]
+    assert decode(_probs([b, b, b])) == []
+    assert all(abs(d.confidence - 0.9) < 1e-6 for d in digits)
+
+
+def test_the_split_of_training_digits_is_fixed_and_disjoint():
+    train, val = line_split(60_000)
+    assert len(val) == 3000 and len(np.intersect1d(train, val)) == 0 and len(train) + len(val) == 60_000
+    assert np.array_equal(val, line_split(60_000)[1])
+
+
+def test_a_strip_has_mnist_proportions_whatever_the_pen(digits):
+    rng = np.random.default_rng(0)
+    for size in ((30, 40), (60, 90)):
+        ink = synthetic.number_ink(list(digits["test"].x[:4]), (0.3, 0.5), rng, size=size)
+        ink = np.pad(ink, 10)
+        line = to_line(ink, digit_height(ink))
+        assert line.pixels.shape[0] == LINE_HEIGHT and line.pixels.dtype == np.uint8
+        rows = np.flatnonzero((line.pixels > 60).any(axis=1))
+        assert DIGIT_HEIGHT - 4 <= rows[-1] - rows[0] + 1 <= LINE_HEIGHT
+        assert 1.5 <= stroke_width(line.pixels / 255.0) <= 4.0
+        # Column mapping: the strip's first inked column maps back near the ink map's first inked column.
+        first_strip = np.flatnonzero((line.pixels > 60).any(axis=0))[0]
+        first_ink = np.flatnonzero((ink > 0.3).any(axis=0))[0]
+        frame = first_strip // STRIDE
+        x0, x1 = line.ink_columns(frame, frame)
+        assert x0 - 2 <= first_ink <= x1 + 2
+
+
+@pytest.fixture(scope="module")
+def tiny_line_model(digits, tmp_path_factory):
+    """A line model trained for one epoch on 300 lines of the synthetic stand-in: it runs, nothing more."""
+    folder = tmp_path_factory.mktemp("mnist")
+    write_idx(folder / "train-images-idx3-ubyte", digits["train"].x)
+    write_idx(folder / "train-labels-idx1-ubyte", digits["train"].y)
+    out = tmp_path_factory.mktemp("run") / "lines"
+    assert main(["train-lines", "--data", str(folder), "--out", str(out), "--lines", "300", "--epochs", "1"]) == 0
+    return folder, out
+
+
+def test_train_lines_writes_a_line_model_folder(tiny_line_model, capsys):
+    folder, out = tiny_line_model
+    assert {p.name for p in out.iterdir()} >= {"line.onnx", "line.safetensors", "config.json", "metrics.csv"}
+    model = LineModel(out / "line.onnx")
+    strip = np.zeros((LINE_HEIGHT, 96), np.uint8)
+    probabilities = model.probabilities(strip)
+    assert probabilities.shape == (96 // STRIDE, 11) and np.allclose(probabilities.sum(1), 1, atol=1e-4)
+    # A finished folder is not trained over unasked.
+    assert main(["train-lines", "--data", str(folder), "--out", str(out), "--lines", "300", "--epochs", "1"]) == 2
+    assert "already holds a finished line model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lines", "5"], "at least 100 lines"),
+    (["--epochs", "0"], "at least 100 lines, 1 epoch"),
+    (["--lr", "nan"], "positive learning rate"),
+    (["--init", "/nonexistent"], "no line model here"),
+])
+def test_train_lines_refuses_bad_settings(tmp_path, digits_dir, capsys, args, message):
+    assert main(["train-lines", "--data", str(digits_dir), "--out", str(tmp_path / "l"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_read_uses_a_run_folders_line_model(tiny_line_model, tmp_path):
+    """A run folder with lines/ is read with both readers; without, with segmentation alone."""
+    import shutil
+
+    from digitrec.predict import load_predictor
+    from digitrec.runs import BUNDLED_DIR
+
+    _, lines = tiny_line_model
+    run = tmp_path / "run"
+    shutil.copytree(BUNDLED_DIR, run, ignore=shutil.ignore_patterns("lines"))
+    assert load_predictor(run).line_model is None
+    shutil.copytree(lines, run / "lines")
+    predictor = load_predictor(run)
+    assert predictor.line_model is not None
+    rng = np.random.default_rng(1)
+    ink = synthetic.number_ink([synthetic_mnist(d, rng) for d in (4, 2)], (0.4, 0.6), rng)
+    payload, _ = synthetic.number_on_paper(ink, rng, photographed=False)
+    reading = predictor.read(payload)
+    assert reading.text.isdigit() and len(reading.digits) == len(reading.text)
+
+
+def synthetic_mnist(digit: int, rng) -> np.ndarray:
+    from digitrec.preprocess import to_mnist
+
+    return to_mnist(synthetic.hand_digit("quick", digit, rng, size=112))
+
+
+def test_the_bundled_reader_reads_touching_and_overlapping_digits(digits):
+    """The point of the line model: digits that touch or overlap, which segmentation cuts badly."""
+    from digitrec.predict import load_predictor
+
+    predictor = load_predictor()
+    rng = np.random.default_rng(11)
+    right = 0
+    for n in range(20):
+        picks = rng.choice(len(digits["test"]), 4, replace=False)
+        ink = synthetic.number_ink([digits["test"].x[i] for i in picks], (-0.15, 0.0), rng)
+        payload, _ = synthetic.number_on_paper(ink, rng, photographed=n % 2 == 1)
+        right += predictor.read(payload).text == "".join(str(digits["test"].y[i]) for i in picks)
+    assert right >= 16, f"{right}/20"
+
+
+def test_digit_height_ignores_marks():
+    ink = np.zeros((100, 300), np.float32)
+    ink[20:80, 10:20] = 1  # a digit-like bar 60 high
+    ink[20:80, 60:70] = 1
+    ink[70:76, 120:126] = 1  # a dot
+    assert digit_height(ink) == 60
+    picture = Image.fromarray((255 - ink * 255).astype(np.uint8))
+    assert ink_map(picture, 96)[0].shape[0] == 100
