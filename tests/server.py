@@ -18,11 +18,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(*args: str, timeout: float = 60):
+def running_server(*args: str, timeout: float = 60, log_path=None):
     port = free_port()
     # The log goes to a file: an unread pipe fills up after a few hundred access-log lines and
     # then blocks the server.
-    with tempfile.TemporaryFile() as log:
+    with (open(log_path, "w+b") if log_path else tempfile.TemporaryFile()) as log:
         yield from _serve(port, log, args, timeout)
 
 

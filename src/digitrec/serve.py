@@ -22,6 +22,7 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 from swagger_ui_bundle import swagger_ui_path
 
 from digitrec.collect import Collector
@@ -32,6 +33,7 @@ from digitrec.preprocess import MAX_IMAGE_PIXELS, open_image, to_mnist
 from digitrec.version import __version__
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_HEADER_BYTES = 16 * 1024  # a browser sends under 2 KB
 BODY_SECONDS = float(os.environ.get("DIGITREC_BODY_SECONDS", 10))  # the longest an upload may take to arrive
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
 WEB_DIR = Path(str(resources.files("digitrec") / "web"))
@@ -65,6 +67,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
                 chunks.append(chunk)
     except TimeoutError:
         raise ApiError(408, f"the upload took over {BODY_SECONDS} s") from None
+    except ClientDisconnect:  # the client went away mid-upload: nothing to answer, nothing to log
+        raise ApiError(400, "the client closed the connection during the upload") from None
     return b"".join(chunks)
 
 
@@ -200,6 +204,8 @@ def _check_host_header(app: FastAPI, allowed: tuple[str, ...]) -> None:
 
     @app.middleware("http")
     async def host_header(request: Request, call_next):
+        if sum(len(k) + len(v) for k, v in request.scope["headers"]) > MAX_HEADER_BYTES:
+            return _error(431, f"request headers are over {MAX_HEADER_BYTES:,} bytes")
         host = request.headers.get("host", "")
         name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
         if name.lower() not in allowed:
