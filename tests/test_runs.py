@@ -72,3 +72,26 @@ def test_error_kinds_travel_with_the_exception():
     assert TooLargeError("x").kind == "too_large" and DigitrecError("x").kind == "bad_input"
     moved = blank.located("photo.png")
     assert type(moved) is BlankImageError and str(moved) == "photo.png: image is blank"
+
+
+def test_weights_that_diverged_to_nan_are_refused_not_printed_as_nan(tmp_path, capsys):
+    import hashlib
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from digitrec.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(runs.BUNDLED_DIR / runs.CONFIG, run / runs.CONFIG)
+    state = {k: v * float("nan") if v.is_floating_point() else v
+             for k, v in load_file(runs.BUNDLED_DIR / runs.WEIGHTS).items()}
+    save_file(state, run / runs.WEIGHTS)
+    config = json.loads((run / runs.CONFIG).read_text())
+    config["weights_sha256"] = hashlib.sha256((run / runs.WEIGHTS).read_bytes()).hexdigest()
+    (run / runs.CONFIG).write_text(json.dumps(config))
+    assert main(["predict", "examples", "--model", str(run), "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert "NaN" not in out and "weights hold NaN or infinite values" in err

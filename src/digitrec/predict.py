@@ -173,7 +173,11 @@ class OnnxPredictor(_Engine):
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """uint8 [N, 28, 28] -> the network's raw scores [N, 10], before the temperature."""
-        return self.session.run(None, {inputs.INPUT_NAME: inputs.to_float(images)})[0]
+        logits = self.session.run(None, {inputs.INPUT_NAME: inputs.to_float(images)})[0]
+        if not np.isfinite(logits).all():  # exported from weights that diverged
+            raise DigitrecError("the model answers NaN or infinity", where=str(self.path / ONNX_FILE),
+                                expected="a model exported from finite weights")
+        return logits
 
 
 def load_predictor(path: str | os.PathLike | None = None, engine: str = "auto",

@@ -233,6 +233,10 @@ def load_weights(run_dir: Path, model: nn.Module, sha256: str | tuple[str | None
         state = load_file(path)
     except (SafetensorError, OSError, ValueError) as e:
         raise DigitrecError(f"corrupt or truncated weights ({e})", where=str(path)) from None
+    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if broken:  # a run that diverged: every answer would be NaN, and NaN is not JSON
+        raise DigitrecError(f"weights hold NaN or infinite values ({broken[0]}, {len(broken)} tensors)",
+                            where=str(path), expected="the weights of a run that trained without diverging")
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
