@@ -84,7 +84,8 @@ async def _upload(request: Request, json_field: str) -> tuple[str, bytes]:
     return content_type, body
 
 
-async def _file_from_multipart(request: Request, body: bytes) -> bytes:
+async def _multipart(request: Request, body: bytes) -> tuple[bytes, dict[str, str]]:
+    """A multipart body's `file` field and its text fields."""
     async def stream():
         yield body
 
@@ -95,7 +96,11 @@ async def _file_from_multipart(request: Request, body: bytes) -> bytes:
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         raise ApiError(400, "multipart body has no file field 'file'")
-    return await upload.read()
+    return await upload.read(), {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+async def _file_from_multipart(request: Request, body: bytes) -> bytes:
+    return (await _multipart(request, body))[0]
 
 
 def pixels_from_json(body: bytes) -> np.ndarray:
@@ -252,19 +257,7 @@ async def _correction_form(request: Request) -> tuple[bytes, dict[str, str]]:
     content_type, body = await _upload(request, "image")
     if content_type != "multipart/form-data":
         raise ApiError(415, "send multipart/form-data with a 'file' field and 'label' (a digit) or 'text' (digits)")
-
-    async def stream():
-        yield body
-
-    try:
-        form = await MultiPartParser(request.headers, stream(), max_part_size=MAX_UPLOAD_BYTES).parse()
-    except MultiPartException as e:
-        raise ApiError(400, f"malformed multipart body: {e.message}") from None
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        raise ApiError(400, "multipart body has no file field 'file'")
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    return await upload.read(), fields
+    return await _multipart(request, body)
 
 
 def save_correction(predictor, collector: Collector, payload: bytes, fields: dict[str, str]) -> dict:

@@ -68,16 +68,25 @@ def digit_strokes(digit: int, rng: np.random.Generator, size: int = 280) -> tupl
     width = height * rng.uniform(0.75, 1.05)
     cx = rng.uniform(0.5 * width, size - 0.5 * width) if width < size else size / 2
     cy = rng.uniform(0.5 * height, size - 0.5 * height) if height < size else size / 2
-    strokes = []
+    strokes = _pen_paths(style, rng, 0.015, shear, angle, (cx, cy), (width, height))
+    pen = rng.uniform(0.05, 0.11) * height
+    return strokes, pen
+
+
+def _pen_paths(style: list[list[Point]], rng: np.random.Generator, wobble: float, shear: float, angle: float,
+               centre: tuple[float, float], size: tuple[float, float]) -> list[list[Point]]:
+    """A style's unit-box strokes as a pen draws them: each control point moved by up to `wobble`,
+    smoothed, slanted by `shear`, turned by `angle` and scaled to `size` around `centre`."""
+    (cx, cy), (width, height) = centre, size
+    paths = []
     for stroke in style:
         path = []
-        for x, y in _smooth([(x + rng.normal(0, 0.015), y + rng.normal(0, 0.015)) for x, y in stroke]):
+        for x, y in _smooth([(x + rng.normal(0, wobble), y + rng.normal(0, wobble)) for x, y in stroke]):
             x, y = (x - 0.5) + shear * (0.5 - y), y - 0.5
             x, y = x * math.cos(angle) - y * math.sin(angle), x * math.sin(angle) + y * math.cos(angle)
             path.append((cx + x * width, cy + y * height))
-        strokes.append(path)
-    pen = rng.uniform(0.05, 0.11) * height
-    return strokes, pen
+        paths.append(path)
+    return paths
 
 
 def render_strokes(strokes: list[list[Point]], pen: float, size: int = 280) -> Image.Image:
@@ -393,14 +402,7 @@ def hand_strokes(hand: str, digit: int, rng: np.random.Generator, size: int = 28
     width = height * rng.uniform(0.7, 1.0)
     cx = size / 2 + rng.uniform(-0.1, 0.1) * size
     cy = size / 2 + rng.uniform(-0.05, 0.05) * size
-    paths = []
-    for stroke in strokes:
-        path = []
-        for x, y in _smooth([(x + rng.normal(0, 0.025), y + rng.normal(0, 0.025)) for x, y in stroke]):
-            x, y = (x - 0.5) + shear * (0.5 - y), y - 0.5
-            x, y = x * math.cos(angle) - y * math.sin(angle), x * math.sin(angle) + y * math.cos(angle)
-            path.append((cx + x * width, cy + y * height))
-        paths.append(path)
+    paths = _pen_paths(strokes, rng, 0.025, shear, angle, (cx, cy), (width, height))
     return paths, style["pen"] * height * rng.uniform(0.85, 1.15)
 
 
