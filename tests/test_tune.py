@@ -190,6 +190,12 @@ def test_serve_refuses_an_unwritable_collect_folder_before_starting(tmp_path, ca
     assert "--tune-every needs --collect" in capsys.readouterr().err
 
 
+def test_serve_refuses_tune_every_without_mnist_to_replay(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DIGITREC_DATA", raising=False)
+    assert main(["serve", "--collect", str(tmp_path / "k"), "--tune-every", "5", "--port", "1"]) == 2
+    assert "--tune-every needs MNIST to replay" in capsys.readouterr().err
+
+
 def test_retuning_in_the_background_swaps_the_model_in(tmp_path, replay_dir, monkeypatch):
     """--tune-every: after N examples a `digitrec tune` child runs; the next request gets the tuned model."""
     monkeypatch.setenv("DIGITREC_DATA", str(replay_dir))

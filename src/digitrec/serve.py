@@ -26,6 +26,7 @@ from starlette.requests import ClientDisconnect
 from swagger_ui_bundle import swagger_ui_path
 
 from digitrec.collect import Collector
+from digitrec.data import resolve_data_path
 from digitrec.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
 from digitrec.inputs import UNSURE_BELOW
 from digitrec.predict import OnnxPredictor, Predictor, load_predictor
@@ -423,6 +424,12 @@ def serve(model: str | None, host: str, port: int, workers: int = 1, allowed_hos
         raise DigitrecError(f"--tune-every {tune_every}", expected="a number of new examples, at least 1")
     if collect:
         Collector(collect)  # an unwritable folder is refused before any worker starts
+    if tune_every:
+        try:  # re-tuning replays MNIST training digits: without them every tune would fail, unseen
+            resolve_data_path(None)
+        except DigitrecError as e:
+            raise DigitrecError(f"--tune-every needs MNIST to replay: {e.what}",
+                                expected="DIGITREC_DATA=MNIST_DIR (digitrec data download)") from None
     os.environ[SERVE_COLLECT_ENV] = f"{Path(collect).resolve()}|{tune_every}" if collect else ""
     os.environ[SERVE_MODEL_ENV] = str(Path(model).resolve()) if model else ""
     names = {*LOCAL_HOSTS, *(allowed_hosts or [])}
