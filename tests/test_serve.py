@@ -204,3 +204,30 @@ def test_clients_that_go_away_or_send_huge_headers_leave_no_traceback(tmp_path):
         assert httpx.get(f"{url}/api/health").status_code == 200
         time.sleep(0.5)
     assert "Traceback" not in log.read_text()
+
+
+def test_requests_arriving_together_are_read_in_one_batch_with_the_same_answers():
+    import asyncio
+
+    from digitrec.predict import load_predictor
+    from digitrec.serve import create_app
+
+    app = create_app(load_predictor(threads=1))
+    images, _ = synthetic.drawn_digits(16, seed=8)
+    payloads = [synthetic.png_bytes(im) for im in images]
+
+    async def together():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            answers = await asyncio.gather(*(client.post("/api/predict", content=p, headers={"content-type":
+                                                                                             "image/png"})
+                                             for p in payloads))
+            alone = [await client.post("/api/predict", content=p, headers={"content-type": "image/png"})
+                     for p in payloads]
+            batching = (await client.get("/api/model")).json()["batching"]
+        return answers, alone, batching
+
+    answers, alone, batching = asyncio.run(together())
+    assert [a.json()["digit"] for a in answers] == [a.json()["digit"] for a in alone]
+    assert all(abs(a.json()["confidence"] - b.json()["confidence"]) < 1e-5 for a, b in zip(answers, alone, strict=True))
+    assert batching["requests"] == 32 and batching["batches"] < 32  # the 16 sent together shared calls

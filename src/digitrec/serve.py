@@ -149,7 +149,42 @@ def digit_answer(predictor: Predictor | OnnxPredictor, image: np.ndarray | bytes
     """Decode (for picture bytes), preprocess and predict in one worker-thread hop."""
     if isinstance(image, bytes):
         image = image_from_bytes(image)
-    probs = predictor.probabilities(image[None])[0]
+    return _digit_response(predictor, image, predictor.probabilities(image[None])[0])
+
+
+class _Batcher:
+    """Micro-batching: the pictures that requests arriving together have preprocessed are read by the
+    network in one call. A request adds its 28x28 and waits; the first of a batch schedules the read for
+    the end of the event loop's current turn, so requests whose uploads completed in the same turn join
+    it, and a request alone waits for nothing."""
+
+    def __init__(self):
+        self.pending: list[tuple[np.ndarray, asyncio.Future]] = []
+        self.batches = self.requests = 0
+
+    async def probabilities(self, predictor, image: np.ndarray) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.pending.append((image, future))
+        if len(self.pending) == 1:
+            loop.call_soon(self._read, predictor)
+        return await future
+
+    def _read(self, predictor) -> None:
+        batch, self.pending = self.pending, []
+        self.batches, self.requests = self.batches + 1, self.requests + len(batch)
+        try:
+            probabilities = predictor.probabilities(np.stack([image for image, _ in batch]))
+        except DigitrecError as e:  # a model answering NaN: every request of the batch is told
+            for _, future in batch:
+                future.set_exception(ApiError(503, str(e)))
+            return
+        for (_, future), p in zip(batch, probabilities, strict=True):
+            if not future.done():  # a client that went away cancelled its own
+                future.set_result(p)
+
+
+def _digit_response(predictor, image: np.ndarray, probs: np.ndarray) -> Response:
     answer = {
         "digit": int(probs.argmax()),
         "confidence": float(probs.max()),
@@ -312,6 +347,7 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
     # Work that may hold a large picture in memory runs one request at a time per worker process, in a
     # thread: the event loop keeps reading other uploads (no false 408s), and memory stays one picture.
     heavy = asyncio.Semaphore(1)
+    batcher = _Batcher()
 
     _answer_errors_as_json(app)
 
@@ -324,23 +360,28 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
         current = served.get()
         return {"name": current.name, "architecture": current.config.arch, "parameters": current.config.parameters,
                 "test_accuracy": current.config.test_accuracy, "version": __version__,
-                "collect": collector is not None}
+                "collect": collector is not None,
+                # this worker's micro-batching so far: requests read by the network, in how many calls
+                "batching": {"requests": batcher.requests, "batches": batcher.batches}}
 
     @app.post("/api/predict", responses={400: {}, 413: {}, 415: {}, 422: {}})
     async def predict(request: Request):
         """Multipart with a `file` field (an image), raw image bytes, or JSON `{"pixels": 28x28 of 0-255}`."""
         content_type, body = await _upload(request, "pixels")
+        predictor = served.get()
         if content_type == "application/json":
-            return digit_answer(served.get(), pixels_from_json(body))
-        payload = await _file_from_multipart(request, body) if content_type == "multipart/form-data" else body
-        if not payload:
-            raise ApiError(400, "the uploaded file is empty")
-        if _large(payload):  # off the loop, one at a time: other uploads keep arriving, memory stays bounded
-            async with heavy:
-                return await run_in_threadpool(digit_answer, served.get(), payload)
-        # About a millisecond of work, done on the event loop: a thread hop costs a third of that, and
-        # each worker process has its own loop (`serve --workers`, one per core).
-        return digit_answer(served.get(), payload)
+            image = pixels_from_json(body)
+        else:
+            payload = await _file_from_multipart(request, body) if content_type == "multipart/form-data" else body
+            if not payload:
+                raise ApiError(400, "the uploaded file is empty")
+            if _large(payload):  # off the loop, one at a time: other uploads keep arriving, memory stays bounded
+                async with heavy:
+                    return await run_in_threadpool(digit_answer, predictor, payload)
+            # About a millisecond of work, done on the event loop: a thread hop costs a third of that, and
+            # each worker process has its own loop (`serve --workers`, one per core).
+            image = image_from_bytes(payload)
+        return _digit_response(predictor, image, await batcher.probabilities(predictor, image))
 
     @app.post("/api/read", responses={400: {}, 413: {}, 415: {}, 422: {}})
     async def read(request: Request):
