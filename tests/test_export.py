@@ -59,3 +59,24 @@ def test_ensemble_exports(tmp_path):
     x = np.random.default_rng(1).random((3, 1, 28, 28), dtype=np.float32)
     with torch.no_grad():
         assert np.allclose(_session(path).run(None, {"image": x})[0], model(torch.from_numpy(x)).numpy(), atol=1e-4)
+
+
+def test_an_onnx_file_whose_input_was_renamed_is_one_clear_error(tmp_path, capsys):
+    import shutil
+
+    import onnx
+
+    from digitrec.cli import main
+    from digitrec.runs import BUNDLED_DIR
+
+    run = tmp_path / "run"
+    shutil.copytree(BUNDLED_DIR, run, ignore=shutil.ignore_patterns("lines"))
+    model = onnx.load(run / "model.onnx")
+    old = model.graph.input[0].name
+    for node in model.graph.node:
+        node.input[:] = ["renamed" if i == old else i for i in node.input]
+    model.graph.input[0].name = "renamed"
+    onnx.save(model, run / "model.onnx")
+    assert main(["predict", "examples", "--model", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "model.onnx takes ['renamed']" in err and "Traceback" not in err

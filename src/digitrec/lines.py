@@ -142,6 +142,9 @@ class LineModel:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for unreadable models
             raise DigitrecError(f"unreadable line model ({e.__class__.__name__})", where=str(self.path)) from None
+        if [i.name for i in self.session.get_inputs()] != ["strip"]:
+            raise DigitrecError("line model's input is not 'strip'", where=str(self.path),
+                                expected="a line.onnx from digitrec train-lines")
 
     @classmethod
     def of_run(cls, run_dir: Path, threads: int = 1) -> LineModel | None:

@@ -158,6 +158,11 @@ class OnnxPredictor(_Engine):
             self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for unreadable models
             raise DigitrecError(f"unreadable ONNX model ({e.__class__.__name__})", where=str(onnx_path)) from None
+        names = [i.name for i in self.session.get_inputs()]
+        if names != [inputs.INPUT_NAME] or list(self.session.get_inputs()[0].shape[1:]) != [1, IMAGE_SIZE, IMAGE_SIZE]:
+            raise DigitrecError(f"model.onnx takes {names} {[i.shape for i in self.session.get_inputs()]}",
+                                where=str(onnx_path),
+                                expected=f"one input '{inputs.INPUT_NAME}' of [N, 1, 28, 28] (digitrec export)")
         recorded = self.session.get_modelmeta().custom_metadata_map.get("weights_sha256")
         if recorded != runs.weights_sha256(self.path):
             raise DigitrecError("model.onnx was exported from other weights than model.safetensors",
