@@ -23,6 +23,11 @@ from digitrec.inputs import softmax
 from digitrec.lines import WORK_HEIGHT, LineDigit, LineInput, LineModel, decode, to_line
 from digitrec.preprocess import ink_map, ink_to_mnist, to_mnist
 
+# Where segmentation reads one digit at least this sure and the line model two, one of them less sure than
+# DOUBT_PAIR, the picture is one digit (read as `predict` reads it). Chosen on validation numbers and
+# digits: agreement with `predict` 99.87 -> 99.93 %, overlapping numbers 93.0 -> 92.7 %, the rest unchanged.
+SURE_SINGLE = 0.99
+DOUBT_PAIR = 0.97
 MAX_ATOMS = 4  # a digit is at most this many atoms
 DIGIT_COST = 1.0  # log-probability each digit must earn: one digit is not read as two without reason
 SKIP_COST = 1.5  # log-probability of leaving a small mark out as not a digit
@@ -97,7 +102,9 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
         line_digits = decode(line_model.probabilities(line.pixels))
         text = "".join(str(d.digit) for d in line_digits)
         segmented = len(reading.digits) if reading is not None else 0
-        if reading is not None and (len(line_digits) == 1 or (segmented <= 1 and not line_digits)):
+        doubtful_pair = segmented == 1 and len(line_digits) == 2 and reading.confidence >= SURE_SINGLE and \
+            min(d.confidence for d in line_digits) < DOUBT_PAIR
+        if reading is not None and (len(line_digits) == 1 or (segmented <= 1 and not line_digits) or doubtful_pair):
             reading = _as_one_digit(picture, predictor, reading)
         elif line_digits and (reading is None or text != reading.text):
             reading = _from_line(ink, line, line_digits, atoms, height, reading)
