@@ -83,7 +83,9 @@ def _add_train_verb(verbs) -> None:
     lines.add_argument("--lines", type=int, help="training lines to compose (default 100,000)")
     lines.add_argument("--epochs", type=int, help="default 8")
     lines.add_argument("--lr", type=float, help="default 0.002")
-    lines.add_argument("--seed", type=int, help="default 0: the same lines and split")
+    lines.add_argument("--seed", type=int,
+                       help="which training lines are composed (default 0); the validation digits and lines "
+                            "never change, so runs compare")
     lines.add_argument("--init", metavar="DIR", help="start from this line model (more epochs, e.g. on new lines)")
     lines.add_argument("--overwrite", action="store_true", help="train again into a folder with a finished model")
     lines.set_defaults(func=cmd_train_lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,12 +66,10 @@ class _Engine:
     def name(self) -> str:
         return self.config.name
 
-    @property
+    @cached_property
     def line_model(self) -> LineModel | None:
         """The run's line model (`RUN/lines/line.onnx`), loaded on first use; None when it has none."""
-        if not hasattr(self, "_line_model"):
-            self._line_model = LineModel.of_run(self.path)
-        return self._line_model
+        return LineModel.of_run(self.path)
 
     def read(self, picture: str | os.PathLike | bytes | Image.Image) -> Reading:
         """A whole number: the digits of one line of writing, left to right, each with its box
