@@ -18,6 +18,7 @@ from digitrec.commands import (
     cmd_read,
     cmd_report,
     cmd_serve,
+    cmd_sweep,
     cmd_train,
     cmd_train_lines,
     cmd_tune,
@@ -27,6 +28,8 @@ from digitrec.hardware import available_cores
 from digitrec.inputs import UNSURE_BELOW
 
 DATA_HELP = "data: MNIST IDX folder, Kaggle CSV, .npz, image or image folder (default: $DIGITREC_DATA)"
+CLUSTER_HELP = ("read on Ray: local Ray in this process without ADDRESS (or $RAY_ADDRESS), else the cluster at "
+                "ADDRESS; --out is then a folder for a Parquet dataset (pip install \"digitrec[cluster]\")")
 UNSURE_HELP = (f"A reading whose calibrated confidence is under {UNSURE_BELOW} is marked 'unsure'; a picture with no "
                "digit-like ink (blank, a blot or smudge, a scribble) is answered 'no digit' instead of a digit.")
 
@@ -132,6 +135,9 @@ def _add_model_verbs(verbs) -> None:
                               "else PyTorch")
     predict.add_argument("--overwrite", action="store_true",
                          help="replace an existing --out file (never the input or the run's own files)")
+    predict.add_argument("--cluster", nargs="?", const="", metavar="ADDRESS", help=CLUSTER_HELP + "; INPUT may also be "
+                         "a glob or a .txt/.csv list of paths")
+    predict.add_argument("--quiet", action="store_true", help="no progress bar (--cluster)")
     predict.set_defaults(func=cmd_predict)
 
     read = verbs.add_parser(
@@ -147,16 +153,51 @@ def _add_model_verbs(verbs) -> None:
                       help="compare with INPUT/numbers.csv (scripts/make_numbers.py): strings and digits right")
     read.add_argument("--engine", choices=ENGINES, default="auto")
     read.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    read.add_argument("--cluster", nargs="?", const="", metavar="ADDRESS", help=CLUSTER_HELP)
+    read.add_argument("--quiet", action="store_true", help="no progress bar (--cluster)")
     read.set_defaults(func=cmd_read)
 
 
 
 def _add_run_verbs(verbs) -> None:
     """ensemble, export, serve, report: the verbs that make or show runs."""
-    ensemble = verbs.add_parser("ensemble", help="average several runs into one model folder")
-    ensemble.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    from digitrec.recipes import list_recipes
+
+    ensemble = verbs.add_parser(
+        "ensemble", help="average several runs into one model folder, or train K seeds on Ray and average them",
+        description="Average the probabilities of several runs (RUN_DIR ...), or with --train K train K seeds of "
+                    "a recipe as parallel Ray Tune trials (local Ray, or --cluster ADDRESS) into OUT/members/ and "
+                    "average those. The seeds hold out the same validation digits; the test split is never read.")
+    ensemble.add_argument("runs", nargs="*", metavar="RUN_DIR")
     ensemble.add_argument("--out", required=True, help="run folder to create")
+    ensemble.add_argument("--train", type=int, metavar="K", help="train K seeds first (Ray Tune)")
+    ensemble.add_argument("--recipe", choices=list_recipes(), help="with --train: the recipe (default: default)")
+    ensemble.add_argument("--set", action="append", metavar="KEY=VALUE", help="with --train: change a recipe field")
+    ensemble.add_argument("--data", help=DATA_HELP)
+    ensemble.add_argument("--cluster", nargs="?", const="", metavar="ADDRESS",
+                          help="with --train: the Ray cluster (default: local Ray, or $RAY_ADDRESS)")
+    ensemble.add_argument("--resume", action="store_true", help="with --train: finish the members OUT holds")
+    ensemble.add_argument("--overwrite", action="store_true", help="with --train: replace an existing OUT")
     ensemble.set_defaults(func=cmd_ensemble)
+
+    sweep = verbs.add_parser(
+        "sweep", help="search recipe settings on validation accuracy (Ray Tune, ASHA)",
+        description="Train trials of a recipe with settings from --space, as Ray Tune trials (local Ray, or "
+                    "--cluster ADDRESS), stopping weak ones early (ASHA) on validation accuracy; writes "
+                    "OUT/trials.csv, OUT/trials.png and every trial's run folder, and prints the best settings "
+                    "as a `digitrec train` command. The test split is never read.")
+    sweep.add_argument("--recipe", choices=list_recipes(), help="the recipe to start from (default: default)")
+    sweep.add_argument("--space", action="append", required=True, metavar="KEY=V1,V2,...",
+                       help="values to try for a recipe field (repeatable: the grid of all of them)")
+    sweep.add_argument("--trials", type=int, required=True, metavar="N",
+                       help="trials to run: points of the grid in a seeded order, each once before any repeats")
+    sweep.add_argument("--set", action="append", metavar="KEY=VALUE", help="change a recipe field in every trial")
+    sweep.add_argument("--data", help=DATA_HELP)
+    sweep.add_argument("--cluster", nargs="?", const="", metavar="ADDRESS",
+                       help="the Ray cluster (default: local Ray, or $RAY_ADDRESS)")
+    sweep.add_argument("--out", required=True, help="folder for the table, the figure and the trials")
+    sweep.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    sweep.set_defaults(func=cmd_sweep)
 
     export = verbs.add_parser("export", help="export a model (ONNX)")
     export.add_argument("--model", help="run folder (default: the bundled model)")

@@ -214,6 +214,8 @@ def cmd_predict(args) -> int:
     from digitrec.files import atomic_write_text, check_output
     from digitrec.predict import load_predictor, predict_files, write_submission
 
+    if args.cluster is not None:
+        return _read_on_cluster(args, "predict")
     predictor = load_predictor(args.model, args.engine)
     target = Path(args.input)
     if not target.exists():
@@ -242,6 +244,31 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def _read_on_cluster(args, mode: str) -> int:
+    """predict/read --cluster: every picture of INPUT through Ray Data into the Parquet dataset --out."""
+    from digitrec import cluster
+
+    cluster.require_ray()
+    if not args.out:
+        raise DigitrecError("--cluster writes a Parquet dataset", expected="--out FOLDER")
+    if getattr(args, "score", False) or args.json:
+        raise DigitrecError("--cluster writes its answers to --out", expected="no --json or --score with --cluster")
+    source = cluster.plan_source(args.input)
+    cluster.check_out_folder(Path(args.out), Path(args.input) if source.kind != "glob" else None, args.overwrite)
+    with cluster.session(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
+        bar = cluster.progress_bar(quiet=args.quiet)
+        try:
+            result = cluster.read_archive(args.input, args.out, args.model, mode, args.overwrite, bar)
+        finally:
+            bar.close()
+    print(f"{result.pictures:,} pictures in {result.seconds:.1f} s ({result.pictures / result.seconds:,.0f} a "
+          f"second); Parquet dataset in {result.out}")
+    if result.errors:
+        print(f"digitrec: error: {result.errors:,} pictures could not be read: see the 'error' column in "
+              f"{result.out}", file=sys.stderr)
+    return 0 if result.errors == 0 else 2
+
+
 def _errors_to_stderr(target: Path, results) -> None:
     """Pictures that could not be read, one line each on stderr (the table or JSON on stdout has them too):
     a script that keeps only stdout, or only stderr, still learns of them."""
@@ -255,6 +282,8 @@ def cmd_read(args) -> int:
     from digitrec.files import check_output
     from digitrec.predict import load_predictor, read_files
 
+    if args.cluster is not None:
+        return _read_on_cluster(args, "read")
     predictor = load_predictor(args.model, args.engine)
     target = Path(args.input)
     if args.out:
@@ -299,8 +328,52 @@ def _score_readings(target: Path, results, as_json: bool) -> int:
 def cmd_ensemble(args) -> int:
     from digitrec.runs import make_ensemble
 
-    config = make_ensemble([Path(r) for r in args.runs], Path(args.out))
+    if args.train is None:
+        if not args.runs:
+            raise DigitrecError("nothing to average", expected="RUN_DIR RUN_DIR ..., or --train K --recipe NAME")
+        members = [Path(r) for r in args.runs]
+    else:
+        from digitrec import cluster
+
+        if args.runs:
+            raise DigitrecError("give run folders or --train K, not both", expected="one of them")
+        cluster.require_ray()
+        recipe = _recipe_from(args)
+        with cluster.session(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
+            members = cluster.train_members(recipe, args.data, Path(args.out), args.train, args.resume,
+                                            args.overwrite, say=lambda line: print(line, file=sys.stderr))
+    config = make_ensemble(members, Path(args.out))
     print(f"ensemble of {len(config.members or [])} models saved to {args.out}")
+    return 0
+
+
+def _recipe_from(args):
+    from digitrec.recipes import get_recipe, parse_overrides
+
+    return get_recipe(args.recipe, None).update(**parse_overrides(args.set or []))
+
+
+def cmd_sweep(args) -> int:
+    from digitrec import cluster
+
+    cluster.require_ray()
+    recipe = _recipe_from(args)
+    space = cluster.parse_space(args.space)
+    with cluster.session(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
+        result = cluster.sweep(recipe, args.recipe or "default", args.data, space, args.trials, Path(args.out),
+                               args.overwrite, say=lambda line: print(line, file=sys.stderr))
+    keys = list(space)
+    rows = [[row["trial"], *(row[k] for k in keys), row["epochs"],
+             "-" if row["val_accuracy"] is None else f"{row['val_accuracy']:.4f}", row["status"]]
+            for row in result.table]
+    print(_table(rows, ["trial", *keys, "epochs", "val_accuracy", "status"]))
+    print(f"table: {result.csv}; figure: {result.figure}")
+    best = result.best
+    sets = " ".join(f"--set {k}={best[k]}" for k in keys)
+    extra = " ".join(f"--set {s}" for s in args.set or [])
+    print(f"best: {best['trial']} (validation accuracy {best['val_accuracy']:.4f}); train it with:")
+    print(f"  digitrec train --recipe {args.recipe or 'default'} {extra + ' ' if extra else ''}{sets} "
+          f"--out runs/{best['trial']}" + (f" --data {args.data}" if args.data else ""))
     return 0
 
 

@@ -215,3 +215,18 @@ def data_figures(splits: dict[str, Digits], out_dir: Path) -> list[Path]:
     written.append(class_samples(main, out_dir / "samples.png"))
     written.append(class_means(main, out_dir / "pixels.png"))
     return written
+
+
+def sweep_curves(curves: dict[str, list], path: Path) -> Path:
+    """Validation accuracy by epoch for every trial of a sweep: the ones stopped early end early."""
+    fig, ax = _figure(900, 520)
+    for name, accuracies in curves.items():
+        points = [(e, a) for e, a in enumerate(accuracies, start=1) if a is not None]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker="o", label=name)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title("Sweep: every trial's validation accuracy (ASHA stops the weak ones early)")
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)

@@ -1,0 +1,733 @@
+"""Past one machine: archives read with Ray Data, seeds and sweeps trained as Ray Tune trials.
+
+Imported only by the verbs given `--cluster` (or `ensemble --train`, `sweep`); Ray is an optional extra. Without
+an address (and no RAY_ADDRESS) Ray starts inside this process, on this machine; with one it joins a running
+cluster, and then every path given (the pictures, the run folders, `--out`) must be one that every node sees.
+
+Batch reading: the driver lists the source into a manifest (Parquet parts of `PART_ROWS` rows in the output's
+staging folder, so memory stays bounded however many pictures there are), Ray Data streams it through a pool of
+`PictureReader` actors (each loads the ONNX model once and preprocesses its own batch), and the driver writes the
+answers as they come into Parquet parts, keeping each manifest index once: a batch retried after a node died is
+never written twice, and a picture missing at the end is an error, not a silent gap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import logging
+import os
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitrec.errors import DigitrecError
+from digitrec.hardware import available_cores
+
+INSTALL = 'pip install "digitrec[cluster]"'
+PART_ROWS = 2048  # pictures per manifest part: the unit Ray Data hands an actor, so small jobs still spread out
+OUT_PART_ROWS = 200_000  # answers per output Parquet file
+BATCH = 256  # pictures an actor reads and runs through the network at once
+OBJECT_STORE_BYTES = 512 * 2**20  # local Ray: its shared memory, kept small (the default is 30 % of RAM)
+CONNECT_TIMEOUT_S = 10
+MANIFEST = "_manifest"  # Parquet readers skip names starting with "_" or "."
+MODES = ("predict", "read")
+
+
+def require_ray():
+    """The `ray` module, or one clear line saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401  (both extras are needed; a bare `pip install ray` lacks them)
+        import ray.tune  # noqa: F401
+    except ImportError:
+        raise DigitrecError("this needs Ray, which is not installed", expected=f"{INSTALL} (Ray Data and Ray Tune)") \
+            from None
+    return ray
+
+
+def connect(address: str | None) -> str:
+    """Start Ray here (no address and no RAY_ADDRESS) or join the cluster at `address`; says which."""
+    ray = require_ray()
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if ray.is_initialized():
+        return _describe(ray, "this process's Ray")
+    quiet = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False,
+             "configure_logging": True}
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")  # workers use this interpreter as it is
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune then honours verbose=0: digitrec prints its own lines
+    # Ray's C++ core warns on stderr about its own actors' arguments; its log files keep everything.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    if address in (None, "", "local"):
+        ray.init(num_cpus=available_cores(), object_store_memory=OBJECT_STORE_BYTES, **quiet)
+        where = "local Ray (started in this process)"
+    else:
+        _check_reachable(address)
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
+            raise DigitrecError(f"cannot join the Ray cluster ({str(e).splitlines()[0][:200]})", where=address,
+                                expected="the address `ray start --head` printed, e.g. 192.168.1.10:6379") from None
+        where = f"Ray cluster at {address}"
+    _quiet_ray_data()
+    return _describe(ray, where)
+
+
+def _describe(ray, where: str) -> str:
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    return f"{where}: {len(nodes)} node{'s' * (len(nodes) != 1)}, {cpus} CPUs"
+
+
+def _check_reachable(address: str) -> None:
+    """A host:port that answers a TCP connection within CONNECT_TIMEOUT_S (Ray itself would retry for minutes)."""
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise DigitrecError("not a cluster address", where=address, expected="HOST:PORT, e.g. 127.0.0.1:6379")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as e:
+        raise DigitrecError(f"no Ray cluster answers there ({e.strerror or e.__class__.__name__})", where=address,
+                            expected="a running head node (`ray start --head` prints its address)") from None
+
+
+def _quiet_ray_data() -> None:
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # digitrec shows one bar of its own: pictures done, pictures a second
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+
+
+def shutdown() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+# ---------------------------------------------------------------- sources and the manifest
+
+
+@dataclass
+class Source:
+    """What to read: `kind` is folder, glob, manifest or data (a Kaggle CSV, an npz: pixel rows)."""
+
+    kind: str
+    where: str
+
+
+def plan_source(source: str) -> Source:
+    path = Path(source)
+    if not path.exists():
+        if glob.has_magic(source):
+            return Source("glob", source)
+        raise DigitrecError("no such file or folder", where=source,
+                            expected="a folder of pictures, a glob ('scans/**/*.png'), a list of paths or a Kaggle CSV")
+    if path.is_dir():
+        return Source("folder", source)
+    if not path.is_file():
+        raise DigitrecError("not a regular file", where=source, expected="a file or a folder")
+    if path.suffix.lower() == ".txt":
+        return Source("manifest", source)
+    if path.suffix.lower() == ".csv":
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            header = [c.strip().lower() for c in f.readline().split(",")]
+        return Source("manifest" if {"path", "file"} & set(header) else "data", source)
+    from digitrec.data import detect_kind
+
+    kind = detect_kind(path)
+    if kind == "image":
+        return Source("glob", source)  # one picture: a glob that matches itself
+    return Source("data", source)
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Pictures under `folder` in a stable order, one directory listing in memory at a time."""
+    from digitrec.formats import IMAGE_SUFFIXES
+
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+                yield Path(root, name)
+
+
+def _manifest_rows(source: Source) -> Iterator[tuple[str, str]]:
+    """(file as the answer names it, path to open) for every picture of a folder, glob or list of paths."""
+    if source.kind == "folder":
+        base = Path(source.where).parent
+        for path in _walk(Path(source.where)):
+            yield str(path.relative_to(base)), str(path.resolve())
+    elif source.kind == "glob":
+        for match in sorted(glob.iglob(source.where, recursive=True)) if "**" not in source.where \
+                else glob.iglob(source.where, recursive=True):
+            if os.path.isfile(match):
+                yield match, str(Path(match).resolve())
+    else:
+        yield from _listed_paths(Path(source.where))
+
+
+def _listed_paths(manifest: Path) -> Iterator[tuple[str, str]]:
+    """A .txt of one path per line, or a CSV with a `path` (or `file`) column; relative to the list's folder."""
+    import csv
+
+    base = manifest.resolve().parent
+    with open(manifest, encoding="utf-8-sig", newline="") as f:
+        if manifest.suffix.lower() == ".csv":
+            rows = csv.DictReader(f)
+            column = next(c for c in ("path", "file") if c in [h.strip().lower() for h in rows.fieldnames or []])
+            names = (row[next(h for h in row if h.strip().lower() == column)] for row in rows)
+        else:
+            names = (line.rstrip("\r\n") for line in f)
+        for name in names:
+            name = (name or "").strip()
+            if name and not name.startswith("#"):
+                yield name, str(base / name)
+
+
+def write_manifest(source: Source, folder: Path) -> int:
+    """The pictures to read as Parquet parts in `folder`; returns how many. Memory: one part at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True)
+    if source.kind == "data":
+        return _write_pixel_manifest(Path(source.where), folder)
+    count, parts, files, paths = 0, 0, [], []
+
+    def flush() -> None:
+        nonlocal files, paths, parts
+        table = pa.table({"index": pa.array(range(count - len(files), count), pa.int64()),
+                          "file": pa.array(files, pa.string()), "path": pa.array(paths, pa.string())})
+        pq.write_table(table, folder / f"part-{parts:06d}.parquet")
+        files, paths, parts = [], [], parts + 1
+
+    for file, path in _manifest_rows(source):
+        files.append(file)
+        paths.append(path)
+        count += 1
+        if len(files) == PART_ROWS:
+            flush()
+    if files:
+        flush()
+    if count == 0:
+        raise DigitrecError("no pictures found", where=source.where, expected="PNG, JPEG, GIF, BMP or WebP files")
+    return count
+
+
+def _write_pixel_manifest(path: Path, folder: Path) -> int:
+    """A Kaggle CSV or npz: checked and loaded as `digitrec predict` does, each row's 28x28 pixels a manifest row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from digitrec import data
+
+    digits = data.load(path)
+    for start in range(0, len(digits), PART_ROWS):
+        chunk = digits.x[start : start + PART_ROWS]
+        table = pa.table({
+            "index": pa.array(range(start, start + len(chunk)), pa.int64()),
+            "file": pa.array([f"{path.name}:{i}" for i in range(start + 1, start + len(chunk) + 1)], pa.string()),
+            "pixels": pa.array([row.tobytes() for row in chunk], pa.binary()),
+        })
+        pq.write_table(table, folder / f"part-{start // PART_ROWS:06d}.parquet")
+    return len(digits)
+
+
+# ---------------------------------------------------------------- the batch function
+
+
+def answer_schema(mode: str):
+    import pyarrow as pa
+
+    common = [("index", pa.int64()), ("file", pa.string())]
+    if mode == "read":
+        return pa.schema([*common, ("text", pa.string()), ("confidence", pa.float32()), ("digits", pa.string()),
+                          ("rejected", pa.int32()), ("error", pa.string())])
+    return pa.schema([*common, ("digit", pa.int8()), ("confidence", pa.float32()), ("unsure", pa.bool_()),
+                      ("probabilities", pa.list_(pa.float32())), ("error", pa.string())])
+
+
+class PictureReader:
+    """One Ray actor's model (loaded once) and what it does to a batch of manifest rows: open, preprocess,
+    read. A picture that cannot be read is a row with an `error`, never a failed batch."""
+
+    run_dir: str | None = None
+    mode: str = "predict"
+
+    def __init__(self):
+        from digitrec.predict import load_predictor
+
+        self.predictor = load_predictor(self.run_dir, threads=1)  # one actor per CPU: one thread each
+        self.schema = answer_schema(self.mode)
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        pictures, errors = self._open(batch)
+        columns = self._read(pictures, errors) if self.mode == "read" else self._predict(pictures)
+        columns["error"] = errors
+        columns["index"] = batch["index"].to_pylist()
+        columns["file"] = batch["file"].to_pylist()
+        return pa.table({name: pa.array(columns[name], self.schema.field(name).type) for name in self.schema.names})
+
+    def _open(self, batch) -> tuple[list, list]:
+        from PIL import Image
+
+        from digitrec.formats import read_image
+        from digitrec.preprocess import open_image
+
+        pictures, errors = [], []
+        pixels = batch["pixels"].to_pylist() if "pixels" in batch.column_names else None
+        for path in pixels or batch["path"].to_pylist():
+            try:
+                if pixels is not None:
+                    image = np.frombuffer(path, np.uint8).reshape(28, 28)
+                    picture = Image.fromarray(255 - image) if self.mode == "read" else image
+                elif self.mode == "read":
+                    picture = open_image(Path(path).read_bytes())
+                else:
+                    picture = read_image(Path(path))
+                pictures.append(picture)
+                errors.append(None)
+            except DigitrecError as e:
+                pictures.append(None)
+                errors.append(e.what)
+            except OSError as e:
+                pictures.append(None)
+                errors.append(f"cannot read the file ({e.strerror or e.__class__.__name__})")
+            except Exception as e:  # a picture that breaks a decoder must not stop a million others
+                pictures.append(None)
+                errors.append(f"unreadable picture ({e.__class__.__name__})")
+        return pictures, errors
+
+    def _predict(self, images: list) -> dict:
+        from digitrec.inputs import UNSURE_BELOW
+
+        ok = [i for i, image in enumerate(images) if image is not None]
+        digit, confidence, unsure, probabilities = ([None] * len(images) for _ in range(4))
+        if ok:
+            probs = self.predictor.probabilities(np.stack([images[i] for i in ok]))
+            for i, p in zip(ok, probs, strict=True):
+                digit[i], confidence[i] = int(p.argmax()), float(p.max())
+                unsure[i], probabilities[i] = confidence[i] < UNSURE_BELOW, p.tolist()
+        return {"digit": digit, "confidence": confidence, "unsure": unsure, "probabilities": probabilities}
+
+    def _read(self, pictures: list, errors: list) -> dict:
+        """Numbers, one picture at a time (`read` segments each); a picture with no digits gets its error."""
+        text, confidence, digits, rejected = ([None] * len(pictures) for _ in range(4))
+        for i, picture in enumerate(pictures):
+            if picture is None:
+                continue
+            try:
+                reading = self.predictor.read(picture)
+            except DigitrecError as e:
+                errors[i] = e.what
+                continue
+            answer = reading.as_dict()
+            text[i], confidence[i], rejected[i] = answer["text"], answer["confidence"], answer["rejected"]
+            digits[i] = json.dumps(answer["digits"])
+        return {"text": text, "confidence": confidence, "digits": digits, "rejected": rejected}
+
+
+def _reader_for(run_dir: str | os.PathLike | None, mode: str) -> type:
+    """PictureReader bound to a model and a mode as class attributes: constructor arguments would live in the
+    object store, and an actor restarted after its node died could lose them."""
+    return type("PictureReader", (PictureReader,), {"run_dir": str(run_dir) if run_dir else None, "mode": mode})
+
+
+# ---------------------------------------------------------------- reading an archive
+
+
+@dataclass
+class ArchiveResult:
+    pictures: int
+    errors: int
+    seconds: float
+    out: Path
+
+
+def read_archive(source: str, out: str | os.PathLike, run_dir: str | None = None, mode: str = "predict",
+                 overwrite: bool = False, on_progress: Callable[[int, int], None] | None = None,
+                 workers: int | None = None) -> ArchiveResult:
+    """Every picture of `source` read on the connected Ray (call `connect` first) into the Parquet dataset `out`.
+
+    The answers are written in a staging folder beside `out` and renamed into place at the end: a killed job
+    leaves `out` as it was, and the same command starts it again. `on_progress(done, total)` after each batch."""
+    import pyarrow.parquet as pq
+    import ray.data
+
+    if mode not in MODES:
+        raise DigitrecError(f"unknown mode '{mode}'", expected=", ".join(MODES))
+    from digitrec.predict import load_predictor
+
+    load_predictor(run_dir, threads=1)  # a broken model is one error here, not one per actor
+    plan = plan_source(source)
+    out = check_out_folder(Path(out), Path(source) if plan.kind != "glob" else None, overwrite)
+    staging = out.parent / f".{out.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed job: start again
+    start = time.perf_counter()
+    try:
+        total = write_manifest(plan, staging / MANIFEST)
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        manifest = ray.data.read_parquet(str(staging / MANIFEST), override_num_blocks=-(-total // PART_ROWS))
+        # Ray Data restarts an actor whose node went away and retries its batch elsewhere (its defaults).
+        answers = manifest.map_batches(
+            _reader_for(run_dir, mode), batch_size=BATCH, batch_format="pyarrow", num_cpus=1,
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers or cpus),
+        )
+        seen = np.zeros(total, dtype=bool)
+        writer, part, in_part, errors = None, 0, 0, 0
+        schema = answer_schema(mode)
+        for batch in answers.iter_batches(batch_format="pyarrow", batch_size=None):
+            index = batch["index"].to_numpy()
+            fresh = ~seen[index]
+            if not fresh.all():  # answered twice (a retried task): keep the first
+                batch, index = batch.filter(fresh), index[fresh]
+            seen[index] = True
+            if writer is None or in_part >= OUT_PART_ROWS:
+                if writer is not None:
+                    writer.close()
+                writer, in_part = pq.ParquetWriter(staging / f"part-{part:05d}.parquet", schema), 0
+                part += 1
+            writer.write_table(batch.cast(schema))
+            in_part += len(batch)
+            errors += len(batch) - batch["error"].null_count
+            if on_progress:
+                on_progress(int(seen.sum()), total)
+        if writer is not None:
+            writer.close()
+        missing = total - int(seen.sum())
+        if missing:
+            raise DigitrecError(f"{missing} of {total} pictures came back without an answer", where=str(source),
+                                expected="every picture answered once; run the command again")
+        shutil.rmtree(staging / MANIFEST)
+        _put_in_place(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ArchiveResult(total, errors, time.perf_counter() - start, out)
+
+
+def check_out_folder(out: Path, source: Path | None, overwrite: bool) -> Path:
+    """`out` may be replaced: never the source (or a folder holding it), an existing one only with `overwrite`."""
+    resolved = out.resolve()
+    if source is not None:
+        src = source.resolve()
+        if resolved == src or resolved in src.parents:
+            raise DigitrecError("refusing to write over the pictures being read", where=str(out),
+                                expected="an --out folder outside the source")
+    if out.exists() and not out.is_dir():
+        raise DigitrecError("is a file", where=str(out), expected="a folder for the Parquet dataset")
+    if out.exists() and not overwrite:
+        raise DigitrecError("already exists", where=str(out), expected="another --out folder, or --overwrite")
+    parent = out.parent
+    parent.mkdir(parents=True, exist_ok=True) if not parent.exists() else None
+    if not os.access(parent, os.W_OK):
+        raise DigitrecError("cannot write there (no permission)", where=str(out))
+    return out
+
+
+def _put_in_place(staging: Path, out: Path) -> None:
+    """`staging` becomes `out`; an old `out` (asked to be overwritten) goes only once the new one is there."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(old)
+    staging.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def progress_bar(unit: str = "picture", quiet: bool = False):
+    """A tqdm bar for `on_progress(done, total)`: pictures done and pictures a second, on stderr."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit=unit, unit_scale=True, file=sys.stderr, disable=True if quiet else None)
+        bar.update(done - bar.n)
+
+    def close() -> None:
+        if bar is not None:
+            bar.close()
+
+    update.close = close
+    return update
+
+
+@contextlib.contextmanager
+def session(address: str | None, say: Callable[[str], None] | None = None):
+    """Ray connected for a block and shut down after it when this process started it."""
+    started_here = not require_ray().is_initialized()
+    where = connect(address)
+    if say:
+        say(where)
+    try:
+        yield where
+    finally:
+        if started_here:
+            shutdown()
+
+
+# ---------------------------------------------------------------- many training runs (Ray Tune)
+
+
+def _train_trial(settings: dict) -> None:
+    """One Tune trial: a `digitrec train` run into `settings["run_dir"]`, each epoch reported to Tune.
+
+    A trial retried after its node died finds its folder and resumes it from the last finished epoch (or
+    restarts it, when it died before the first); a folder already finished is only reported."""
+    import ray
+    from ray import tune
+
+    from digitrec import runs
+    from digitrec.recipes import Recipe
+    from digitrec.train import train_run
+
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    os.environ["DIGITREC_THREADS"] = str(max(1, int(cpus)))  # torch's threads: what Tune gave this trial
+    recipe = Recipe.from_dict(settings["recipe"])
+    run_dir = Path(settings["run_dir"])
+    last = settings["epochs"]
+
+    def report(m) -> None:
+        # The last epoch is reported once the run is finished (calibrated, figures drawn): a scheduler that
+        # stops a trial at its last epoch must not stop it half-way through finishing.
+        if m.epoch < last:
+            tune.report(_epoch_report(m))
+
+    resume = (run_dir / runs.CONFIG).exists()
+    if not (resume and runs.read_config(run_dir).finished_ok):
+        train_run(recipe, None if resume else settings["data"], run_dir, resume=resume, on_epoch=report)
+    history = runs.read_metrics(run_dir)
+    for m in history[:-1] if resume else []:  # a retried trial tells Tune what its first try had done
+        tune.report(_epoch_report(m))
+    tune.report(_epoch_report(history[-1]))
+
+
+def _epoch_report(m) -> dict:
+    return {"epoch": m.epoch, "val_accuracy": m.val_accuracy if m.val_accuracy is not None else float("nan"),
+            "val_loss": m.val_loss if m.val_loss is not None else float("nan"), "train_loss": m.train_loss}
+
+
+def _run_trials(points: list[dict], folder: Path, name: str, cpus_per_trial: int, scheduler=None,
+                say: Callable[[str], None] | None = None):
+    """Every point (recipe, run_dir, data) as a Tune trial; `max_failures` retries per trial (a lost node)."""
+    from ray import tune
+
+    class Progress(tune.Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            if say:
+                say(f"{Path(trial.config['point']['run_dir']).name}: epoch {result['epoch']} "
+                    f"val_accuracy {result['val_accuracy']:.4f}")
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            if say:
+                say(f"{Path(trial.config['point']['run_dir']).name}: failed (a lost node?); retried if it can be")
+
+    def trainable(config: dict) -> None:
+        _train_trial(config["point"])
+
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": cpus_per_trial}),
+        param_space={"point": tune.grid_search(points)},
+        tune_config=tune.TuneConfig(scheduler=scheduler, reuse_actors=False),
+        run_config=tune.RunConfig(
+            name=name, storage_path=str(folder.resolve() / ".tune"), verbose=0, callbacks=[Progress()],
+            failure_config=tune.FailureConfig(max_failures=3),
+        ),
+    )
+    return tuner.fit()
+
+
+def _trial_errors(results) -> list[str]:
+    return [f"{Path(r.config['point']['run_dir']).name}: {str(r.error).strip().splitlines()[-1][:300]}"
+            for r in results if r.error is not None]
+
+
+def cpus_per_trial() -> int:
+    """DIGITREC_THREADS when set (each trial's torch threads and the CPUs Tune reserves for it), else 1:
+    on small models, one trial per core trains more models an hour than one trial on every core."""
+    return max(1, int(os.environ.get("DIGITREC_THREADS", 0) or 1))
+
+
+def train_members(recipe, data_path, out: Path, count: int, resume: bool = False, overwrite: bool = False,
+                  say: Callable[[str], None] | None = None) -> list[Path]:
+    """`count` seeds of `recipe` trained as parallel Tune trials into `out/members/seed-<seed>`; the runs.
+
+    The seeds share the recipe's `split_seed`, so every member holds out the same validation digits."""
+    from digitrec import data
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not resume:
+        if not overwrite:
+            raise DigitrecError("already exists", where=str(out),
+                                expected="another --out folder, --resume to finish its members, or --overwrite")
+        shutil.rmtree(out)
+    if count < 2:
+        raise DigitrecError(f"--train {count}", expected="at least 2 seeds for an ensemble")
+    recipe.check()
+    data_path = str(data.resolve_data_path(data_path).resolve())
+    members = out / "members"
+    members.mkdir(parents=True, exist_ok=True)
+    epochs = recipe.epochs_for(runs_train_size(data_path, recipe))
+    points = [{"recipe": recipe.update(seed=recipe.seed + i).as_dict(), "epochs": epochs,
+               "run_dir": str((members / f"seed-{recipe.seed + i}").resolve()), "data": data_path}
+              for i in range(count)]
+    results = _run_trials(points, out, "ensemble", cpus_per_trial(), say=say)
+    failed = _trial_errors(results)
+    if failed:
+        raise DigitrecError(f"{len(failed)} of {count} members failed: {failed[0]}", where=str(out),
+                            expected="fix the cause and run again with --resume to finish them")
+    return [Path(p["run_dir"]) for p in points]
+
+
+@dataclass
+class SweepResult:
+    table: list[dict]
+    best: dict
+    csv: Path
+    figure: Path
+
+
+def parse_space(pairs: list[str]) -> dict[str, list]:
+    """`["lr=0.001,0.003", "batch_size=64,128"]` -> values typed by the recipe's fields."""
+    from digitrec.recipes import parse_overrides
+
+    space: dict[str, list] = {}
+    for pair in pairs:
+        key, sep, values = pair.partition("=")
+        if not sep or not values.strip():
+            raise DigitrecError(f"--space {pair!r}", expected="--space key=v1,v2,... with a recipe field as key")
+        typed = [parse_overrides([f"{key}={v}"]) for v in values.split(",") if v.strip()]
+        field = next(iter(typed[0]))
+        space[field] = list(dict.fromkeys(t[field] for t in typed))
+    if not space:
+        raise DigitrecError("nothing to search", expected="at least one --space key=v1,v2,...")
+    return space
+
+
+def sweep_points(space: dict[str, list], trials: int, seed: int = 0) -> list[dict]:
+    """`trials` settings from the grid of `space`: every point once in a shuffled (seeded) order before any
+    repeats, so 6 trials over 6 values try each value once."""
+    import itertools
+    import random
+
+    grid = [dict(zip(space, values, strict=True)) for values in itertools.product(*space.values())]
+    random.Random(seed).shuffle(grid)
+    return [grid[i % len(grid)] for i in range(trials)]
+
+
+def sweep(recipe, recipe_name: str, data_path, space: dict[str, list], trials: int, out: Path,
+          overwrite: bool = False, say: Callable[[str], None] | None = None) -> SweepResult:
+    """Recipe settings searched on validation accuracy: Tune trials with ASHA stopping the weak ones early;
+    a table (CSV) and a figure of every trial in `out`, each trial's run folder in `out/trials/`."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    from digitrec import data, runs
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise DigitrecError("already exists", where=str(out), expected="another --out folder, or --overwrite")
+        shutil.rmtree(out)
+    if trials < 1:
+        raise DigitrecError(f"--trials {trials}", expected="at least 1")
+    if not recipe.val_fraction:
+        raise DigitrecError("a sweep chooses on validation accuracy, and this recipe holds nothing out",
+                            expected="--set val_fraction=0.1")
+    recipe.check()
+    data_path = str(data.resolve_data_path(data_path).resolve())
+    chosen = sweep_points(space, trials, recipe.seed)
+    for settings in chosen:
+        recipe.update(**settings).check()  # a bad value is refused before anything trains
+    folder = out / "trials"
+    folder.mkdir(parents=True, exist_ok=True)
+    n_train = runs_train_size(data_path, recipe)
+    points = [{"recipe": recipe.update(**settings).as_dict(), "settings": settings, "data": data_path,
+               "epochs": recipe.update(**settings).epochs_for(n_train),
+               "run_dir": str((folder / f"trial-{i:03d}").resolve())} for i, settings in enumerate(chosen)]
+    epochs = max(p["epochs"] for p in points)
+    scheduler = ASHAScheduler(metric="val_accuracy", mode="max", time_attr="epoch", max_t=max(1, epochs),
+                              grace_period=1, reduction_factor=2)
+    results = _run_trials(points, out, "sweep", cpus_per_trial(), scheduler, say)
+    failed = _trial_errors(results)
+    table = []
+    for r in results:
+        point = r.config["point"]
+        history = runs.read_metrics(Path(point["run_dir"])) if (Path(point["run_dir"]) / runs.METRICS).exists() \
+            else []
+        finished = (Path(point["run_dir"]) / runs.CONFIG).exists() and \
+            runs.read_config(Path(point["run_dir"])).finished_ok
+        status = "failed" if r.error is not None else "finished" if finished else "stopped early"
+        if status == "stopped early":
+            _mark_stopped(Path(point["run_dir"]))
+        table.append({"trial": Path(point["run_dir"]).name, **point["settings"], "epochs": len(history),
+                      "val_accuracy": history[-1].val_accuracy if history else None,
+                      "val_loss": history[-1].val_loss if history else None, "status": status,
+                      "run_dir": point["run_dir"], "curve": [m.val_accuracy for m in history]})
+    table.sort(key=lambda row: row["trial"])
+    scored = [row for row in table if row["val_accuracy"] is not None and row["status"] != "failed"]
+    if not scored:
+        raise DigitrecError(f"every trial failed: {failed[0] if failed else 'no epoch finished'}", where=str(out))
+    best = max(scored, key=lambda row: (row["epochs"], row["val_accuracy"]))
+    csv_path, figure = _write_sweep_table(out, table, list(space)), _sweep_figure(out, table, list(space))
+    return SweepResult(table, best, csv_path, figure)
+
+
+def runs_train_size(data_path: str, recipe) -> int:
+    """How many digits a run of `recipe` trains on (for the epochs a step budget becomes)."""
+    from digitrec import data
+
+    train_set, _ = data.load_for_training(data_path, recipe.val_fraction, recipe.split_seed)
+    return len(train_set)
+
+
+def _mark_stopped(run_dir: Path) -> None:
+    """A trial ASHA stopped: its folder holds the model of its last epoch; its config says why it ended."""
+    from digitrec import runs
+
+    if (run_dir / runs.CONFIG).exists():
+        config = runs.read_config(run_dir)
+        config.status = "stopped early by the sweep (ASHA)"
+        runs.write_config(run_dir, config)
+
+
+def _write_sweep_table(out: Path, table: list[dict], keys: list[str]) -> Path:
+    import csv
+    import io
+
+    from digitrec.files import atomic_write_text
+
+    buffer = io.StringIO()
+    columns = ["trial", *keys, "epochs", "val_accuracy", "val_loss", "status", "run_dir"]
+    writer = csv.DictWriter(buffer, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(table)
+    atomic_write_text(out / "trials.csv", buffer.getvalue())
+    return out / "trials.csv"
+
+
+def _sweep_figure(out: Path, table: list[dict], keys: list[str]) -> Path:
+    from digitrec import plots
+
+    curves = {f"{row['trial']} " + " ".join(f"{k}={row[k]}" for k in keys) + f" ({row['status']})": row["curve"]
+              for row in table}
+    return plots.sweep_curves(curves, out / "trials.png")
