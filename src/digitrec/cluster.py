@@ -32,9 +32,8 @@ from digitrec.errors import DigitrecError
 from digitrec.hardware import available_cores
 
 INSTALL = 'pip install "digitrec[cluster]"'
-PART_ROWS = 2048  # pictures per manifest part: the unit Ray Data hands an actor, so small jobs still spread out
+PART_ROWS = 256  # pictures per manifest part: the unit of work an actor takes (and a retry repeats)
 OUT_PART_ROWS = 200_000  # answers per output Parquet file
-BATCH = 256  # pictures an actor reads and runs through the network at once
 OBJECT_STORE_BYTES = 512 * 2**20  # local Ray: its shared memory, kept small (the default is 30 % of RAM)
 CONNECT_TIMEOUT_S = 10
 MANIFEST = "_manifest"  # Parquet readers skip names starting with "_" or "."
@@ -274,7 +273,15 @@ class PictureReader:
         self.predictor = load_predictor(self.run_dir, threads=1)  # one actor per CPU: one thread each
         self.schema = answer_schema(self.mode)
 
-    def __call__(self, batch):
+    def __call__(self, parts):
+        """Batches of manifest part files (a column `part`) -> their answers, one row per picture."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        return pa.concat_tables([self.answer(pq.read_table(part)) for part in parts["part"].to_pylist()])
+
+    def answer(self, batch):
+        """Manifest rows (index, file, and path or pixels) -> answer rows of `answer_schema`."""
         import pyarrow as pa
 
         pictures, errors = self._open(batch)
@@ -383,10 +390,11 @@ def read_archive(source: str, out: str | os.PathLike, run_dir: str | None = None
     try:
         total = write_manifest(plan, staging / MANIFEST)
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        manifest = ray.data.read_parquet(str(staging / MANIFEST), override_num_blocks=-(-total // PART_ROWS))
-        # Ray Data restarts an actor whose node went away and retries its batch elsewhere (its defaults).
-        answers = manifest.map_batches(
-            _reader_for(run_dir, mode), batch_size=BATCH, batch_format="pyarrow", num_cpus=1,
+        parts = sorted(str(p) for p in (staging / MANIFEST).iterdir())
+        # One part per block and per call, so every actor gets work however small the job. Ray Data restarts
+        # an actor whose node went away and retries its part elsewhere (its defaults).
+        answers = ray.data.from_items([{"part": p} for p in parts], override_num_blocks=len(parts)).map_batches(
+            _reader_for(run_dir, mode), batch_size=1, batch_format="pyarrow", num_cpus=1,
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers or cpus),
         )
         seen = np.zeros(total, dtype=bool)
@@ -532,16 +540,8 @@ def _run_trials(points: list[dict], folder: Path, name: str, cpus_per_trial: int
     """Every point (recipe, run_dir, data) as a Tune trial; `max_failures` retries per trial (a lost node)."""
     from ray import tune
 
-    class Progress(tune.Callback):
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            if say:
-                say(f"{Path(trial.config['point']['run_dir']).name}: epoch {result['epoch']} "
-                    f"val_accuracy {result['val_accuracy']:.4f}")
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            if say:
-                say(f"{Path(trial.config['point']['run_dir']).name}: failed (a lost node?); retried if it can be")
-
+    global _say
+    _say = say
     def trainable(config: dict) -> None:
         _train_trial(config["point"])
 
@@ -550,11 +550,42 @@ def _run_trials(points: list[dict], folder: Path, name: str, cpus_per_trial: int
         param_space={"point": tune.grid_search(points)},
         tune_config=tune.TuneConfig(scheduler=scheduler, reuse_actors=False),
         run_config=tune.RunConfig(
-            name=name, storage_path=str(folder.resolve() / ".tune"), verbose=0, callbacks=[Progress()],
+            name=name, storage_path=str(folder.resolve() / ".tune"), verbose=0, callbacks=[_Progress()],
             failure_config=tune.FailureConfig(max_failures=3),
         ),
     )
-    return tuner.fit()
+    try:
+        return tuner.fit()
+    finally:
+        _say = None
+
+
+_say: Callable[[str], None] | None = None  # where trial progress goes; a global, as Tune pickles its callbacks
+
+
+try:
+    from ray.tune import Callback as _TuneCallback
+except ImportError:  # Ray not installed: nothing here runs without it (require_ray says so first)
+    _TuneCallback = object
+
+
+class _Progress(_TuneCallback):
+    """Says each trial's epochs and failures through `_say` (module level: Tune pickles its callbacks by
+    reference then, never the closure a caller passed in)."""
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if _say:
+            _say(f"{Path(trial.config['point']['run_dir']).name}: epoch {result['epoch']} "
+                 f"val_accuracy {result['val_accuracy']:.4f}")
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        if _say:
+            _say(f"{Path(trial.config['point']['run_dir']).name}: failed (its node lost?); retried, resuming its "
+                 "run folder")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        if _say:
+            _say(f"{Path(trial.config['point']['run_dir']).name}: failed, no tries left")
 
 
 def _trial_errors(results) -> list[str]:
