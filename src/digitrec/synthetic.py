@@ -107,10 +107,10 @@ def drawn_digits(count: int, seed: int = 0, size: int = 280) -> tuple[list[Image
     return [render_strokes(*digit_strokes(int(d), rng, size), size) for d in labels], labels
 
 
-def photo_of(image28: np.ndarray, rng: np.random.Generator) -> bytes:
+def photo_of(image28: np.ndarray, rng: np.random.Generator, sizes: tuple[int, int] = (200, 400)) -> bytes:
     """An MNIST digit as if written on paper and photographed: dark ink on uneven light paper,
-    rotated, off-centre, of varied size, blurred and JPEG-compressed."""
-    size = int(rng.integers(200, 400))
+    rotated, off-centre, of varied size, blurred and JPEG-compressed; the photo `sizes` pixels square."""
+    size = int(rng.integers(*sizes))
     digit_px = int(size * rng.uniform(0.3, 0.7))
     ink = Image.fromarray(image28).resize((digit_px, digit_px), Image.Resampling.BICUBIC)
     ink = ink.rotate(rng.uniform(-10, 10), resample=Image.Resampling.BICUBIC, expand=True)
