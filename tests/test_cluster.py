@@ -13,7 +13,7 @@ from PIL import Image
 from test_cli import assert_refused, run_cli
 from test_read import number_picture
 
-from digitrec import cluster, synthetic
+from digitrec import cluster, synthetic, trials
 from digitrec.errors import DigitrecError
 
 
@@ -47,7 +47,7 @@ def test_sources_are_told_apart(tmp_path):
 
 
 def test_manifest_parts_hold_every_picture_once(tmp_path, monkeypatch):
-    import pyarrow.parquet as pq
+    pq = pytest.importorskip("pyarrow.parquet")
 
     monkeypatch.setattr(cluster, "PART_ROWS", 7)
     _pictures(tmp_path / "archive", 23)
@@ -65,21 +65,21 @@ def test_manifest_parts_hold_every_picture_once(tmp_path, monkeypatch):
 
 
 def test_sweep_space_is_typed_and_every_point_comes_before_repeats():
-    space = cluster.parse_space(["lr=0.001,0.01,0.1", "batch_size=64,128"])
+    space = trials.parse_space(["lr=0.001,0.01,0.1", "batch_size=64,128"])
     assert space == {"lr": [0.001, 0.01, 0.1], "batch_size": [64, 128]}
-    points = cluster.sweep_points(space, 8, seed=0)
+    points = trials.sweep_points(space, 8, seed=0)
     assert len({tuple(p.items()) for p in points[:6]}) == 6 and points[6:] == points[:2]
-    assert cluster.sweep_points(space, 8, seed=0) == points  # seeded
+    assert trials.sweep_points(space, 8, seed=0) == points  # seeded
     with pytest.raises(DigitrecError, match="unknown recipe field"):
-        cluster.parse_space(["speed=1,2"])
+        trials.parse_space(["speed=1,2"])
     with pytest.raises(DigitrecError, match="not a number"):
-        cluster.parse_space(["lr=fast"])
+        trials.parse_space(["lr=fast"])
 
 
 def test_without_ray_the_verbs_say_how_to_install_it(tmp_path):
     # `ray` made unimportable in the child: the verbs that need it say so in one line, exit 2.
     code = ("import sys; sys.modules['ray'] = None; from digitrec.cli import main; "
-            f"sys.exit(main(sys.argv[1:]))")
+            "sys.exit(main(sys.argv[1:]))")
     for args in (["predict", "examples", "--cluster", "--out", str(tmp_path / "o")],
                  ["ensemble", "--train", "2", "--out", str(tmp_path / "e")],
                  ["sweep", "--space", "lr=0.1", "--trials", "1", "--out", str(tmp_path / "s")]):
@@ -191,6 +191,18 @@ def test_read_numbers_on_ray_and_overwrite(local_ray, tmp_path):
     assert [d["digit"] for d in json.loads(rows["numbers/2026.png"]["digits"])] == [2, 0, 2, 6]
     assert rows["numbers/blank.png"]["error"] and rows["numbers/blank.png"]["text"] is None
     assert not (tmp_path / "out" / "old.parquet").exists()
+
+
+def test_a_killed_job_is_started_again_by_the_same_command(local_ray, tmp_path):
+    """A job killed mid-way leaves its hidden staging folder (manifest, some parts) and no output: the same
+    command starts again from nothing and the output holds every picture once."""
+    _pictures(tmp_path / "archive", 40)
+    staging = tmp_path / ".out.partial"
+    (staging / cluster.MANIFEST).mkdir(parents=True)
+    (staging / "part-00000.parquet").write_bytes(b"half a part from the killed job")
+    result = cluster.read_archive(str(tmp_path / "archive"), tmp_path / "out")
+    assert result.pictures == 40 and len(_answers(tmp_path / "out")) == 40
+    assert not staging.exists()
 
 
 def _blank_png() -> bytes:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_cluster import _answers, _pictures
 
-from digitrec import cluster, runs
+from digitrec import cluster, runs, trials
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,7 @@ def test_an_ensemble_retries_the_trial_whose_node_was_removed(two_nodes, tmp_pat
             removed.append(line)
 
     recipe = get_recipe("fast", None).update(epochs=3)
-    members = cluster.train_members(recipe, str(digits_dir), tmp_path / "ens", 2, say=say)
+    members = trials.train_members(recipe, str(digits_dir), tmp_path / "ens", 2, say=say)
     assert removed, "no node was removed"
     assert any("failed" in line for line in lines), "no trial lost its node"
     config = runs.make_ensemble(members, tmp_path / "ens")

@@ -333,14 +333,14 @@ def cmd_ensemble(args) -> int:
             raise DigitrecError("nothing to average", expected="RUN_DIR RUN_DIR ..., or --train K --recipe NAME")
         members = [Path(r) for r in args.runs]
     else:
-        from digitrec import cluster
+        from digitrec import cluster, trials
 
         if args.runs:
             raise DigitrecError("give run folders or --train K, not both", expected="one of them")
         cluster.require_ray()
         recipe = _recipe_from(args)
         with cluster.session(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
-            members = cluster.train_members(recipe, args.data, Path(args.out), args.train, args.resume,
+            members = trials.train_members(recipe, args.data, Path(args.out), args.train, args.resume,
                                             args.overwrite, say=lambda line: print(line, file=sys.stderr))
     config = make_ensemble(members, Path(args.out))
     print(f"ensemble of {len(config.members or [])} models saved to {args.out}")
@@ -354,13 +354,13 @@ def _recipe_from(args):
 
 
 def cmd_sweep(args) -> int:
-    from digitrec import cluster
+    from digitrec import cluster, trials
 
     cluster.require_ray()
     recipe = _recipe_from(args)
-    space = cluster.parse_space(args.space)
+    space = trials.parse_space(args.space)
     with cluster.session(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
-        result = cluster.sweep(recipe, args.recipe or "default", args.data, space, args.trials, Path(args.out),
+        result = trials.sweep(recipe, args.data, space, args.trials, Path(args.out),
                                args.overwrite, say=lambda line: print(line, file=sys.stderr))
     keys = list(space)
     rows = [[row["trial"], *(row[k] for k in keys), row["epochs"],

@@ -1,0 +1,281 @@
+"""Many training runs as Ray Tune trials: the seeds of an ensemble (`ensemble --train K`) and sweeps over recipe
+settings (`sweep`, ASHA on validation accuracy). Connecting to Ray is `cluster`'s; each trial is a `digitrec train`
+run folder, so a trial retried after its node died resumes from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from digitrec.errors import DigitrecError
+
+
+def _train_trial(settings: dict) -> None:
+    """One Tune trial: a `digitrec train` run into `settings["run_dir"]`, each epoch reported to Tune.
+
+    A trial retried after its node died finds its folder and resumes it from the last finished epoch (or
+    restarts it, when it died before the first); a folder already finished is only reported."""
+    import ray
+    from ray import tune
+
+    from digitrec import runs
+    from digitrec.recipes import Recipe
+    from digitrec.train import train_run
+
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    os.environ["DIGITREC_THREADS"] = str(max(1, int(cpus)))  # torch's threads: what Tune gave this trial
+    recipe = Recipe.from_dict(settings["recipe"])
+    run_dir = Path(settings["run_dir"])
+    last = settings["epochs"]
+
+    def report(m) -> None:
+        # The last epoch is reported once the run is finished (calibrated, figures drawn): a scheduler that
+        # stops a trial at its last epoch must not stop it half-way through finishing.
+        if m.epoch < last:
+            tune.report(_epoch_report(m))
+
+    resume = (run_dir / runs.CONFIG).exists()
+    if not (resume and runs.read_config(run_dir).finished_ok):
+        train_run(recipe, None if resume else settings["data"], run_dir, resume=resume, on_epoch=report)
+    history = runs.read_metrics(run_dir)
+    for m in history[:-1] if resume else []:  # a retried trial tells Tune what its first try had done
+        tune.report(_epoch_report(m))
+    tune.report(_epoch_report(history[-1]))
+
+
+def _epoch_report(m) -> dict:
+    return {"epoch": m.epoch, "val_accuracy": m.val_accuracy if m.val_accuracy is not None else float("nan"),
+            "val_loss": m.val_loss if m.val_loss is not None else float("nan"), "train_loss": m.train_loss}
+
+
+def _run_trials(points: list[dict], folder: Path, name: str, cpus_per_trial: int, scheduler=None,
+                say: Callable[[str], None] | None = None):
+    """Every point (recipe, run_dir, data) as a Tune trial; `max_failures` retries per trial (a lost node)."""
+    from ray import tune
+
+    global _say
+    _say = say
+    def trainable(config: dict) -> None:
+        _train_trial(config["point"])
+
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": cpus_per_trial}),
+        param_space={"point": tune.grid_search(points)},
+        tune_config=tune.TuneConfig(scheduler=scheduler, reuse_actors=False),
+        run_config=tune.RunConfig(
+            name=name, storage_path=str(folder.resolve() / ".tune"), verbose=0, callbacks=[_Progress()],
+            failure_config=tune.FailureConfig(max_failures=3),
+        ),
+    )
+    try:
+        return tuner.fit()
+    finally:
+        _say = None
+
+
+_say: Callable[[str], None] | None = None  # where trial progress goes; a global, as Tune pickles its callbacks
+
+
+try:
+    from ray.tune import Callback as _TuneCallback
+except ImportError:  # Ray not installed: nothing here runs without it (require_ray says so first)
+    _TuneCallback = object
+
+
+class _Progress(_TuneCallback):
+    """Says each trial's epochs and failures through `_say` (module level: Tune pickles its callbacks by
+    reference then, never the closure a caller passed in)."""
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if _say:
+            _say(f"{Path(trial.config['point']['run_dir']).name}: epoch {result['epoch']} "
+                 f"val_accuracy {result['val_accuracy']:.4f}")
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        if _say:
+            _say(f"{Path(trial.config['point']['run_dir']).name}: failed (its node lost?); retried, resuming its "
+                 "run folder")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        if _say:
+            _say(f"{Path(trial.config['point']['run_dir']).name}: failed, no tries left")
+
+
+def _trial_errors(results) -> list[str]:
+    return [f"{Path(r.config['point']['run_dir']).name}: {str(r.error).strip().splitlines()[-1][:300]}"
+            for r in results if r.error is not None]
+
+
+def cpus_per_trial() -> int:
+    """DIGITREC_THREADS when set (each trial's torch threads and the CPUs Tune reserves for it), else 1:
+    on small models, one trial per core trains more models an hour than one trial on every core."""
+    return max(1, int(os.environ.get("DIGITREC_THREADS", 0) or 1))
+
+
+def train_members(recipe, data_path, out: Path, count: int, resume: bool = False, overwrite: bool = False,
+                  say: Callable[[str], None] | None = None) -> list[Path]:
+    """`count` seeds of `recipe` trained as parallel Tune trials into `out/members/seed-<seed>`; the runs.
+
+    The seeds share the recipe's `split_seed`, so every member holds out the same validation digits."""
+    from digitrec import data
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not resume:
+        if not overwrite:
+            raise DigitrecError("already exists", where=str(out),
+                                expected="another --out folder, --resume to finish its members, or --overwrite")
+        shutil.rmtree(out)
+    if count < 2:
+        raise DigitrecError(f"--train {count}", expected="at least 2 seeds for an ensemble")
+    recipe.check()
+    data_path = str(data.resolve_data_path(data_path).resolve())
+    members = out / "members"
+    members.mkdir(parents=True, exist_ok=True)
+    epochs = recipe.epochs_for(runs_train_size(data_path, recipe))
+    points = [{"recipe": recipe.update(seed=recipe.seed + i).as_dict(), "epochs": epochs,
+               "run_dir": str((members / f"seed-{recipe.seed + i}").resolve()), "data": data_path}
+              for i in range(count)]
+    results = _run_trials(points, out, "ensemble", cpus_per_trial(), say=say)
+    failed = _trial_errors(results)
+    if failed:
+        raise DigitrecError(f"{len(failed)} of {count} members failed: {failed[0]}", where=str(out),
+                            expected="fix the cause and run again with --resume to finish them")
+    return [Path(p["run_dir"]) for p in points]
+
+
+@dataclass
+class SweepResult:
+    table: list[dict]
+    best: dict
+    csv: Path
+    figure: Path
+
+
+def parse_space(pairs: list[str]) -> dict[str, list]:
+    """`["lr=0.001,0.003", "batch_size=64,128"]` -> values typed by the recipe's fields."""
+    from digitrec.recipes import parse_overrides
+
+    space: dict[str, list] = {}
+    for pair in pairs:
+        key, sep, values = pair.partition("=")
+        if not sep or not values.strip():
+            raise DigitrecError(f"--space {pair!r}", expected="--space key=v1,v2,... with a recipe field as key")
+        typed = [parse_overrides([f"{key}={v}"]) for v in values.split(",") if v.strip()]
+        field = next(iter(typed[0]))
+        space[field] = list(dict.fromkeys(t[field] for t in typed))
+    if not space:
+        raise DigitrecError("nothing to search", expected="at least one --space key=v1,v2,...")
+    return space
+
+
+def sweep_points(space: dict[str, list], trials: int, seed: int = 0) -> list[dict]:
+    """`trials` settings from the grid of `space`: every point once in a shuffled (seeded) order before any
+    repeats, so 6 trials over 6 values try each value once."""
+    import itertools
+    import random
+
+    grid = [dict(zip(space, values, strict=True)) for values in itertools.product(*space.values())]
+    random.Random(seed).shuffle(grid)
+    return [grid[i % len(grid)] for i in range(trials)]
+
+
+def sweep(recipe, data_path, space: dict[str, list], trials: int, out: Path,
+          overwrite: bool = False, say: Callable[[str], None] | None = None) -> SweepResult:
+    """Recipe settings searched on validation accuracy: Tune trials with ASHA stopping the weak ones early;
+    a table (CSV) and a figure of every trial in `out`, each trial's run folder in `out/trials/`."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    from digitrec import data, runs
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise DigitrecError("already exists", where=str(out), expected="another --out folder, or --overwrite")
+        shutil.rmtree(out)
+    if trials < 1:
+        raise DigitrecError(f"--trials {trials}", expected="at least 1")
+    if not recipe.val_fraction:
+        raise DigitrecError("a sweep chooses on validation accuracy, and this recipe holds nothing out",
+                            expected="--set val_fraction=0.1")
+    recipe.check()
+    data_path = str(data.resolve_data_path(data_path).resolve())
+    chosen = sweep_points(space, trials, recipe.seed)
+    for settings in chosen:
+        recipe.update(**settings).check()  # a bad value is refused before anything trains
+    folder = out / "trials"
+    folder.mkdir(parents=True, exist_ok=True)
+    n_train = runs_train_size(data_path, recipe)
+    points = [{"recipe": recipe.update(**settings).as_dict(), "settings": settings, "data": data_path,
+               "epochs": recipe.update(**settings).epochs_for(n_train),
+               "run_dir": str((folder / f"trial-{i:03d}").resolve())} for i, settings in enumerate(chosen)]
+    epochs = max(p["epochs"] for p in points)
+    scheduler = ASHAScheduler(metric="val_accuracy", mode="max", time_attr="epoch", max_t=max(1, epochs),
+                              grace_period=1, reduction_factor=2)
+    results = _run_trials(points, out, "sweep", cpus_per_trial(), scheduler, say)
+    failed = _trial_errors(results)
+    table = []
+    for r in results:
+        point = r.config["point"]
+        history = runs.read_metrics(Path(point["run_dir"])) if (Path(point["run_dir"]) / runs.METRICS).exists() \
+            else []
+        finished = (Path(point["run_dir"]) / runs.CONFIG).exists() and \
+            runs.read_config(Path(point["run_dir"])).finished_ok
+        status = "failed" if r.error is not None else "finished" if finished else "stopped early"
+        if status == "stopped early":
+            _mark_stopped(Path(point["run_dir"]))
+        table.append({"trial": Path(point["run_dir"]).name, **point["settings"], "epochs": len(history),
+                      "val_accuracy": history[-1].val_accuracy if history else None,
+                      "val_loss": history[-1].val_loss if history else None, "status": status,
+                      "run_dir": point["run_dir"], "curve": [m.val_accuracy for m in history]})
+    table.sort(key=lambda row: row["trial"])
+    scored = [row for row in table if row["val_accuracy"] is not None and row["status"] != "failed"]
+    if not scored:
+        raise DigitrecError(f"every trial failed: {failed[0] if failed else 'no epoch finished'}", where=str(out))
+    best = max(scored, key=lambda row: (row["epochs"], row["val_accuracy"]))
+    csv_path, figure = _write_sweep_table(out, table, list(space)), _sweep_figure(out, table, list(space))
+    return SweepResult(table, best, csv_path, figure)
+
+
+def runs_train_size(data_path: str, recipe) -> int:
+    """How many digits a run of `recipe` trains on (for the epochs a step budget becomes)."""
+    from digitrec import data
+
+    train_set, _ = data.load_for_training(data_path, recipe.val_fraction, recipe.split_seed)
+    return len(train_set)
+
+
+def _mark_stopped(run_dir: Path) -> None:
+    """A trial ASHA stopped: its folder holds the model of its last epoch; its config says why it ended."""
+    from digitrec import runs
+
+    if (run_dir / runs.CONFIG).exists():
+        config = runs.read_config(run_dir)
+        config.status = "stopped early by the sweep (ASHA)"
+        runs.write_config(run_dir, config)
+
+
+def _write_sweep_table(out: Path, table: list[dict], keys: list[str]) -> Path:
+    import csv
+    import io
+
+    from digitrec.files import atomic_write_text
+
+    buffer = io.StringIO()
+    columns = ["trial", *keys, "epochs", "val_accuracy", "val_loss", "status", "run_dir"]
+    writer = csv.DictWriter(buffer, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(table)
+    atomic_write_text(out / "trials.csv", buffer.getvalue())
+    return out / "trials.csv"
+
+
+def _sweep_figure(out: Path, table: list[dict], keys: list[str]) -> Path:
+    from digitrec import plots
+
+    curves = {f"{row['trial']} " + " ".join(f"{k}={row[k]}" for k in keys) + f" ({row['status']})": row["curve"]
+              for row in table}
+    return plots.sweep_curves(curves, out / "trials.png")
