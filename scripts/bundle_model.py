@@ -36,7 +36,10 @@ def main() -> None:
     target = runs.BUNDLED_DIR
     target.mkdir(exist_ok=True)
     shutil.copyfile(args.run / runs.WEIGHTS, target / runs.WEIGHTS)
-    shutil.copyfile(args.run / runs.METRICS, target / runs.METRICS)
+    if (args.run / runs.METRICS).exists():
+        shutil.copyfile(args.run / runs.METRICS, target / runs.METRICS)
+    else:  # an ensemble has no epochs of its own (its members' are in their run folders)
+        (target / runs.METRICS).unlink(missing_ok=True)
     runs.write_config(target, config)
     # The ONNX copy lets `digitrec predict` skip importing torch (see digitrec.predict).
     export_onnx(Predictor.load(target), target / ONNX_FILE)

@@ -143,10 +143,7 @@ def tune_run(examples_dir: str | Path, out: str | Path, base: str | Path | None 
     base_dir = runs.run_path(base)
     if not (base_dir / runs.CONFIG).is_file():
         raise DigitrecError("no run folder here", where=str(base_dir), expected="a run folder with config.json")
-    model, config = runs.load_run(base_dir)
-    if config.is_ensemble:
-        raise DigitrecError("an ensemble cannot be tuned", where=str(base_dir),
-                            expected="a single model's run folder (e.g. one of its members)")
+    model, config = runs.load_run(base_dir)  # an ensemble is tuned whole: its averaged reading learns the hand
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise DigitrecError("folder exists and is not empty", where=str(out), expected="a new folder for the tuned run")
@@ -155,7 +152,7 @@ def tune_run(examples_dir: str | Path, out: str | Path, base: str | Path | None 
     model = fine_tune(model, config.recipe, examples, replay_digits, settings, on_step)
     tuned = runs.RunConfig(
         name=out.name, arch=config.arch, recipe=config.recipe, data=config.data, parameters=config.parameters,
-        digitrec=config.digitrec, hardware=hardware.describe(), started=None, status="finished",
+        members=config.members, digitrec=config.digitrec, hardware=hardware.describe(), started=None, status="finished",
         epochs_done=config.epochs_done, temperature=config.temperature, trained_by="digitrec tune",
         extra={"tuned_from": {"path": str(base_dir.resolve()), "weights_sha256": runs.weights_sha256(base_dir),
                               "examples": str(Path(examples_dir).resolve()),
