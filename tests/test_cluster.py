@@ -223,6 +223,7 @@ def test_ensemble_and_sweep_on_local_ray(local_ray, tmp_path, digits_dir, capsys
                  "--out", str(tmp_path / "ens")]) == 0
     config = json.loads((tmp_path / "ens" / "config.json").read_text())
     assert config["arch"] == "ensemble" and len(config["members"]) == 3
+    assert config["temperature"] != 1.0 and config["val_accuracy"] > 0.9  # calibrated on the held-out digits
     seeds = sorted(json.loads((p / "config.json").read_text())["recipe"]["seed"]
                    for p in (tmp_path / "ens" / "members").iterdir())
     assert seeds == [0, 1, 2]

@@ -331,19 +331,21 @@ def cmd_ensemble(args) -> int:
     if args.train is None:
         if not args.runs:
             raise DigitrecError("nothing to average", expected="RUN_DIR RUN_DIR ..., or --train K --recipe NAME")
-        members = [Path(r) for r in args.runs]
-    else:
-        from digitrec import cluster, trials
+        config = make_ensemble([Path(r) for r in args.runs], Path(args.out))
+        print(f"ensemble of {len(config.members or [])} models saved to {args.out}")
+        return 0
+    from digitrec import cluster, trials
 
-        if args.runs:
-            raise DigitrecError("give run folders or --train K, not both", expected="one of them")
-        cluster.require_ray()
-        recipe = _recipe_from(args)
-        with cluster.session(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
-            members = trials.train_members(recipe, args.data, Path(args.out), args.train, args.resume,
-                                            args.overwrite, say=lambda line: print(line, file=sys.stderr))
-    config = make_ensemble(members, Path(args.out))
-    print(f"ensemble of {len(config.members or [])} models saved to {args.out}")
+    if args.runs:
+        raise DigitrecError("give run folders or --train K, not both", expected="one of them")
+    cluster.require_ray()
+    recipe = _recipe_from(args)
+    with cluster.session(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
+        members = trials.train_members(recipe, args.data, Path(args.out), args.train, args.resume, args.overwrite,
+                                       say=lambda line: print(line, file=sys.stderr))
+    accuracy = trials.build_ensemble(members, Path(args.out), recipe, args.data)
+    held_out = "" if accuracy is None else f", validation accuracy {accuracy:.4f} (calibrated on it)"
+    print(f"ensemble of {len(members)} models saved to {args.out}{held_out}")
     return 0
 
 

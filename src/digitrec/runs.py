@@ -310,21 +310,28 @@ def load_run(path: str | os.PathLike | None = None) -> tuple[nn.Module, RunConfi
 
 
 def make_ensemble(member_dirs: list[Path], out: Path) -> RunConfig:
-    """One run folder whose model averages the probabilities of several runs."""
+    """One run folder whose model averages the probabilities of several runs. A run that is itself an
+    ensemble gives its members (flattened: every network is one member, its weights in this folder)."""
     from digitrec.models import Ensemble, count_parameters
 
     if len(member_dirs) < 2:
         raise DigitrecError("an ensemble needs at least two runs", expected="RUN_DIR RUN_DIR ...")
-    loaded = [load_run(d) for d in member_dirs]
-    model = Ensemble([m for m, _ in loaded])
+    loaded = [(Path(d), *load_run(d)) for d in member_dirs]
+    networks, members = [], []
+    for path, model, config in loaded:
+        if config.is_ensemble:
+            networks.extend(model.members)
+            members.extend(config.members or [])
+        else:
+            networks.append(model)
+            members.append(Member(config.arch, str(path.resolve()), config.val_accuracy, config.recipe.tta_shift_px))
+    model = Ensemble(networks)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    first = loaded[0][1]
+    first = loaded[0][2]
     config = RunConfig(
         name=out.name, arch=ENSEMBLE, recipe=first.recipe, data=first.data, parameters=count_parameters(model),
-        members=[Member(c.arch, str(Path(d).resolve()), c.val_accuracy, c.recipe.tta_shift_px)
-                 for d, (_, c) in zip(member_dirs, loaded, strict=True)],
-        digitrec=__version__, status="finished",
+        members=members, digitrec=__version__, status="finished",
     )
     config.weights_sha256 = save_weights(out, model)
     write_config(out, config)

@@ -279,3 +279,21 @@ def _sweep_figure(out: Path, table: list[dict], keys: list[str]) -> Path:
     curves = {f"{row['trial']} " + " ".join(f"{k}={row[k]}" for k in keys) + f" ({row['status']})": row["curve"]
               for row in table}
     return plots.sweep_curves(curves, out / "trials.png")
+
+
+def build_ensemble(members: list[Path], out: Path, recipe, data_path) -> float | None:
+    """The members averaged into the run folder `out` and calibrated as every trained run is: a temperature
+    fitted on the validation digits they all held out. Returns the ensemble's validation accuracy."""
+    from digitrec import data, runs
+    from digitrec.evaluate import fit_temperature
+    from digitrec.predict import Predictor
+
+    config = runs.make_ensemble(members, out)
+    _, val_set = data.load_for_training(data.resolve_data_path(data_path), recipe.val_fraction, recipe.split_seed)
+    if val_set is None:
+        return None
+    logits = Predictor.load(out).logits(val_set.x)
+    config.temperature = fit_temperature(logits, val_set.y)
+    config.val_accuracy = float((logits.argmax(1) == val_set.y).mean())
+    runs.write_config(out, config)
+    return config.val_accuracy
