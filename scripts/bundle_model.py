@@ -40,6 +40,8 @@ def main() -> None:
         shutil.copyfile(args.run / runs.METRICS, target / runs.METRICS)
     else:  # an ensemble has no epochs of its own (its members' are in their run folders)
         (target / runs.METRICS).unlink(missing_ok=True)
+    # The weights' SHA-256, checked on every load (a run made before digitrec recorded it has none).
+    config.weights_sha256 = runs.weights_sha256(target)
     runs.write_config(target, config)
     # The ONNX copy lets `digitrec predict` skip importing torch (see digitrec.predict).
     export_onnx(Predictor.load(target), target / ONNX_FILE)

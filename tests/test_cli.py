@@ -244,3 +244,23 @@ def test_outputs_never_replace_inputs_or_existing_files_unasked(tmp_path, tiny_d
     assert_refused(run_cli("predict", str(csv), "--out", str(tmp_path)), "is a folder")
     assert_refused(run_cli("predict", str(csv), "--out", str(csv / "under-a-file.csv")), "is not a folder")
     assert_refused(run_cli("export", "--model", str(run), "--out", str(run / "config.json")), "a run's own file")
+
+
+def test_a_fifo_is_refused_not_waited_on(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    assert_refused(run_cli("predict", str(fifo)), "not a regular file")
+    assert_refused(run_cli("evaluate", "--data", str(fifo)), "not a regular file")
+    assert_refused(run_cli("read", str(fifo)), "not a regular file")
+
+
+def test_output_folders_under_a_file_are_one_clear_error(tmp_path, digits_dir):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    assert_refused(run_cli("train", "--recipe", "fast", "--data", str(digits_dir), "--out", str(a_file / "run")),
+                   "is not a folder")
+    assert_refused(run_cli("data", "check", str(digits_dir), "--plots", str(a_file / "plots")), "is not a folder")
+    assert_refused(run_cli("train", "--recipe", "fast", "--data", str(digits_dir), "--out", str(a_file)), "is a file")
+    assert a_file.read_text() == "mine"

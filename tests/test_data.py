@@ -11,7 +11,7 @@ import pytest
 from conftest import write_idx, write_kaggle_csv
 from PIL import Image
 
-from digitrec import data
+from digitrec import data, formats
 from digitrec.errors import DigitrecError
 
 
@@ -312,3 +312,11 @@ def test_an_mnist_file_that_is_not_idx_is_named_not_the_folder(tmp_path, content
     (folder / "train-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 1, 3]))
     with pytest.raises(DigitrecError, match=message):
         data.load(folder)
+
+
+def test_an_idx_header_whose_dimensions_overflow_is_refused(tmp_path):
+    # 2**31 x 2**31 x 2**31 bytes: numpy's int64 product wraps to 0, which an empty file would have matched
+    path = tmp_path / "t10k-images-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 3]) + (2**31).to_bytes(4, "big") * 3)
+    with pytest.raises(DigitrecError, match="truncated: 0 bytes of data"):
+        formats.read_idx(path)

@@ -14,6 +14,7 @@ def test_the_bundled_config_reads_and_writes_back_unchanged(tmp_path):
     # Since session 7 the five seeds of one cnn-wide recipe, averaged.
     assert config.arch == "ensemble" and config.recipe.arch == "cnn-wide" and config.is_ensemble
     assert [m.arch for m in config.members] == ["cnn-wide"] * 5
+    assert config.weights_sha256 == runs.weights_sha256(runs.BUNDLED_DIR)  # checked on every load
     assert config.data.train + config.data.val == 60000 and config.test_accuracy >= 0.995
     assert 0.05 < config.temperature < 5 and config.recipe.thickness > 0  # calibrated; taught other pens
     runs.write_config(tmp_path, config)

@@ -35,6 +35,10 @@ def _print_json(obj) -> None:
 def cmd_data_check(args) -> int:
     from digitrec import data
 
+    if args.plots:
+        from digitrec.files import check_output_folder
+
+        check_output_folder(args.plots)
     report = data.check(args.path)
     if args.plots and report.splits:
         from digitrec import plots
@@ -94,6 +98,9 @@ def cmd_train(args) -> int:
 
     if not args.out and not args.resume:
         raise DigitrecError("say where the run goes", expected="--out RUN_DIR (or --resume RUN_DIR)")
+    from digitrec.files import check_output_folder
+
+    check_output_folder(args.resume or args.out)
     recipe = get_recipe(args.recipe, args.arch).update(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, val_fraction=args.val_fraction,
         teacher=args.teacher, tta_shift_px=args.tta_shift_px,
@@ -131,10 +138,11 @@ def cmd_train(args) -> int:
 
 def cmd_train_lines(args) -> int:
     from digitrec import data
+    from digitrec.files import check_output_folder
     from digitrec.lines import line_split
     from digitrec.train_lines import LINE_CONFIG, LineSettings, train_lines
 
-    out = Path(args.out)
+    out = check_output_folder(args.out)
     if (out / LINE_CONFIG).exists() and not args.overwrite:
         raise DigitrecError("folder already holds a finished line model", where=str(out),
                             expected="another --out, or --overwrite to train it again")
@@ -167,6 +175,9 @@ def cmd_tune(args) -> int:
     settings = TuneSettings(**{k: v for k, v in {"steps": args.steps, "seed": args.seed}.items() if v is not None})
     if settings.steps < 1:
         raise DigitrecError(f"--steps {settings.steps}", expected="at least 1")
+    from digitrec.files import check_output_folder
+
+    check_output_folder(args.out)
     bar = tqdm(total=settings.steps, unit="step", file=sys.stderr, disable=True if args.quiet else None)
     try:
         result = tune_run(args.data, args.out, args.model, args.replay, settings, lambda step, total: bar.update(1))
@@ -326,8 +337,10 @@ def _score_readings(target: Path, results, as_json: bool) -> int:
 
 
 def cmd_ensemble(args) -> int:
+    from digitrec.files import check_output_folder
     from digitrec.runs import make_ensemble
 
+    check_output_folder(args.out)
     if args.train is None:
         if not args.runs:
             raise DigitrecError("nothing to average", expected="RUN_DIR RUN_DIR ..., or --train K --recipe NAME")
@@ -359,6 +372,9 @@ def cmd_sweep(args) -> int:
     from digitrec import cluster, trials
 
     cluster.require_ray()
+    from digitrec.files import check_output_folder
+
+    check_output_folder(args.out)
     recipe = _recipe_from(args)
     space = trials.parse_space(args.space)
     with cluster.session(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):

@@ -59,3 +59,21 @@ def check_output(target: str | os.PathLike, overwrite: bool = False, protected: 
     if not os.access(parent, os.W_OK):
         raise DigitrecError("cannot write there (no permission)", where=str(target))
     return target
+
+
+def check_output_folder(target: str | os.PathLike) -> Path:
+    """A folder that can be made (or is there) and written in: refused in one clear error when it is a file,
+    when a part of its path is a file, or when it cannot be written."""
+    from digitrec.errors import DigitrecError
+
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise DigitrecError("is a file", where=str(target), expected="a folder")
+    parent = target
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise DigitrecError(f"{parent} is not a folder", where=str(target), expected="a path in a folder")
+    if not os.access(parent, os.W_OK):
+        raise DigitrecError("cannot write there (no permission)", where=str(target))
+    return target

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import warnings
 import zipfile
 import zlib
@@ -78,6 +79,8 @@ def _is_image(head: bytes) -> bool:
 
 def detect_kind(path: Path) -> str:
     """One of 'mnist-dir', 'idx', 'csv', 'npz', 'image', 'image-dir'."""
+    if path.exists() and not path.is_dir() and not path.is_file():  # a FIFO or a device: reading would block
+        raise DigitrecError("not a regular file", where=str(path), expected="a file or a folder")
     if path.is_dir():
         named = sorted(p for p in path.iterdir() if p.is_file() and "ubyte" in p.name.lower())
         for p in named:  # a file named like MNIST's that is not IDX is named in the error, not skipped
@@ -146,7 +149,7 @@ def read_idx(path: Path) -> np.ndarray:
     if len(raw) < header:
         raise DigitrecError(f"truncated header: {len(raw)} bytes", where=str(path), expected=f"{header} bytes")
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims))
+    expected = math.prod(dims)  # Python's integers: numpy's product of 2**31 x 2**31 x 2**31 wraps to 0
     have = len(raw) - header
     if have != expected:
         state = "truncated" if have < expected else "has trailing bytes"
