@@ -51,13 +51,7 @@ def check_output(target: str | os.PathLike, overwrite: bool = False, protected: 
         raise DigitrecError("is a folder", where=str(target), expected="a file path for --out")
     if target.exists() and not overwrite:
         raise DigitrecError("already exists", where=str(target), expected="another --out path, or --overwrite")
-    parent = target.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise DigitrecError(f"{parent} is not a folder", where=str(target), expected="a path in a folder")
-    if not os.access(parent, os.W_OK):
-        raise DigitrecError("cannot write there (no permission)", where=str(target))
+    _check_writable_place(target.parent, target)
     return target
 
 
@@ -69,11 +63,17 @@ def check_output_folder(target: str | os.PathLike) -> Path:
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise DigitrecError("is a file", where=str(target), expected="a folder")
-    parent = target
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise DigitrecError(f"{parent} is not a folder", where=str(target), expected="a path in a folder")
-    if not os.access(parent, os.W_OK):
-        raise DigitrecError("cannot write there (no permission)", where=str(target))
+    _check_writable_place(target, target)
     return target
+
+
+def _check_writable_place(folder: Path, target: Path) -> None:
+    """`folder`'s nearest existing ancestor (or itself) is a folder this process may write in."""
+    from digitrec.errors import DigitrecError
+
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise DigitrecError(f"{folder} is not a folder", where=str(target), expected="a path in a folder")
+    if not os.access(folder, os.W_OK):
+        raise DigitrecError("cannot write there (no permission)", where=str(target))
