@@ -78,3 +78,22 @@ def test_an_ensemble_retries_the_trial_whose_node_was_removed(two_nodes, tmp_pat
 
     x = np.zeros((1, 28, 28), np.uint8)
     assert Predictor.load(tmp_path / "ens").probabilities(x).shape == (1, 10)
+
+
+def test_the_command_joins_a_running_cluster_by_address_or_ray_address(two_nodes, tmp_path):
+    """`--cluster ADDRESS`, and `--cluster` alone with RAY_ADDRESS set, join the running cluster (not a new
+    local Ray): the command says so, and its pictures are read on the cluster's two worker nodes."""
+    import os
+    import subprocess
+    import sys
+
+    nodes, _ = two_nodes
+    _pictures(tmp_path / "archive", 60)
+    for how, extra, env in (("address", [nodes.address], {}), ("RAY_ADDRESS", [], {"RAY_ADDRESS": nodes.address})):
+        out = tmp_path / f"out-{how}"
+        result = subprocess.run(
+            [sys.executable, "-m", "digitrec", "predict", str(tmp_path / "archive"), "--cluster", *extra,
+             "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+        assert result.returncode == 0, result.stderr
+        assert f"Ray cluster at {nodes.address}: 3 nodes, 2 CPUs" in result.stderr
+        assert len(_answers(out)) == 60

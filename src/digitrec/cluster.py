@@ -381,6 +381,7 @@ def read_archive(source: str, out: str | os.PathLike, run_dir: str | None = None
         raise DigitrecError(f"unknown mode '{mode}'", expected=", ".join(MODES))
     from digitrec.predict import load_predictor
 
+    run_dir = str(Path(run_dir).resolve()) if run_dir else None  # each node opens it from its own folder
     load_predictor(run_dir, threads=1)  # a broken model is one error here, not one per actor
     plan = plan_source(source)
     out = check_out_folder(Path(out), Path(source) if plan.kind != "glob" else None, overwrite)
