@@ -9,6 +9,10 @@ out of the choice: they are not made from the held-out digits.
 
     python scripts/make_realworld.py --split validation --val-fraction 0.05 --out realworld-val
     python scripts/validate_hands.py runs/val-A runs/val-B runs/val-C --sets realworld-val
+    python scripts/validate_hands.py runs/hands-t0 runs/hands-ens --sets realworld-val   # session 7's choice
+
+An ensemble records no validation accuracy of its own: it is read on its members' held-out digits (the split
+of its recipe, which they share), from $DIGITREC_DATA or --data.
 """
 
 from __future__ import annotations
@@ -29,12 +33,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run folders; the first is the baseline")
     parser.add_argument("--sets", type=Path, default=Path("realworld-val"))
+    parser.add_argument("--data", help="MNIST folder, for runs that record no validation accuracy (ensembles)")
     args = parser.parse_args()
     sets = {name: data.load(args.sets / name) for name in SETS}
     rows = []
     for run in args.runs:
         config = runs.read_config(run)
         predictor = Predictor.load(run)
+        if config.val_accuracy is None:
+            _, val_set = data.load_for_training(data.resolve_data_path(args.data), config.recipe.val_fraction,
+                                                config.recipe.split_seed)
+            config.val_accuracy = float((predictor.probabilities(val_set.x).argmax(1) == val_set.y).mean())
         accuracy = {name: float((predictor.probabilities(d.x).argmax(1) == d.y).mean()) for name, d in sets.items()}
         rows.append((run, config.val_accuracy, accuracy, float(np.mean(list(accuracy.values())))))
     print("| run | MNIST val | " + " | ".join(SETS) + " | mean |")
