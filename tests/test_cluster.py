@@ -245,3 +245,22 @@ def test_ensemble_and_sweep_on_local_ray(local_ray, tmp_path, digits_dir, capsys
     assert main(["evaluate", "--model", best[-1], "--data", str(digits_dir)]) == 0
     assert main(["sweep", "--recipe", "fast", "--space", "lr=0.1", "--trials", "1", "--cluster",
                  "--out", str(tmp_path / "sweep")]) == 2  # exists: refused
+
+
+def test_overwrite_never_deletes_a_folder_of_other_files(tmp_path):
+    """--overwrite replaces what digitrec wrote there, never a folder holding someone else's files."""
+    from digitrec.recipes import get_recipe
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    with pytest.raises(DigitrecError, match="holds other files than a Parquet dataset"):
+        cluster.check_out_folder(mine, None, overwrite=True)
+    with pytest.raises(DigitrecError, match="holds other files than an ensemble's members"):
+        trials.train_members(get_recipe("fast", None), None, mine, 2, overwrite=True)
+    with pytest.raises(DigitrecError, match="holds other files than a sweep's trials"):
+        trials.sweep(get_recipe("fast", None), "examples", {"lr": [0.1]}, 1, mine, overwrite=True)
+    assert (mine / "thesis.tex").read_text() == "years of work"
+    (tmp_path / "answers").mkdir()
+    (tmp_path / "answers" / "part-00000.parquet").write_bytes(b"old answers")
+    assert cluster.check_out_folder(tmp_path / "answers", None, overwrite=True) == tmp_path / "answers"

@@ -320,3 +320,13 @@ def test_an_idx_header_whose_dimensions_overflow_is_refused(tmp_path):
     path.write_bytes(bytes([0, 0, 8, 3]) + (2**31).to_bytes(4, "big") * 3)
     with pytest.raises(DigitrecError, match="truncated: 0 bytes of data"):
         formats.read_idx(path)
+
+
+def test_image_files_stream_in_sorted_path_order_without_hidden_ones(tmp_path):
+    for name in ("b.png", "a.png", "a/x.png", "a/sub/y.jpg", "a-b/z.png", "c.txt", ".hidden/h.png", "a/.h.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    found = list(formats.iter_image_files(tmp_path))
+    expected = sorted(p for p in tmp_path.rglob("*") if p.suffix in (".png", ".jpg")
+                      and not any(part.startswith(".") for part in p.relative_to(tmp_path).parts))
+    assert found == expected and len(found) == 5

@@ -153,22 +153,13 @@ def plan_source(source: str) -> Source:
     return Source("data", source)
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    """Pictures under `folder` in a stable order, one directory listing in memory at a time."""
-    from digitrec.formats import IMAGE_SUFFIXES
-
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
-                yield Path(root, name)
-
-
 def _manifest_rows(source: Source) -> Iterator[tuple[str, str]]:
     """(file as the answer names it, path to open) for every picture of a folder, glob or list of paths."""
     if source.kind == "folder":
+        from digitrec.formats import iter_image_files
+
         base = Path(source.where).parent
-        for path in _walk(Path(source.where)):
+        for path in iter_image_files(Path(source.where)):
             yield str(path.relative_to(base)), str(path.resolve())
     elif source.kind == "glob":
         for match in sorted(glob.iglob(source.where, recursive=True)) if "**" not in source.where \
@@ -351,8 +342,8 @@ class PictureReader:
 
 
 def _reader_for(run_dir: str | os.PathLike | None, mode: str) -> type:
-    """PictureReader bound to a model and a mode as class attributes: constructor arguments would live in the
-    object store, and an actor restarted after its node died could lose them."""
+    """PictureReader bound to a model and a mode as class attributes: the class is all an actor needs, so one
+    restarted on another node has no constructor arguments to find."""
     return type("PictureReader", (PictureReader,), {"run_dir": str(run_dir) if run_dir else None, "mode": mode})
 
 
@@ -399,7 +390,7 @@ def read_archive(source: str, out: str | os.PathLike, run_dir: str | None = None
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers or cpus),
         )
         seen = np.zeros(total, dtype=bool)
-        writer, part, in_part, errors = None, 0, 0, 0
+        writer, part, in_part, errors, done = None, 0, 0, 0, 0
         schema = answer_schema(mode)
         for batch in answers.iter_batches(batch_format="pyarrow", batch_size=None):
             index = batch["index"].to_numpy()
@@ -414,12 +405,13 @@ def read_archive(source: str, out: str | os.PathLike, run_dir: str | None = None
                 part += 1
             writer.write_table(batch.cast(schema))
             in_part += len(batch)
+            done += len(batch)
             errors += len(batch) - batch["error"].null_count
             if on_progress:
-                on_progress(int(seen.sum()), total)
+                on_progress(done, total)
         if writer is not None:
             writer.close()
-        missing = total - int(seen.sum())
+        missing = total - done
         if missing:
             raise DigitrecError(f"{missing} of {total} pictures came back without an answer", where=str(source),
                                 expected="every picture answered once; run the command again")
@@ -432,22 +424,32 @@ def read_archive(source: str, out: str | os.PathLike, run_dir: str | None = None
 
 
 def check_out_folder(out: Path, source: Path | None, overwrite: bool) -> Path:
-    """`out` may be replaced: never the source (or a folder holding it), an existing one only with `overwrite`."""
+    """`out` may be replaced: never the source (or a folder holding it), an existing one only with `overwrite`
+    and only when it holds nothing but a Parquet dataset's parts."""
+    from digitrec.files import check_output_folder
+
     resolved = out.resolve()
     if source is not None:
         src = source.resolve()
         if resolved == src or resolved in src.parents:
             raise DigitrecError("refusing to write over the pictures being read", where=str(out),
                                 expected="an --out folder outside the source")
-    if out.exists() and not out.is_dir():
-        raise DigitrecError("is a file", where=str(out), expected="a folder for the Parquet dataset")
-    if out.exists() and not overwrite:
-        raise DigitrecError("already exists", where=str(out), expected="another --out folder, or --overwrite")
-    parent = out.parent
-    parent.mkdir(parents=True, exist_ok=True) if not parent.exists() else None
-    if not os.access(parent, os.W_OK):
-        raise DigitrecError("cannot write there (no permission)", where=str(out))
+    check_output_folder(out)
+    refuse_to_replace(out, overwrite, lambda folder: all(p.name.startswith((".", "_")) or p.suffix == ".parquet"
+                                                         for p in folder.iterdir()), "a Parquet dataset")
     return out
+
+
+def refuse_to_replace(out: Path, overwrite: bool, ours: Callable[[Path], bool], what: str) -> None:
+    """An existing, non-empty `out` is refused unless `overwrite`; even then, unless `ours(out)` says it holds
+    what digitrec writes there (`what`): --overwrite never deletes a folder of someone else's files."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise DigitrecError("already exists", where=str(out), expected="another --out folder, or --overwrite")
+    if not ours(out):
+        raise DigitrecError(f"holds other files than {what}, so --overwrite will not delete it", where=str(out),
+                            expected="another --out folder, or remove it yourself")
 
 
 def _put_in_place(staging: Path, out: Path) -> None:

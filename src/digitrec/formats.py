@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import os
 import warnings
 import zipfile
 import zlib
@@ -427,12 +428,15 @@ def _pixel_values(x: np.ndarray, name: str, path: Path) -> np.ndarray:
 
 
 def iter_image_files(folder: Path) -> Iterator[Path]:
-    """Image files under `folder`, recursively, in a stable order. Hidden files and folders (a name
-    starting with '.': `serve --collect`'s .inputs/, a .git/) are not the data."""
-    for p in sorted(folder.rglob("*")):
-        hidden = any(part.startswith(".") for part in p.relative_to(folder).parts)
-        if not hidden and p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-            yield p
+    """Image files under `folder`, recursively, in a stable order (that of sorting their paths), one folder's
+    listing in memory at a time: an archive of millions is streamed, not listed whole. Hidden files and
+    folders (a name starting with '.': `serve --collect`'s .inputs/, a .git/) are not the data."""
+    entries = sorted((e for e in os.scandir(folder) if not e.name.startswith(".")), key=lambda e: e.name)
+    for entry in entries:
+        if entry.is_dir():
+            yield from iter_image_files(Path(entry.path))
+        elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES:
+            yield Path(entry.path)
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -59,6 +59,7 @@ def _run_trials(points: list[dict], folder: Path, name: str, cpus_per_trial: int
 
     global _say
     _say = say
+
     def trainable(config: dict) -> None:
         _train_trial(config["point"])
 
@@ -122,16 +123,15 @@ def train_members(recipe, data_path, out: Path, count: int, resume: bool = False
 
     The seeds share the recipe's `split_seed`, so every member holds out the same validation digits."""
     from digitrec import data
+    from digitrec.cluster import refuse_to_replace
 
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not resume:
-        if not overwrite:
-            raise DigitrecError("already exists", where=str(out),
-                                expected="another --out folder, --resume to finish its members, or --overwrite")
-        shutil.rmtree(out)
     if count < 2:
         raise DigitrecError(f"--train {count}", expected="at least 2 seeds for an ensemble")
-    recipe.check()
+    recipe.check()  # everything refused before anything is deleted
+    if not resume:
+        refuse_to_replace(out, overwrite, lambda folder: (folder / "members").is_dir(), "an ensemble's members")
+        shutil.rmtree(out, ignore_errors=True)
     data_path = str(data.resolve_data_path(data_path).resolve())
     members = out / "members"
     members.mkdir(parents=True, exist_ok=True)
@@ -190,12 +190,9 @@ def sweep(recipe, data_path, space: dict[str, list], trials: int, out: Path,
     from ray.tune.schedulers import ASHAScheduler
 
     from digitrec import data, runs
+    from digitrec.cluster import refuse_to_replace
 
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise DigitrecError("already exists", where=str(out), expected="another --out folder, or --overwrite")
-        shutil.rmtree(out)
     if trials < 1:
         raise DigitrecError(f"--trials {trials}", expected="at least 1")
     if not recipe.val_fraction:
@@ -206,6 +203,8 @@ def sweep(recipe, data_path, space: dict[str, list], trials: int, out: Path,
     chosen = sweep_points(space, trials, recipe.seed)
     for settings in chosen:
         recipe.update(**settings).check()  # a bad value is refused before anything trains
+    refuse_to_replace(out, overwrite, lambda folder: (folder / "trials").is_dir(), "a sweep's trials")
+    shutil.rmtree(out, ignore_errors=True)
     folder = out / "trials"
     folder.mkdir(parents=True, exist_ok=True)
     n_train = runs_train_size(data_path, recipe)
