@@ -125,3 +125,44 @@ def test_a_float_tiff_with_nan_and_infinity_reads_its_digit(digits):
     Image.fromarray(digit, mode="F").save(buffer, format="TIFF")
     out = to_mnist(open_image(buffer.getvalue()))
     assert np.corrcoef(out.ravel().astype(float), to_mnist(digits["test"].x[4]).ravel().astype(float))[0, 1] > 0.9
+
+
+def _faint_one_on_grainy_paper() -> Image.Image:
+    from PIL import ImageDraw
+
+    page = Image.new("L", (120, 120), 200)
+    ImageDraw.Draw(page).line([(62, 20), (58, 100)], fill=150, width=7)  # a soft pencil 1
+    grain = np.random.default_rng(3).normal(0, 7, (120, 120))
+    return Image.fromarray(np.clip(np.asarray(page, float) + grain, 0, 255).astype(np.uint8))
+
+
+def test_paper_grain_does_not_surround_a_faint_digit():
+    out = to_mnist(_faint_one_on_grainy_paper())
+    cols = np.flatnonzero(out.max(axis=0) > 0)
+    # A 1 is narrow: MNIST has nothing beside it, where grain would otherwise lie as a grey box.
+    assert cols[-1] - cols[0] <= 9, cols
+    assert out.max() == 255 and np.flatnonzero(out.max(axis=1) > 127).size >= 18
+
+
+def test_a_hairline_left_on_the_page_does_not_shrink_the_digit():
+    from PIL import ImageDraw
+
+    clean = _page(lambda d: d.ellipse((150, 60, 230, 180), outline=20, width=12))
+    lined = clean.copy()
+    ImageDraw.Draw(lined).line([(60, 240), (340, 243)], fill=90, width=3)  # a ruled line's remnant
+    reference, out = to_mnist(clean), to_mnist(lined)
+    assert np.flatnonzero(out.max(axis=1) > 127).size >= 18  # the 0 still fills 20 px high
+    assert np.abs(out.astype(int) - reference).mean() < 3
+
+
+@pytest.mark.parametrize("pen", [3, 9])
+def test_a_detached_stroke_of_the_digit_is_kept(pen):
+    # A 5 whose top bar was lifted from the rest: a piece of the digit, not a speck to drop.
+    def five(d):
+        d.line([(150, 60), (230, 60)], fill=20, width=pen)
+        d.line([(150, 80), (145, 140)], fill=20, width=pen)
+        d.arc((130, 120, 240, 230), 200, 150, fill=20, width=pen)
+
+    out = to_mnist(_page(five))
+    assert out[3:8].max() > 127  # the bar is still at the top
+    assert np.flatnonzero(out.max(axis=1) > 127).size >= 18
