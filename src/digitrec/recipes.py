@@ -36,6 +36,11 @@ class Recipe:
     blocky: float = 0.0
     ink_levels: float = 0.0
     broken: float = 0.0
+    # Fraction of each batch replaced by the digit as a photo, a marker, a ball-point, pencil, ruled paper or an
+    # old scanner gives it, read back through preprocessing (`digitrec.rendered`); `render_views` such
+    # pictures are made of each training digit, once, and cached.
+    rendered: float = 0.0
+    render_views: int = 2
     elastic_px: float = 0.0  # largest shift of a smooth random (elastic) distortion, in pixels; 0: off
     ema: float = 0.0  # decay of an exponential moving average of the weights, which become the model; 0: off
     tta_shift_px: int = 0  # the saved model also reads each digit shifted this far each way (ShiftAverage); 0: off
@@ -91,7 +96,8 @@ class Recipe:
             "schedule": (self.schedule in ("onecycle", "constant"), "onecycle or constant"),
             "label_smoothing": (0 <= self.label_smoothing < 1, "0 to under 1"),
             **{name: (0 <= getattr(self, name) <= 1, fraction)
-               for name in ("lowres", "thickness", "blocky", "ink_levels", "broken", "teacher_weight")},
+               for name in ("lowres", "thickness", "blocky", "ink_levels", "broken", "rendered", "teacher_weight")},
+            "render_views": (1 <= self.render_views <= 8, "1-8"),
             "ema": (0 <= self.ema < 1, "0 (off) to under 1"),
             "val_fraction": (0 <= self.val_fraction <= 0.5, "0 (train on all) to 0.5"),
             "tta_shift_px": (0 <= self.tta_shift_px <= 4, "0-4"),
@@ -118,7 +124,7 @@ class Recipe:
     @property
     def augment(self) -> bool:
         return bool(self.rotate_deg or self.scale or self.shift_px or self.lowres or self.elastic_px or self.thickness
-                    or self.blocky or self.ink_levels or self.broken)
+                    or self.blocky or self.ink_levels or self.broken or self.rendered)
 
 
 def parse_overrides(pairs: list[str]) -> dict:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from digitrec import data, hardware, plots, runs
+from digitrec import data, hardware, plots, rendered, runs
 from digitrec.data import Digits
 from digitrec.errors import DigitrecError
 from digitrec.evaluate import fit_temperature
@@ -216,8 +216,18 @@ class _Loop:
         torch.set_rng_state(state["torch_rng"])
 
 
+def _with_rendered(xb: torch.Tensor, views: torch.Tensor, fraction: float, generator: torch.Generator) -> torch.Tensor:
+    """Some of a batch's digits (uint8 [n, 1, 28, 28]) swapped for one of their rendered views (uint8
+    [views, n, 1, 28, 28]): the same digit as another pen, paper or scanner gives it, after preprocessing."""
+    n = xb.shape[0]
+    chosen = (torch.rand(n, generator=generator) < fraction).to(xb.device)
+    which = torch.randint(views.shape[0], (n,), generator=generator).to(xb.device)
+    picked = views[which, torch.arange(n, device=xb.device)]
+    return torch.where(chosen[:, None, None, None], picked, xb)
+
+
 def _train_epoch(loop: _Loop, recipe: Recipe, x: torch.Tensor, y: torch.Tensor, teacher: nn.Module | None,
-                 on_batch: Callable[[int, int], None] | None) -> tuple[float, float]:
+                 on_batch: Callable[[int, int], None] | None, views: torch.Tensor | None = None) -> tuple[float, float]:
     """One pass over the shuffled training set; returns (mean loss, accuracy) on the augmented batches."""
     loop.model.train()
     autocast = hardware.bf16_autocast_supported() if x.device.type == "cpu" else x.device.type == "cuda"
@@ -225,7 +235,8 @@ def _train_epoch(loop: _Loop, recipe: Recipe, x: torch.Tensor, y: torch.Tensor, 
     loss_sum, correct = 0.0, 0
     for step, begin in enumerate(range(0, len(x), recipe.batch_size)):
         index = order[begin : begin + recipe.batch_size]
-        xb = to_input(x[index])
+        xb = x[index] if views is None else _with_rendered(x[index], views[:, index], recipe.rendered, loop.generator)
+        xb = to_input(xb)
         if recipe.augment:
             xb = augment(xb, recipe, loop.generator)
         xb = channels_last(xb)
@@ -279,9 +290,13 @@ def train(
     teacher = teacher.to(device) if teacher is not None else None
     x = torch.as_tensor(train_set.x).unsqueeze(1).to(device)
     y = torch.as_tensor(train_set.y).to(device)
+    views = None
+    if recipe.rendered:
+        views = torch.as_tensor(rendered.cached_views(train_set.x, recipe.render_views, recipe.split_seed))
+        views = views.unsqueeze(2).to(device)
     for epoch in range(len(result.history) + 1, loop.epochs + 1):
         start = time.perf_counter()
-        train_loss, train_accuracy = _train_epoch(loop, recipe, x, y, teacher, on_batch)
+        train_loss, train_accuracy = _train_epoch(loop, recipe, x, y, teacher, on_batch, views)
         val_loss, val_acc = evaluate_split(result.model, val_set) if val_set is not None else (None, None)
         metrics = EpochMetrics(epoch, train_loss, train_accuracy, val_loss, val_acc,
                                time.perf_counter() - start, loop.opt.param_groups[0]["lr"])

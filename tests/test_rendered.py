@@ -1,0 +1,56 @@
+"""Training digits drawn as other pens, papers and scanners give them (digitrec.rendered)."""
+
+import numpy as np
+import pytest
+import torch
+from test_train import _quick
+
+from digitrec import rendered
+from digitrec.train import _with_rendered, train
+
+
+def test_views_are_the_same_digits_through_preprocessing_and_seeded(small_train):
+    images = small_train.x[:24]
+    one = rendered.render_views(images, 2, seed=7, processes=1)
+    two = rendered.render_views(images, 2, seed=7, processes=2)
+    assert one.shape == (2, 24, 28, 28) and one.dtype == np.uint8
+    assert np.array_equal(one, two)  # the work's split does not change the views
+    assert not np.array_equal(one, rendered.render_views(images, 2, seed=8, processes=1))
+    assert not np.array_equal(one[0], images) and not np.array_equal(one[0], one[1])
+    # Still the same digit: each view correlates with its digit far more than with another digit.
+    flat = lambda a: (a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(1, keepdims=True)).astype(float)  # noqa: E731
+    v, x = flat(one[0]), flat(images)
+    corr = (v @ x.T) / np.outer(np.linalg.norm(v, axis=1), np.linalg.norm(x, axis=1))
+    assert (corr.argmax(axis=1) == np.arange(24)).mean() > 0.8
+
+
+def test_views_are_cached_and_made_again_when_anything_changes(small_train, tmp_path, monkeypatch):
+    monkeypatch.setenv(rendered.CACHE_ENV, str(tmp_path))
+    images = small_train.x[:6]
+    first = rendered.cached_views(images, 1, seed=0)
+    assert len(list(tmp_path.glob("views-*.npy"))) == 1
+
+    def no_drawing(*args, **kwargs):
+        raise AssertionError("drawn again although cached")
+
+    monkeypatch.setattr(rendered, "render_views", no_drawing)
+    assert np.array_equal(rendered.cached_views(images, 1, seed=0), first)
+    with pytest.raises(AssertionError, match="drawn again"):
+        rendered.cached_views(images, 1, seed=1)  # other settings: other views
+
+
+def test_a_fraction_of_each_batch_is_swapped_for_its_views():
+    xb = torch.zeros(1000, 1, 28, 28, dtype=torch.uint8)
+    views = torch.stack([torch.full_like(xb, 1), torch.full_like(xb, 2)])
+    out = _with_rendered(xb, views, 0.4, torch.Generator().manual_seed(0))
+    kinds = out[:, 0, 0, 0]
+    assert 0.33 < (kinds > 0).float().mean() < 0.47  # about 40 % replaced
+    assert (kinds == 1).sum() > 100 and (kinds == 2).sum() > 100  # by either view
+
+
+def test_training_with_rendered_views_learns(tmp_path, small_train, digits, monkeypatch):
+    monkeypatch.setenv(rendered.CACHE_ENV, str(tmp_path / "cache"))
+    subset = small_train.subset(np.arange(600))
+    result = train(_quick("mlp", epochs=2, rendered=0.5, render_views=1), subset, digits["test"], tmp_path / "run")
+    assert result.history[-1].val_accuracy > 0.6
+    assert len(list((tmp_path / "cache").glob("views-*.npy"))) == 1
