@@ -192,6 +192,24 @@ def test_ensemble_is_a_run_folder_like_any_other(tmp_path, digits_dir):
     assert_refused(run_cli("ensemble", str(tmp_path / "a"), "--out", str(tmp_path / "e1")), "at least two runs")
 
 
+def test_an_ensemble_of_runs_is_calibrated_on_their_shared_validation_digits(tmp_path, digits_dir):
+    import os
+
+    for seed in ("1", "2"):
+        trained = run_cli("train", "--recipe", "fast", "--set", "epochs=1", "--seed", seed, "--data", str(digits_dir),
+                          "--out", str(tmp_path / seed), "--quiet")
+        assert trained.returncode == 0, trained.stderr
+    made = run_cli("ensemble", str(tmp_path / "1"), str(tmp_path / "2"), "--data", str(digits_dir),
+                   "--out", str(tmp_path / "ens"))
+    assert made.returncode == 0 and "calibrated on it" in made.stdout, made.stdout + made.stderr
+    assert json.loads((tmp_path / "ens" / "config.json").read_text())["temperature"] != 1.0
+    env = {k: v for k, v in os.environ.items() if k != "DIGITREC_DATA"}
+    bare = subprocess.run([sys.executable, "-m", "digitrec", "ensemble", str(tmp_path / "1"), str(tmp_path / "2"),
+                           "--out", str(tmp_path / "ens2")], capture_output=True, text=True, env=env, timeout=600)
+    assert bare.returncode == 0 and "not calibrated" in bare.stderr, bare.stderr  # said, not hidden
+    assert json.loads((tmp_path / "ens2" / "config.json").read_text())["temperature"] == 1.0
+
+
 def test_train_on_everything_says_nothing_is_held_out(tmp_path, tiny_digits, capsys):
     from digitrec.errors import DigitrecError
     from digitrec.evaluate import held_out

@@ -345,7 +345,7 @@ def cmd_ensemble(args) -> int:
         if not args.runs:
             raise DigitrecError("nothing to average", expected="RUN_DIR RUN_DIR ..., or --train K --recipe NAME")
         config = make_ensemble([Path(r) for r in args.runs], Path(args.out))
-        print(f"ensemble of {len(config.members or [])} models saved to {args.out}")
+        print(f"ensemble of {len(config.members or [])} models saved to {args.out}{_calibrated(args, config)}")
         return 0
     from digitrec import cluster, trials
 
@@ -360,6 +360,24 @@ def cmd_ensemble(args) -> int:
     held_out = "" if accuracy is None else f", validation accuracy {accuracy:.4f} (calibrated on it)"
     print(f"ensemble of {len(members)} models saved to {args.out}{held_out}")
     return 0
+
+
+def _calibrated(args, config) -> str:
+    """Calibrates an ensemble of existing runs on the validation digits they all held out, when they hold
+    out the same ones and the data is at hand; says what was done."""
+    from digitrec import runs, trials
+
+    splits = {(m.recipe.val_fraction, m.recipe.split_seed) for m in map(runs.read_config, args.runs)}
+    if len(splits) > 1 or not config.recipe.val_fraction:
+        print("digitrec: not calibrated (temperature 1): the runs do not hold out the same validation digits",
+              file=sys.stderr)
+        return ""
+    try:
+        accuracy = trials.calibrate_ensemble(Path(args.out), config.recipe, args.data)
+    except DigitrecError as e:
+        print(f"digitrec: not calibrated (temperature 1): {e.what}", file=sys.stderr)
+        return ""
+    return "" if accuracy is None else f", validation accuracy {accuracy:.4f} (calibrated on it)"
 
 
 def _recipe_from(args):

@@ -281,16 +281,26 @@ def _sweep_figure(out: Path, table: list[dict], keys: list[str]) -> Path:
 
 
 def build_ensemble(members: list[Path], out: Path, recipe, data_path) -> float | None:
-    """The members averaged into the run folder `out` and calibrated as every trained run is: a temperature
-    fitted on the validation digits they all held out. Returns the ensemble's validation accuracy."""
+    """The members averaged into the run folder `out` and calibrated as every trained run is (see
+    `calibrate_ensemble`). Returns the ensemble's validation accuracy."""
+    from digitrec import runs
+
+    runs.make_ensemble(members, out)
+    return calibrate_ensemble(out, recipe, data_path)
+
+
+def calibrate_ensemble(out: Path, recipe, data_path) -> float | None:
+    """A temperature for the ensemble in `out`, fitted on the validation digits its members all held out
+    (`recipe`'s split of the data): averaged label-smoothed members are under-confident. Returns the
+    validation accuracy, or None when the recipe holds nothing out."""
     from digitrec import data, runs
     from digitrec.evaluate import fit_temperature
     from digitrec.predict import Predictor
 
-    config = runs.make_ensemble(members, out)
     _, val_set = data.load_for_training(data.resolve_data_path(data_path), recipe.val_fraction, recipe.split_seed)
     if val_set is None:
         return None
+    config = runs.read_config(out)
     logits = Predictor.load(out).logits(val_set.x)
     config.temperature = fit_temperature(logits, val_set.y)
     config.val_accuracy = float((logits.argmax(1) == val_set.y).mean())
