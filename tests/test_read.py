@@ -151,3 +151,18 @@ def test_a_large_jpeg_is_decoded_reduced_and_boxed_in_its_own_pixels():
     assert small.text == large.text == "2026"
     for a, b in zip(small.digits, large.digits, strict=True):
         assert all(abs(4 * u - v) <= 24 for u, v in zip(a.box, b.box, strict=True)), (a.box, b.box)
+
+
+def test_where_both_readers_find_as_many_digits_each_digit_goes_to_the_surer_one():
+    from digitrec.lines import LineDigit
+    from digitrec.read import DigitReading, Reading, _digit_by_digit
+
+    crops = np.zeros((3, 28, 28), np.uint8)
+    segmented = Reading("171", 0.5, [DigitReading(1, 0.99, [0, 0, 5, 9]), DigitReading(7, 0.55, [6, 0, 11, 9]),
+                                     DigitReading(1, 0.97, [12, 0, 17, 9])], rejected=1, crops=crops)
+    line = [LineDigit(1, 0.99, 0, 1), LineDigit(1, 0.95, 2, 3), LineDigit(7, 0.80, 4, 5)]
+    merged = _digit_by_digit(segmented, line)
+    # Second digit: the line model is surer (0.95 vs 0.55); third: segmentation is (0.97 vs 0.80).
+    assert merged.text == "111" and merged.rejected == 1 and merged.crops is crops
+    assert [d.box for d in merged.digits] == [d.box for d in segmented.digits]  # segmentation's exact boxes
+    assert merged.confidence == pytest.approx(0.99 * 0.95 * 0.97, abs=1e-5)
