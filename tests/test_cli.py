@@ -208,6 +208,12 @@ def test_an_ensemble_of_runs_is_calibrated_on_their_shared_validation_digits(tmp
                            "--out", str(tmp_path / "ens2")], capture_output=True, text=True, env=env, timeout=600)
     assert bare.returncode == 0 and "not calibrated" in bare.stderr, bare.stderr  # said, not hidden
     assert json.loads((tmp_path / "ens2" / "config.json").read_text())["temperature"] == 1.0
+    other = tmp_path / "other.npz"  # another data set: its held-out digits say nothing about these runs
+    images = np.zeros((300, 28, 28), np.uint8)
+    np.savez(other, x_train=images, y_train=np.arange(300) % 10, x_test=images[:10], y_test=np.arange(10))
+    wrong = run_cli("ensemble", str(tmp_path / "1"), str(tmp_path / "2"), "--data", str(other),
+                    "--out", str(tmp_path / "ens3"))
+    assert wrong.returncode == 0 and "not calibrated" in wrong.stderr and "trained on 2,000" in wrong.stderr
 
 
 def test_train_on_everything_says_nothing_is_held_out(tmp_path, tiny_digits, capsys):

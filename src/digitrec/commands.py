@@ -369,8 +369,8 @@ def _calibrated(args, config) -> str:
 
     splits = {(m.recipe.val_fraction, m.recipe.split_seed) for m in map(runs.read_config, args.runs)}
     if len(splits) > 1 or not config.recipe.val_fraction:
-        print("digitrec: not calibrated (temperature 1): the runs do not hold out the same validation digits",
-              file=sys.stderr)
+        why = "the runs do not hold out the same validation digits" if len(splits) > 1 else "no digits held out"
+        print(f"digitrec: not calibrated (temperature 1): {why}", file=sys.stderr)
         return ""
     try:
         accuracy = trials.calibrate_ensemble(Path(args.out), config.recipe, args.data)

@@ -297,10 +297,16 @@ def calibrate_ensemble(out: Path, recipe, data_path) -> float | None:
     from digitrec.evaluate import fit_temperature
     from digitrec.predict import Predictor
 
-    _, val_set = data.load_for_training(data.resolve_data_path(data_path), recipe.val_fraction, recipe.split_seed)
+    train_set, val_set = data.load_for_training(data.resolve_data_path(data_path), recipe.val_fraction,
+                                                recipe.split_seed)
     if val_set is None:
         return None
     config = runs.read_config(out)
+    trained_on = config.data.train + config.data.val
+    if len(train_set) + len(val_set) != trained_on:  # another data set: its "validation" digits mean nothing here
+        raise DigitrecError(f"the data holds {len(train_set) + len(val_set):,} training digits; the runs were "
+                            f"trained on {trained_on:,}", where=str(data_path or "DIGITREC_DATA"),
+                            expected="the data the runs were trained on")
     logits = Predictor.load(out).logits(val_set.x)
     config.temperature = fit_temperature(logits, val_set.y)
     config.val_accuracy = float((logits.argmax(1) == val_set.y).mean())
