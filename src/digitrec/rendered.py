@@ -10,6 +10,7 @@ training set (a few milliseconds each, on every core), and kept in a cache file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -17,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from digitrec import preprocess, synthetic
 from digitrec.errors import DigitrecError
@@ -34,11 +36,17 @@ def render_views(images: np.ndarray, views: int, seed: int, processes: int | Non
     starts = range(0, len(images), CHUNK)
     jobs = [(images[s : s + CHUNK], views, seed, s) for s in starts]
     processes = processes or os.cpu_count() or 1
-    if processes == 1 or len(jobs) == 1:
-        parts = [_render_chunk(*job) for job in jobs]
-    else:
-        with ProcessPoolExecutor(processes) as pool:
-            parts = list(pool.map(_render_chunk, *zip(*jobs, strict=True)))
+    # A bar on a terminal only (minutes for a whole training set); nothing in logs and tests.
+    bar = tqdm(total=views * len(images), unit="picture", unit_scale=True, file=sys.stderr, disable=None)
+    parts = []
+    with bar, contextlib.ExitStack() as stack:
+        if processes == 1 or len(jobs) == 1:
+            done = (_render_chunk(*job) for job in jobs)
+        else:
+            done = stack.enter_context(ProcessPoolExecutor(processes)).map(_render_chunk, *zip(*jobs, strict=True))
+        for part in done:
+            parts.append(part)
+            bar.update(part.shape[0] * part.shape[1])
     return np.concatenate(parts, axis=1) if parts else np.zeros((views, 0, 28, 28), np.uint8)
 
 
