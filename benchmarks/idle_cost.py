@@ -1,0 +1,76 @@
+"""What an idle upload costs the server: N connections each send the headers of a 1 MB upload and then
+nothing, against a one-worker `digitrec serve`; the worker's CPU seconds per connection (from /proc) and
+how long the first /api/health takes right after them. The server's cost per connection is what decides
+how long a storm of them keeps everyone else waiting (issue 16).
+
+    python benchmarks/idle_cost.py [--connections 8000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from common import machine_line, print_table
+
+HEAD = b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nContent-Length: 1000000\r\n\r\n"
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def storm(port: int, count: int, pid: int) -> tuple[float, float]:
+    """(server CPU seconds for `count` idle uploads, seconds of the first /api/health after them)."""
+    async def one():
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(HEAD)
+        return writer
+
+    before = cpu_seconds(pid)
+    writers = []
+    for start in range(0, count, 500):  # in waves, as serve_load.py opens them
+        writers += await asyncio.gather(*(one() for _ in range(min(500, count - start))))
+    await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{port}/api/health", timeout=30)
+    health = time.perf_counter() - started
+    await asyncio.sleep(2)  # every connection taken in and waiting for its body
+    spent = cpu_seconds(pid) - before
+    for writer in writers:
+        writer.close()
+    return spent, health
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    server = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(args.port), "--workers", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"http://127.0.0.1:{args.port}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        spent, health = asyncio.run(storm(args.port, args.connections, server.pid))
+    finally:
+        server.terminate()
+        server.wait()
+    print(machine_line())
+    print_table([{"connections": f"{args.connections:,}", "server CPU s": f"{spent:.2f}",
+                  "per connection us": f"{spent / args.connections * 1e6:.0f}", "first health s": f"{health:.2f}"}])
+
+
+if __name__ == "__main__":
+    main()
