@@ -326,10 +326,12 @@ def _clean(ink: np.ndarray) -> np.ndarray:
     which MNIST never shows. Kept: every piece of clear ink with a real share of the ink (a 5's detached
     top, a stroke broken by a faint pencil) that is not much thinner than the pen; then the soft edges
     and faint ink within reach of what is kept. Dropped: specks, and hairlines far thinner than the pen."""
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    clear_anywhere = ink > 0.25
+    rows, cols = np.flatnonzero(clear_anywhere.any(axis=1)), np.flatnonzero(clear_anywhere.any(axis=0))
     if not len(rows):
         return ink
-    # Worked on the inked part only, with room for the reach: most of a picture is empty paper.
+    # Worked around the clear ink only, with room for the reach (nothing beyond it is kept): most of a
+    # picture is paper, faint grain included.
     box = (slice(max(rows[0] - REACH, 0), rows[-1] + REACH + 1), slice(max(cols[0] - REACH, 0), cols[-1] + REACH + 1))
     part = ink[box]
     clear = (part > 0.25).view(np.uint8)
