@@ -11,13 +11,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
 from common import machine_line, print_table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from server import running_server  # noqa: E402
 
 HEAD = b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nContent-Length: 1000000\r\n\r\n"
 
@@ -52,21 +54,11 @@ async def storm(port: int, count: int, pid: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int, default=8000)
-    parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
-    server = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(args.port), "--workers", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"http://127.0.0.1:{args.port}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        spent, health = asyncio.run(storm(args.port, args.connections, server.pid))
-    finally:
-        server.terminate()
-        server.wait()
+    with running_server("--workers", "1") as url:
+        port = int(url.rsplit(":", 1)[1])
+        server_pid = int(Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()[0])
+        spent, health = asyncio.run(storm(port, args.connections, server_pid))
     print(machine_line())
     print_table([{"connections": f"{args.connections:,}", "server CPU s": f"{spent:.2f}",
                   "per connection us": f"{spent / args.connections * 1e6:.0f}", "first health s": f"{health:.2f}"}])
