@@ -186,9 +186,12 @@ def test_ensemble_is_a_run_folder_like_any_other(tmp_path, digits_dir):
     result = run_cli("evaluate", "--model", str(tmp_path / "ens"), "--data", str(digits_dir), "--json")
     report = json.loads(result.stdout)
     assert report["accuracy"] >= 0.98 and report["n"] == 500 and report["split"] == "test"
-    # The bundled model is itself an ensemble: its networks become members of the new one, flattened.
-    members = json.loads((tmp_path / "ens" / "config.json").read_text())["members"]
-    assert len(members) == 2 * len(json.loads((BUNDLED_DIR / "config.json").read_text())["members"])
+    # An ensemble among the runs gives its networks, flattened: an ensemble of the ensemble and a run has 3.
+    nested = run_cli("ensemble", str(tmp_path / "ens"), str(tmp_path / "a"), "--out", str(tmp_path / "ens2"))
+    assert nested.returncode == 0, nested.stderr
+    assert len(json.loads((tmp_path / "ens2" / "config.json").read_text())["members"]) == 3
+    result = run_cli("evaluate", "--model", str(tmp_path / "ens2"), "--data", str(digits_dir), "--json")
+    assert json.loads(result.stdout)["accuracy"] >= 0.98
     assert_refused(run_cli("ensemble", str(tmp_path / "a"), "--out", str(tmp_path / "e1")), "at least two runs")
 
 
