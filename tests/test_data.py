@@ -330,3 +330,18 @@ def test_image_files_stream_in_sorted_path_order_without_hidden_ones(tmp_path):
     expected = sorted(p for p in tmp_path.rglob("*") if p.suffix in (".png", ".jpg")
                       and not any(part.startswith(".") for part in p.relative_to(tmp_path).parts))
     assert found == expected and len(found) == 5
+
+
+def test_the_same_digits_in_two_folders_are_the_same_data(digits_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "mnist"
+    shutil.copytree(digits_dir, copy)
+    (copy / "README.md").write_text("where these came from")  # as ../shared/data/mnist has, with SHA256SUMS
+    (copy / "SHA256SUMS").write_text("0" * 64 + "  train-images-idx3-ubyte.gz\n")
+    assert data.fingerprint(copy) == data.fingerprint(digits_dir)
+    labels = copy / "train-labels-idx1-ubyte.gz"
+    changed = bytearray(gzip.decompress(labels.read_bytes()))
+    changed[-1] = (changed[-1] + 1) % 10  # one label changed: other data
+    labels.write_bytes(gzip.compress(bytes(changed)))
+    assert data.fingerprint(copy) != data.fingerprint(digits_dir)

@@ -121,10 +121,14 @@ def load_for_training(path, val_fraction: float = 0.1, seed: int = 0) -> tuple[D
 
 
 def fingerprint(path: str | os.PathLike) -> str:
-    """SHA-256 over a file, or over a folder's files (names and contents), for the run's config."""
+    """SHA-256 over a file, or over a folder's files (names and contents), for the run's config. Of an MNIST
+    folder only its IDX files count: a README or checksum list beside them is not data, and the same digits
+    in two folders are the same data (a teacher and its student, a resumed run)."""
     path = Path(path)
     digest = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if path.is_dir() and detect_kind(path) == "mnist-dir":
+        files = [p for p in files if "ubyte" in p.name.lower()]
     for p in files:
         if path.is_dir():
             digest.update(str(p.relative_to(path)).encode())
