@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from digitrec.errors import DigitrecError
+from digitrec.files import atomic_write_text, check_output, check_output_folder
 from digitrec.runs import ONNX, own_files
 
 
@@ -36,8 +37,6 @@ def cmd_data_check(args) -> int:
     from digitrec import data
 
     if args.plots:
-        from digitrec.files import check_output_folder
-
         check_output_folder(args.plots)
     report = data.check(args.path)
     if args.plots and report.splits:
@@ -98,7 +97,6 @@ def cmd_train(args) -> int:
 
     if not args.out and not args.resume:
         raise DigitrecError("say where the run goes", expected="--out RUN_DIR (or --resume RUN_DIR)")
-    from digitrec.files import check_output_folder
 
     check_output_folder(args.resume or args.out)
     recipe = get_recipe(args.recipe, args.arch).update(
@@ -138,7 +136,6 @@ def cmd_train(args) -> int:
 
 def cmd_train_lines(args) -> int:
     from digitrec import data
-    from digitrec.files import check_output_folder
     from digitrec.lines import line_split
     from digitrec.train_lines import LINE_CONFIG, LineSettings, train_lines
 
@@ -175,7 +172,6 @@ def cmd_tune(args) -> int:
     settings = TuneSettings(**{k: v for k, v in {"steps": args.steps, "seed": args.seed}.items() if v is not None})
     if settings.steps < 1:
         raise DigitrecError(f"--steps {settings.steps}", expected="at least 1")
-    from digitrec.files import check_output_folder
 
     check_output_folder(args.out)
     bar = tqdm(total=settings.steps, unit="step", file=sys.stderr, disable=True if args.quiet else None)
@@ -222,7 +218,6 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     from digitrec import data
-    from digitrec.files import atomic_write_text, check_output
     from digitrec.predict import load_predictor, predict_files, write_submission
 
     if args.cluster is not None:
@@ -290,7 +285,6 @@ def _errors_to_stderr(target: Path, results) -> None:
 
 
 def cmd_read(args) -> int:
-    from digitrec.files import check_output
     from digitrec.predict import load_predictor, read_files
 
     if args.cluster is not None:
@@ -311,8 +305,6 @@ def cmd_read(args) -> int:
                  r.error or ""] for r in results]
         print(_table(rows, ["file", "text", "confidence", "error"]))
     if args.out:
-        from digitrec.files import atomic_write_text
-
         lines = ["file,text,confidence"] + [f"{r.file},{r.reading.text},{r.reading.confidence}" if r.reading
                                             else f"{r.file},," for r in results]
         atomic_write_text(Path(args.out), "\n".join(lines) + "\n")
@@ -337,7 +329,6 @@ def _score_readings(target: Path, results, as_json: bool) -> int:
 
 
 def cmd_ensemble(args) -> int:
-    from digitrec.files import check_output_folder
     from digitrec.runs import make_ensemble
 
     check_output_folder(args.out)
@@ -365,9 +356,9 @@ def cmd_ensemble(args) -> int:
 def _calibrated(args, config) -> str:
     """Calibrates an ensemble of existing runs on the validation digits they all held out, when they hold
     out the same ones and the data is at hand; says what was done."""
-    from digitrec import runs, trials
+    from digitrec import trials
 
-    splits = {(m.recipe.val_fraction, m.recipe.split_seed) for m in map(runs.read_config, args.runs)}
+    splits = {(fraction, seed) for _, fraction, seed in config.splits()}  # every member's, nested ones too
     if len(splits) > 1 or not config.recipe.val_fraction:
         why = "the runs do not hold out the same validation digits" if len(splits) > 1 else "no digits held out"
         print(f"digitrec: not calibrated (temperature 1): {why}", file=sys.stderr)
@@ -390,7 +381,6 @@ def cmd_sweep(args) -> int:
     from digitrec import cluster, trials
 
     cluster.require_ray()
-    from digitrec.files import check_output_folder
 
     check_output_folder(args.out)
     recipe = _recipe_from(args)
@@ -415,7 +405,6 @@ def cmd_sweep(args) -> int:
 
 def cmd_export(args) -> int:
     from digitrec.export import export_onnx
-    from digitrec.files import check_output
     from digitrec.predict import Predictor
 
     if args.format != "onnx":
