@@ -54,3 +54,12 @@ def test_training_with_rendered_views_learns(tmp_path, small_train, digits, monk
     result = train(_quick("mlp", epochs=2, rendered=0.5, render_views=1), subset, digits["test"], tmp_path / "run")
     assert result.history[-1].val_accuracy > 0.6
     assert len(list((tmp_path / "cache").glob("views-*.npy"))) == 1
+
+
+def test_a_damaged_cache_file_is_made_again(small_train, tmp_path, monkeypatch):
+    monkeypatch.setenv(rendered.CACHE_ENV, str(tmp_path))
+    images = small_train.x[:4]
+    first = rendered.cached_views(images, 1, seed=0)
+    (cached,) = tmp_path.glob("views-*.npy")
+    cached.write_bytes(cached.read_bytes()[:100])  # cut short, as a full disk or a copy gone wrong leaves it
+    assert np.array_equal(rendered.cached_views(images, 1, seed=0), first)

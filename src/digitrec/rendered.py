@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from digitrec import preprocess, synthetic
+from digitrec import hardware, preprocess, synthetic
 from digitrec.errors import DigitrecError
 from digitrec.files import atomic_path
 
@@ -35,7 +35,7 @@ def render_views(images: np.ndarray, views: int, seed: int, processes: int | Non
     same views whatever the number of processes."""
     starts = range(0, len(images), CHUNK)
     jobs = [(images[s : s + CHUNK], views, seed, s) for s in starts]
-    processes = processes or os.cpu_count() or 1
+    processes = processes or hardware.available_cores()
     # A bar on a terminal only (minutes for a whole training set); nothing in logs and tests.
     bar = tqdm(total=views * len(images), unit="picture", unit_scale=True, file=sys.stderr, disable=None)
     parts = []
@@ -73,8 +73,11 @@ def cached_views(images: np.ndarray, views: int, seed: int) -> np.ndarray:
     folder = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "digitrec")
     path = folder / f"views-{key.hexdigest()[:20]}.npy"
     if path.is_file():
-        cached = np.load(path, allow_pickle=False)
-        if cached.shape == (views, *images.shape) and cached.dtype == np.uint8:
+        try:
+            cached = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError):  # a damaged cache file is made again, never a traceback
+            cached = None
+        if cached is not None and cached.shape == (views, *images.shape) and cached.dtype == np.uint8:
             return cached
     print(f"digitrec: drawing {views * len(images):,} training digits as other pens and papers see them, "
           f"once (cached in {folder})", file=sys.stderr, flush=True)
