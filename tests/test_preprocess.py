@@ -155,6 +155,26 @@ def test_a_hairline_left_on_the_page_does_not_shrink_the_digit():
     assert np.abs(out.astype(int) - reference).mean() < 3
 
 
+def test_a_stroke_written_along_a_ruled_line_is_kept():
+    from PIL import ImageDraw
+
+    def two(draw):  # a 2 in a thin pen, its foot written on the ruled line at y = 150
+        draw.arc((80, 40, 130, 90), 180, 30, fill=25, width=3)
+        draw.line([(127, 75), (80, 150)], fill=25, width=3)
+        draw.line([(80, 150), (135, 150)], fill=25, width=3)
+
+    clean = Image.new("L", (220, 220), 225)
+    two(ImageDraw.Draw(clean))
+    lined = Image.new("L", (220, 220), 225)
+    for y in (30, 90, 150, 210):
+        ImageDraw.Draw(lined).line([(0, y), (219, y + 2)], fill=170, width=2)
+    two(ImageDraw.Draw(lined))
+    reference, out = to_mnist(clean), to_mnist(lined)
+    foot = np.flatnonzero(out.max(axis=1) > 127)[-1]  # the lowest inked row
+    assert np.count_nonzero(out[foot - 1 : foot + 2].max(axis=0) > 127) >= 6  # the foot, not a point
+    assert np.corrcoef(out.ravel().astype(float), reference.ravel().astype(float))[0, 1] > 0.8
+
+
 @pytest.mark.parametrize("pen", [3, 9])
 def test_a_detached_stroke_of_the_digit_is_kept(pen):
     # A 5 whose top bar was lifted from the rest: a piece of the digit, not a speck to drop.

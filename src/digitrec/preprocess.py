@@ -178,6 +178,9 @@ def _peak(ink: np.ndarray) -> float:
 
 
 LINE_SLOPES = np.tan(np.radians(np.arange(-6, 6.01, 0.5)))  # a page photographed up to 6 degrees askew
+# Ink this many times the ruled line's own strength, inside its band, is a stroke on the line and stays
+# (chosen on realworld-val's ruled set: 2.0-3.0 read 98.7-98.9 %, 1.6 98.3 %, 4.0 98.0 %, none 97.8 %).
+STROKE_OVER_LINE = 2.5
 
 
 def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
@@ -211,12 +214,28 @@ def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
         on_line = np.isin(offset, np.unique(np.concatenate([bins + d for d in (-1, 0, 1)])))
         if view[~on_line].sum() < 0.15 * view.sum():
             continue  # the "line" is the digit itself: a 1 filling a tight crop
-        view[on_line] = 0
+        taken = on_line & ~_strokes_on_lines(view, offset, bins)
+        view[taken] = 0
         # A stroke crossing the line is bridged: inside the band, a closing (the least of the greatest ink
         # within reach) joins the stroke's ends above and below it, while the line, with nothing to join
         # across it, stays away.
-        view[on_line] = ndimage.grey_closing(view, size=(9, 3))[on_line]
+        view[taken] = ndimage.grey_closing(view, size=(9, 3))[taken]
     return ink
+
+
+def _strokes_on_lines(view: np.ndarray, offset: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """Ink in a line's band far stronger than the line itself there: a stroke written along the line (a 2's
+    foot, a 5's top), which taking the band away would erase. The line's strength is the running median,
+    over half the page, of the band's strongest ink in each column: lines fade across a photo, and a
+    digit covers too little of a line to move that median."""
+    w = view.shape[1]
+    strokes = np.zeros(view.shape, bool)
+    for line in bins:
+        band = np.abs(offset - line) <= 1
+        strength = np.where(band, view, 0).max(axis=0)
+        line_level = ndimage.median_filter(strength, size=(w // 2) | 1, mode="nearest")
+        strokes |= band & (view > STROKE_OVER_LINE * line_level)
+    return strokes
 
 
 def _ink(gray: np.ndarray) -> np.ndarray:
