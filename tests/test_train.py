@@ -6,7 +6,7 @@ from digitrec import models, runs
 from digitrec.errors import DigitrecError
 from digitrec.inputs import channels_last, to_input
 from digitrec.recipes import Recipe, get_recipe
-from digitrec.train import augment, distillation_targets, elastic_field, random_affine, train, train_run
+from digitrec.train import augment, distillation_targets, elastic_field, hollow_strokes, random_affine, train, train_run
 
 
 def test_to_input_scales_uint8_to_unit_range(tiny_digits):
@@ -46,6 +46,21 @@ def test_lowres_augmentation_blurs_but_keeps_full_contrast(tiny_digits):
     out = augment(x, recipe, torch.Generator().manual_seed(0))
     assert torch.allclose(out.amax(dim=(1, 2, 3)), torch.ones(16))
     assert (out > 0.05).sum() > (x > 0.05).sum()  # blurred strokes are wider
+
+
+def test_hollow_strokes_leave_a_rim_around_a_hollow_as_wide_as_the_pen():
+    bar = torch.zeros(1, 1, 28, 28)
+    bar[..., 6:22, 12:15] = 1.0  # a 3-pixel-wide upright stroke
+    out = hollow_strokes(bar, 1.0, torch.Generator().manual_seed(0))
+    assert out.amax() == 1.0  # full contrast, as preprocessing gives
+    row = out[0, 0, 14]
+    assert (row[11] > 0.5) and (row[15] > 0.5)  # the rim, a pixel outside the stroke on either side
+    assert (row[12:15] < 0.01).all()  # inside: paper, as wide as the pen
+    assert (row[:10] == 0).all() and (row[17:] == 0).all()
+    assert torch.equal(hollow_strokes(bar, 0.0, torch.Generator()), bar)
+    batch = bar.repeat(200, 1, 1, 1)
+    hollowed = (hollow_strokes(batch, 0.25, torch.Generator().manual_seed(1))[:, 0, 14, 13] < 0.5).float().mean()
+    assert 0.15 < hollowed < 0.35  # about the fraction asked for
 
 
 def test_elastic_distortion_bends_smoothly_within_its_bound(tiny_digits):
@@ -175,6 +190,29 @@ def test_distillation_targets_mix_smoothed_labels_with_the_teachers_probabilitie
     mixed = distillation_targets(teacher, x, labels, recipe.update(teacher_weight=0.8))
     assert torch.allclose(mixed, 0.2 * labels_only + 0.8 * teacher_only)
     assert torch.allclose(mixed.sum(1), torch.ones(2))
+
+
+class _WatchingTeacher(torch.nn.Module):
+    """Records how much of each picture it is shown is ink, and answers nothing in particular."""
+
+    def __init__(self):
+        super().__init__()
+        self.ink = []
+
+    def forward(self, x):
+        self.ink.append((x > 0.5).float().mean().item())
+        return torch.zeros(x.shape[0], 10)
+
+
+def test_a_teacher_reads_digits_before_they_are_hollowed(tmp_path, small_train):
+    subset = small_train.subset(np.arange(256))
+    plain = _quick("mlp", rotate_deg=0, scale=0, shift_px=0, schedule="constant", teacher="watching")
+    watched = {}
+    for hollow in (0.0, 1.0):
+        teacher = _WatchingTeacher()
+        train(plain.update(hollow=hollow), subset, None, tmp_path / str(hollow), teacher=teacher)
+        watched[hollow] = teacher.ink
+    assert watched[1.0] == watched[0.0]  # the whole digit, not its outline
 
 
 def test_student_learns_what_the_teacher_says(tmp_path, digits_dir, digits, monkeypatch):

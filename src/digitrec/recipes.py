@@ -36,6 +36,9 @@ class Recipe:
     blocky: float = 0.0
     ink_levels: float = 0.0
     broken: float = 0.0
+    # Fraction of each batch drawn hollow: only the outline of a stroke a pixel wider (outlined lettering,
+    # "bubble" digits). A teacher reads these digits before they are hollowed: the change keeps what a digit is.
+    hollow: float = 0.0
     # Fraction of each batch replaced by the digit as a photo, a marker, a ball-point, pencil, ruled paper or an
     # old scanner gives it, read back through preprocessing (`digitrec.rendered`); `render_views` such
     # pictures are made of each training digit, once, and cached.
@@ -96,7 +99,8 @@ class Recipe:
             "schedule": (self.schedule in ("onecycle", "constant"), "onecycle or constant"),
             "label_smoothing": (0 <= self.label_smoothing < 1, "0 to under 1"),
             **{name: (0 <= getattr(self, name) <= 1, fraction)
-               for name in ("lowres", "thickness", "blocky", "ink_levels", "broken", "rendered", "teacher_weight")},
+               for name in ("lowres", "thickness", "blocky", "ink_levels", "broken", "hollow", "rendered",
+                            "teacher_weight")},
             "render_views": (1 <= self.render_views <= 8, "1-8"),
             "ema": (0 <= self.ema < 1, "0 (off) to under 1"),
             "val_fraction": (0 <= self.val_fraction <= 0.5, "0 (train on all) to 0.5"),
@@ -124,7 +128,7 @@ class Recipe:
     @property
     def augment(self) -> bool:
         return bool(self.rotate_deg or self.scale or self.shift_px or self.lowres or self.elastic_px or self.thickness
-                    or self.blocky or self.ink_levels or self.broken or self.rendered)
+                    or self.blocky or self.ink_levels or self.broken or self.hollow or self.rendered)
 
 
 def parse_overrides(pairs: list[str]) -> dict:
