@@ -42,13 +42,21 @@ def augment(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torc
     for fraction, change in ((recipe.lowres, _low_resolution), (recipe.blocky, _block_counts),
                              (recipe.thickness, _other_pen), (recipe.ink_levels, _ink_profile),
                              (recipe.broken, _broken_strokes)):
-        if fraction:
-            chosen = (torch.rand(x.shape[0], generator=generator) < fraction).to(x.device)
-            if chosen.any():
-                x = x.clone()
-                changed = change(x[chosen], generator)
-                # Preprocessing stretches real pictures to full contrast; do the same here.
-                x[chosen] = changed / changed.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)
+        x = _change_some(x, fraction, change, generator)
+    return x
+
+
+def _change_some(x: torch.Tensor, fraction: float, change, generator: torch.Generator) -> torch.Tensor:
+    """`change` applied to a random `fraction` of the batch's digits, which are then stretched to full
+    contrast, as preprocessing stretches real pictures."""
+    if not fraction:
+        return x
+    chosen = (torch.rand(x.shape[0], generator=generator) < fraction).to(x.device)
+    if not chosen.any():
+        return x
+    x = x.clone()
+    changed = change(x[chosen], generator)
+    x[chosen] = changed / changed.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)
     return x
 
 
@@ -95,16 +103,12 @@ def hollow_strokes(x: torch.Tensor, fraction: float, generator: torch.Generator)
     """Some of a batch's digits (`fraction` of them) drawn as outlines: the stroke made a pixel wider on each
     side (3x3 maximum), less that widened stroke worn away by a pixel (3x3 minimum). What is left is a
     rim about a pixel wide around a hollow as wide as the pen, as outlined lettering draws a digit."""
-    if not fraction:
-        return x
-    chosen = (torch.rand(x.shape[0], generator=generator) < fraction).to(x.device)
-    if not chosen.any():
-        return x
-    x = x.clone()
-    grown = F.max_pool2d(x[chosen], 3, stride=1, padding=1)
-    rim = (grown + F.max_pool2d(-grown, 3, stride=1, padding=1)).clamp_min(0)
-    x[chosen] = rim / rim.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)
-    return x
+    return _change_some(x, fraction, _rim, generator)
+
+
+def _rim(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    grown = F.max_pool2d(x, 3, stride=1, padding=1)
+    return (grown + F.max_pool2d(-grown, 3, stride=1, padding=1)).clamp_min(0)
 
 
 def random_affine(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torch.Tensor:
@@ -256,6 +260,7 @@ def _train_epoch(loop: _Loop, recipe: Recipe, x: torch.Tensor, y: torch.Tensor, 
         if recipe.augment:
             xb = augment(xb, recipe, loop.generator)
         xb = channels_last(xb)
+        # The teacher reads the digit whole: hollowing keeps what a digit is, and teachers misread outlines.
         targets = None if teacher is None else distillation_targets(teacher, xb, y[index], recipe)
         xb = hollow_strokes(xb, recipe.hollow, loop.generator)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
