@@ -175,6 +175,18 @@ def test_a_stroke_written_along_a_ruled_line_is_kept():
     assert np.corrcoef(out.ravel().astype(float), reference.ravel().astype(float))[0, 1] > 0.8
 
 
+def test_a_stroke_across_a_tight_crop_is_not_taken_for_a_ruled_line():
+    # An old scan's 7 fills its 32x32 box: the stem runs from the top edge to the bottom one, as a ruled
+    # line would, but it is as wide as the pen (an eighth of the picture), not a ruling's pixel or two.
+    seven = np.zeros((32, 32), np.uint8)
+    seven[0:4, 4:24] = 255  # the top bar
+    seven[0:32, 19:23] = 255  # the stem, edge to edge
+    out = to_mnist(Image.fromarray(255 - seven))
+    rows = np.flatnonzero(out.max(axis=1) > 127)
+    assert rows[-1] - rows[0] >= 18  # the stem is there: the digit is 20 px high, not a 4-px bar
+    assert np.count_nonzero(out[rows[-1]] > 127) <= 4  # its foot is a stem's width, not a bar's
+
+
 @pytest.mark.parametrize("pen", [3, 9])
 def test_a_detached_stroke_of_the_digit_is_kept(pen):
     # A 5 whose top bar was lifted from the rest: a piece of the digit, not a speck to drop.

@@ -181,6 +181,9 @@ LINE_SLOPES = np.tan(np.radians(np.arange(-6, 6.01, 0.5)))  # a page photographe
 # Ink this many times the ruled line's own strength, inside its band, is a stroke on the line and stays
 # (chosen on realworld-val's ruled set: 2.0-3.0 read 98.7-98.9 %, 1.6 98.3 %, 4.0 98.0 %, none 97.8 %).
 STROKE_OVER_LINE = 2.5
+# A "line" wider than this share of its length is a pen stroke across a tight crop (an old scan's 7, whose
+# stem runs from edge to edge), not a ruling: ruled lines are 1-4 px wide across a 100-360 px photo.
+MAX_LINE_WIDTH = 0.08
 
 
 def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
@@ -207,6 +210,7 @@ def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
         # A line is a sharp peak: five bins away the projection is low (grain spread over the page is not).
         sharp = (profile >= 0.7 * w) & (np.roll(profile, 5) < 0.5 * profile) & (np.roll(profile, -5) < 0.5 * profile)
         bins = np.flatnonzero(sharp) - 5 - 1 + projections[best].min()
+        bins = bins[_line_widths(np.bincount(along), bins - projections[best].min()) <= MAX_LINE_WIDTH * w]
         if not len(bins):
             continue
         yy, xx = np.mgrid[0:h, 0:w]
@@ -221,6 +225,14 @@ def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
         # across it, stays away.
         view[taken] = ndimage.grey_closing(view, size=(9, 3))[taken]
     return ink
+
+
+def _line_widths(counts: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Each line's width in pixels: the bins within 4 of its centre holding at least half as many inked
+    pixels as its fullest bin."""
+    padded = np.pad(counts, (4, 8))  # a line's centre may lie a bin or two past the last inked bin
+    windows = padded[centres[:, None] + np.arange(9)]
+    return (windows >= 0.5 * windows.max(axis=1, keepdims=True)).sum(axis=1)
 
 
 def _strokes_on_lines(view: np.ndarray, offset: np.ndarray, bins: np.ndarray) -> np.ndarray:
