@@ -2,7 +2,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from digitrec import synthetic
 from digitrec.errors import DigitrecError, NoDigitError
@@ -198,3 +198,32 @@ def test_a_detached_stroke_of_the_digit_is_kept(pen):
     out = to_mnist(_page(five))
     assert out[3:8].max() > 127  # the bar is still at the top
     assert np.flatnonzero(out.max(axis=1) > 127).size >= 18
+
+
+def test_a_small_picture_that_the_digit_fills_is_not_taken_for_blank_paper():
+    # A 16x16 grey box that a 0 fills edge to edge (some collections store digits so): pixels two apart are
+    # mostly across a stroke's edge, which must not pass for paper grain.
+    from PIL import ImageDraw
+
+    big = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(big).ellipse((2, 0, 61, 63), outline=255, width=14)
+    box = big.resize((16, 16), Image.Resampling.BOX)
+    for picture in (box, ImageOps.invert(box)):
+        out = to_mnist(picture)
+        rows, cols = np.flatnonzero(out.max(axis=1) > 127), np.flatnonzero(out.max(axis=0) > 127)
+        assert rows[-1] - rows[0] >= 17 and cols[-1] - cols[0] >= 15  # the whole 0
+        assert out[13:15, 13:15].max() < 64  # and its hole
+
+
+def test_a_boxed_digit_fills_its_box_and_reads_back_as_one_digit(digits):
+    # The "boxed" renderer: the digit cropped and stretched to a 16x16 square whatever its shape, scaled up.
+    rng = np.random.default_rng(4)
+    for image in digits["test"].x[:20]:
+        picture = open_image(synthetic.boxed(image, rng))
+        gray = np.asarray(picture.convert("L"), float)
+        inked = np.abs(gray - np.median(gray)) > 30  # either polarity: paper is most of the picture
+        for extent in (np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))):
+            assert extent[-1] - extent[0] >= 0.8 * picture.size[0]  # (nearly) edge to edge, both ways
+        out = to_mnist(picture)
+        rows, cols = np.flatnonzero(out.max(axis=1) > 127), np.flatnonzero(out.max(axis=0) > 127)
+        assert rows[-1] - rows[0] >= 15 and cols[-1] - cols[0] >= 15  # a square digit, still square

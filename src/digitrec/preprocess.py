@@ -21,6 +21,7 @@ from digitrec.inputs import IMAGE_SIZE
 MAX_IMAGE_PIXELS = 40_000_000  # a 20000x20000 "decompression bomb" is refused before decoding
 FIT_SIZE = 20  # MNIST fits each digit's ink into 20x20, then centres it in 28x28
 CANVAS = IMAGE_SIZE
+SMALL_PICTURE = 64  # pixels a side: read at full resolution throughout
 WORK_SIZE = 192  # large photos are reduced to this first: enough detail, bounded cost
 DRAFT_ABOVE = 1024  # a JPEG larger than this a side is decoded at a reduced scale, at least this large
 DRAFTED = "digitrec_drafted"  # image.info key: the original's pixels per decoded pixel
@@ -136,7 +137,10 @@ def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     h, w = gray.shape
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     light_border = float((border > 127).mean())
-    sample = gray[::2, ::2]  # medians of a quarter of the pixels: the same answer for a quarter of the time
+    # Medians of a quarter of the pixels: the same answer for a quarter of the time. Not in a small picture
+    # that the digit fills (a 16x16 box): there, pixels two apart are mostly across a stroke's edge, and
+    # their steps would pass for grain and the digit for a blank page.
+    sample = gray[::2, ::2] if min(h, w) > SMALL_PICTURE else gray
     if not 0.2 < light_border < 0.8:
         light_paper = light_border > 0.5
     else:  # a digit filling its box still leaves the corners blank

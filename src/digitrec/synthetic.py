@@ -248,7 +248,22 @@ def ruled_photo(image28: np.ndarray, rng: np.random.Generator) -> bytes:
     return _encode(np.asarray(photo), "JPEG", rng)
 
 
-RENDERERS = {"scans": lowres_scan, "marker": marker, "ballpoint": ballpoint, "pencil": pencil, "ruled": ruled_photo}
+def boxed(image28: np.ndarray, rng: np.random.Generator) -> bytes:
+    """The way some collections store a digit: cropped and stretched to fill a 16x16 box whatever its shape
+    (a 1 becomes a broad slanted bar), half of them cut to black and white, shown scaled up."""
+    ys, xs = np.nonzero(image28 > 40)
+    crop = Image.fromarray(image28[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+    box = np.asarray(crop.resize((16, 16), Image.Resampling.BILINEAR), np.float32)
+    if rng.random() < 0.5:
+        box = np.where(box > 127, 255.0, 0.0)
+    side = int(rng.choice([16, 32, 64, 128]))
+    resample = Image.Resampling.NEAREST if rng.random() < 0.5 else Image.Resampling.BILINEAR
+    up = np.asarray(Image.fromarray(box.astype(np.uint8)).resize((side, side), resample))
+    return _encode(up if rng.random() < 0.5 else 255 - up, "PNG", rng)
+
+
+RENDERERS = {"scans": lowres_scan, "marker": marker, "ballpoint": ballpoint, "pencil": pencil, "ruled": ruled_photo,
+             "boxed": boxed}
 
 
 # ---------------------------------------------------------------- whole numbers
