@@ -1,5 +1,7 @@
 """Training digits drawn as other pens, papers and scanners give them (digitrec.rendered)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -37,6 +39,12 @@ def test_views_are_cached_and_made_again_when_anything_changes(small_train, tmp_
     assert np.array_equal(rendered.cached_views(images, 1, seed=0), first)
     with pytest.raises(AssertionError, match="drawn again"):
         rendered.cached_views(images, 1, seed=1)  # other settings: other views
+    # Other kinds of picture drawn (rendered.py picks them): other views, not yesterday's from the cache.
+    changed = tmp_path / "rendered.py"
+    changed.write_text(Path(rendered.__file__).read_text().replace('"ruled")', '"ruled", "boxed")'))
+    monkeypatch.setattr(rendered, "__file__", str(changed))
+    with pytest.raises(AssertionError, match="drawn again"):
+        rendered.cached_views(images, 1, seed=0)
 
 
 def test_a_fraction_of_each_batch_is_swapped_for_its_views():

@@ -186,7 +186,7 @@ LINE_SLOPES = np.tan(np.radians(np.arange(-6, 6.01, 0.5)))  # a page photographe
 # (chosen on realworld-val's ruled set: 2.0-3.0 read 98.7-98.9 %, 1.6 98.3 %, 4.0 98.0 %, none 97.8 %).
 STROKE_OVER_LINE = 2.5
 # A "line" wider than this share of its length is a pen stroke across a tight crop (an old scan's 7, whose
-# stem runs from edge to edge), not a ruling: ruled lines are 1-4 px wide across a 100-360 px photo.
+# stem runs from edge to edge), not a ruling: ruled lines are 1-4 px wide across 100-192 px once reduced.
 MAX_LINE_WIDTH = 0.08
 
 

@@ -250,7 +250,7 @@ def ruled_photo(image28: np.ndarray, rng: np.random.Generator) -> bytes:
 
 def boxed(image28: np.ndarray, rng: np.random.Generator) -> bytes:
     """The way some collections store a digit: cropped and stretched to fill a 16x16 box whatever its shape
-    (a 1 becomes a broad slanted bar), half of them cut to black and white, shown scaled up."""
+    (a 1 becomes a broad slanted bar), half of them cut to black and white, shown 1-8 times as large."""
     ys, xs = np.nonzero(image28 > 40)
     crop = Image.fromarray(image28[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
     box = np.asarray(crop.resize((16, 16), Image.Resampling.BILINEAR), np.float32)
