@@ -1,0 +1,72 @@
+"""Tightly cropped small pictures, as several collections store digits: MNIST validation digits (held out by
+the run's split, never trained on) cropped to their ink and put in a 16x16 box, either fitted (aspect kept)
+or stretched to fill it, grey or cut to black and white, scaled up 4x, read through `preprocess.to_mnist`.
+
+    DIGITREC_DATA=../shared/data/mnist python scripts/probe_tight_crops.py [--model RUN] [--count 1500]
+
+Prints accuracy per style, per digit, and the commonest confusions. A probe for finding faults, not a set
+to choose on: the project's `boxed` set (make_realworld.py) is the stretched style at other scales.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+import numpy as np
+from PIL import Image
+
+from digitrec import data, preprocess
+from digitrec.errors import DigitrecError
+from digitrec.predict import load_predictor
+
+SIDE = 16
+STYLES = {"fitted, grey": (False, False), "stretched, grey": (True, False), "stretched, black and white": (True, True)}
+
+
+def tight_box(image: np.ndarray, stretch: bool, binary: bool) -> Image.Image:
+    ys, xs = np.nonzero(image > 30)
+    crop = Image.fromarray(image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+    if stretch:
+        box = crop.resize((SIDE, SIDE), Image.Resampling.BILINEAR)
+    else:
+        scale = SIDE / max(crop.size)
+        small = crop.resize((max(1, round(crop.size[0] * scale)), max(1, round(crop.size[1] * scale))),
+                            Image.Resampling.BILINEAR)
+        box = Image.new("L", (SIDE, SIDE), 0)
+        box.paste(small, ((SIDE - small.size[0]) // 2, (SIDE - small.size[1]) // 2))
+    pixels = np.asarray(box)
+    if binary:
+        pixels = np.where(pixels > 100, 255, 0).astype(np.uint8)
+    return Image.fromarray(255 - pixels).resize((SIDE * 4, SIDE * 4), Image.Resampling.NEAREST)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="run folder (default: the bundled model)")
+    parser.add_argument("--data", help="MNIST folder (default $DIGITREC_DATA)")
+    parser.add_argument("--count", type=int, default=1500)
+    parser.add_argument("--val-fraction", type=float, default=0.05)
+    args = parser.parse_args()
+    _, val = data.load_for_training(data.resolve_data_path(args.data), args.val_fraction, 0)
+    predictor = load_predictor(args.model)
+    images, labels = val.x[: args.count], val.y[: args.count]
+    for style, (stretch, binary) in STYLES.items():
+        read, truth, refused = [], [], 0
+        for image, label in zip(images, labels, strict=True):
+            try:
+                read.append(preprocess.to_mnist(tight_box(image, stretch, binary)))
+                truth.append(label)
+            except DigitrecError:
+                refused += 1
+        truth = np.array(truth)
+        guess = predictor.probabilities(np.stack(read)).argmax(1)
+        wrong = guess != truth
+        print(f"{style:28s} {1 - wrong.mean():.2%} of {len(truth)} ({refused} refused)")
+        print("    per digit:", " ".join(f"{d}:{(guess[truth == d] == d).mean():.0%}" for d in range(10)))
+        pairs = Counter(zip(truth[wrong].tolist(), guess[wrong].tolist(), strict=True))
+        print("    confusions (true, read):", pairs.most_common(5))
+
+
+if __name__ == "__main__":
+    main()
