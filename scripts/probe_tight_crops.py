@@ -16,7 +16,7 @@ from collections import Counter
 import numpy as np
 from PIL import Image
 
-from digitrec import data, preprocess
+from digitrec import data, preprocess, synthetic
 from digitrec.errors import DigitrecError
 from digitrec.predict import load_predictor
 
@@ -25,8 +25,7 @@ STYLES = {"fitted, grey": (False, False), "stretched, grey": (True, False), "str
 
 
 def tight_box(image: np.ndarray, stretch: bool, binary: bool) -> Image.Image:
-    ys, xs = np.nonzero(image > 30)
-    crop = Image.fromarray(image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+    crop = Image.fromarray(synthetic.crop_to_ink(image))
     if stretch:
         box = crop.resize((SIDE, SIDE), Image.Resampling.BILINEAR)
     else:

@@ -41,7 +41,9 @@ def test_views_are_cached_and_made_again_when_anything_changes(small_train, tmp_
         rendered.cached_views(images, 1, seed=1)  # other settings: other views
     # Other kinds of picture drawn (rendered.py picks them): other views, not yesterday's from the cache.
     changed = tmp_path / "rendered.py"
-    changed.write_text(Path(rendered.__file__).read_text().replace('"ruled")', '"ruled", "boxed")'))
+    source = Path(rendered.__file__).read_text()
+    changed.write_text(source.replace('"ruled")', '"ruled", "boxed")'))
+    assert changed.read_text() != source
     monkeypatch.setattr(rendered, "__file__", str(changed))
     with pytest.raises(AssertionError, match="drawn again"):
         rendered.cached_views(images, 1, seed=0)

@@ -21,7 +21,7 @@ from digitrec.inputs import IMAGE_SIZE
 MAX_IMAGE_PIXELS = 40_000_000  # a 20000x20000 "decompression bomb" is refused before decoding
 FIT_SIZE = 20  # MNIST fits each digit's ink into 20x20, then centres it in 28x28
 CANVAS = IMAGE_SIZE
-SMALL_PICTURE = 64  # pixels a side: read at full resolution throughout
+SMALL_PICTURE = 64  # pixels a side: up to this, grain and paper are measured on every pixel, not a quarter
 WORK_SIZE = 192  # large photos are reduced to this first: enough detail, bounded cost
 DRAFT_ABOVE = 1024  # a JPEG larger than this a side is decoded at a reduced scale, at least this large
 DRAFTED = "digitrec_drafted"  # image.info key: the original's pixels per decoded pixel
@@ -214,7 +214,7 @@ def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
         # A line is a sharp peak: five bins away the projection is low (grain spread over the page is not).
         sharp = (profile >= 0.7 * w) & (np.roll(profile, 5) < 0.5 * profile) & (np.roll(profile, -5) < 0.5 * profile)
         bins = np.flatnonzero(sharp) - 5 - 1 + projections[best].min()
-        bins = bins[_line_widths(np.bincount(along), bins - projections[best].min()) <= MAX_LINE_WIDTH * w]
+        bins = bins[_line_widths(counts[best], bins - projections[best].min()) <= MAX_LINE_WIDTH * w]
         if not len(bins):
             continue
         yy, xx = np.mgrid[0:h, 0:w]

@@ -145,6 +145,12 @@ def png_bytes(image: Image.Image) -> bytes:
 # that chose the training augmentation are both made with these, from digits training never saw.
 
 
+def crop_to_ink(image28: np.ndarray, above: int = 40) -> np.ndarray:
+    """The digit's box: the rows and columns holding pixels brighter than `above`."""
+    ys, xs = np.nonzero(image28 > above)
+    return image28[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
 def _ink_mask(image28: np.ndarray, side: int) -> np.ndarray:
     """The digit's ink at `side` x `side`, float 0-1, smooth edges."""
     big = Image.fromarray(image28).resize((side, side), Image.Resampling.BICUBIC)
@@ -173,8 +179,7 @@ def _encode(page: np.ndarray, fmt: str, rng: np.random.Generator) -> bytes:
 def lowres_scan(image28: np.ndarray, rng: np.random.Generator) -> bytes:
     """The way some old scanners stored digits: a 32x32 bitmap of the digit filling the box, reduced to
     8x8 counts of 0-16 (ink pixels per 4x4 block), shown scaled back up as soft grey blocks."""
-    ys, xs = np.nonzero(image28 > 40)
-    crop = image28[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    crop = crop_to_ink(image28)
     h, w = crop.shape
     width = max(4, round(32 * w / h)) if h >= w else 32
     height = 32 if h >= w else max(4, round(32 * h / w))
@@ -251,8 +256,7 @@ def ruled_photo(image28: np.ndarray, rng: np.random.Generator) -> bytes:
 def boxed(image28: np.ndarray, rng: np.random.Generator) -> bytes:
     """The way some collections store a digit: cropped and stretched to fill a 16x16 box whatever its shape
     (a 1 becomes a broad slanted bar), half of them cut to black and white, shown 1-8 times as large."""
-    ys, xs = np.nonzero(image28 > 40)
-    crop = Image.fromarray(image28[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+    crop = Image.fromarray(crop_to_ink(image28))
     box = np.asarray(crop.resize((16, 16), Image.Resampling.BILINEAR), np.float32)
     if rng.random() < 0.5:
         box = np.where(box > 127, 255.0, 0.0)
@@ -273,8 +277,7 @@ RENDERERS = {"scans": lowres_scan, "marker": marker, "ballpoint": ballpoint, "pe
 
 def _glyph(image28: np.ndarray, height: int) -> np.ndarray:
     """A digit's ink cropped to its box and scaled to `height` pixels, keeping its aspect, float 0-1."""
-    ys, xs = np.nonzero(image28 > 30)
-    crop = image28[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    crop = crop_to_ink(image28, above=30)
     width = max(2, round(crop.shape[1] * height / crop.shape[0]))
     return np.asarray(Image.fromarray(crop).resize((width, height), Image.Resampling.BICUBIC), np.float32) / 255
 

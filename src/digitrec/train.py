@@ -46,7 +46,8 @@ def augment(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torc
     return x
 
 
-def _change_some(x: torch.Tensor, fraction: float, change, generator: torch.Generator) -> torch.Tensor:
+def _change_some(x: torch.Tensor, fraction: float, change: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+                 generator: torch.Generator) -> torch.Tensor:
     """`change` applied to a random `fraction` of the batch's digits, which are then stretched to full
     contrast, as preprocessing stretches real pictures."""
     if not fraction:
