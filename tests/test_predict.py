@@ -27,6 +27,27 @@ def test_python_api_takes_arrays_pil_images_and_paths(model, digits, tmp_path):
     assert model.predict(big).tolist() == [7]
 
 
+def test_arrays_in_any_range_are_read_as_the_same_digits(model, digits):
+    # Libraries hand digits over as 0-1 floats, -1..1, 0-16 counts or booleans: an array carries no scale of
+    # its own, so it is read on its own range, not taken for a blank page (every one of these was "blank").
+    x, y = digits["test"].x[:40], digits["test"].y[:40]
+    as_uint8 = model.predict(x)
+    assert (as_uint8 == y).mean() >= 0.95
+    assert model.predict(x / 255.0).tolist() == as_uint8.tolist()  # 28x28 MNIST floats: taken as they are
+    big = np.stack([np.asarray(Image.fromarray(a).resize((56, 56), Image.Resampling.BILINEAR)) for a in x])
+    as_picture = model.predict(big)
+    assert (as_picture == y).mean() >= 0.95
+    for levels in (big / 255.0, big / 127.5 - 1, big.astype(np.uint16) * 257, np.round(big / 16).astype(int)):
+        assert (model.predict(levels) == as_picture).mean() >= 0.95
+    assert (model.predict(big > 127) == y).mean() >= 0.9
+    with pytest.raises(DigitrecError, match="blank"):
+        model.predict(np.full((56, 56), 0.5))
+    with pytest.raises(DigitrecError, match="finite"):
+        model.predict(np.full((56, 56), np.nan))
+    with pytest.raises(DigitrecError, match="complex"):
+        model.predict(np.zeros((56, 56), complex))
+
+
 def test_blank_picture_is_refused(model):
     with pytest.raises(DigitrecError, match="blank"):
         model.predict(Image.new("L", (64, 64), 255))

@@ -215,6 +215,22 @@ def test_a_small_picture_that_the_digit_fills_is_not_taken_for_blank_paper():
         assert out[13:15, 13:15].max() < 64  # and its hole
 
 
+def test_an_8x8_scan_stored_as_it_is_reads_whole_not_as_blank():
+    # An old scanner's 8x8 counts (0-16 ink pixels per 4x4 block of a 32x32 bitmap), not scaled up: at
+    # 8x8 nearly every step between neighbours crosses a stroke's edge and passed for grain (a blank page).
+    from PIL import ImageDraw
+
+    bitmap = Image.new("1", (32, 32), 0)
+    ImageDraw.Draw(bitmap).ellipse((5, 0, 26, 31), outline=1, width=5)
+    counts = np.asarray(bitmap, float).reshape(8, 4, 8, 4).sum(axis=(1, 3))
+    scan = Image.fromarray((counts * 255 / 16).astype(np.uint8))
+    for picture in (scan, ImageOps.invert(scan), counts * 255 / 16):
+        out = to_mnist(picture)
+        rows, cols = np.flatnonzero(out.max(axis=1) > 127), np.flatnonzero(out.max(axis=0) > 127)
+        assert rows[-1] - rows[0] >= 17 and cols[-1] - cols[0] >= 9  # the whole 0, taller than wide
+        assert out[12:16, 12:16].max() < 64  # and its hole
+
+
 def test_a_boxed_digit_fills_its_box_and_reads_back_as_one_digit(digits):
     # The "boxed" renderer: the digit cropped and stretched to a 16x16 square whatever its shape, scaled up.
     rng = np.random.default_rng(4)

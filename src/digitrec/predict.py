@@ -111,13 +111,18 @@ class Predictor(_Engine):
             np.empty((0, NUM_CLASSES), np.float32)
 
     def as_images(self, pictures) -> np.ndarray:
-        """Arrays, PIL images or paths -> uint8 [N, 28, 28] through the one preprocessing path."""
+        """Arrays, PIL images or paths -> uint8 [N, 28, 28] through the one preprocessing path. Arrays of
+        28x28 MNIST-style digits (light ink on black, centred) are taken as they are: uint8 0-255, or floats
+        in 0-1; any other array is a picture, its values stretched from their least to their greatest."""
         if isinstance(pictures, (str, os.PathLike, Image.Image)):
             pictures = [pictures]
         if isinstance(pictures, np.ndarray):
-            mnist_style = pictures.dtype == np.uint8 and pictures.shape[-2:] == (IMAGE_SIZE, IMAGE_SIZE)
-            if mnist_style and pictures.ndim in (2, 3):
-                return pictures.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)  # already MNIST style
+            if pictures.shape[-2:] == (IMAGE_SIZE, IMAGE_SIZE) and pictures.ndim in (2, 3):
+                if pictures.dtype == np.uint8:
+                    return pictures.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)  # already MNIST style
+                if np.issubdtype(pictures.dtype, np.floating) and pictures.size and \
+                        pictures.min() >= 0 and pictures.max() <= 1:  # MNIST as most libraries give it
+                    return np.round(pictures * 255).astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
             if pictures.ndim == 2:
                 return to_mnist(pictures)[None]
             return np.stack([to_mnist(a) for a in pictures])

@@ -22,6 +22,10 @@ MAX_IMAGE_PIXELS = 40_000_000  # a 20000x20000 "decompression bomb" is refused b
 FIT_SIZE = 20  # MNIST fits each digit's ink into 20x20, then centres it in 28x28
 CANVAS = IMAGE_SIZE
 SMALL_PICTURE = 64  # pixels a side: up to this, grain and paper are measured on every pixel, not a quarter
+# A picture under this a side (an old scanner's 8x8 counts, stored as they are) is enlarged, each pixel a
+# block, before it is read: in 8x8 nearly every step between neighbours crosses a stroke's edge, so the
+# steps would pass for grain and the digit for a blank page.
+TINY_PICTURE = 16
 WORK_SIZE = 192  # large photos are reduced to this first: enough detail, bounded cost
 DRAFT_ABOVE = 1024  # a JPEG larger than this a side is decoded at a reduced scale, at least this large
 DRAFTED = "digitrec_drafted"  # image.info key: the original's pixels per decoded pixel
@@ -340,9 +344,28 @@ def _place(fitted: np.ndarray) -> np.ndarray:
     return out
 
 
+def _array_levels(picture: np.ndarray) -> np.ndarray:
+    """An array's values as grey levels 0-255. uint8 is taken as it is; any other numbers (0-1 floats as
+    most libraries give them, an old scanner's 0-16 counts, -1..1, 16 bits, True/False) carry no scale of
+    their own and are stretched from their least to their greatest value."""
+    array = np.asarray(picture)
+    if array.dtype == np.uint8:
+        return array.astype(np.float32)
+    if array.dtype != bool and not np.issubdtype(array.dtype, np.integer) \
+            and not np.issubdtype(array.dtype, np.floating):
+        raise DigitrecError(f"image array holds {array.dtype} values",
+                            expected="real numbers (uint8 0-255, or any range)")
+    values = array.astype(np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        raise DigitrecError("image array holds no finite values (NaN or infinity)", expected="a picture")
+    values = np.where(finite, values, np.median(values[finite]))
+    low, high = float(values.min()), float(values.max())
+    return ((values - low) * (255 / (high - low)) if high > low else np.zeros_like(values)).astype(np.float32)
+
+
 def _gray_of(picture: Image.Image | np.ndarray, factor: int | None = None) -> np.ndarray:
-    gray = _grayscale(_shrink(picture, factor)) if isinstance(picture, Image.Image) \
-        else np.asarray(picture, dtype=np.float32)
+    gray = _grayscale(_shrink(picture, factor)) if isinstance(picture, Image.Image) else _array_levels(picture)
     if gray.ndim == 3:
         gray = gray.mean(axis=2)
     if gray.ndim != 2 or min(gray.shape) < 1:
@@ -352,7 +375,15 @@ def _gray_of(picture: Image.Image | np.ndarray, factor: int | None = None) -> np
 
 def to_mnist(picture: Image.Image | np.ndarray) -> np.ndarray:
     """Any picture of one digit (either polarity, any size) -> uint8 [28, 28], light ink on black."""
-    return ink_to_mnist(_clean(_ink(_reduce(_gray_of(picture)))))
+    return ink_to_mnist(_clean(_ink(_reduce(_enlarge_tiny(_gray_of(picture))))))
+
+
+def _enlarge_tiny(gray: np.ndarray) -> np.ndarray:
+    """A picture under TINY_PICTURE a side, enlarged by the least whole factor that brings it there
+    (each pixel a block: nothing is invented between them), never past WORK_SIZE."""
+    h, w = gray.shape
+    factor = min(-(-TINY_PICTURE // min(h, w)), max(1, WORK_SIZE // max(h, w)))
+    return gray if factor < 2 else np.repeat(np.repeat(gray, factor, axis=0), factor, axis=1)
 
 
 def _clean(ink: np.ndarray) -> np.ndarray:
