@@ -22,6 +22,11 @@ MAX_IMAGE_PIXELS = 40_000_000  # a 20000x20000 "decompression bomb" is refused b
 FIT_SIZE = 20  # MNIST fits each digit's ink into 20x20, then centres it in 28x28
 CANVAS = IMAGE_SIZE
 SMALL_PICTURE = 64  # pixels a side: up to this, grain and paper are measured on every pixel, not a quarter
+# The paper's level is the least of each block's 3x3 neighbourhood, unless that stands more than this share
+# of the ink's contrast above the least of its 5x5 (chosen on realworld-val: 0.3 and 0.5 read marker and
+# boxed better and every other set the same, 0.3 more boxed digits; 0.2 moved small and scans a digit each;
+# the 5x5 everywhere lost 2 % of ruled paper).
+INSIDE_INK = 0.3
 # A picture under this a side (an old scanner's 8x8 counts, stored as they are) is enlarged, each pixel a
 # block, before it is read: in 8x8 nearly every step between neighbours crosses a stroke's edge, so the
 # steps would pass for grain and the digit for a blank page.
@@ -160,7 +165,14 @@ def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     rows, cols = -(-sh // side), -(-sw // side)
     means = _mean2(sample)
     padded = np.pad(means, ((0, rows * side - means.shape[0]), (0, cols * side - means.shape[1])), mode="edge")
-    blocks = ndimage.minimum_filter(padded.reshape(rows, side, cols, side).min(axis=(1, 3)), 3)
+    least = padded.reshape(rows, side, cols, side).min(axis=(1, 3))
+    blocks = ndimage.minimum_filter(least, 3)
+    # A block whose whole neighbourhood is ink (inside a marker's filled loop, a stretched stroke's slab)
+    # would pass the ink off as paper and leave a hollow outline: there the wider neighbourhood's paper is
+    # taken. Light and shadow do not climb that far within one block's reach.
+    wider = ndimage.minimum_filter(least, 5)
+    inside = blocks - wider > INSIDE_INK * float(sample.max() - wider.min())
+    blocks = np.where(inside, wider, blocks)
     scale = (cols * side * w / sw, rows * side * h / sh)
     paper = Image.fromarray(blocks.astype(np.float32), mode="F").resize((round(scale[0]), round(scale[1])),
                                                                           Image.Resampling.BILINEAR)
@@ -288,7 +300,7 @@ def stroke_width(ink: np.ndarray) -> float:
 
 def even_stroke(crop: np.ndarray, scale: float) -> np.ndarray:
     """A pen much thinner or thicker than MNIST's, brought to MNIST's width before the crop is shrunk by
-    `scale`: grown by a maximum filter, or thinned by a minimum filter, at the crop's own resolution."""
+    `scale`: grown by a maximum filter, or worn away round, at the crop's own resolution."""
     width = stroke_width(crop) * scale
     if STROKE_RANGE[0] <= width <= STROKE_RANGE[1]:
         return crop
@@ -299,8 +311,18 @@ def even_stroke(crop: np.ndarray, scale: float) -> np.ndarray:
     padded = np.pad(crop, size)
     if width < STROKE_RANGE[0]:
         return ndimage.maximum_filter(padded, size)
-    thinner = ndimage.minimum_filter(padded, size)
+    thinner = _erode_round(padded, size)
     return thinner if thinner.max() > 0.5 else padded  # never erase the digit
+
+
+def _erode_round(ink: np.ndarray, size: int) -> np.ndarray:
+    """Grey erosion by an octagon about `size` across (3x3 squares and crosses in turn, a few times faster
+    than a disk): a square's corners would cut a square hole where a marker left a pinhole in a filled
+    loop, and square off the curves (realworld-val marker: 98.1 -> 98.5 %, the other sets the same)."""
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+    for step in range(size // 2):
+        ink = ndimage.grey_erosion(ink, footprint=cross) if step % 2 else ndimage.minimum_filter(ink, 3)
+    return ink
 
 
 def _fit(ink: np.ndarray) -> np.ndarray:
