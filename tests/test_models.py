@@ -31,4 +31,16 @@ def test_named_variants_are_keyword_arguments_of_one_architecture():
     wide, custom = models.create_model("cnn-wide"), models.create_model("cnn", widths=(24, 48, 96))
     assert [p.shape for p in wide.parameters()] == [p.shape for p in custom.parameters()]
     assert models.count_parameters(models.create_model("cnn", widths=(8, 8, 8))) < models.count_parameters(wide)
-    assert {"cnn", "cnn-wide", "mlp", "keras-cnn"} <= set(models.list_models())
+    assert {"cnn", "cnn-wide", "cnn-wider", "mlp", "keras-cnn"} <= set(models.list_models())
+
+
+def test_multiply_adds_are_counted_and_the_bundled_network_keeps_its_size_class():
+    assert models.count_multiply_adds(models.create_model("mlp")) == 784 * 128 + 128 * 128 + 128 * 10
+    # cnn-wide: the 5x5 stem to 12x12, 3x3 at 12x12, 3x3 at 6x6, the linear layer
+    wide = 144 * 24 * 25 + 144 * 48 * 24 * 9 + 36 * 96 * 48 * 9 + 96 * 10
+    assert models.count_multiply_adds(models.create_model("cnn-wide")) == wide
+    assert models.count_multiply_adds(models.create_model("cnn-wider")) <= 4_000_000
+    from digitrec import runs
+
+    model, _ = runs.load_run(None)
+    assert models.count_multiply_adds(model) <= 4_000_000  # issue 12: one read, at most 4 M
