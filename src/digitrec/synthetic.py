@@ -176,9 +176,9 @@ def _encode(page: np.ndarray, fmt: str, rng: np.random.Generator) -> bytes:
     return buffer.getvalue()
 
 
-def lowres_scan(image28: np.ndarray, rng: np.random.Generator) -> bytes:
-    """The way some old scanners stored digits: a 32x32 bitmap of the digit filling the box, reduced to
-    8x8 counts of 0-16 (ink pixels per 4x4 block), shown scaled back up as soft grey blocks."""
+def scan_counts(image28: np.ndarray) -> np.ndarray:
+    """The way some old scanners stored digits: a 32x32 bitmap of the digit filling the box (aspect kept),
+    reduced to 8x8 counts of 0-16 (ink pixels per 4x4 block)."""
     crop = crop_to_ink(image28)
     h, w = crop.shape
     width = max(4, round(32 * w / h)) if h >= w else 32
@@ -187,7 +187,12 @@ def lowres_scan(image28: np.ndarray, rng: np.random.Generator) -> bytes:
     bitmap = np.zeros((32, 32), np.float32)
     top, left = (32 - height) // 2, (32 - width) // 2
     bitmap[top : top + height, left : left + width] = fitted > 110
-    counts = bitmap.reshape(8, 4, 8, 4).sum(axis=(1, 3))  # 0-16
+    return bitmap.reshape(8, 4, 8, 4).sum(axis=(1, 3))
+
+
+def lowres_scan(image28: np.ndarray, rng: np.random.Generator) -> bytes:
+    """An old scanner's 8x8 counts (`scan_counts`), shown scaled back up as soft grey blocks."""
+    counts = scan_counts(image28)
     side = int(rng.choice([32, 48, 64, 96, 128]))
     resample = Image.Resampling.BILINEAR if rng.random() < 0.7 else Image.Resampling.NEAREST
     up = np.asarray(Image.fromarray((counts * 255 / 16).astype(np.uint8)).resize((side, side), resample))
