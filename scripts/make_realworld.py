@@ -5,10 +5,11 @@
 - fonts:  digits from handwriting fonts (Debian: fonts-dkg-handwriting fonts-breip fonts-bwht
           fonts-femkeklaver fonts-comic-neue fonts-dancingscript), rotated, scaled, either polarity;
 - small:  MNIST *test* digits shrunk to 8-14 px (other writers' small low-resolution digits), scaled up;
-- scans, marker, ballpoint, pencil, ruled, boxed: MNIST *test* digits as old low-resolution scans (8x8
-  counts of 0-16 scaled up), a thick felt-tip, a thin ball-point line, faint grainy pencil, a photo of
-  ruled paper, and a 16x16 box the digit is stretched to fill whatever its shape, as some collections
-  store digits (digitrec.synthetic's renderers; boxed, added last, leaves the others as they were).
+- scans, marker, ballpoint, pencil, ruled, boxed, framed: MNIST *test* digits as old low-resolution scans
+  (8x8 counts of 0-16 scaled up), a thick felt-tip, a thin ball-point line, faint grainy pencil, a photo of
+  ruled paper, a 16x16 box the digit is stretched to fill whatever its shape, as some collections store
+  digits, and a digit written in a form's printed box (digitrec.synthetic's renderers; boxed and framed,
+  added last, leave the others as they were).
 
 None of them is used for training. Score a set with `digitrec evaluate --data realworld/photos`
 (or `digitrec predict realworld/photos --json`).

@@ -153,6 +153,11 @@ def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     sample = gray[::2, ::2] if min(h, w) > SMALL_PICTURE else gray
     if not 0.2 < light_border < 0.8:
         light_paper = light_border > 0.5
+        # A frame along the picture's edge (a form's box cropped at its line, a scanner's black margin) is not
+        # the paper: where two rings further in both clearly say the other shade, they are the paper.
+        d = max(2, min(h, w) // 12)
+        if min(h, w) > 6 * d and all(_ring_is(gray, depth, not light_paper) for depth in (d, 2 * d)):
+            light_paper = not light_paper
     else:  # a digit filling its box still leaves the corners blank
         k = max(1, min(h, w) // 10)
         corners = np.concatenate([gray[:k, :k], gray[:k, -k:], gray[-k:, :k], gray[-k:, -k:]], axis=None)
@@ -184,6 +189,14 @@ def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     return ink, noise, max(noise, 1.4826 * float(np.median(np.abs(few - np.median(few)))))
 
 
+def _ring_is(gray: np.ndarray, depth: int, light: bool) -> bool:
+    """Whether the ring of pixels `depth` in from the picture's edge is at least 80 % light (or dark)."""
+    d = depth
+    ring = np.concatenate([gray[d, d:-d], gray[-d - 1, d:-d], gray[d:-d, d], gray[d:-d, -d - 1]])
+    share = float((ring > 127).mean())
+    return share >= 0.8 if light else share <= 0.2
+
+
 def _mean2(a: np.ndarray) -> np.ndarray:
     """Means of 2x2 neighbourhoods (one row and column fewer): grain averaged down, strokes kept."""
     return (a[:-1, :-1] + a[1:, :-1] + a[:-1, 1:] + a[1:, 1:]) / 4 if min(a.shape) > 1 else a
@@ -205,6 +218,9 @@ STROKE_OVER_LINE = 2.5
 # A "line" wider than this share of its length is a pen stroke across a tight crop (an old scan's 7, whose
 # stem runs from edge to edge), not a ruling: ruled lines are 1-4 px wide across 100-192 px once reduced.
 MAX_LINE_WIDTH = 0.08
+# Lines that stop short of the picture's edges, by up to this share of it, are taken away only in pairs, one
+# within this share of each side: the frame of a box the digit was written in (a form's field).
+FRAME_INSET = 0.12
 
 
 def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
@@ -217,9 +233,10 @@ def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
         view, mask = (ink.T, inked.T) if transposed else (ink, inked)
         h, w = view.shape
         columns = mask.any(axis=0)
-        margin = max(1, int(0.03 * w))
-        if not (columns[:margin].any() and columns[-margin:].any()):
+        margin, inset = max(1, int(0.03 * w)), max(1, int(FRAME_INSET * w))
+        if not (columns[:inset].any() and columns[-inset:].any()):
             continue  # nothing reaches both edges: the common case costs nothing more
+        framed_only = not (columns[:margin].any() and columns[-margin:].any())
         ys, xs = np.nonzero(mask)
         projections = [np.round(ys - slope * xs).astype(int) for slope in LINE_SLOPES]
         counts = [np.bincount(p - p.min()) for p in projections]
@@ -227,13 +244,21 @@ def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
         along = projections[best] - projections[best].min()
         # Columns inked within one bin of each bin: a line blurred over two or three rows still counts once.
         keys = np.unique(np.concatenate([(along + d) * w + xs for d in (0, 1, 2)]))
-        profile = np.pad(np.bincount(keys // w), 5)
-        # A line is a sharp peak: five bins away the projection is low (grain spread over the page is not).
-        sharp = (profile >= 0.7 * w) & (np.roll(profile, 5) < 0.5 * profile) & (np.roll(profile, -5) < 0.5 * profile)
-        bins = np.flatnonzero(sharp) - 5 - 1 + projections[best].min()
-        bins = bins[_line_widths(counts[best], bins - projections[best].min()) <= MAX_LINE_WIDTH * w]
+        profile = np.pad(np.bincount(keys // w), 9)
+        # A line is a sharp peak: five bins away the projection is low (grain spread over the page is not);
+        # a broader one, low nine bins away, only as a frame's side (below).
+        long = profile >= 0.7 * w
+        sharp = long & (np.roll(profile, 5) < 0.5 * profile) & (np.roll(profile, -5) < 0.5 * profile)
+        broad = long & ~sharp & (np.roll(profile, 9) < 0.5 * profile) & (np.roll(profile, -9) < 0.5 * profile)
+        bins = np.flatnonzero(sharp | broad) - 9 - 1 + projections[best].min()
+        narrow = _line_widths(counts[best], bins - projections[best].min()) <= MAX_LINE_WIDTH * w
+        bins, broad = bins[narrow], broad[np.flatnonzero(sharp | broad)][narrow]
         if not len(bins):
             continue
+        if (framed_only or broad.any()) and not (bins.min() < FRAME_INSET * h and bins.max() > (1 - FRAME_INSET) * h):
+            if framed_only or broad.all():
+                continue  # lines short of the edges, or broad ones, are taken only as a frame's two sides
+            bins = bins[~broad]
         yy, xx = np.mgrid[0:h, 0:w]
         offset = np.round(yy - LINE_SLOPES[best] * xx).astype(int)
         on_line = np.isin(offset, np.unique(np.concatenate([bins + d for d in (-1, 0, 1)])))

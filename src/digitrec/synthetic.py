@@ -271,8 +271,31 @@ def boxed(image28: np.ndarray, rng: np.random.Generator) -> bytes:
     return _encode(up if rng.random() < 0.5 else 255 - up, "PNG", rng)
 
 
+def framed(image28: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A digit written in a form's box: a printed frame 1-3 % of the picture wide, the picture cropped at the
+    frame or a little outside it, the digit filling most of the box and now and then touching it; on paper,
+    photographed up to 2 degrees askew."""
+    size = int(rng.integers(80, 240))
+    inset = int(size * rng.uniform(0, 0.1))
+    line = max(1, round(size * rng.uniform(0.01, 0.03)))
+    ink = np.zeros((size, size), np.float32)
+    inner = size - 2 * (inset + line)
+    digit_px = min(size, int(inner * rng.uniform(0.8, 1.1)))
+    top, left = (int(np.clip(size / 2 - digit_px / 2 + rng.uniform(-0.1, 0.1) * inner, 0, size - digit_px))
+                 for _ in range(2))
+    ink[top : top + digit_px, left : left + digit_px] = _ink_mask(image28, digit_px)
+    frame = np.zeros_like(ink)
+    frame[inset : size - inset, inset : size - inset] = 1
+    frame[inset + line : size - inset - line, inset + line : size - inset - line] = 0
+    ink = np.maximum(ink, frame * rng.uniform(0.6, 1.0))
+    page = _on_paper(ink, rng, rng.uniform(200, 250), rng.uniform(20, 80), 3)
+    photo = Image.fromarray(page).rotate(rng.uniform(-2, 2), resample=Image.Resampling.BICUBIC,
+                                         fillcolor=int(np.median(page)))
+    return _encode(np.asarray(photo), "JPEG" if rng.random() < 0.5 else "PNG", rng)
+
+
 RENDERERS = {"scans": lowres_scan, "marker": marker, "ballpoint": ballpoint, "pencil": pencil, "ruled": ruled_photo,
-             "boxed": boxed}
+             "boxed": boxed, "framed": framed}
 
 
 # ---------------------------------------------------------------- whole numbers
