@@ -176,9 +176,10 @@ def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     # A block whose whole neighbourhood is ink (inside a marker's filled loop, a stretched stroke's slab)
     # would pass the ink off as paper and leave a hollow outline: there the wider neighbourhood's paper is
     # taken. Light and shadow do not climb that far within one block's reach.
-    wider = ndimage.minimum_filter(least, 5)
-    inside = blocks - wider > INSIDE_INK * float(sample.max() - wider.min())
-    blocks = np.where(inside, wider, blocks)
+    reach = INSIDE_INK * float(sample.max() - blocks.min())  # the 5x5's least is the 3x3's least, overall
+    if float(blocks.max() - blocks.min()) > reach:  # else no block can stand that far above its 5x5
+        wider = ndimage.minimum_filter(least, 5)
+        blocks = np.where(blocks - wider > reach, wider, blocks)
     scale = (cols * side * w / sw, rows * side * h / sh)
     paper = Image.fromarray(blocks.astype(np.float32), mode="F").resize((round(scale[0]), round(scale[1])),
                                                                           Image.Resampling.BILINEAR)
@@ -237,14 +238,21 @@ def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
         if not (columns[:inset].any() and columns[-inset:].any()):
             continue  # nothing reaches both edges: the common case costs nothing more
         framed_only = not (columns[:margin].any() and columns[-margin:].any())
+        band = max(1, int(FRAME_INSET * h))
+        if framed_only and min(mask[:band].any(axis=0).mean(), mask[-band:].any(axis=0).mean()) < 0.7:
+            continue  # nor does a frame's pair of sides run along the top and the bottom
         ys, xs = np.nonzero(mask)
         projections = [np.round(ys - slope * xs).astype(int) for slope in LINE_SLOPES]
         counts = [np.bincount(p - p.min()) for p in projections]
         best = int(np.argmax([c.max() for c in counts]))
         along = projections[best] - projections[best].min()
         # Columns inked within one bin of each bin: a line blurred over two or three rows still counts once.
-        keys = np.unique(np.concatenate([(along + d) * w + xs for d in (0, 1, 2)]))
-        profile = np.pad(np.bincount(keys // w), 9)
+        inked_at = np.zeros((int(along.max()) + 3, w), dtype=bool)
+        inked_at[along, xs] = True
+        near = inked_at.copy()  # each bin, and the two before it
+        near[1:] |= inked_at[:-1]
+        near[2:] |= inked_at[:-2]
+        profile = np.pad(near.sum(axis=1), 9)
         # A line is a sharp peak: five bins away the projection is low (grain spread over the page is not);
         # a broader one, low nine bins away, only as a frame's side (below).
         long = profile >= 0.7 * w
