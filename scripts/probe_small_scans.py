@@ -11,15 +11,14 @@ project's `scans` set (make_realworld.py) is these counts at 32-128 px.
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter
 
 import numpy as np
 from PIL import Image
+from probe_tight_crops import probe_setup
 
-from digitrec import data, preprocess, synthetic
+from digitrec import preprocess, synthetic
 from digitrec.errors import DigitrecError
-from digitrec.predict import load_predictor
 
 SIDES = (8, 16, 28, 32, 64, 256)
 SCALINGS = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
@@ -27,17 +26,8 @@ SCALINGS = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BI
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="run folder (default: the bundled model)")
-    parser.add_argument("--data", help="MNIST folder (default $DIGITREC_DATA)")
-    parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--val-fraction", type=float, default=0.05)
-    args = parser.parse_args()
-    _, val = data.load_for_training(data.resolve_data_path(args.data), args.val_fraction, 0)
-    predictor = load_predictor(args.model)
-    scans = [Image.fromarray((255 - synthetic.scan_counts(image) * 255 / 16).astype(np.uint8))
-             for image in val.x[: args.count]]
-    labels = val.y[: args.count]
+    images, labels, predictor = probe_setup(__doc__, 1000)
+    scans = [Image.fromarray((255 - synthetic.scan_counts(image) * 255 / 16).astype(np.uint8)) for image in images]
     print(f"{'size':>5} {'scaling':9} {'read':>7} {'refused':>8}  commonest confusions (true, read)")
     for side in SIDES:
         for name, scaling in SCALINGS.items():

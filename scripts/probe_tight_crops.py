@@ -18,7 +18,7 @@ from PIL import Image
 
 from digitrec import data, preprocess, synthetic
 from digitrec.errors import DigitrecError
-from digitrec.predict import load_predictor
+from digitrec.predict import OnnxPredictor, Predictor, load_predictor
 
 SIDE = 16
 STYLES = {"fitted, grey": (False, False), "stretched, grey": (True, False), "stretched, black and white": (True, True)}
@@ -40,16 +40,21 @@ def tight_box(image: np.ndarray, stretch: bool, binary: bool) -> Image.Image:
     return Image.fromarray(255 - pixels).resize((SIDE * 4, SIDE * 4), Image.Resampling.NEAREST)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def probe_setup(description: str, count: int) -> tuple[np.ndarray, np.ndarray, Predictor | OnnxPredictor]:
+    """A probe's command line (--model, --data, --count, --val-fraction): the first `count` validation digits
+    of seed 0's split, their labels, and the model to read them."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="run folder (default: the bundled model)")
     parser.add_argument("--data", help="MNIST folder (default $DIGITREC_DATA)")
-    parser.add_argument("--count", type=int, default=1500)
+    parser.add_argument("--count", type=int, default=count)
     parser.add_argument("--val-fraction", type=float, default=0.05)
     args = parser.parse_args()
     _, val = data.load_for_training(data.resolve_data_path(args.data), args.val_fraction, 0)
-    predictor = load_predictor(args.model)
-    images, labels = val.x[: args.count], val.y[: args.count]
+    return val.x[: args.count], val.y[: args.count], load_predictor(args.model)
+
+
+def main() -> None:
+    images, labels, predictor = probe_setup(__doc__, 1500)
     for style, (stretch, binary) in STYLES.items():
         read, truth, refused = [], [], 0
         for image, label in zip(images, labels, strict=True):
