@@ -291,3 +291,27 @@ def test_output_folders_under_a_file_are_one_clear_error(tmp_path, digits_dir):
     assert_refused(run_cli("data", "check", str(digits_dir), "--plots", str(a_file / "plots")), "is not a folder")
     assert_refused(run_cli("train", "--recipe", "fast", "--data", str(digits_dir), "--out", str(a_file)), "is a file")
     assert a_file.read_text() == "mine"
+
+
+def test_evaluate_counts_a_picture_with_no_digit_as_an_error_and_goes_on(tmp_path, capsys):
+    # A real-world folder with one blank picture stopped the whole evaluation at it; it is now one error
+    # of many, named. Loading the same folder to train on still refuses it, naming the file.
+    from digitrec import data
+    from digitrec.errors import BlankImageError
+
+    images, labels = synthetic.drawn_digits(6, seed=4)
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        (tmp_path / str(label)).mkdir(exist_ok=True)
+        image.save(tmp_path / str(label) / f"{i}.png")
+    (tmp_path / "3").mkdir(exist_ok=True)
+    Image.new("L", (64, 64), 255).save(tmp_path / "3" / "blank.png")
+    assert main(["evaluate", "--data", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    blank = str(tmp_path / "3" / "blank.png")
+    assert report["n"] == 7 and list(report["refused"]) == [blank] and "blank" in report["refused"][blank]
+    assert report["errors"] >= 1 and report["accuracy"] <= 6 / 7
+    assert sum(map(sum, report["confusion"])) == 6  # the pictures read
+    assert main(["evaluate", "--data", str(tmp_path)]) == 0
+    assert "no digit read in 1 pictures" in capsys.readouterr().out
+    with pytest.raises(BlankImageError, match="blank.png"):
+        data.load_splits(tmp_path)

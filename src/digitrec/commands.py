@@ -204,6 +204,9 @@ def cmd_evaluate(args) -> int:
     print(f"model {predictor.name} on {digits.source}" + ("" if split in digits.source else f" ({split})"))
     print(f"accuracy {result.accuracy:.4f} (95% interval {low:.4f}-{high:.4f})  loss {result.loss:.4f}  "
           f"n {result.n}  errors {result.n - int(round(result.accuracy * result.n))}")
+    if result.refused:
+        first, why = next(iter(result.refused.items()))
+        print(f"no digit read in {len(result.refused)} pictures, each counted as an error (first: {first}: {why})")
     unsure = result.unsure()
     sure_accuracy = "-" if unsure["accuracy_when_sure"] is None else f"{unsure['accuracy_when_sure']:.4f}"
     print(f"calibration error (ECE) {result.ece:.4f}  unsure (confidence < {unsure['threshold']}) "

@@ -63,8 +63,9 @@ def resolve_data_path(path: str | os.PathLike | None) -> Path:
 # ---------------------------------------------------------------- entry points
 
 
-def load_splits(path: str | os.PathLike | None) -> dict[str, Digits]:
-    """All splits a source holds: 'train' and/or 'test' ('train' alone for a CSV or an image folder)."""
+def load_splits(path: str | os.PathLike | None, keep_refused: bool = False) -> dict[str, Digits]:
+    """All splits a source holds: 'train' and/or 'test' ('train' alone for a CSV or an image folder).
+    `keep_refused`: an image folder's pictures with no digit are kept, listed, not an error (evaluation)."""
     path = resolve_data_path(path)
     kind = detect_kind(path)
     if kind == "mnist-dir":
@@ -81,7 +82,7 @@ def load_splits(path: str | os.PathLike | None) -> dict[str, Digits]:
         return {"train" if digits.y is not None else "test": digits}
     if kind == "image":
         return {"test": Digits(read_image(path)[None], None, str(path), files=[str(path)])}
-    return {"train": load_image_dir(path)}
+    return {"train": load_image_dir(path, keep_refused)}
 
 
 def load(path: str | os.PathLike | None, split: str | None = None) -> Digits:

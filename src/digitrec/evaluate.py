@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +24,17 @@ class Evaluation:
     accuracy: float
     loss: float
     n: int
-    confusion: np.ndarray  # [true, predicted]
+    confusion: np.ndarray  # [true, predicted], of the pictures read
     probabilities: np.ndarray
     labels: np.ndarray
+    refused: dict[str, str] = field(default_factory=dict)  # file -> why no digit was read: each an error
+    read: np.ndarray | None = None  # [N] bool: False for a refused picture (None: every one was read)
 
     @property
     def predictions(self) -> np.ndarray:
-        return self.probabilities.argmax(1)
+        """The digit read for each picture; -1 where none was (a refused picture)."""
+        predicted = self.probabilities.argmax(1)
+        return predicted if self.read is None else np.where(self.read, predicted, -1)
 
     @property
     def interval95(self) -> tuple[float, float]:
@@ -49,7 +53,7 @@ class Evaluation:
 
     @property
     def ece(self) -> float:
-        return expected_calibration_error(self.probabilities, self.labels)
+        return expected_calibration_error(self.probabilities, self.labels, predicted=self.predictions)
 
     def unsure(self) -> dict:
         """How many readings fall below UNSURE_BELOW, and how accurate the rest are."""
@@ -68,6 +72,7 @@ class Evaluation:
             "unsure": self.unsure(),
             "n": self.n,
             "errors": int(self.n - round(self.accuracy * self.n)),
+            "refused": self.refused,
             "per_class": self.per_class(),
             "confusion": self.confusion.tolist(),
         }
@@ -84,13 +89,15 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS,
+                               predicted: np.ndarray | None = None) -> float:
     """How far confidence is from accuracy: readings grouped into equal-width confidence bins, the gap
-    between each bin's mean confidence and its accuracy, weighted by the bin's share (Guo et al. 2017)."""
+    between each bin's mean confidence and its accuracy, weighted by the bin's share (Guo et al. 2017).
+    `predicted`: the digits read, where they are not simply the most probable (-1: none read)."""
     if len(labels) == 0:
         return 0.0
     confidence = probabilities.max(1)
-    right = probabilities.argmax(1) == labels
+    right = (probabilities.argmax(1) if predicted is None else predicted) == labels
     which = np.minimum((confidence * bins).astype(int), bins - 1)
     gaps = [abs(right[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
             for b in range(bins) if (which == b).any()]
@@ -117,12 +124,17 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def evaluate(probabilities: np.ndarray, digits: Digits) -> Evaluation:
-    """Score probabilities [N, 10] against the labels of `digits`."""
+    """Score probabilities [N, 10] against the labels of `digits`. A picture `digits` lists as refused (no
+    digit in it) is an error: no digit read, an even 0.1 for each in the loss and the calibration."""
     labels = digits.y
-    predicted = probabilities.argmax(1)
+    read = np.ones(len(labels), dtype=bool)
+    read[list(digits.refused)] = False
+    probabilities = np.where(read[:, None], probabilities, 1 / NUM_CLASSES).astype(np.float32)
+    predicted = np.where(read, probabilities.argmax(1), -1)
     picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1.0)
     confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
+    np.add.at(confusion, (labels[read], predicted[read]), 1)
+    files = digits.files or [str(i) for i in range(len(labels))]
     return Evaluation(
         accuracy=float((predicted == labels).mean()),
         loss=float(-np.log(picked).mean()),
@@ -130,6 +142,8 @@ def evaluate(probabilities: np.ndarray, digits: Digits) -> Evaluation:
         confusion=confusion,
         probabilities=probabilities,
         labels=labels,
+        refused={files[i]: why for i, why in sorted(digits.refused.items())},
+        read=None if read.all() else read,
     )
 
 
@@ -142,7 +156,7 @@ def held_out(path, run_config: RunConfig | None = None) -> tuple[Digits, str]:
     if path is None and run_config and not os.environ.get(data.DATA_ENV):
         path = run_config.data.path
     resolved = data.resolve_data_path(path)
-    splits = data.load_splits(resolved)
+    splits = data.load_splits(resolved, keep_refused=True)
     if "test" in splits and splits["test"].y is not None:
         return splits["test"], "test"
     if "train" not in splits or splits["train"].y is None:

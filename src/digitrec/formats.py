@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec.errors import DigitrecError
+from digitrec.errors import BlankImageError, DigitrecError, NoDigitError
 from digitrec.inputs import IMAGE_SIZE, NUM_PIXELS
 from digitrec.preprocess import open_image, to_mnist
 
@@ -36,16 +36,21 @@ class Digits:
     y: np.ndarray | None
     source: str
     files: list[str] | None = field(default=None, repr=False)
+    # Pictures that hold no digit (blank, a blot): a blank image in x, and why here. Only an evaluation
+    # asks for them (`keep_refused`): it counts them as errors instead of stopping at the first.
+    refused: dict[int, str] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.x)
 
     def subset(self, index: np.ndarray) -> Digits:
+        where = {int(old): new for new, old in enumerate(index)} if self.refused else {}
         return Digits(
             self.x[index],
             None if self.y is None else self.y[index],
             self.source,
             None if self.files is None else [self.files[i] for i in index],
+            {where[i]: why for i, why in self.refused.items() if i in where},
         )
 
 # ---------------------------------------------------------------- kinds
@@ -454,11 +459,21 @@ def _label_from_dir(folder: Path, file: Path) -> int | None:
     return None
 
 
-def load_image_dir(folder: Path) -> Digits:
+def load_image_dir(folder: Path, keep_refused: bool = False) -> Digits:
+    """Every picture under `folder`, labelled by a 0-9 folder above it. A picture that holds no digit stops
+    the load with its name, unless `keep_refused`: then it is kept as a blank image, listed in `refused`."""
     files = list(iter_image_files(folder))
     if not files:
         raise DigitrecError("no image files found", where=str(folder), expected=", ".join(sorted(IMAGE_SUFFIXES)))
-    x = np.stack([read_image(p) for p in files])
+    images, refused = [], {}
+    for i, path in enumerate(files):
+        try:
+            images.append(read_image(path))
+        except (BlankImageError, NoDigitError) as e:
+            if not keep_refused:
+                raise
+            images.append(np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8))
+            refused[i] = e.what
     labels = [_label_from_dir(folder, p) for p in files]
     y = None if any(v is None for v in labels) else np.array(labels, dtype=np.int64)
-    return Digits(x, y, str(folder), files=[str(p) for p in files])
+    return Digits(np.stack(images), y, str(folder), files=[str(p) for p in files], refused=refused)
