@@ -114,12 +114,14 @@ def per_class(evaluation, path: Path, title: str = "Per-class scores") -> Path:
     return _save(fig, path)
 
 
-def errors(images, labels, probabilities, path: Path, limit: int = 40) -> Path:
-    """Misread digits, the most confidently wrong first: true, predicted and confidence under each."""
-    predicted = probabilities.argmax(1)
+def errors(images, labels, probabilities, path: Path, limit: int = 40, predicted=None) -> Path:
+    """Misread digits, the most confidently wrong first: true, predicted and confidence under each.
+    `predicted`: the digits read where not simply the most probable (-1: no digit read)."""
+    predicted = probabilities.argmax(1) if predicted is None else predicted
     wrong = np.flatnonzero(predicted != labels)
     wrong = wrong[np.argsort(-probabilities[wrong].max(1), kind="stable")][:limit]
-    captions = [f"true {labels[i]}  read {predicted[i]}\n{probabilities[i].max():.0%}" for i in wrong]
+    captions = [f"true {labels[i]}  " + (f"read {predicted[i]}\n{probabilities[i].max():.0%}" if predicted[i] >= 0
+                                         else "no digit\nread") for i in wrong]
     title = f"Misread digits ({len(np.flatnonzero(predicted != labels))} of {len(labels)}), most confident first"
     return _digit_grid(images[wrong], captions, title, path, colors=["#c92a2a"] * len(wrong))
 

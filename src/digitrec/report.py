@@ -50,7 +50,8 @@ def write_report(run_dir: Path, evaluation: Evaluation, digits: Digits, split_na
     config = runs.read_config(run_dir)
     history = runs.read_metrics(run_dir)
     plots.confusion(evaluation.confusion, run_dir / "confusion_test.png", f"Confusion matrix ({split_name})")
-    plots.errors(digits.x, digits.y, evaluation.probabilities, run_dir / "errors_test.png")
+    plots.errors(digits.x, digits.y, evaluation.probabilities, run_dir / "errors_test.png",
+                 predicted=evaluation.predictions)
     if history and not (run_dir / "curves.png").exists():
         plots.curves(history, run_dir / "curves.png")
 
