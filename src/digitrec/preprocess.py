@@ -89,13 +89,8 @@ def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Imag
 
 def _grayscale(image: Image.Image) -> np.ndarray:
     """Luminance as float32 [H, W] in 0-255; transparent areas become background."""
-    if image.mode in ("I;16", "I;16B", "I", "F"):
-        a = np.asarray(image, dtype=np.float64)
-        finite = np.isfinite(a)
-        if not finite.any():
-            raise DigitrecError("image holds no finite pixel values (NaN or infinity)", expected="a picture")
-        a = np.where(finite, a, np.median(a[finite]))  # a float TIFF's NaN or inf pixels become paper
-        return (255 * (a - a.min()) / max(float(a.max() - a.min()), 1e-6)).astype(np.float32)
+    if image.mode in ("I;16", "I;16B", "I", "F"):  # 16 or 32 bits, or floats: no 0-255 scale of their own
+        return _array_levels(np.asarray(image))
     if "A" in image.getbands() or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255
@@ -258,15 +253,15 @@ def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
         long = profile >= 0.7 * w
         sharp = long & (np.roll(profile, 5) < 0.5 * profile) & (np.roll(profile, -5) < 0.5 * profile)
         broad = long & ~sharp & (np.roll(profile, 9) < 0.5 * profile) & (np.roll(profile, -9) < 0.5 * profile)
-        bins = np.flatnonzero(sharp | broad) - 9 - 1 + projections[best].min()
+        peaks = np.flatnonzero(sharp | broad)
+        bins = peaks - 9 - 1 + projections[best].min()
         narrow = _line_widths(counts[best], bins - projections[best].min()) <= MAX_LINE_WIDTH * w
-        bins, broad = bins[narrow], broad[np.flatnonzero(sharp | broad)][narrow]
+        bins, broad = bins[narrow], broad[peaks][narrow]
+        if len(bins) and not (bins.min() < FRAME_INSET * h and bins.max() > (1 - FRAME_INSET) * h):
+            # No frame's two sides: lines short of the edges, and broad ones, are taken only as those.
+            bins = bins[:0] if framed_only else bins[~broad]
         if not len(bins):
             continue
-        if (framed_only or broad.any()) and not (bins.min() < FRAME_INSET * h and bins.max() > (1 - FRAME_INSET) * h):
-            if framed_only or broad.all():
-                continue  # lines short of the edges, or broad ones, are taken only as a frame's two sides
-            bins = bins[~broad]
         yy, xx = np.mgrid[0:h, 0:w]
         offset = np.round(yy - LINE_SLOPES[best] * xx).astype(int)
         on_line = np.isin(offset, np.unique(np.concatenate([bins + d for d in (-1, 0, 1)])))
@@ -415,8 +410,8 @@ def _array_levels(picture: np.ndarray) -> np.ndarray:
     values = array.astype(np.float64)
     finite = np.isfinite(values)
     if not finite.any():
-        raise DigitrecError("image array holds no finite values (NaN or infinity)", expected="a picture")
-    values = np.where(finite, values, np.median(values[finite]))
+        raise DigitrecError("image holds no finite pixel values (NaN or infinity)", expected="a picture")
+    values = np.where(finite, values, np.median(values[finite]))  # a float TIFF's NaN or inf pixels: paper
     low, high = float(values.min()), float(values.max())
     return ((values - low) * (255 / (high - low)) if high > low else np.zeros_like(values)).astype(np.float32)
 
