@@ -117,7 +117,8 @@ def _add_model_verbs(verbs) -> None:
         "evaluate", aliases=["val"], help="accuracy, loss, calibration, per-class scores, confusion",
         description="Accuracy with its 95% interval, loss, expected calibration error (ECE), the share of unsure "
                     "readings and the accuracy of the rest, per-class scores and the confusion matrix. "
-                    + UNSURE_HELP)
+                    + UNSURE_HELP + " In a labelled folder of pictures, one with no digit counts as an error and "
+                    "is named.")
     evaluate.add_argument("--model", help="run folder (default: the bundled model)")
     evaluate.add_argument("--data", help=DATA_HELP + "; MNIST: its test split")
     evaluate.add_argument("--json", action="store_true")
