@@ -37,6 +37,19 @@ def test_polarity_size_and_position_do_not_matter(digits):
     assert np.corrcoef(out.ravel().astype(float), reference.ravel().astype(float))[0, 1] > 0.85
 
 
+def test_paper_photographed_in_dim_light_is_still_the_paper():
+    # Paper at 60-100 (darker than mid-grey, lit unevenly) with darker ink still at 15: the fixed mid-grey
+    # of 127 took the whole border for dark paper and read the paper as the ink.
+    strokes, pen = synthetic.digit_strokes(3, np.random.default_rng(2))
+    ink = 1 - np.asarray(synthetic.render_strokes(strokes, pen), np.float32) / 235
+    light = 60 + 40 * np.linspace(0, 1, ink.shape[1])[None, :]
+    dim = Image.fromarray(np.clip(light * (1 - ink) + 15 * ink, 0, 255).astype(np.uint8))
+    reference = to_mnist(synthetic.render_strokes(strokes, pen)).astype(float)
+    out = to_mnist(open_image(_png(dim))).astype(float)
+    assert out[reference > 127].mean() > 150 and out[reference == 0].mean() < 20  # light ink, black paper
+    assert np.corrcoef(out.ravel(), reference.ravel())[0, 1] > 0.9
+
+
 def test_small_blurry_digit_touching_the_border_keeps_thin_strokes(digits):
     # A 7 shrunk to 12 px and scaled up: its bar nearly touches the edge.
     seven = digits["test"].x[7]

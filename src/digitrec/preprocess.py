@@ -133,38 +133,42 @@ def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Light ink on a black, flat background, whatever the polarity and the lighting, and the paper's
     grain.
 
-    Polarity: the border is paper, unless the digit fills it (an old scan), then the corners are.
+    Polarity: the border is paper, unless the digit fills it (an old scan), then the corners are; light and
+    dark are taken relative to the picture's own range (`_middle_level`).
     Lighting: the paper's level is the darkest (in light-ink polarity) of each of 8x8 blocks, taken
     over its neighbours too so that a block inside a thick stroke gets its neighbours' paper, then
     smoothed back to full size: uneven light, shadows and tinted paper are taken away. Grain: the typical
     step between neighbouring pixels (a standard deviation from their median absolute difference), which
     ink edges, being few, do not move, or the paper's own spread, whichever is larger."""
     h, w = gray.shape
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    light_border = float((border > 127).mean())
     # Medians of a quarter of the pixels: the same answer for a quarter of the time. Not in a small picture
     # that the digit fills (a 16x16 box): there, pixels two apart are mostly across a stroke's edge, and
     # their steps would pass for grain and the digit for a blank page.
     sample = gray[::2, ::2] if min(h, w) > SMALL_PICTURE else gray
+    means = _mean2(sample)
+    middle = _middle_level(means)
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    light_border = float((border > middle).mean())
     if not 0.2 < light_border < 0.8:
         light_paper = light_border > 0.5
         # A frame along the picture's edge (a form's box cropped at its line, a scanner's black margin) is not
         # the paper: where two rings further in both clearly say the other shade, they are the paper.
         d = max(2, min(h, w) // 12)
-        if min(h, w) > 6 * d and all(_ring_is(gray, depth, not light_paper) for depth in (d, 2 * d)):
+        if min(h, w) > 6 * d and all(_ring_is(gray, depth, not light_paper, middle) for depth in (d, 2 * d)):
             light_paper = not light_paper
     else:  # a digit filling its box still leaves the corners blank
         k = max(1, min(h, w) // 10)
         corners = np.concatenate([gray[:k, :k], gray[:k, -k:], gray[-k:, :k], gray[-k:, -k:]], axis=None)
-        light_paper = float(np.median(corners)) > 127
+        corner = float(np.median(corners))
+        # Corners half ink and half paper sit exactly halfway: there mid-grey settles it, as it always did.
+        light_paper = corner > middle if corner != middle else corner > 127
     if light_paper:  # dark ink on light paper
-        gray, sample = 255 - gray, 255 - sample
+        gray, sample, means = 255 - gray, 255 - sample, 255 - means
     noise = float(np.median(np.abs(np.diff(sample, axis=1)))) / 0.954 / 1.1 if sample.shape[1] > 1 else 0.0
     # The paper's level from the quarter sample: it varies slowly, and the surface is resized anyway.
     sh, sw = sample.shape
     side = max(1, -(-max(sh, sw) // 8))
     rows, cols = -(-sh // side), -(-sw // side)
-    means = _mean2(sample)
     padded = np.pad(means, ((0, rows * side - means.shape[0]), (0, cols * side - means.shape[1])), mode="edge")
     least = padded.reshape(rows, side, cols, side).min(axis=(1, 3))
     blocks = ndimage.minimum_filter(least, 3)
@@ -185,11 +189,19 @@ def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     return ink, noise, max(noise, 1.4826 * float(np.median(np.abs(few - np.median(few)))))
 
 
-def _ring_is(gray: np.ndarray, depth: int, light: bool) -> bool:
-    """Whether the ring of pixels `depth` in from the picture's edge is at least 80 % light (or dark)."""
+def _middle_level(means: np.ndarray) -> float:
+    """What divides light from dark: halfway between the picture's darkest and lightest 2x2 means (a hot
+    pixel counts a quarter). Not a fixed mid-grey: paper photographed in dim light is darker than that and
+    still lighter than its ink."""
+    return (float(means.min()) + float(means.max())) / 2
+
+
+def _ring_is(gray: np.ndarray, depth: int, light: bool, middle: float = 127.5) -> bool:
+    """Whether the ring of pixels `depth` in from the picture's edge is at least 80 % lighter (or darker)
+    than `middle`."""
     d = depth
     ring = np.concatenate([gray[d, d:-d], gray[-d - 1, d:-d], gray[d:-d, d], gray[d:-d, -d - 1]])
-    share = float((ring > 127).mean())
+    share = float((ring > middle).mean())
     return share >= 0.8 if light else share <= 0.2
 
 
