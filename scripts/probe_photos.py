@@ -16,10 +16,9 @@ from collections import Counter
 
 import numpy as np
 from PIL import Image, ImageFilter
-from probe_tight_crops import probe_setup
+from probe_tight_crops import probe_read, probe_setup
 
 from digitrec import preprocess
-from digitrec.errors import DigitrecError
 
 CONDITIONS = {
     "as the photos set": {},
@@ -73,15 +72,8 @@ def main() -> None:
     print(f"{'condition':44s} {'read':>7} {'refused':>8}  commonest confusions (true, read)")
     for name, settings in CONDITIONS.items():
         rng = np.random.default_rng(0)
-        read, truth, refused = [], [], 0
-        for image, label in zip(images, labels, strict=True):
-            try:
-                read.append(preprocess.to_mnist(preprocess.open_image(photo(image, rng, **settings))))
-                truth.append(label)
-            except DigitrecError:
-                refused += 1
-        truth = np.array(truth)
-        guess = predictor.probabilities(np.stack(read)).argmax(1)
+        photos = (preprocess.open_image(photo(image, rng, **settings)) for image in images)
+        truth, guess, refused = probe_read(photos, labels, predictor)
         wrong = guess != truth
         pairs = Counter(zip(truth[wrong].tolist(), guess[wrong].tolist(), strict=True)).most_common(3)
         print(f"{name:44s} {(len(truth) - wrong.sum()) / len(labels):7.2%} {refused:8d}  {pairs}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from collections.abc import Iterable
 
 import numpy as np
 from PIL import Image
@@ -53,18 +54,25 @@ def probe_setup(description: str, count: int) -> tuple[np.ndarray, np.ndarray, P
     return val.x[: args.count], val.y[: args.count], load_predictor(args.model)
 
 
+def probe_read(pictures: Iterable, labels: np.ndarray,
+               predictor: Predictor | OnnxPredictor) -> tuple[np.ndarray, np.ndarray, int]:
+    """Each picture through `preprocess.to_mnist` and the model: the labels of those read, what they were
+    read as, and how many were refused."""
+    read, truth, refused = [], [], 0
+    for picture, label in zip(pictures, labels, strict=True):
+        try:
+            read.append(preprocess.to_mnist(picture))
+            truth.append(label)
+        except DigitrecError:
+            refused += 1
+    guess = predictor.probabilities(np.stack(read)).argmax(1) if read else np.array([], int)
+    return np.array(truth, int), guess, refused
+
+
 def main() -> None:
     images, labels, predictor = probe_setup(__doc__, 1500)
     for style, (stretch, binary) in STYLES.items():
-        read, truth, refused = [], [], 0
-        for image, label in zip(images, labels, strict=True):
-            try:
-                read.append(preprocess.to_mnist(tight_box(image, stretch, binary)))
-                truth.append(label)
-            except DigitrecError:
-                refused += 1
-        truth = np.array(truth)
-        guess = predictor.probabilities(np.stack(read)).argmax(1)
+        truth, guess, refused = probe_read((tight_box(image, stretch, binary) for image in images), labels, predictor)
         wrong = guess != truth
         print(f"{style:28s} {1 - wrong.mean():.2%} of {len(truth)} ({refused} refused)")
         print("    per digit:", " ".join(f"{d}:{(guess[truth == d] == d).mean():.0%}" for d in range(10)))
