@@ -137,7 +137,8 @@ def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     dark are taken relative to the picture's own range (`_middle_level`).
     Lighting: the paper's level is the darkest (in light-ink polarity) of each of 8x8 blocks, taken
     over its neighbours too so that a block inside a thick stroke gets its neighbours' paper, then
-    smoothed back to full size: uneven light, shadows and tinted paper are taken away. Grain: the typical
+    smoothed back to full size: uneven light, soft shadows and tinted paper are taken away (a shadow's sharp
+    edge across the page is not: it is read as ink, MODEL_CARD's known limits). Grain: the typical
     step between neighbouring pixels (a standard deviation from their median absolute difference), which
     ink edges, being few, do not move, or the paper's own spread, whichever is larger."""
     h, w = gray.shape
@@ -196,7 +197,7 @@ def _middle_level(means: np.ndarray) -> float:
     return (float(means.min()) + float(means.max())) / 2
 
 
-def _ring_is(gray: np.ndarray, depth: int, light: bool, middle: float = 127.5) -> bool:
+def _ring_is(gray: np.ndarray, depth: int, light: bool, middle: float) -> bool:
     """Whether the ring of pixels `depth` in from the picture's edge is at least 80 % lighter (or darker)
     than `middle`."""
     d = depth
