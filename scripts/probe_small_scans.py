@@ -15,10 +15,9 @@ from collections import Counter
 
 import numpy as np
 from PIL import Image
-from probe_tight_crops import probe_setup
+from probe_tight_crops import probe_read, probe_setup
 
-from digitrec import preprocess, synthetic
-from digitrec.errors import DigitrecError
+from digitrec import synthetic
 
 SIDES = (8, 16, 28, 32, 64, 256)
 SCALINGS = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
@@ -33,15 +32,8 @@ def main() -> None:
         for name, scaling in SCALINGS.items():
             if side == 8 and name != "nearest":
                 continue  # kept as stored
-            read, truth, refused = [], [], 0
-            for scan, label in zip(scans, labels, strict=True):
-                try:
-                    read.append(preprocess.to_mnist(scan.resize((side, side), scaling)))
-                    truth.append(label)
-                except DigitrecError:
-                    refused += 1
-            truth = np.array(truth)
-            guess = predictor.probabilities(np.stack(read)).argmax(1) if read else truth
+            truth, guess, refused = probe_read((scan.resize((side, side), scaling) for scan in scans), labels,
+                                               predictor)
             wrong = guess != truth
             accuracy = (len(truth) - wrong.sum()) / len(labels)  # a refusal counts as an error
             pairs = Counter(zip(truth[wrong].tolist(), guess[wrong].tolist(), strict=True)).most_common(3)
