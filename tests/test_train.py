@@ -6,7 +6,16 @@ from digitrec import models, runs
 from digitrec.errors import DigitrecError
 from digitrec.inputs import channels_last, to_input
 from digitrec.recipes import Recipe, get_recipe
-from digitrec.train import augment, distillation_targets, elastic_field, hollow_strokes, random_affine, train, train_run
+from digitrec.train import (
+    augment,
+    augment_with_clean,
+    distillation_targets,
+    elastic_field,
+    hollow_strokes,
+    random_affine,
+    train,
+    train_run,
+)
 
 
 def test_to_input_scales_uint8_to_unit_range(tiny_digits):
@@ -213,6 +222,30 @@ def test_a_teacher_reads_digits_before_they_are_hollowed(tmp_path, small_train):
         train(plain.update(hollow=hollow), subset, None, tmp_path / str(hollow), teacher=teacher)
         watched[hollow] = teacher.ink
     assert watched[1.0] == watched[0.0]  # the whole digit, not its outline
+
+
+def test_augment_with_clean_turns_the_clean_digits_as_it_turns_the_batch(tiny_digits):
+    x = to_input(tiny_digits.x[:16])
+    recipe = get_recipe("best").update(lowres=1.0)  # every digit of the batch blurred as well as turned
+    out, clean = augment_with_clean(x, x, recipe, torch.Generator().manual_seed(3))
+    turned = random_affine(x, recipe, torch.Generator().manual_seed(3))
+    assert torch.allclose(clean, turned, atol=1e-6)
+    assert torch.allclose(out, augment(x, recipe, torch.Generator().manual_seed(3)), atol=1e-6)
+    assert not torch.allclose(out, clean, atol=0.05)
+
+
+@pytest.mark.parametrize("reads", ["view", "clean"])
+def test_a_teacher_reads_the_view_or_the_digit_as_written(tmp_path, small_train, monkeypatch, reads):
+    from digitrec import rendered
+
+    # Every digit swapped for a blank view: a teacher reading the view sees no ink, one reading the digit does.
+    monkeypatch.setattr(rendered, "cached_views",
+                        lambda images, views, seed: np.zeros((views, *images.shape), np.uint8))
+    teacher = _WatchingTeacher()
+    recipe = _quick("mlp", schedule="constant", rendered=1.0, teacher="watching", teacher_reads=reads)
+    train(recipe, small_train.subset(np.arange(256)), None, tmp_path, teacher=teacher)
+    assert len(teacher.ink) == 4
+    assert all(ink > 0.05 for ink in teacher.ink) if reads == "clean" else all(ink == 0 for ink in teacher.ink)
 
 
 def test_student_learns_what_the_teacher_says(tmp_path, digits_dir, digits, monkeypatch):

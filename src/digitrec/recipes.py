@@ -51,6 +51,11 @@ class Recipe:
     # labels as targets, `teacher_weight` of the way; "": learn from the labels alone.
     teacher: str = ""
     teacher_weight: float = 0.8
+    # What the teacher reads: "view", the very batch the student reads (its soft answers then also say how
+    # much of a digit a pen, scanner or augmentation left readable), or "clean", the same training digit
+    # turned and shifted alike but as MNIST wrote it (no rendered view, pen, scanner or ink change), so a
+    # view the teacher misreads still gets the digit's answer.
+    teacher_reads: str = "view"
     val_fraction: float = 0.1
     seed: int = 0  # initial weights, shuffling and augmentation
     split_seed: int = 0  # which digits are held out: seeds of one ensemble share it, so its validation is honest
@@ -97,6 +102,7 @@ class Recipe:
             "weight_decay": (math.isfinite(self.weight_decay) and self.weight_decay >= 0, "0 or more"),
             "optimizer": (self.optimizer in ("adam", "adamw"), "adam or adamw"),
             "schedule": (self.schedule in ("onecycle", "constant"), "onecycle or constant"),
+            "teacher_reads": (self.teacher_reads in ("view", "clean"), "view or clean"),
             "label_smoothing": (0 <= self.label_smoothing < 1, "0 to under 1"),
             **{name: (0 <= getattr(self, name) <= 1, fraction)
                for name in ("lowres", "thickness", "blocky", "ink_levels", "broken", "hollow", "rendered",

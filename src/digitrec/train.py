@@ -38,7 +38,18 @@ class TrainResult:
 def augment(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torch.Tensor:
     """The recipe's augmentation of a whole batch: random affine, then what other pens and scanners do to
     some of the digits. Each picks its digits at random; all keep full contrast, as preprocessing does."""
-    x = random_affine(x, recipe, generator)
+    return _pens_and_scanners(random_affine(x, recipe, generator), recipe, generator)
+
+
+def augment_with_clean(x: torch.Tensor, clean: torch.Tensor, recipe: Recipe,
+                       generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """`augment(x)`, and `clean` (the same digits as written, before any rendered view) turned and shifted
+    alike but otherwise left as they are: what a teacher that reads the digit itself is shown."""
+    both = random_affine(torch.cat([x, clean], dim=1), recipe, generator)
+    return _pens_and_scanners(both[:, :1], recipe, generator), both[:, 1:]
+
+
+def _pens_and_scanners(x: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torch.Tensor:
     for fraction, change in ((recipe.lowres, _low_resolution), (recipe.blocky, _block_counts),
                              (recipe.thickness, _other_pen), (recipe.ink_levels, _ink_profile),
                              (recipe.broken, _broken_strokes)):
@@ -162,9 +173,10 @@ class WeightAverage:
 
 @torch.no_grad()
 def distillation_targets(teacher: nn.Module, x: torch.Tensor, labels: torch.Tensor, recipe: Recipe) -> torch.Tensor:
-    """Per-digit target probabilities: the teacher's reading of this very (augmented) batch, mixed with the
-    smoothed labels. The teacher sees what the student sees, so its soft answers also say how much of a
-    digit an augmentation left readable; the labels keep it honest where it errs."""
+    """Per-digit target probabilities: the teacher's reading of `x` (by default the very batch the student
+    reads; the recipe's `teacher_reads` says), mixed with the smoothed labels. A teacher that sees what the
+    student sees also says how much of a digit an augmentation left readable; the labels keep it honest
+    where it errs."""
     smoothed = F.one_hot(labels, NUM_CLASSES).float() * (1 - recipe.label_smoothing) + recipe.label_smoothing / 10
     return (1 - recipe.teacher_weight) * smoothed + recipe.teacher_weight * teacher(x).float().softmax(1)
 
@@ -258,11 +270,17 @@ def _train_epoch(loop: _Loop, recipe: Recipe, x: torch.Tensor, y: torch.Tensor, 
         index = order[begin : begin + recipe.batch_size]
         xb = x[index] if views is None else _with_rendered(x[index], views[:, index], recipe.rendered, loop.generator)
         xb = to_input(xb)
-        if recipe.augment:
-            xb = augment(xb, recipe, loop.generator)
+        teacher_xb = xb
+        if recipe.augment and teacher is not None and recipe.teacher_reads == "clean":
+            xb, teacher_xb = augment_with_clean(xb, to_input(x[index]), recipe, loop.generator)
+        elif recipe.augment:
+            xb = teacher_xb = augment(xb, recipe, loop.generator)
+        elif recipe.teacher_reads == "clean":
+            teacher_xb = to_input(x[index])
         xb = channels_last(xb)
         # The teacher reads the digit whole: hollowing keeps what a digit is, and teachers misread outlines.
-        targets = None if teacher is None else distillation_targets(teacher, xb, y[index], recipe)
+        targets = None if teacher is None else distillation_targets(teacher, channels_last(teacher_xb), y[index],
+                                                                    recipe)
         xb = hollow_strokes(xb, recipe.hollow, loop.generator)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = loop.model(xb)
