@@ -40,7 +40,8 @@ def test_epochs_asked_for_replace_a_step_budget():
 @pytest.mark.parametrize(("field", "value"), [
     ("epochs", 0), ("batch_size", 0), ("lr", float("nan")), ("lr", -1.0), ("val_fraction", 0.999),
     ("optimizer", "sgd"), ("schedule", "cosine"), ("arch", "resnet"), ("ema", 1.0), ("tta_shift_px", -1),
-    ("rendered", 1.5), ("render_views", 0), ("hollow", -0.1),
+    ("rendered", 1.5), ("render_views", 0), ("hollow", -0.1), ("teacher_reads", "both"),
+    ("render_kinds", "photos,crayon"), ("render_kinds", "scans,scans"), ("render_kinds", ""),
 ])
 def test_settings_that_cannot_train_are_refused_before_training(field, value):
     with pytest.raises(DigitrecError, match=f"recipe setting {field}="):

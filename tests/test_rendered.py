@@ -8,6 +8,7 @@ import torch
 from test_train import _quick
 
 from digitrec import rendered
+from digitrec.errors import DigitrecError
 from digitrec.train import _with_rendered, train
 
 
@@ -24,6 +25,23 @@ def test_views_are_the_same_digits_through_preprocessing_and_seeded(small_train)
     v, x = flat(one[0]), flat(images)
     corr = (v @ x.T) / np.outer(np.linalg.norm(v, axis=1), np.linalg.norm(x, axis=1))
     assert (corr.argmax(axis=1) == np.arange(24)).mean() > 0.8
+
+
+def test_a_recipe_names_the_kinds_of_view_and_the_default_is_rendered_training_kinds(small_train):
+    from digitrec.recipes import Recipe
+
+    assert tuple(Recipe().render_kinds.split(",")) == rendered.TRAINING_KINDS
+    images = small_train.x[:12]
+    usual = rendered.render_views(images, 2, seed=3, processes=1)
+    assert np.array_equal(usual, rendered.render_views(images, 2, seed=3, processes=1, kinds=rendered.TRAINING_KINDS))
+    boxed = rendered.render_views(images, 2, seed=3, processes=1, kinds=("boxed",))
+    # A digit stretched to fill its box fills the 28x28's 20x20 box both ways, as no MNIST digit does.
+    def wide(views):
+        return ((views > 60).any(axis=2).sum(axis=2) >= 18).mean()
+
+    assert wide(boxed) > 0.75 and wide(usual) < 0.4
+    with pytest.raises(DigitrecError, match="unknown kind of rendered view 'crayon'"):
+        rendered.render_views(images, 1, seed=3, kinds=("photos", "crayon"))
 
 
 def test_views_are_cached_and_made_again_when_anything_changes(small_train, tmp_path, monkeypatch):

@@ -240,7 +240,7 @@ def test_a_teacher_reads_the_view_or_the_digit_as_written(tmp_path, small_train,
 
     # Every digit swapped for a blank view: a teacher reading the view sees no ink, one reading the digit does.
     monkeypatch.setattr(rendered, "cached_views",
-                        lambda images, views, seed: np.zeros((views, *images.shape), np.uint8))
+                        lambda images, views, seed, kinds: np.zeros((views, *images.shape), np.uint8))
     teacher = _WatchingTeacher()
     recipe = _quick("mlp", schedule="constant", rendered=1.0, teacher="watching", teacher_reads=reads)
     train(recipe, small_train.subset(np.arange(256)), None, tmp_path, teacher=teacher)

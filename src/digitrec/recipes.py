@@ -44,6 +44,9 @@ class Recipe:
     # pictures are made of each training digit, once, and cached.
     rendered: float = 0.0
     render_views: int = 2
+    # Which renderers draw those views (`digitrec.rendered.RENDERERS`), comma-separated; the default is
+    # `rendered.TRAINING_KINDS`, which leaves out digits stretched to fill a box and printed frames.
+    render_kinds: str = "photos,scans,marker,ballpoint,pencil,ruled"
     elastic_px: float = 0.0  # largest shift of a smooth random (elastic) distortion, in pixels; 0: off
     ema: float = 0.0  # decay of an exponential moving average of the weights, which become the model; 0: off
     tta_shift_px: int = 0  # the saved model also reads each digit shifted this far each way (ShiftAverage); 0: off
@@ -91,8 +94,10 @@ class Recipe:
     def check(self) -> Recipe:
         """Refuse settings that cannot train (instead of a traceback mid-run); returns the recipe."""
         from digitrec.models import list_models  # models imports torch; a recipe is read on torch-free paths
+        from digitrec.rendered import RENDERERS
 
         fraction = "a fraction 0-1"
+        kinds = self.render_kinds.split(",")
         rules = {  # field: (is the value usable, what is expected)
             "arch": (self.arch in list_models(), ", ".join(list_models())),
             "epochs": (self.epochs >= 1 or self.steps >= 1, "at least 1"),
@@ -108,6 +113,8 @@ class Recipe:
                for name in ("lowres", "thickness", "blocky", "ink_levels", "broken", "hollow", "rendered",
                             "teacher_weight")},
             "render_views": (1 <= self.render_views <= 8, "1-8"),
+            "render_kinds": (all(kind in RENDERERS for kind in kinds) and len(set(kinds)) == len(kinds),
+                             "different kinds from " + ", ".join(RENDERERS) + ", comma-separated"),
             "ema": (0 <= self.ema < 1, "0 (off) to under 1"),
             "val_fraction": (0 <= self.val_fraction <= 0.5, "0 (train on all) to 0.5"),
             "tta_shift_px": (0 <= self.tta_shift_px <= 4, "0-4"),

@@ -26,19 +26,26 @@ from digitrec.files import atomic_path
 
 CACHE_ENV = "DIGITREC_CACHE"
 CHUNK = 500
-# Not `boxed` (a digit stretched to fill a square): with it among the views, a student read MNIST validation
-# at 99.20 % against 99.40 %, and boxed validation digits at 96.8 against 96.4 % (session 10, MODEL_CARD).
-# Nor `framed`, made after the bundled network trained: preprocessing takes the box away.
-TRAINING_KINDS = ("scans", "marker", "ballpoint", "pencil", "ruled")
-KINDS = (synthetic.photo_of, *(synthetic.RENDERERS[name] for name in TRAINING_KINDS))
+# Every kind a recipe's `render_kinds` may name: the renderers of the project's real-world sets.
+RENDERERS = {"photos": synthetic.photo_of, **synthetic.RENDERERS}
+# The kinds drawn unless a recipe names others. Not `boxed` (a digit stretched to fill a square): with it among
+# the views, a student read MNIST validation at 99.20 % against 99.40 %, and boxed validation digits at 96.8
+# against 96.4 % (session 10, MODEL_CARD). Nor `framed`, made after the bundled network trained: preprocessing
+# takes the box away. The order matters: a digit's random number picks the kind by its place.
+TRAINING_KINDS = ("photos", "scans", "marker", "ballpoint", "pencil", "ruled")
 
 
-def render_views(images: np.ndarray, views: int, seed: int, processes: int | None = None) -> np.ndarray:
+def render_views(images: np.ndarray, views: int, seed: int, processes: int | None = None,
+                 kinds: tuple[str, ...] = TRAINING_KINDS) -> np.ndarray:
     """uint8 [views, N, 28, 28]: each of `images` (uint8 [N, 28, 28], MNIST style) drawn `views` times, each
-    time by a renderer picked at random, and read back by `preprocess.to_mnist`. The same seed gives the
-    same views whatever the number of processes."""
+    time by one of the renderers named in `kinds` picked at random, and read back by `preprocess.to_mnist`.
+    The same seed gives the same views whatever the number of processes."""
+    unknown = [kind for kind in kinds if kind not in RENDERERS]
+    if unknown or not kinds:
+        raise DigitrecError(f"unknown kind of rendered view {unknown[0]!r}" if unknown else "no kind of view named",
+                            expected="some of " + ", ".join(RENDERERS))
     starts = range(0, len(images), CHUNK)
-    jobs = [(images[s : s + CHUNK], views, seed, s) for s in starts]
+    jobs = [(images[s : s + CHUNK], views, seed, s, tuple(kinds)) for s in starts]
     processes = processes or hardware.available_cores()
     # A bar on a terminal only (minutes for a whole training set); nothing in logs and tests.
     bar = tqdm(total=views * len(images), unit="picture", unit_scale=True, file=sys.stderr, disable=None)
@@ -54,12 +61,13 @@ def render_views(images: np.ndarray, views: int, seed: int, processes: int | Non
     return np.concatenate(parts, axis=1) if parts else np.zeros((views, 0, 28, 28), np.uint8)
 
 
-def _render_chunk(images: np.ndarray, views: int, seed: int, start: int) -> np.ndarray:
+def _render_chunk(images: np.ndarray, views: int, seed: int, start: int, kinds: tuple[str, ...]) -> np.ndarray:
+    renderers = [RENDERERS[kind] for kind in kinds]
     out = np.empty((views, len(images), 28, 28), np.uint8)
     for i, image in enumerate(images):
         rng = np.random.default_rng([seed, start + i])  # per digit: independent of how the work is split
         for v in range(views):
-            render = KINDS[int(rng.integers(len(KINDS)))]
+            render = renderers[int(rng.integers(len(renderers)))]
             try:
                 out[v, i] = preprocess.to_mnist(preprocess.open_image(render(image, rng)))
             except DigitrecError:  # a view that preprocessing refuses (too faint, say): the digit as it is
@@ -67,13 +75,13 @@ def _render_chunk(images: np.ndarray, views: int, seed: int, start: int) -> np.n
     return out
 
 
-def cached_views(images: np.ndarray, views: int, seed: int) -> np.ndarray:
+def cached_views(images: np.ndarray, views: int, seed: int, kinds: tuple[str, ...] = TRAINING_KINDS) -> np.ndarray:
     """`render_views`, kept in $DIGITREC_CACHE (default ~/.cache/digitrec) under a name made from the
     images, the settings and the code that draws and preprocesses them: a change to any makes new views."""
     key = hashlib.sha256(np.ascontiguousarray(images).tobytes())
-    for source in (synthetic.__file__, preprocess.__file__, __file__):  # __file__: which kinds are drawn
+    for source in (synthetic.__file__, preprocess.__file__, __file__):
         key.update(Path(source).read_bytes())
-    key.update(f"{views} {seed}".encode())
+    key.update(f"{views} {seed} {','.join(kinds)}".encode())
     folder = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "digitrec")
     path = folder / f"views-{key.hexdigest()[:20]}.npy"
     if path.is_file():
@@ -85,7 +93,7 @@ def cached_views(images: np.ndarray, views: int, seed: int) -> np.ndarray:
             return cached
     print(f"digitrec: drawing {views * len(images):,} training digits as other pens and papers see them, "
           f"once (cached in {folder})", file=sys.stderr, flush=True)
-    out = render_views(images, views, seed)
+    out = render_views(images, views, seed, kinds=kinds)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:

@@ -334,7 +334,8 @@ def train(
     y = torch.as_tensor(train_set.y).to(device)
     views = None
     if recipe.rendered:
-        views = torch.as_tensor(rendered.cached_views(train_set.x, recipe.render_views, recipe.split_seed))
+        kinds = tuple(recipe.render_kinds.split(","))
+        views = torch.as_tensor(rendered.cached_views(train_set.x, recipe.render_views, recipe.split_seed, kinds))
         views = views.unsqueeze(2).to(device)
     for epoch in range(len(result.history) + 1, loop.epochs + 1):
         start = time.perf_counter()
