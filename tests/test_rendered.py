@@ -57,6 +57,8 @@ def test_views_are_cached_and_made_again_when_anything_changes(small_train, tmp_
     assert np.array_equal(rendered.cached_views(images, 1, seed=0), first)
     with pytest.raises(AssertionError, match="drawn again"):
         rendered.cached_views(images, 1, seed=1)  # other settings: other views
+    with pytest.raises(AssertionError, match="drawn again"):
+        rendered.cached_views(images, 1, seed=0, kinds=("photos", "boxed"))  # other kinds named: other views
     # Other kinds of picture drawn (rendered.py picks them): other views, not yesterday's from the cache.
     changed = tmp_path / "rendered.py"
     source = Path(rendered.__file__).read_text()

@@ -270,17 +270,15 @@ def _train_epoch(loop: _Loop, recipe: Recipe, x: torch.Tensor, y: torch.Tensor, 
         index = order[begin : begin + recipe.batch_size]
         xb = x[index] if views is None else _with_rendered(x[index], views[:, index], recipe.rendered, loop.generator)
         xb = to_input(xb)
-        teacher_xb = xb
-        if recipe.augment and teacher is not None and recipe.teacher_reads == "clean":
-            xb, teacher_xb = augment_with_clean(xb, to_input(x[index]), recipe, loop.generator)
+        clean = to_input(x[index]) if teacher is not None and recipe.teacher_reads == "clean" else None
+        if recipe.augment and clean is not None:
+            xb, clean = augment_with_clean(xb, clean, recipe, loop.generator)
         elif recipe.augment:
-            xb = teacher_xb = augment(xb, recipe, loop.generator)
-        elif recipe.teacher_reads == "clean":
-            teacher_xb = to_input(x[index])
+            xb = augment(xb, recipe, loop.generator)
         xb = channels_last(xb)
         # The teacher reads the digit whole: hollowing keeps what a digit is, and teachers misread outlines.
-        targets = None if teacher is None else distillation_targets(teacher, channels_last(teacher_xb), y[index],
-                                                                    recipe)
+        seen = xb if clean is None else channels_last(clean)
+        targets = None if teacher is None else distillation_targets(teacher, seen, y[index], recipe)
         xb = hollow_strokes(xb, recipe.hollow, loop.generator)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = loop.model(xb)
