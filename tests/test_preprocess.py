@@ -334,3 +334,31 @@ def test_a_boxed_digit_fills_its_box_and_reads_back_as_one_digit(digits):
         rows, cols = np.flatnonzero(out.max(axis=1) > 127), np.flatnonzero(out.max(axis=0) > 127)
         # Still a broad digit both ways (a slab's pen is worn down to MNIST's width, which narrows it a little)
         assert rows[-1] - rows[0] >= 15 and cols[-1] - cols[0] >= 10
+
+
+def _same_strokes(out: np.ndarray, reference: np.ndarray) -> bool:
+    """Each picture's ink lies within a pixel of the other's: the same strokes, give or take a pen's width."""
+    a, b = out > 64, reference > 64
+    near_a, near_b = ndimage.binary_dilation(a, iterations=1), ndimage.binary_dilation(b, iterations=1)
+    return bool((a & near_b).sum() > 0.9 * a.sum() and (b & near_a).sum() > 0.9 * b.sum())
+
+
+@pytest.mark.parametrize("angle", [20, 75, 130])
+def test_a_shadows_edge_across_the_page_is_not_taken_for_ink(digits, angle):
+    # A photo of a page partly in shadow (35 % less light past a hard, straight edge): the shadowed side
+    # of the blocks along the edge passed for a slab of ink, and the digit was cropped with it to a blot (a
+    # probe's shadowed photos: 18.7 % read right).
+    ys, xs = np.mgrid[0:300, 0:300] / 300
+    alike = 0
+    for k, image in enumerate(digits["test"].x[:10]):
+        ink = np.zeros((300, 300), np.float32)
+        top, left = 40 + 9 * k, 110 - 7 * k
+        digit = np.asarray(Image.fromarray(image).resize((150, 150)), np.float32) / 255
+        ink[top : top + 150, left : left + 150] = digit
+        across = np.cos(np.radians(angle)) * (xs - 0.5) + np.sin(np.radians(angle)) * (ys - 0.5) - 0.03 * (k - 5)
+        light = 205 + 20 * xs
+        shadowed = light * (1 - 0.35 * (across > 0))
+        reference = to_mnist(Image.fromarray((light * (1 - 0.8 * ink)).astype(np.uint8)))
+        out = to_mnist(Image.fromarray((shadowed * (1 - 0.8 * ink)).astype(np.uint8)))
+        alike += _same_strokes(out, reference)
+    assert alike >= 9
