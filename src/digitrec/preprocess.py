@@ -224,13 +224,15 @@ def _shadow_edge(means: np.ndarray, least: np.ndarray, blocks: np.ndarray, side:
     picture wide, that contain each pixel (a grey opening: it keeps a straight edge where it is and takes
     away every stroke narrower than the square)."""
     shade = np.where(least - blocks.min() < SHADOW_DEPTH * contrast, least, blocks)
+    if float(shade.max() - shade.min()) <= reach:
+        return None  # the common case: no two blocks differ enough (two reductions of an 8x8 grid)
     across, down = np.abs(shade[:, 2:] - shade[:, :-2]), np.abs(shade[2:] - shade[:-2])
     sharp = max(reach, 3 * float(np.median(np.concatenate([across.ravel(), down.ravel()]))))
     step = np.zeros(blocks.shape, bool)
     step[:, 1:-1] |= across > sharp
     step[1:-1] |= down > sharp
     if not step.any():
-        return None  # the common case costs a few sums over an 8x8 grid
+        return None
     dark = ndimage.maximum_filter(step | (least - blocks > reach), 5)
     near = np.kron(dark, np.ones((side, side), bool))[: means.shape[0], : means.shape[1]]
     level = ndimage.grey_opening(means, size=2 * side + 1)
