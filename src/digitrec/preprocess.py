@@ -188,12 +188,12 @@ def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     # A block whose whole neighbourhood is ink (inside a marker's filled loop, a stretched stroke's slab)
     # would pass the ink off as paper and leave a hollow outline: there the wider neighbourhood's paper is
     # taken. Light and shadow do not climb that far within one block's reach.
-    reach = INSIDE_INK * float(sample.max() - blocks.min())  # the 5x5's least is the 3x3's least, overall
+    contrast = float(sample.max() - blocks.min())  # the 5x5's least is the 3x3's least, overall
+    reach = INSIDE_INK * contrast
     if float(blocks.max() - blocks.min()) > reach:  # else no block can stand that far above its 5x5
         wider = ndimage.minimum_filter(least, 5)
         blocks = np.where(blocks - wider > reach, wider, blocks)
-    roomy = min(h, w) > SHADOWED_ABOVE
-    edge = _shadow_edge(means, least, blocks, side, reach, float(sample.max() - blocks.min())) if roomy else None
+    edge = _shadow_edge(means, least, blocks, side, contrast) if min(h, w) > SHADOWED_ABOVE else None
     if edge is not None:
         # Each block's paper the greatest of its neighbourhoods' least (an opening, not only the least): on
         # the shadowed side of its edge the least around a block is the lit paper across it.
@@ -216,7 +216,7 @@ def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     return ink, noise, max(noise, 1.4826 * float(np.median(np.abs(few - np.median(few)))))
 
 
-def _shadow_edge(means: np.ndarray, least: np.ndarray, blocks: np.ndarray, side: int, reach: float,
+def _shadow_edge(means: np.ndarray, least: np.ndarray, blocks: np.ndarray, side: int,
                  contrast: float) -> np.ndarray | None:
     """The paper's level, pixel by pixel, near a shadow's edge across the page, or None where there is none.
 
@@ -238,7 +238,7 @@ def _shadow_edge(means: np.ndarray, least: np.ndarray, blocks: np.ndarray, side:
     step[1:-1] |= down > sharp
     if not step.any():
         return None
-    dark = ndimage.maximum_filter(step | (least - blocks > reach), 5)
+    dark = ndimage.maximum_filter(step | (least - blocks > INSIDE_INK * contrast), 5)
     near = np.kron(dark, np.ones((side, side), bool))[: means.shape[0], : means.shape[1]]
     level = ndimage.grey_opening(means, size=2 * side + 1)
     level = np.where(near & (level - blocks.min() < SHADOW_DEPTH * contrast), level, 0)
