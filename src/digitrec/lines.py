@@ -19,6 +19,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.errors import DigitrecError
+from digitrec.filters import EIGHT_CONNECTED
 from digitrec.preprocess import STROKE_RANGE, even_stroke, stroke_width
 
 WORK_HEIGHT = 96  # a picture is turned into ink at about this height: digits 40-90 px tall
@@ -49,7 +50,7 @@ class LineInput:
 def digit_height(ink: np.ndarray) -> float:
     """The line's digit height in ink-map pixels: the median height of the tall pieces of ink (a dot, a
     dash or a comma is not a digit, and a detached stroke is lower than its digit)."""
-    labels, count = ndimage.label(ink > 0.3, structure=np.ones((3, 3)))
+    labels, count = ndimage.label(ink > 0.3, structure=EIGHT_CONNECTED)
     if not count:
         return 0.0
     boxes = [b for b in ndimage.find_objects(labels) if b is not None]

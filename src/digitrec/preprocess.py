@@ -16,6 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 from digitrec.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
+from digitrec.filters import EIGHT_CONNECTED, FOUR_CONNECTED, max_filter, min_cross, min_filter
 from digitrec.inputs import IMAGE_SIZE
 
 MAX_IMAGE_PIXELS = 40_000_000  # a 20000x20000 "decompression bomb" is refused before decoding
@@ -161,7 +162,7 @@ def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     means = _mean2(sample)
     middle = _middle_level(means)
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    light_border = float((border > middle).mean())
+    light_border = np.count_nonzero(border > middle) / border.size
     if not 0.2 < light_border < 0.8:
         light_paper = light_border > 0.5
         # A frame along the picture's edge (a form's box cropped at its line, a scanner's black margin) is not
@@ -172,32 +173,31 @@ def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     else:  # a digit filling its box still leaves the corners blank
         k = max(1, min(h, w) // 10)
         corners = np.concatenate([gray[:k, :k], gray[:k, -k:], gray[-k:, :k], gray[-k:, -k:]], axis=None)
-        corner = float(np.median(corners))
+        corner = _median(corners)
         # Corners half ink and half paper sit exactly halfway: there mid-grey settles it, as it always did.
         light_paper = corner > middle if corner != middle else corner > 127
     if light_paper:  # dark ink on light paper
         gray, sample, means = 255 - gray, 255 - sample, 255 - means
-    noise = float(np.median(np.abs(np.diff(sample, axis=1)))) / 0.954 / 1.1 if sample.shape[1] > 1 else 0.0
+    noise = _median(np.abs(np.diff(sample, axis=1))) / 0.954 / 1.1 if sample.shape[1] > 1 else 0.0
     # The paper's level from the quarter sample: it varies slowly, and the surface is resized anyway.
     sh, sw = sample.shape
     side = max(1, -(-max(sh, sw) // 8))
     rows, cols = -(-sh // side), -(-sw // side)
-    padded = np.pad(means, ((0, rows * side - means.shape[0]), (0, cols * side - means.shape[1])), mode="edge")
-    least = padded.reshape(rows, side, cols, side).min(axis=(1, 3))
-    blocks = ndimage.minimum_filter(least, 3)
+    least = _edge_padded(means, rows * side, cols * side).reshape(rows, side, cols, side).min(axis=(1, 3))
+    blocks = min_filter(least, 3)
     # A block whose whole neighbourhood is ink (inside a marker's filled loop, a stretched stroke's slab)
     # would pass the ink off as paper and leave a hollow outline: there the wider neighbourhood's paper is
     # taken. Light and shadow do not climb that far within one block's reach.
     contrast = float(sample.max() - blocks.min())  # the 5x5's least is the 3x3's least, overall
     reach = INSIDE_INK * contrast
     if float(blocks.max() - blocks.min()) > reach:  # else no block can stand that far above its 5x5
-        wider = ndimage.minimum_filter(least, 5)
+        wider = min_filter(least, 5)
         blocks = np.where(blocks - wider > reach, wider, blocks)
     edge = _shadow_edge(means, least, blocks, side, contrast) if min(h, w) > SHADOWED_ABOVE else None
     if edge is not None:
         # Each block's paper the greatest of its neighbourhoods' least (an opening, not only the least): on
         # the shadowed side of its edge the least around a block is the lit paper across it.
-        blocks = ndimage.maximum_filter(blocks, 3)
+        blocks = max_filter(blocks, 3)
     scale = (cols * side * w / sw, rows * side * h / sh)
     paper = Image.fromarray(blocks.astype(np.float32), mode="F").resize((round(scale[0]), round(scale[1])),
                                                                           Image.Resampling.BILINEAR)
@@ -213,7 +213,7 @@ def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     # Grain that varies slowly (JPEG smooths the pixel-to-pixel steps) shows in the paper's own spread,
     # which a digit filling most of its picture inflates: that one sets the ink threshold, not blankness.
     few = ink[::2, ::2]
-    return ink, noise, max(noise, 1.4826 * float(np.median(np.abs(few - np.median(few)))))
+    return ink, noise, max(noise, 1.4826 * _median(np.abs(few - np.float32(_median(few)))))
 
 
 def _shadow_edge(means: np.ndarray, least: np.ndarray, blocks: np.ndarray, side: int,
@@ -238,7 +238,7 @@ def _shadow_edge(means: np.ndarray, least: np.ndarray, blocks: np.ndarray, side:
     step[1:-1] |= down > sharp
     if not step.any():
         return None
-    dark = ndimage.maximum_filter(step | (least - blocks > INSIDE_INK * contrast), 5)
+    dark = max_filter(step | (least - blocks > INSIDE_INK * contrast), 5)
     near = np.kron(dark, np.ones((side, side), bool))[: means.shape[0], : means.shape[1]]
     level = ndimage.grey_opening(means, size=2 * side + 1)
     level = np.where(near & (level - blocks.min() < SHADOW_DEPTH * contrast), level, 0)
@@ -248,7 +248,7 @@ def _shadow_edge(means: np.ndarray, least: np.ndarray, blocks: np.ndarray, side:
     # level spreads a pixel at a time over paper (and ink) at least as dark, never above what is there.
     capped = np.where(near, means, 0)
     for turn in range(4 * side):
-        spread = np.minimum(ndimage.maximum_filter(level, 3), capped)
+        spread = np.minimum(max_filter(level, 3), capped)
         if turn % 8 == 7 and np.array_equal(spread, level):
             break
         level = spread
@@ -267,13 +267,34 @@ def _ring_is(gray: np.ndarray, depth: int, light: bool, middle: float) -> bool:
     than `middle`."""
     d = depth
     ring = np.concatenate([gray[d, d:-d], gray[-d - 1, d:-d], gray[d:-d, d], gray[d:-d, -d - 1]])
-    share = float((ring > middle).mean())
+    share = np.count_nonzero(ring > middle) / ring.size
     return share >= 0.8 if light else share <= 0.2
 
 
 def _mean2(a: np.ndarray) -> np.ndarray:
     """Means of 2x2 neighbourhoods (one row and column fewer): grain averaged down, strokes kept."""
     return (a[:-1, :-1] + a[1:, :-1] + a[:-1, 1:] + a[1:, 1:]) / 4 if min(a.shape) > 1 else a
+
+
+def _median(values: np.ndarray) -> float:
+    """`np.median` of an array's values, to the bit (for float32: the two middle values' float32 mean), without
+    its general machinery: a third of the cost on the few thousand values it is asked about here."""
+    flat = values.ravel()
+    half = flat.size // 2
+    if flat.size % 2:
+        return float(np.partition(flat, half)[half])
+    middle = np.partition(flat, (half - 1, half))
+    return float((middle[half - 1] + middle[half]) / 2)
+
+
+def _edge_padded(array: np.ndarray, height: int, width: int) -> np.ndarray:
+    """`array` extended to height x width by repeating its last row and column (np.pad's "edge", cheaper)."""
+    h, w = array.shape
+    out = np.empty((height, width), dtype=array.dtype)
+    out[:h, :w] = array
+    out[h:, :w] = array[-1]
+    out[:, w:] = out[:, w - 1 : w]
+    return out
 
 
 def _peak(ink: np.ndarray) -> float:
@@ -297,12 +318,13 @@ MAX_LINE_WIDTH = 0.08
 FRAME_INSET = 0.12
 
 
-def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
-    """Takes away straight lines that cross the whole picture (ruled or squared paper, a form's box),
-    slanted up to 6 degrees: in the projection along the lines' slant, a line is a bin that 70 % of
-    the columns ink, reaching both edges. A digit's strokes never span a picture that has room around
-    it; where a stroke crosses a line it is bridged across the band."""
+def _without_ruled_lines(ink: np.ndarray, threshold: float) -> bool:
+    """Takes away, in place, straight lines that cross the whole picture (ruled or squared paper, a form's
+    box), slanted up to 6 degrees, and says whether it found any: in the projection along the lines' slant, a
+    line is a bin that 70 % of the columns ink, reaching both edges. A digit's strokes never span a picture
+    that has room around it; where a stroke crosses a line it is bridged across the band."""
     inked = ink > threshold
+    found = False
     for transposed in (False, True):
         view, mask = (ink.T, inked.T) if transposed else (ink, inked)
         h, w = view.shape
@@ -315,10 +337,16 @@ def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
         if framed_only and min(mask[:band].any(axis=0).mean(), mask[-band:].any(axis=0).mean()) < 0.7:
             continue  # nor does a frame's pair of sides run along the top and the bottom
         ys, xs = np.nonzero(mask)
-        projections = [np.round(ys - slope * xs).astype(int) for slope in LINE_SLOPES]
-        counts = [np.bincount(p - p.min()) for p in projections]
-        best = int(np.argmax([c.max() for c in counts]))
-        along = projections[best] - projections[best].min()
+        # Every slant's projection at once: one histogram of all of them, each slant's bins in a row of its own.
+        projections = np.round(ys - LINE_SLOPES[:, None] * xs).astype(int)
+        lowest = projections.min(axis=1)
+        shifted = projections - lowest[:, None]
+        spans = shifted.max(axis=1) + 1
+        rows_of = np.arange(len(LINE_SLOPES))[:, None] * int(spans.max())
+        histogram = np.bincount((shifted + rows_of).ravel(), minlength=len(LINE_SLOPES) * int(spans.max()))
+        histogram = histogram.reshape(len(LINE_SLOPES), -1)
+        best = int(np.argmax(histogram.max(axis=1)))
+        counts, low, along = histogram[best, : spans[best]], int(lowest[best]), shifted[best]
         # Columns inked within one bin of each bin: a line blurred over two or three rows still counts once.
         inked_at = np.zeros((int(along.max()) + 3, w), dtype=bool)
         inked_at[along, xs] = True
@@ -332,8 +360,8 @@ def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
         sharp = long & (np.roll(profile, 5) < 0.5 * profile) & (np.roll(profile, -5) < 0.5 * profile)
         broad = long & ~sharp & (np.roll(profile, 9) < 0.5 * profile) & (np.roll(profile, -9) < 0.5 * profile)
         peaks = np.flatnonzero(sharp | broad)
-        bins = peaks - 9 - 1 + projections[best].min()
-        narrow = _line_widths(counts[best], bins - projections[best].min()) <= MAX_LINE_WIDTH * w
+        bins = peaks - 9 - 1 + low
+        narrow = _line_widths(counts, bins - low) <= MAX_LINE_WIDTH * w
         bins, broad = bins[narrow], broad[peaks][narrow]
         if len(bins) and not (bins.min() < FRAME_INSET * h and bins.max() > (1 - FRAME_INSET) * h):
             # No frame's two sides: lines short of the edges, and broad ones, are taken only as those.
@@ -351,7 +379,8 @@ def _without_ruled_lines(ink: np.ndarray, threshold: float) -> np.ndarray:
         # within reach) joins the stroke's ends above and below it, while the line, with nothing to join
         # across it, stays away.
         view[taken] = ndimage.grey_closing(view, size=(9, 3))[taken]
-    return ink
+        found = True
+    return found
 
 
 def _line_widths(counts: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -387,11 +416,12 @@ def _ink(gray: np.ndarray) -> np.ndarray:
     peak = _peak(ink)
     if peak < max(3 * noise, 10.0):
         raise BlankImageError("image is blank (no ink found)", expected="a digit darker or lighter than its background")
-    if 3 * spread > 0.3 * peak:  # faint ink on grainy paper: average the grain down before cutting it off
+    averaged = 3 * spread > 0.3 * peak
+    if averaged:  # faint ink on grainy paper: average the grain down before cutting it off
         ink, spread = ndimage.uniform_filter(ink, 3), spread / 3
     threshold = min(max(3 * spread, 0.08 * peak), 0.3 * peak)
-    ink = _without_ruled_lines(ink, threshold)
-    peak = _peak(ink)
+    if _without_ruled_lines(ink, threshold) or averaged:  # else the peak is as it was
+        peak = _peak(ink)
     if peak <= threshold:
         raise BlankImageError("image holds only lines, no digit", expected="a digit on the paper")
     return np.clip((ink - threshold) / (peak - threshold), 0, 1)
@@ -400,24 +430,29 @@ def _ink(gray: np.ndarray) -> np.ndarray:
 def stroke_width(ink: np.ndarray) -> float:
     """Mean stroke width in pixels: twice the inked area over its outline (a stroke of width w and length L
     has area wL and outline 2L), the outline counted along rows and columns and corrected for slant."""
-    inked = np.pad(ink > 0.5 * ink.max(), 1) if ink.max() > 0 else np.zeros((1, 1), bool)
+    strongest = ink.max()
+    inked = np.zeros((ink.shape[0] + 2, ink.shape[1] + 2) if strongest > 0 else (1, 1), bool)
+    if strongest > 0:
+        inked[1:-1, 1:-1] = ink > 0.5 * strongest
     outline = np.count_nonzero(inked[1:] != inked[:-1]) + np.count_nonzero(inked[:, 1:] != inked[:, :-1])
     return float(2 * inked.sum() / max(outline, 1) * 4 / np.pi)
 
 
-def even_stroke(crop: np.ndarray, scale: float) -> np.ndarray:
+def even_stroke(crop: np.ndarray, scale: float, pen: float | None = None) -> np.ndarray:
     """A pen much thinner or thicker than MNIST's, brought to MNIST's width before the crop is shrunk by
-    `scale`: grown by a maximum filter, or worn away round, at the crop's own resolution."""
-    width = stroke_width(crop) * scale
+    `scale`: grown by a maximum filter, or worn away round, at the crop's own resolution. `pen`: the crop's
+    `stroke_width`, where the caller has it already."""
+    width = (stroke_width(crop) if pen is None else pen) * scale
     if STROKE_RANGE[0] <= width <= STROKE_RANGE[1]:
         return crop
     size = int(round(abs(STROKE_TARGET - width) / scale))
     size += 1 - size % 2  # odd: the filter stays centred
     if size < 3:
         return crop
-    padded = np.pad(crop, size)
+    padded = np.zeros((crop.shape[0] + 2 * size, crop.shape[1] + 2 * size), crop.dtype)
+    padded[size:-size, size:-size] = crop
     if width < STROKE_RANGE[0]:
-        return ndimage.maximum_filter(padded, size)
+        return max_filter(padded, size)
     thinner = _erode_round(padded, size)
     return thinner if thinner.max() > 0.5 else padded  # never erase the digit
 
@@ -427,9 +462,8 @@ def _erode_round(ink: np.ndarray, size: int) -> np.ndarray:
     than a disk): a square's corners would cut a square hole where a marker left a pinhole in a filled
     loop, and square off the curves (realworld-val marker: 98.1 -> 98.5 %, the other sets the same; 98.6 %
     with INSIDE_INK)."""
-    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
     for step in range(size // 2):
-        ink = ndimage.grey_erosion(ink, footprint=cross) if step % 2 else ndimage.minimum_filter(ink, 3)
+        ink = min_cross(ink) if step % 2 else min_filter(ink, 3)
     return ink
 
 
@@ -444,7 +478,7 @@ def _fit(ink: np.ndarray) -> np.ndarray:
                            expected="a handwritten digit")
     # Before a thin pen is thickened and closes them; a hole is at least twice the pen's width squared.
     _check_holes(crop > 0.5, min_area=max(4.0, 2 * pen**2))
-    crop = _crop(even_stroke(crop, FIT_SIZE / max(crop.shape)))
+    crop = _crop(even_stroke(crop, FIT_SIZE / max(crop.shape), pen))
     h, w = crop.shape
     scale = FIT_SIZE / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -467,8 +501,8 @@ def _place(fitted: np.ndarray) -> np.ndarray:
     ys, xs = np.indices(fitted.shape)
     cy = (ys * fitted).sum() / total if total else h / 2
     cx = (xs * fitted).sum() / total if total else w / 2
-    top = int(np.clip(round(CANVAS / 2 - cy - 0.5), 0, CANVAS - h))
-    left = int(np.clip(round(CANVAS / 2 - cx - 0.5), 0, CANVAS - w))
+    top = min(max(int(round(CANVAS / 2 - cy - 0.5)), 0), CANVAS - h)
+    left = min(max(int(round(CANVAS / 2 - cx - 0.5)), 0), CANVAS - w)
     out = np.zeros((CANVAS, CANVAS), dtype=np.float32)
     out[top : top + h, left : left + w] = fitted
     return out
@@ -566,7 +600,7 @@ def _clean(ink: np.ndarray) -> np.ndarray:
     part = ink[box]
     clear = (part > 0.25).view(np.uint8)
     # Pieces a pixel apart are one piece: a soft or blocky stroke dips under the cut here and there.
-    labels, count = ndimage.label(ndimage.maximum_filter(clear, 1 + 2 * JOIN), structure=np.ones((3, 3)))
+    labels, count = ndimage.label(max_filter(clear, 1 + 2 * JOIN), structure=EIGHT_CONNECTED)
     labels *= clear
     if count > 1:
         inside = clear.astype(bool)
@@ -584,7 +618,7 @@ def _clean(ink: np.ndarray) -> np.ndarray:
         keep[main] = True
         clear = np.concatenate([[0], keep]).astype(np.uint8)[labels]
     out = np.zeros_like(ink)
-    out[box] = np.where(ndimage.maximum_filter(clear, 1 + 2 * REACH) > 0, part, 0)
+    out[box] = np.where(max_filter(clear, 1 + 2 * REACH) > 0, part, 0)
     return out
 
 
@@ -618,10 +652,9 @@ def _check_digit_like(image: np.ndarray) -> None:
 
 def _check_holes(inked: np.ndarray, min_area: float) -> None:
     """Refuses a scribble: paper enclosed by ink in more than MAX_HOLES places (an 8 encloses two)."""
-    paper, count = ndimage.label(~inked)
-    outside = np.unique(np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]]))
+    paper, count = ndimage.label(~inked, structure=FOUR_CONNECTED)
     sizes = np.bincount(paper.ravel(), minlength=count + 1)
-    sizes[outside] = 0
+    sizes[np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]])] = 0  # paper open to the outside
     holes = int((sizes[1:] >= min_area).sum())
     if holes > MAX_HOLES:
         raise NoDigitError(f"no digit: a scribble ({holes} enclosed holes)", expected="a handwritten digit")

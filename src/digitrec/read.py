@@ -19,6 +19,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.errors import BlankImageError, NoDigitError
+from digitrec.filters import EIGHT_CONNECTED
 from digitrec.inputs import softmax
 from digitrec.lines import WORK_HEIGHT, LineDigit, LineInput, LineModel, decode, to_line
 from digitrec.preprocess import ink_map, ink_to_mnist, to_mnist
@@ -208,7 +209,7 @@ def _from_line(ink: np.ndarray, line: LineInput, line_digits: list[LineDigit], a
 def _atoms(ink: np.ndarray) -> tuple[list[_Atom], float]:
     """Connected pieces of ink (specks of a few pixels dropped), a piece wider than a digit cut at the
     thin places of its ink, left to right; and the line's digit height."""
-    labels, count = ndimage.label(ink > 0.3, structure=np.ones((3, 3)))
+    labels, count = ndimage.label(ink > 0.3, structure=EIGHT_CONNECTED)
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     pieces = [(i, b) for i, b in enumerate(ndimage.find_objects(labels), start=1) if b is not None and sizes[i] >= 6]
     if not pieces:

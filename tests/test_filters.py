@@ -1,0 +1,60 @@
+"""The fast filters give exactly what scipy and numpy give (preprocessing's answers must not move by a bit)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import ndimage
+
+from digitrec.filters import EIGHT_CONNECTED, FOUR_CONNECTED, max_filter, min_cross, min_filter
+from digitrec.preprocess import _edge_padded, _median
+
+SHAPES = st.tuples(st.integers(1, 24), st.integers(1, 24))
+PICTURES = st.one_of(
+    arrays(np.float32, SHAPES, elements=st.floats(-300, 300, width=32)),
+    arrays(np.uint8, SHAPES),
+    arrays(bool, SHAPES),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(PICTURES, st.sampled_from([1, 3, 5, 7, 9, 13, 25]))
+def test_square_filters_are_ndimages(picture, size):
+    for ours, theirs in ((max_filter, ndimage.maximum_filter), (min_filter, ndimage.minimum_filter)):
+        out, expected = ours(picture, size), theirs(picture, size)
+        assert out.dtype == expected.dtype
+        np.testing.assert_array_equal(out, expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(PICTURES)
+def test_cross_erosion_is_ndimages(picture):
+    np.testing.assert_array_equal(min_cross(picture), ndimage.grey_erosion(picture, footprint=FOUR_CONNECTED))
+
+
+def test_filters_leave_their_input_alone_and_refuse_even_squares():
+    picture = np.arange(20, dtype=np.float32).reshape(4, 5)
+    kept = picture.copy()
+    max_filter(picture, 3), min_filter(picture, 5), min_cross(picture)
+    np.testing.assert_array_equal(picture, kept)
+    with pytest.raises(ValueError, match="odd size"):
+        max_filter(picture, 4)
+
+
+def test_label_structures_are_ndimages_own():
+    np.testing.assert_array_equal(FOUR_CONNECTED, ndimage.generate_binary_structure(2, 1))
+    np.testing.assert_array_equal(EIGHT_CONNECTED, ndimage.generate_binary_structure(2, 2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(arrays(np.float32, SHAPES, elements=st.floats(-1e4, 1e4, width=32)),
+                 arrays(np.float64, SHAPES, elements=st.floats(-1e6, 1e6))))
+def test_median_is_numpys_to_the_bit(values):
+    assert _median(values) == float(np.median(values))
+
+
+@given(arrays(np.float32, SHAPES), st.integers(0, 5), st.integers(0, 5))
+def test_edge_padding_is_numpys(array, more_rows, more_columns):
+    expected = np.pad(array, ((0, more_rows), (0, more_columns)), mode="edge")
+    np.testing.assert_array_equal(_edge_padded(array, *expected.shape), expected)
