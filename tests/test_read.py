@@ -166,3 +166,20 @@ def test_where_both_readers_find_as_many_digits_each_digit_goes_to_the_surer_one
     assert merged.text == "111" and merged.rejected == 1 and merged.crops is crops
     assert [d.box for d in merged.digits] == [d.box for d in segmented.digits]  # segmentation's exact boxes
     assert merged.confidence == pytest.approx(0.99 * 0.95 * 0.97, abs=1e-5)
+
+
+def _in_shadow(picture: Image.Image, angle: float, offset: float, dark: float) -> Image.Image:
+    """The picture as photographed with a shadow's straight edge across it: the far side `dark` darker."""
+    page = np.asarray(picture, np.float32) * 0.85 + 20
+    h, w = page.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    across = np.cos(angle) * (xs - w / 2) + np.sin(angle) * (ys - h / 2) - offset * w
+    return Image.fromarray(np.clip(page * np.where(across > 0, 1 - dark, 1), 0, 255).astype(np.uint8))
+
+
+def test_a_shadows_edge_across_a_line_of_digits_is_not_read_as_ink(model):
+    # Lines under 129 px tall: the edge was read as strokes (2026 as 20216, 8097 as 80818211).
+    for seed, text in enumerate(["2026", "8097", "1789"]):
+        picture = number_picture(text, seed=10 + seed, height=70)
+        for angle, offset in ((0.3, 0.0), (1.2, 0.05), (2.0, -0.1), (np.pi / 2, 0.0)):
+            assert model.read(_in_shadow(picture, angle, offset, 0.35)).text == text, (text, angle)

@@ -29,15 +29,17 @@ SMALL_PICTURE = 64  # pixels a side: up to this, grain and paper are measured on
 # boxed better and every other set the same, 0.3 more boxed digits; 0.2 moved small and scans a digit each;
 # the 5x5 everywhere lost 2 % of ruled paper).
 INSIDE_INK = 0.3
-# A shadow's edge is looked for in pictures larger than this a side (photographs of a page: an old scan or a
-# box enlarged to fill its picture has strokes as broad as the squares that find the edge, and looked for
-# there it cost realworld-val's scans 104 digits of 1,000), and a "shadow" deeper than this share of the
-# ink's contrast is ink (a marker's filled loop). Chosen on realworld-val and probe_photos: with 0.6 the
-# probe's shadows read 1-2 % worse; 0.8 read them as well, but under an earlier, looser test for an edge
-# it cost marker two digits. A shadow's edge is a step of the paper's level of at least SHADOW_STEP of the
-# ink's contrast (about where the ink's threshold would let it through): at 0.3 edges 40 levels dark were
-# missed (89.7 % of the probe's read; 98.8 % at 0.1), 0.05 read framed and ruled validation digits a little
-# better (7 and 1 more) and the probe's lighting gradients a little worse (1 more).
+# A shadow's edge is looked for in pictures of one digit larger than this a side (photographs of a page: an old scan
+# or a box enlarged to fill its picture has strokes as broad as the squares that find the edge, and looked for there
+# it cost realworld-val's scans 104 digits of 1,000), and in every line of writing (`ink_map`: lines of 70-130 px
+# photographed with a shadow's hard edge 0.2-0.33 darker read 36-67 % of validation numbers, 87-96 % with it; no
+# kind of the number validation bench moved by more than one number), and a "shadow" deeper than this share of the
+# ink's contrast is ink (a marker's filled loop). Chosen on realworld-val and probe_photos: with 0.6 the probe's
+# shadows read 1-2 % worse; 0.8 read them as well, but under an earlier, looser test for an edge it cost marker two
+# digits. A shadow's edge is a step of the paper's level of at least SHADOW_STEP of the ink's contrast (about where
+# the ink's threshold would let it through): at 0.3 edges 40 levels dark were missed (89.7 % of the probe's read;
+# 98.8 % at 0.1), 0.05 read framed and ruled validation digits a little better (7 and 1 more) and the probe's
+# lighting gradients a little worse (1 more).
 SHADOWED_ABOVE = 128
 SHADOW_DEPTH = 0.7
 SHADOW_STEP = 0.1
@@ -142,9 +144,9 @@ def _reduce(gray: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(gray, mode="F").resize(size, Image.Resampling.BOX), dtype=np.float32)
 
 
-def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
+def _flatten_paper(gray: np.ndarray, line: bool = False) -> tuple[np.ndarray, float, float]:
     """Light ink on a black, flat background, whatever the polarity and the lighting, and the paper's
-    grain.
+    grain. `line`: a line of writing (a shadow's edge is looked for whatever its size).
 
     Polarity: the border is paper, unless the digit fills it (an old scan), then the corners are; light and
     dark are taken relative to the picture's own range (`_middle_level`).
@@ -193,7 +195,7 @@ def _flatten_paper(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     if float(blocks.max() - blocks.min()) > reach:  # else no block can stand that far above its 5x5
         wider = min_filter(least, 5)
         blocks = np.where(blocks - wider > reach, wider, blocks)
-    edge = _shadow_edge(means, least, blocks, side, contrast) if min(h, w) > SHADOWED_ABOVE else None
+    edge = _shadow_edge(means, least, blocks, side, contrast) if line or min(h, w) > SHADOWED_ABOVE else None
     if edge is not None:
         # Each block's paper the greatest of its neighbourhoods' least (an opening, not only the least): on
         # the shadowed side of its edge the least around a block is the lit paper across it.
@@ -232,7 +234,7 @@ def _shadow_edge(means: np.ndarray, least: np.ndarray, blocks: np.ndarray, side:
     if float(shade.max() - shade.min()) <= least_step:
         return None  # the common case: no two blocks differ enough (two reductions of an 8x8 grid)
     across, down = np.abs(shade[:, 2:] - shade[:, :-2]), np.abs(shade[2:] - shade[:-2])
-    sharp = max(least_step, 3 * float(np.median(np.concatenate([across.ravel(), down.ravel()]))))
+    sharp = max(least_step, 3 * _median(np.concatenate([across.ravel(), down.ravel()])))
     step = np.zeros(blocks.shape, bool)
     step[:, 1:-1] |= across > sharp
     step[1:-1] |= down > sharp
@@ -406,13 +408,13 @@ def _strokes_on_lines(view: np.ndarray, offset: np.ndarray, bins: np.ndarray) ->
     return strokes
 
 
-def _ink(gray: np.ndarray) -> np.ndarray:
+def _ink(gray: np.ndarray, line: bool = False) -> np.ndarray:
     """Ink strength in 0-1: light on dark whatever the input's polarity, paper and lighting removed.
 
     The paper's grain is measured on the border by its median deviation, not its maximum: in a tight
     crop or an old low-resolution scan the digit touches the border, and a threshold raised by its ink
     would cut soft strokes into thin broken lines."""
-    ink, noise, spread = _flatten_paper(gray)
+    ink, noise, spread = _flatten_paper(gray, line)
     peak = _peak(ink)
     if peak < max(3 * noise, 10.0):
         raise BlankImageError("image is blank (no ink found)", expected="a digit darker or lighter than its background")
@@ -628,8 +630,8 @@ def ink_map(picture: Image.Image | np.ndarray, height: int) -> tuple[np.ndarray,
     size = picture.size[::-1] if isinstance(picture, Image.Image) else np.shape(picture)[:2]
     factor = max(1, size[0] // height)
     if not isinstance(picture, Image.Image):
-        return _ink(_gray_of(picture, factor)), 1.0
-    return _ink(_gray_of(picture, factor)), factor * picture.info.get(DRAFTED, 1.0)
+        return _ink(_gray_of(picture, factor), line=True), 1.0
+    return _ink(_gray_of(picture, factor), line=True), factor * picture.info.get(DRAFTED, 1.0)
 
 
 def ink_to_mnist(ink: np.ndarray) -> np.ndarray:
