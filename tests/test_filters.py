@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 
-from digitrec.filters import EIGHT_CONNECTED, FOUR_CONNECTED, max_filter, min_cross, min_filter
+from digitrec.filters import EIGHT_CONNECTED, FOUR_CONNECTED, closing, max_filter, min_cross, min_filter
 from digitrec.preprocess import _edge_padded, _median
 
 SHAPES = st.tuples(st.integers(1, 24), st.integers(1, 24))
@@ -28,6 +28,15 @@ def test_square_filters_are_ndimages(picture, size):
 
 
 @settings(max_examples=200, deadline=None)
+@given(PICTURES, st.sampled_from([1, 3, 5, 9]), st.sampled_from([1, 3, 7]))
+def test_box_filters_and_closing_are_ndimages(picture, rows, columns):
+    box = (rows, columns)
+    np.testing.assert_array_equal(max_filter(picture, box), ndimage.maximum_filter(picture, box))
+    np.testing.assert_array_equal(min_filter(picture, box), ndimage.minimum_filter(picture, box))
+    np.testing.assert_array_equal(closing(picture, box), ndimage.grey_closing(picture, size=box))
+
+
+@settings(max_examples=200, deadline=None)
 @given(PICTURES)
 def test_cross_erosion_is_ndimages(picture):
     np.testing.assert_array_equal(min_cross(picture), ndimage.grey_erosion(picture, footprint=FOUR_CONNECTED))
@@ -38,8 +47,9 @@ def test_filters_leave_their_input_alone_and_refuse_even_squares():
     kept = picture.copy()
     max_filter(picture, 3), min_filter(picture, 5), min_cross(picture)
     np.testing.assert_array_equal(picture, kept)
-    with pytest.raises(ValueError, match="odd size"):
-        max_filter(picture, 4)
+    for size in (4, (3, 2)):
+        with pytest.raises(ValueError, match="odd sizes"):
+            max_filter(picture, size)
 
 
 def test_label_structures_are_ndimages_own():

@@ -16,7 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 from digitrec.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
-from digitrec.filters import EIGHT_CONNECTED, FOUR_CONNECTED, max_filter, min_cross, min_filter
+from digitrec.filters import EIGHT_CONNECTED, FOUR_CONNECTED, closing, max_filter, min_cross, min_filter
 from digitrec.inputs import IMAGE_SIZE
 
 MAX_IMAGE_PIXELS = 40_000_000  # a 20000x20000 "decompression bomb" is refused before decoding
@@ -380,7 +380,7 @@ def _without_ruled_lines(ink: np.ndarray, threshold: float) -> bool:
         # A stroke crossing the line is bridged: inside the band, a closing (the least of the greatest ink
         # within reach) joins the stroke's ends above and below it, while the line, with nothing to join
         # across it, stays away.
-        view[taken] = ndimage.grey_closing(view, size=(9, 3))[taken]
+        view[taken] = closing(view, (9, 3))[taken]
         found = True
     return found
 
