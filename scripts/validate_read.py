@@ -37,6 +37,14 @@ def line_only(picture, line_model: LineModel) -> str:
     return "".join(str(d.digit) for d in decode(line_model.probabilities(to_line(ink, digit_height(ink)).pixels)))
 
 
+def answer(reader, picture: Image.Image) -> str | None:
+    """What `reader` answers for the picture, or None where it refuses it."""
+    try:
+        return reader(picture)
+    except DigitrecError:
+        return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("bench", type=Path)
@@ -75,18 +83,15 @@ def main() -> None:
             digits = train.subset(line_split(len(train))[1])
         digits = digits.subset(np.arange(min(args.agreement, len(digits))))
         pictures = [Image.fromarray(image) for image in digits.x]
+        def predicted(picture: Image.Image) -> str:
+            return str(predictor.probabilities(to_mnist(picture)[None]).argmax(1)[0])
+
+        def read(picture: Image.Image) -> str:
+            return read_number(picture, predictor, line_model).text
+
         # `predict` as it reads a picture file: through preprocessing (an MNIST array is read as it is); a
         # digit that preprocessing refuses ("no digit") is an answer too, which `read` should give as well.
-        same = []
-        for picture in pictures:
-            answers = []
-            for reader in (lambda p: str(predictor.probabilities(to_mnist(p)[None]).argmax(1)[0]),
-                           lambda p: read_number(p, predictor, line_model).text):
-                try:
-                    answers.append(reader(picture))
-                except DigitrecError:
-                    answers.append(None)
-            same.append(answers[0] == answers[1])
+        same = [answer(predicted, p) == answer(read, p) for p in pictures]
         print(f"read agrees with predict on {np.mean(same):.2%} of {len(same)} single {args.split} digits")
 
 

@@ -7,8 +7,16 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 
-from digitrec.filters import EIGHT_CONNECTED, FOUR_CONNECTED, closing, max_filter, min_cross, min_filter
-from digitrec.preprocess import _edge_padded, _median
+from digitrec.filters import (
+    EIGHT_CONNECTED,
+    FOUR_CONNECTED,
+    closing,
+    edge_padded,
+    max_filter,
+    median,
+    min_cross,
+    min_filter,
+)
 
 SHAPES = st.tuples(st.integers(1, 24), st.integers(1, 24))
 PICTURES = st.one_of(
@@ -61,10 +69,10 @@ def test_label_structures_are_ndimages_own():
 @given(st.one_of(arrays(np.float32, SHAPES, elements=st.floats(-1e4, 1e4, width=32)),
                  arrays(np.float64, SHAPES, elements=st.floats(-1e6, 1e6))))
 def test_median_is_numpys_to_the_bit(values):
-    assert _median(values) == float(np.median(values))
+    assert median(values) == float(np.median(values))
 
 
 @given(arrays(np.float32, SHAPES), st.integers(0, 5), st.integers(0, 5))
 def test_edge_padding_is_numpys(array, more_rows, more_columns):
     expected = np.pad(array, ((0, more_rows), (0, more_columns)), mode="edge")
-    np.testing.assert_array_equal(_edge_padded(array, *expected.shape), expected)
+    np.testing.assert_array_equal(edge_padded(array, *expected.shape), expected)

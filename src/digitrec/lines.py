@@ -68,9 +68,9 @@ def to_line(ink: np.ndarray, height: float) -> LineInput:
     scale = DIGIT_HEIGHT / max(height, 1.0)
     # A line taller than the strip (steep baseline drift, a digit far larger than the rest) is shrunk to fit.
     scale = min(scale, (LINE_HEIGHT - 2) / crop.shape[0], (MAX_LINE_WIDTH - 2 * MARGIN) / crop.shape[1])
-    width = stroke_width(crop) * scale
-    if not STROKE_RANGE[0] <= width <= STROKE_RANGE[1]:
-        evened = even_stroke(crop, scale)
+    pen = stroke_width(crop)
+    if not STROKE_RANGE[0] <= pen * scale <= STROKE_RANGE[1]:
+        evened = even_stroke(crop, scale, pen)
         pad = (evened.shape[0] - crop.shape[0]) // 2
         crop, top, left = evened, top - pad, left - pad
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))

@@ -16,7 +16,16 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 from digitrec.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
-from digitrec.filters import EIGHT_CONNECTED, FOUR_CONNECTED, closing, max_filter, min_cross, min_filter
+from digitrec.filters import (
+    EIGHT_CONNECTED,
+    FOUR_CONNECTED,
+    closing,
+    edge_padded,
+    max_filter,
+    median,
+    min_cross,
+    min_filter,
+)
 from digitrec.inputs import IMAGE_SIZE
 
 MAX_IMAGE_PIXELS = 40_000_000  # a 20000x20000 "decompression bomb" is refused before decoding
@@ -175,17 +184,17 @@ def _flatten_paper(gray: np.ndarray, line: bool = False) -> tuple[np.ndarray, fl
     else:  # a digit filling its box still leaves the corners blank
         k = max(1, min(h, w) // 10)
         corners = np.concatenate([gray[:k, :k], gray[:k, -k:], gray[-k:, :k], gray[-k:, -k:]], axis=None)
-        corner = _median(corners)
+        corner = median(corners)
         # Corners half ink and half paper sit exactly halfway: there mid-grey settles it, as it always did.
         light_paper = corner > middle if corner != middle else corner > 127
     if light_paper:  # dark ink on light paper
         gray, sample, means = 255 - gray, 255 - sample, 255 - means
-    noise = _median(np.abs(np.diff(sample, axis=1))) / 0.954 / 1.1 if sample.shape[1] > 1 else 0.0
+    noise = median(np.abs(np.diff(sample, axis=1))) / 0.954 / 1.1 if sample.shape[1] > 1 else 0.0
     # The paper's level from the quarter sample: it varies slowly, and the surface is resized anyway.
     sh, sw = sample.shape
     side = max(1, -(-max(sh, sw) // 8))
     rows, cols = -(-sh // side), -(-sw // side)
-    least = _edge_padded(means, rows * side, cols * side).reshape(rows, side, cols, side).min(axis=(1, 3))
+    least = edge_padded(means, rows * side, cols * side).reshape(rows, side, cols, side).min(axis=(1, 3))
     blocks = min_filter(least, 3)
     # A block whose whole neighbourhood is ink (inside a marker's filled loop, a stretched stroke's slab)
     # would pass the ink off as paper and leave a hollow outline: there the wider neighbourhood's paper is
@@ -215,7 +224,7 @@ def _flatten_paper(gray: np.ndarray, line: bool = False) -> tuple[np.ndarray, fl
     # Grain that varies slowly (JPEG smooths the pixel-to-pixel steps) shows in the paper's own spread,
     # which a digit filling most of its picture inflates: that one sets the ink threshold, not blankness.
     few = ink[::2, ::2]
-    return ink, noise, max(noise, 1.4826 * _median(np.abs(few - np.float32(_median(few)))))
+    return ink, noise, max(noise, 1.4826 * median(np.abs(few - np.float32(median(few)))))
 
 
 def _shadow_edge(means: np.ndarray, least: np.ndarray, blocks: np.ndarray, side: int,
@@ -234,7 +243,7 @@ def _shadow_edge(means: np.ndarray, least: np.ndarray, blocks: np.ndarray, side:
     if float(shade.max() - shade.min()) <= least_step:
         return None  # the common case: no two blocks differ enough (two reductions of an 8x8 grid)
     across, down = np.abs(shade[:, 2:] - shade[:, :-2]), np.abs(shade[2:] - shade[:-2])
-    sharp = max(least_step, 3 * _median(np.concatenate([across.ravel(), down.ravel()])))
+    sharp = max(least_step, 3 * median(np.concatenate([across.ravel(), down.ravel()])))
     step = np.zeros(blocks.shape, bool)
     step[:, 1:-1] |= across > sharp
     step[1:-1] |= down > sharp
@@ -276,27 +285,6 @@ def _ring_is(gray: np.ndarray, depth: int, light: bool, middle: float) -> bool:
 def _mean2(a: np.ndarray) -> np.ndarray:
     """Means of 2x2 neighbourhoods (one row and column fewer): grain averaged down, strokes kept."""
     return (a[:-1, :-1] + a[1:, :-1] + a[:-1, 1:] + a[1:, 1:]) / 4 if min(a.shape) > 1 else a
-
-
-def _median(values: np.ndarray) -> float:
-    """`np.median` of an array's values, to the bit (for float32: the two middle values' float32 mean), without
-    its general machinery: a third of the cost on the few thousand values it is asked about here."""
-    flat = values.ravel()
-    half = flat.size // 2
-    if flat.size % 2:
-        return float(np.partition(flat, half)[half])
-    middle = np.partition(flat, (half - 1, half))
-    return float((middle[half - 1] + middle[half]) / 2)
-
-
-def _edge_padded(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """`array` extended to height x width by repeating its last row and column (np.pad's "edge", cheaper)."""
-    h, w = array.shape
-    out = np.empty((height, width), dtype=array.dtype)
-    out[:h, :w] = array
-    out[h:, :w] = array[-1]
-    out[:, w:] = out[:, w - 1 : w]
-    return out
 
 
 def _peak(ink: np.ndarray) -> float:
@@ -558,7 +546,7 @@ def _mnist_already(gray: np.ndarray) -> np.ndarray | None:
     if gray.shape != (CANVAS, CANVAS):
         return None
     ring = np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
-    paper = float(np.median(ring))
+    paper = median(ring)
     if MNIST_PAPER < paper < 255 - MNIST_PAPER:
         return None
     image = np.clip(gray if paper <= MNIST_PAPER else 255 - gray, 0, 255)
