@@ -605,11 +605,25 @@ def _clean(ink: np.ndarray) -> np.ndarray:
         thickness = 2 * area / np.maximum(outline, 1)
         main = int(np.argmax(mass))
         keep = (mass >= MIN_PIECE * mass[main]) & (thickness >= HAIRLINE * thickness[main])
+        boxes = ndimage.find_objects(labels, count)
+        keep &= ~np.array([_printed_tick(piece, boxes[main]) for piece in boxes])
         keep[main] = True
         clear = np.concatenate([[0], keep]).astype(np.uint8)[labels]
     out = np.zeros_like(ink)
     out[box] = np.where(max_filter(clear, 1 + 2 * REACH) > 0, part, 0)
     return out
+
+
+def _printed_tick(piece: tuple[slice, slice], digit: tuple[slice, slice]) -> bool:
+    """Whether a piece is a short upright bar beside the digit (no column in common), level with its lower part:
+    the printed tick between two cells of a comb field (a form's row of cells open at the top), which
+    would otherwise widen the digit's box and shrink the digit. A digit's own detached stroke lies under or
+    over the rest of it, or reaches its upper half."""
+    rows, cols = piece
+    digit_rows, digit_cols = digit
+    apart = cols.start >= digit_cols.stop or cols.stop <= digit_cols.start
+    low = rows.start > digit_rows.start + 0.4 * (digit_rows.stop - digit_rows.start)
+    return apart and low and rows.stop - rows.start >= 3 * (cols.stop - cols.start)
 
 
 def ink_map(picture: Image.Image | np.ndarray, height: int) -> tuple[np.ndarray, float]:
