@@ -3,6 +3,11 @@ distilled from it, all inside a fixed wall-clock budget. Written down before the
 
     PYTHONPATH=src python3 scripts/gpu_round.py --data .gpu/mnist --budget 560 --out $OUT
 
+The rendered views are drawn beforehand on any machine (`digitrec train ... --set rendered=0.4 --set
+render_kinds=... --set steps=1` fills $DIGITREC_CACHE) and carried compressed; unpack them into
+$DIGITREC_CACHE in the same device call that trains, since a later call may find the unpacked copy gone
+(session 16 lost its second call so: the student drew the views again and ran out of time).
+
 Phase 1: five `vgg` teachers (seeds 0-4), recipe B + rendered views (boxed digits among them, so that the
 teachers learn stretched 1s), batch 512, all at once on the one GPU. Phase 2: their ensemble, calibrated
 on the 3,000 validation digits. Phase 3: the student candidates below, at once, for as many epochs (at most
