@@ -11,11 +11,9 @@ finding faults, not a set to choose on.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 from PIL import Image
-from probe_tight_crops import probe_read, probe_setup
+from probe_tight_crops import probe_setup, report_condition
 
 from digitrec import synthetic
 
@@ -46,15 +44,12 @@ def comb_cell(image28: np.ndarray, rng: np.random.Generator, baseline: bool, tic
 
 def main() -> None:
     images, labels, predictor = probe_setup(__doc__, 600)
-    print(f"{'condition':>20} {'read':>7} {'refused':>8}  commonest confusions (true, read)")
+    print(f"{'condition':20s} {'read':>7} {'refused':>8}  commonest confusions (true, read)")
     conditions = (("alone", False, False), ("baseline", True, False), ("baseline and ticks", True, True))
     for name, baseline, ticks in conditions:
         rng = np.random.default_rng(7)
         pictures = [comb_cell(image, rng, baseline, ticks) for image in images]
-        truth, guess, refused = probe_read(pictures, labels, predictor)
-        wrong = guess != truth
-        pairs = Counter(zip(truth[wrong].tolist(), guess[wrong].tolist(), strict=True)).most_common(4)
-        print(f"{name:>20} {np.mean(guess == truth) * len(truth) / len(labels):7.2%} {refused:8d}  {pairs}")
+        report_condition(name, pictures, labels, predictor, width=20, confusions=4)
 
 
 if __name__ == "__main__":

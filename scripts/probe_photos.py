@@ -12,11 +12,10 @@ Prints accuracy and refusals per condition. A probe for finding faults, not a se
 from __future__ import annotations
 
 import io
-from collections import Counter
 
 import numpy as np
 from PIL import Image, ImageFilter
-from probe_tight_crops import probe_read, probe_setup
+from probe_tight_crops import probe_setup, report_condition
 
 from digitrec import preprocess
 
@@ -73,10 +72,7 @@ def main() -> None:
     for name, settings in CONDITIONS.items():
         rng = np.random.default_rng(0)
         photos = (preprocess.open_image(photo(image, rng, **settings)) for image in images)
-        truth, guess, refused = probe_read(photos, labels, predictor)
-        wrong = guess != truth
-        pairs = Counter(zip(truth[wrong].tolist(), guess[wrong].tolist(), strict=True)).most_common(3)
-        print(f"{name:44s} {(len(truth) - wrong.sum()) / len(labels):7.2%} {refused:8d}  {pairs}")
+        report_condition(name, photos, labels, predictor)
 
 
 if __name__ == "__main__":

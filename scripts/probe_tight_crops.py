@@ -69,6 +69,16 @@ def probe_read(pictures: Iterable, labels: np.ndarray,
     return np.array(truth, int), guess, refused
 
 
+
+def report_condition(name: str, pictures: Iterable, labels: np.ndarray, predictor: Predictor | OnnxPredictor,
+                     width: int = 44, confusions: int = 3) -> None:
+    """One line of a probe's table: the condition, the share of all `labels` read right (a refused picture
+    counts as wrong), how many were refused, and the commonest confusions (true, read)."""
+    truth, guess, refused = probe_read(pictures, labels, predictor)
+    wrong = guess != truth
+    pairs = Counter(zip(truth[wrong].tolist(), guess[wrong].tolist(), strict=True)).most_common(confusions)
+    print(f"{name:{width}s} {(len(truth) - wrong.sum()) / len(labels):7.2%} {refused:8d}  {pairs}")
+
 def main() -> None:
     images, labels, predictor = probe_setup(__doc__, 1500)
     for style, (stretch, binary) in STYLES.items():
