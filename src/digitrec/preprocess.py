@@ -617,8 +617,9 @@ def _clean(ink: np.ndarray) -> np.ndarray:
 def _printed_tick(piece: tuple[slice, slice], digit: tuple[slice, slice]) -> bool:
     """Whether a piece is a short upright bar beside the digit (no column in common), level with its lower part:
     the printed tick between two cells of a comb field (a form's row of cells open at the top), which
-    would otherwise widen the digit's box and shrink the digit. A digit's own detached stroke lies under or
-    over the rest of it, or reaches its upper half."""
+    would otherwise widen the digit's box and shrink the digit. A digit's own detached stroke mostly lies
+    under or over the rest of it, or reaches its upper half; a 9's tail broken off beside its loop does not,
+    and is taken for a tick (one ball-point test digit of 1,000, MODEL_CARD)."""
     rows, cols = piece
     digit_rows, digit_cols = digit
     apart = cols.start >= digit_cols.stop or cols.stop <= digit_cols.start
