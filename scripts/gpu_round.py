@@ -20,7 +20,6 @@ only, by a rule written before they are read.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import subprocess
@@ -28,6 +27,8 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+
+from digitrec import runs
 
 RECIPE_B = ["--recipe", "best", "--set", "tta_shift_px=0", "--set", "val_fraction=0.05", "--set", "thickness=0.3",
             "--set", "blocky=0.1", "--set", "ink_levels=0.3", "--set", "broken=0.15", "--set", "rendered=0.4"]
@@ -70,11 +71,11 @@ def wait_all(jobs: dict[str, subprocess.Popen], deadline: float) -> None:
 
 
 def last_epoch(name: str) -> str:
-    path = Path("runs") / name / "metrics.csv"
-    if not path.is_file():
-        return "no metrics"
-    rows = list(csv.DictReader(path.open()))
-    return f"epoch {rows[-1]['epoch']}, val {rows[-1]['val_accuracy']}, {rows[-1]['seconds']} s/epoch" if rows else "-"
+    history = runs.read_metrics(Path("runs") / name)
+    if not history:
+        return "no finished epoch"
+    last = history[-1]
+    return f"epoch {last.epoch}, val {last.val_accuracy}, {last.seconds:.1f} s/epoch"
 
 
 def archive(out: Path, logs: Path) -> None:
@@ -85,7 +86,7 @@ def archive(out: Path, logs: Path) -> None:
         for run in sorted(Path("runs").iterdir()):
             tar = first if run.name.startswith("vgg-t") else second
             for f in run.iterdir() if run != logs else []:
-                if f.name != "checkpoint.pt":
+                if f.name != runs.CHECKPOINT:
                     tar.add(f)
         second.add(logs)
     print(f"archived runs/ into {teachers} ({teachers.stat().st_size / 1e6:.1f} MB) and {rest} "
@@ -93,9 +94,8 @@ def archive(out: Path, logs: Path) -> None:
 
 
 def epoch_seconds(name: str) -> float | None:
-    path = Path("runs") / name / "metrics.csv"
-    rows = list(csv.DictReader(path.open())) if path.is_file() else []
-    return float(rows[0]["seconds"]) if rows else None
+    history = runs.read_metrics(Path("runs") / name)
+    return history[0].seconds if history else None
 
 
 def train_students(names: list[str], epochs: int, data: str, logs: Path, end: float) -> None:
