@@ -44,13 +44,10 @@ def handwriting_fonts() -> list[Path]:
     return found
 
 
-def font_digit(font_path: Path, digit: int, rng: np.random.Generator) -> bytes:
-    size = int(rng.integers(120, 320))
-    font = ImageFont.truetype(str(font_path), int(size * rng.uniform(0.35, 0.7)))
-    dark_on_light = rng.random() < 0.8
-    paper, ink = (int(rng.integers(200, 255)), int(rng.integers(0, 60)))
-    if not dark_on_light:
-        paper, ink = ink, paper
+def glyph_layer(font: ImageFont.FreeTypeFont, digit: int, size: int, rng: np.random.Generator,
+                max_turn: float = 10) -> np.ndarray:
+    """The digit in `font` at a random place in a `size` x `size` square, turned up to `max_turn` degrees
+    either way: ink coverage 0-1."""
     layer = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(layer)
     box = draw.textbbox((0, 0), str(digit), font=font)
@@ -58,8 +55,18 @@ def font_digit(font_path: Path, digit: int, rng: np.random.Generator) -> bytes:
     x = rng.integers(0, max(1, size - w)) - box[0]
     y = rng.integers(0, max(1, size - h)) - box[1]
     draw.text((x, y), str(digit), fill=255, font=font)
-    layer = layer.rotate(rng.uniform(-10, 10), resample=Image.Resampling.BICUBIC)
-    alpha = np.asarray(layer, np.float32) / 255
+    layer = layer.rotate(rng.uniform(-max_turn, max_turn), resample=Image.Resampling.BICUBIC)
+    return np.asarray(layer, np.float32) / 255
+
+
+def font_digit(font_path: Path, digit: int, rng: np.random.Generator) -> bytes:
+    size = int(rng.integers(120, 320))
+    font = ImageFont.truetype(str(font_path), int(size * rng.uniform(0.35, 0.7)))
+    dark_on_light = rng.random() < 0.8
+    paper, ink = (int(rng.integers(200, 255)), int(rng.integers(0, 60)))
+    if not dark_on_light:
+        paper, ink = ink, paper
+    alpha = glyph_layer(font, digit, size, rng)
     page = paper * (1 - alpha) + ink * alpha + rng.normal(0, 4, alpha.shape)
     image = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0, 1)))
     buffer = io.BytesIO()

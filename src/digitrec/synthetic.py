@@ -119,6 +119,13 @@ def photo_of(image28: np.ndarray, rng: np.random.Generator, sizes: tuple[int, in
     top = int(rng.integers(0, max(1, size - h)))
     left = int(rng.integers(0, max(1, size - w)))
     ink_layer[top : top + h, left : left + w] = np.asarray(ink, np.float32)[: size - top, : size - left] / 255
+    return photograph(ink_layer, rng)
+
+
+def photograph(ink_layer: np.ndarray, rng: np.random.Generator) -> bytes:
+    """Ink (a square of coverage 0-1) as dark ink on uneven light paper in a phone photo: a lighting
+    gradient, grain, blur, a warm tint, JPEG."""
+    size = ink_layer.shape[0]
     ys, xs = np.mgrid[0:size, 0:size] / size
     light = rng.uniform(170, 235) + rng.uniform(-30, 30) * xs + rng.uniform(-30, 30) * ys
     paper = light + rng.normal(0, rng.uniform(2, 7), (size, size))
