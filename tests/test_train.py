@@ -291,6 +291,38 @@ def test_a_teacher_that_saw_the_validation_digits_is_refused(tmp_path, digits_di
     assert same_split.status == config.status == "finished"
 
 
+def test_a_run_starts_from_its_init_runs_weights(tmp_path, digits_dir, monkeypatch):
+    _small_loader(monkeypatch)
+    quick = _quick("mlp", epochs=2, rotate_deg=0, scale=0, shift_px=0, lr=3e-3)
+    _, first = train_run(quick, digits_dir, tmp_path / "first")
+    # Next to nothing learnt on top: the weights are the init run's, not a fresh random start's.
+    still = quick.update(init=str(tmp_path / "first"), epochs=1, lr=1e-12, schedule="constant")
+    _, config = train_run(still, digits_dir, tmp_path / "continued")
+    assert config.init.weights_sha256 == runs.weights_sha256(tmp_path / "first")
+    assert config.recipe.init == str((tmp_path / "first").resolve())
+    assert config.val_accuracy == pytest.approx(first.val_accuracy, abs=0.006)
+    start, _ = runs.load_run(tmp_path / "first")
+    after, _ = runs.load_run(tmp_path / "continued")
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(start.state_dict().values(),
+                                                                 after.state_dict().values(), strict=True))
+    _, fresh = train_run(quick.update(epochs=1, lr=1e-12, schedule="constant"), digits_dir, tmp_path / "fresh")
+    assert fresh.val_accuracy < 0.5 < config.val_accuracy
+
+
+def test_an_init_run_of_another_arch_or_split_is_refused(tmp_path, digits_dir, monkeypatch, small_train):
+    _small_loader(monkeypatch)
+    quick = _quick("mlp", epochs=1)
+    train_run(quick, digits_dir, tmp_path / "mlp")
+    with pytest.raises(DigitrecError, match="init run is a mlp, not a cnn"):
+        train_run(_quick("cnn", init=str(tmp_path / "mlp")), digits_dir, tmp_path / "cnn")
+    with pytest.raises(DigitrecError, match="init run may have learnt the digits this run holds out"):
+        train_run(quick.update(init=str(tmp_path / "mlp"), split_seed=1), digits_dir, tmp_path / "other-split")
+    with pytest.raises(DigitrecError, match="missing: no such run folder"):
+        train_run(quick.update(init=str(tmp_path / "missing")), digits_dir, tmp_path / "nowhere")
+    with pytest.raises(DigitrecError, match="init run needs its weights"):
+        train(quick.update(init="runs/x"), small_train.subset(np.arange(100)), None, tmp_path / "bare")
+
+
 def test_a_run_with_test_time_shifts_saves_loads_and_exports_them(tmp_path, digits_dir, digits, monkeypatch):
     import onnxruntime as ort
 

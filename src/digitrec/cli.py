@@ -69,6 +69,9 @@ def _add_train_verb(verbs) -> None:
                             "--recipe best: 1); 0 reads once")
     train.add_argument("--teacher", metavar="RUN_DIR",
                        help="distil: also learn from this run's probabilities (e.g. an ensemble)")
+    train.add_argument("--init", metavar="RUN_DIR",
+                       help="start from this run's weights instead of random ones (same --arch, same held-out "
+                            "digits)")
     train.add_argument("--data", help=DATA_HELP)
     train.add_argument("--out", help="run folder to create")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last finished epoch")

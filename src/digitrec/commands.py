@@ -101,7 +101,7 @@ def cmd_train(args) -> int:
     check_output_folder(args.resume or args.out)
     recipe = get_recipe(args.recipe, args.arch).update(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, val_fraction=args.val_fraction,
-        teacher=args.teacher, tta_shift_px=args.tta_shift_px,
+        teacher=args.teacher, init=args.init, tta_shift_px=args.tta_shift_px,
     ).update(**parse_overrides(args.set or []))
     run_dir = Path(args.resume or args.out)
     bar = None

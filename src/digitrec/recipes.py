@@ -59,6 +59,9 @@ class Recipe:
     # turned and shifted alike but as MNIST wrote it (no rendered view, pen, scanner or ink change), so a
     # view the teacher misreads still gets the digit's answer.
     teacher_reads: str = "view"
+    # A run folder whose weights the network starts from instead of random ones (the same architecture, the
+    # same held-out digits): to go on learning from a run, with another teacher or other settings; "": random.
+    init: str = ""
     val_fraction: float = 0.1
     seed: int = 0  # initial weights, shuffling and augmentation
     split_seed: int = 0  # which digits are held out: seeds of one ensemble share it, so its validation is honest

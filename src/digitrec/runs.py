@@ -56,7 +56,9 @@ class DataInfo:
 
 
 @dataclass
-class TeacherInfo:
+class RunRef:
+    """Another run this one learnt from (its teacher, or the run its weights started from)."""
+
     path: str
     arch: str
     weights_sha256: str | None
@@ -82,7 +84,8 @@ class RunConfig:
     recipe: Recipe = field(default_factory=Recipe)
     data: DataInfo = field(default_factory=DataInfo)
     parameters: int | None = None
-    teacher: TeacherInfo | None = None
+    teacher: RunRef | None = None
+    init: RunRef | None = None  # the run whose weights training started from
     members: list[Member] | None = None
     digitrec: str | None = None
     hardware: dict | None = None
@@ -124,6 +127,10 @@ class RunConfig:
         out["recipe"] = self.recipe.as_dict()
         out["data"] = asdict(self.data)
         out["teacher"] = None if self.teacher is None else asdict(self.teacher)
+        if self.init is None:  # only runs that started from another's weights say so
+            del out["init"]
+        else:
+            out["init"] = asdict(self.init)
         if self.members is None:
             del out["members"]
         else:
@@ -145,9 +152,10 @@ class RunConfig:
                 arch=raw["arch"],
                 recipe=Recipe.from_dict(raw.get("recipe") or {}),
                 data=DataInfo(**(raw.get("data") or {})),
-                teacher=TeacherInfo(**raw["teacher"]) if raw.get("teacher") else None,
+                teacher=RunRef(**raw["teacher"]) if raw.get("teacher") else None,
+                init=RunRef(**raw["init"]) if raw.get("init") else None,
                 members=[Member(**m) for m in raw["members"]] if raw.get("members") is not None else None,
-                **{k: raw[k] for k in known - {"name", "arch", "recipe", "data", "teacher", "members", "extra"}
+                **{k: raw[k] for k in known - {"name", "arch", "recipe", "data", "teacher", "init", "members", "extra"}
                    if k in raw},
                 extra={k: v for k, v in raw.items() if k not in known},
             )
@@ -338,24 +346,46 @@ def make_ensemble(member_dirs: list[Path], out: Path) -> RunConfig:
     return config
 
 
-def load_teacher(recipe: Recipe, data_sha256: str) -> tuple[nn.Module, TeacherInfo]:
+def _same_held_out(config: RunConfig, recipe: Recipe, data_sha256: str, where: str, role: str) -> None:
+    """Refuses a run that may have learnt digits this recipe holds out for validation."""
+    if not recipe.val_fraction:
+        return
+    try:
+        splits = config.splits()
+    except DigitrecError:
+        splits = set()
+    if splits != {(data_sha256, recipe.val_fraction, recipe.split_seed)}:
+        raise DigitrecError(
+            f"the {role} may have learnt the digits this run holds out, so validation would flatter the "
+            "student", where=where,
+            expected=f"--val-fraction 0, or a {role} trained on the same data with the same --val-fraction "
+            "and split_seed",
+        )
+
+
+def load_teacher(recipe: Recipe, data_sha256: str) -> tuple[nn.Module, RunRef]:
     """The teacher run's model, folded for fast inference, and what the student's config records of it.
 
     Refused when the teacher may have learnt digits the student holds out for validation."""
     from digitrec.models import fuse_for_inference
 
     model, config = load_run(recipe.teacher)
-    if recipe.val_fraction:
-        try:
-            splits = config.splits()
-        except DigitrecError:
-            splits = set()
-        if splits != {(data_sha256, recipe.val_fraction, recipe.split_seed)}:
-            raise DigitrecError(
-                "the teacher may have learnt the digits this run holds out, so validation would flatter the "
-                "student", where=recipe.teacher,
-                expected="--val-fraction 0, or a teacher trained on the same data with the same --val-fraction "
-                "and split_seed",
-            )
-    info = TeacherInfo(str(Path(recipe.teacher).resolve()), config.arch, weights_sha256(Path(recipe.teacher)))
+    _same_held_out(config, recipe, data_sha256, recipe.teacher, "teacher")
+    info = RunRef(str(Path(recipe.teacher).resolve()), config.arch, weights_sha256(Path(recipe.teacher)))
     return fuse_for_inference(model).requires_grad_(False), info
+
+
+def load_init(recipe: Recipe, data_sha256: str) -> tuple[dict, RunRef]:
+    """The weights (a state dict) of the run `recipe.init` names, for a network of `recipe.arch` to start
+    from, and what the new run's config records of it. Refused when it is another architecture or an
+    ensemble, or may have learnt digits this run holds out."""
+    from digitrec.models import ShiftAverage
+
+    model, config = load_run(recipe.init)
+    if config.arch != recipe.arch:
+        raise DigitrecError(f"init run is a {config.arch}, not a {recipe.arch}", where=recipe.init,
+                            expected=f"a run of --arch {recipe.arch}, or --arch {config.arch}")
+    _same_held_out(config, recipe, data_sha256, recipe.init, "init run")
+    network = model.model if isinstance(model, ShiftAverage) else model
+    info = RunRef(str(run_path(recipe.init).resolve()), config.arch, weights_sha256(run_path(recipe.init)))
+    return network.state_dict(), info

@@ -214,10 +214,13 @@ def _loss_and_accuracy(logits: torch.Tensor, labels: np.ndarray) -> tuple[float,
 class _Loop:
     """The state one training run carries from step to step, and what a checkpoint saves of it."""
 
-    def __init__(self, recipe: Recipe, n_train: int, device: torch.device):
+    def __init__(self, recipe: Recipe, n_train: int, device: torch.device, init: dict | None = None):
         torch.manual_seed(recipe.seed)
         self.generator = torch.Generator().manual_seed(recipe.seed)  # on the CPU: the same draws on any device
-        self.model = create_model(recipe.arch).to(device=device, memory_format=torch.channels_last)
+        self.model = create_model(recipe.arch)
+        if init is not None:
+            self.model.load_state_dict(init)
+        self.model = self.model.to(device=device, memory_format=torch.channels_last)
         self.steps_per_epoch = math.ceil(n_train / recipe.batch_size)
         self.epochs = recipe.epochs_for(n_train)
         self.opt = _optimizer(self.model, recipe)
@@ -309,16 +312,21 @@ def train(
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     teacher: nn.Module | None = None,
     after_epoch: Callable[[nn.Module, list[EpochMetrics]], None] | None = None,
+    init: dict | None = None,
 ) -> TrainResult:
     """Train `recipe` on `train_set`, checkpointing into `run_dir` after every epoch; with a `teacher`, learn
     from its probabilities too (see `distillation_targets`). The checkpoint holds the history too, so a
-    kill between any two writes loses no finished epoch; `after_epoch` then sees the kept model."""
+    kill between any two writes loses no finished epoch; `after_epoch` then sees the kept model. `init`: the
+    weights (a state dict) the network starts from, where the recipe names an init run."""
     if bool(recipe.teacher) != (teacher is not None):
         raise DigitrecError("a recipe with a teacher needs its model, and only such a recipe takes one",
                             expected="train_run(), which loads the recipe's teacher")
     hardware.configure_threads()
     device = hardware.training_device()
-    loop = _Loop(recipe, len(train_set), device)
+    if bool(recipe.init) != (init is not None):
+        raise DigitrecError("a recipe with an init run needs its weights, and only such a recipe takes them",
+                            expected="train_run(), which loads the recipe's init run")
+    loop = _Loop(recipe, len(train_set), device, init)
     result = TrainResult(loop.kept_model)
     if resume:
         state = runs.load_checkpoint(run_dir)
@@ -357,13 +365,15 @@ def _now() -> str:
 
 
 def _start_config(run_dir: Path, recipe: Recipe, data_path: Path, data_sha256: str, train_set: Digits,
-                  val_set: Digits | None, teacher_info: runs.TeacherInfo | None) -> RunConfig:
+                  val_set: Digits | None, teacher_info: runs.RunRef | None,
+                  init_info: runs.RunRef | None) -> RunConfig:
     return RunConfig(
         name=run_dir.name, arch=recipe.arch, recipe=recipe,
         parameters=count_parameters(create_model(recipe.arch)),
         data=DataInfo(str(data_path.resolve()), data.detect_kind(data_path), data_sha256, len(train_set),
                       len(val_set) if val_set is not None else 0),
-        teacher=teacher_info, digitrec=__version__, hardware=hardware.describe(), started=_now(), status="running",
+        teacher=teacher_info, init=init_info, digitrec=__version__, hardware=hardware.describe(), started=_now(),
+        status="running",
     )
 
 
@@ -388,8 +398,9 @@ def train_run(
     elif (run_dir / runs.CONFIG).exists():
         raise DigitrecError("run folder already holds a run", where=str(run_dir),
                             expected=f"a new --out folder, or --resume {run_dir} to continue (or restart) it")
-    elif recipe.teacher:
-        recipe = recipe.update(teacher=str(Path(recipe.teacher).resolve()))  # --resume may run from elsewhere
+    else:  # --resume may run from elsewhere
+        recipe = recipe.update(teacher=str(Path(recipe.teacher).resolve()) if recipe.teacher else None,
+                               init=str(runs.run_path(recipe.init).resolve()) if recipe.init else None)
     recipe.check()
     data_path = data.resolve_data_path(data_path)
     data_sha256 = data.fingerprint(data_path)
@@ -399,10 +410,13 @@ def train_run(
     teacher, teacher_info = runs.load_teacher(recipe, data_sha256) if recipe.teacher else (None, None)
     if config and teacher_info != config.teacher:
         raise DigitrecError("the teacher changed since the run started", where=recipe.teacher)
+    init, init_info = runs.load_init(recipe, data_sha256) if recipe.init else (None, None)
+    if config and init_info != config.init:
+        raise DigitrecError("the init run's weights changed since the run started", where=recipe.init)
     run_dir.mkdir(parents=True, exist_ok=True)
     runs.remove_stale_temporaries(run_dir)
     if config is None:
-        config = _start_config(run_dir, recipe, data_path, data_sha256, train_set, val_set, teacher_info)
+        config = _start_config(run_dir, recipe, data_path, data_sha256, train_set, val_set, teacher_info, init_info)
         runs.write_config(run_dir, config)
 
     def keep_epoch(model: nn.Module, history: list[EpochMetrics]) -> None:
@@ -412,7 +426,7 @@ def train_run(
         runs.write_config(run_dir, config)
 
     start = time.perf_counter()
-    result = train(recipe, train_set, val_set, run_dir, resume, on_batch, on_epoch, teacher, keep_epoch)
+    result = train(recipe, train_set, val_set, run_dir, resume, on_batch, on_epoch, teacher, keep_epoch, init)
     _finish_run(run_dir, config, result, val_set, time.perf_counter() - start)
     return result, config
 
