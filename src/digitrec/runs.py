@@ -356,8 +356,8 @@ def _same_held_out(config: RunConfig, recipe: Recipe, data_sha256: str, where: s
         splits = set()
     if splits != {(data_sha256, recipe.val_fraction, recipe.split_seed)}:
         raise DigitrecError(
-            f"the {role} may have learnt the digits this run holds out, so validation would flatter the "
-            "student", where=where,
+            f"the {role} may have learnt the digits this run holds out, so validation would flatter this run",
+            where=where,
             expected=f"--val-fraction 0, or a {role} trained on the same data with the same --val-fraction "
             "and split_seed",
         )
