@@ -307,6 +307,15 @@ def test_a_run_starts_from_its_init_runs_weights(tmp_path, digits_dir, monkeypat
                                                                  after.state_dict().values(), strict=True))
     _, fresh = train_run(quick.update(epochs=1, lr=1e-12, schedule="constant"), digits_dir, tmp_path / "fresh")
     assert fresh.val_accuracy < 0.5 < config.val_accuracy
+    # A run resumed after its init run's weights changed would no longer be what its config says.
+    config.status = "running"
+    runs.write_config(tmp_path / "continued", config)
+    edited = runs.read_config(tmp_path / "first")
+    start[-1].bias.data += 1
+    edited.weights_sha256 = runs.save_weights(tmp_path / "first", start)
+    runs.write_config(tmp_path / "first", edited)
+    with pytest.raises(DigitrecError, match="init run's weights changed since the run started"):
+        train_run(still, digits_dir, tmp_path / "continued", resume=True)
 
 
 def test_an_init_run_of_another_arch_or_split_is_refused(tmp_path, digits_dir, monkeypatch, small_train):
