@@ -11,9 +11,11 @@ from digitrec.recipes import Recipe
 def test_the_bundled_config_reads_and_writes_back_unchanged(tmp_path):
     raw = json.loads((runs.BUNDLED_DIR / runs.CONFIG).read_text())
     config = runs.read_config(None)
-    # Since session 8 one cnn-wide network (read once), distilled from an ensemble of five, taught other pens.
+    # Since session 18 one cnn-wide network (read once), going on from session 9's (distilled from an ensemble
+    # of five), taught by a vgg network, with other pens and stretched boxes among its views.
     assert config.arch == "cnn-wide" and not config.is_ensemble and config.recipe.views == 1
-    assert config.teacher is not None and config.teacher.arch == "ensemble" and config.recipe.rendered > 0
+    assert config.teacher is not None and config.teacher.arch == "vgg" and config.recipe.rendered > 0
+    assert config.init is not None and config.init.arch == "cnn-wide" and "boxed" in config.recipe.render_kinds
     assert config.weights_sha256 == runs.weights_sha256(runs.BUNDLED_DIR)  # checked on every load
     assert config.data.train + config.data.val == 60000 and config.test_accuracy >= 0.995
     assert 0.05 < config.temperature < 5 and config.recipe.thickness > 0  # calibrated; taught other pens
