@@ -7,7 +7,7 @@ from scipy import ndimage
 
 from digitrec import synthetic
 from digitrec.errors import DigitrecError, NoDigitError
-from digitrec.preprocess import FIT_SIZE, even_stroke, ink_map, open_image, to_mnist
+from digitrec.preprocess import FIT_SIZE, MAX_INK_SHARE, even_stroke, ink_map, open_image, to_mnist
 
 
 def _png(image: Image.Image) -> bytes:
@@ -267,10 +267,6 @@ def test_a_picture_that_already_is_an_mnist_digit_is_read_as_it_is(digits):
 def test_a_heavily_inked_mnist_digit_is_made_again_not_refused_as_a_blot():
     # A 28x28 that already is an MNIST digit was read as it is and checked for blots as it is: MNIST's
     # heaviest digits (17 of 60,000 training digits over 62 % of the 20x20 inked) were answered "no digit".
-    from scipy import ndimage
-
-    from digitrec.preprocess import FIT_SIZE, MAX_INK_SHARE
-
     ys, xs = np.indices((28, 28))
     radius = np.hypot(ys - 13.5, xs - 13.5)
     zero = np.clip((10.2 - radius) * 255, 0, 255) * np.clip((radius - 3.0) * 255, 0, 1)  # a thick ring
