@@ -216,6 +216,36 @@ def test_a_detached_stroke_of_the_digit_is_kept(pen):
     assert np.flatnonzero(out.max(axis=1) > 127).size >= 18
 
 
+@pytest.mark.parametrize("digit", [0, 3, 4, 7])
+def test_a_speck_far_from_the_digit_does_not_shrink_it(digit):
+    # A stub of a ruled line or a crumb of dirt near a corner, far from a thin pen's digit, was kept as a
+    # piece of it: the digit's box then spanned the picture and the digit shrank to a dot (a ruled-paper 4
+    # of realworld-val read as 6).
+    from PIL import ImageDraw
+
+    strokes, _ = synthetic.digit_strokes(digit, np.random.default_rng(digit), size=180)
+    page = Image.new("L", (300, 300), 255)
+    page.paste(synthetic.render_strokes(strokes, 4, size=180), (20, 20))
+    reference = to_mnist(page)
+    ImageDraw.Draw(page).rectangle((270, 285, 283, 288), fill=40)
+    assert np.array_equal(to_mnist(page), reference)
+
+
+def test_a_digit_broken_into_a_chain_of_pieces_keeps_every_piece():
+    # A thin pen's 5 in three strokes, none touching: its short top bar lies far from the largest piece (the
+    # bowl) and holds little ink, but the stem links the two; only ink far from the whole digit is dropped.
+    from PIL import ImageDraw
+
+    page = Image.new("L", (220, 240), 235)
+    draw = ImageDraw.Draw(page)
+    draw.line([(72, 20), (130, 20)], fill=20, width=4)  # the top bar
+    draw.line([(70, 40), (66, 112)], fill=20, width=4)  # the stem, near both
+    draw.arc((50, 120, 170, 225), 250, 150, fill=20, width=4)  # the bowl, the largest piece
+    out = to_mnist(page)
+    top = np.flatnonzero(out.max(axis=1) > 127)[0]
+    assert np.count_nonzero(out[top : top + 2].max(axis=0) > 127) >= 6  # a bar across the top, not a stem's end
+
+
 def test_a_small_picture_that_the_digit_fills_is_not_taken_for_blank_paper():
     # A 16x16 grey box that a 0 fills edge to edge (some collections store digits so): pixels two apart are
     # mostly across a stroke's edge, which must not pass for paper grain.
