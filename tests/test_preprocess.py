@@ -231,6 +231,19 @@ def test_a_speck_far_from_the_digit_does_not_shrink_it(digit):
     assert np.array_equal(to_mnist(page), reference)
 
 
+def test_a_page_of_scattered_dots_is_no_digit_not_a_digit_found_among_them():
+    # Hundreds of like pieces: none is a digit with specks beside it, and comparing every two would cost
+    # quadratic time and memory (preprocess.MAX_CHAINED).
+    from PIL import ImageDraw
+
+    page = Image.new("L", (400, 400), 235)
+    draw = ImageDraw.Draw(page)
+    for x, y in np.random.default_rng(0).integers(5, 390, (400, 2)):
+        draw.rectangle((x, y, x + 3, y + 3), fill=30)
+    with pytest.raises(NoDigitError):
+        to_mnist(page)
+
+
 def test_a_digit_broken_into_a_chain_of_pieces_keeps_every_piece():
     # A thin pen's 5 in three strokes, none touching: its short top bar lies far from the largest piece (the
     # bowl) and holds little ink, but the stem links the two; only ink far from the whole digit is dropped.

@@ -78,9 +78,11 @@ HAIRLINE = 0.4
 # a ruled line or a crumb of dirt near a corner is not. A digit's own pieces (a 5's lifted top, a faint
 # stroke's breaks) lie closer, and an old scan's pieces are joined by faint blocks or hold more of the ink
 # (a 3's top, 38 %). Set on validation digits: realworld-val (7 of 11,000 changed, each a speck or a
-# frame's remnant dropped) and scripts/probe_small_scans.py.
+# frame's remnant dropped) and scripts/probe_small_scans.py. Past MAX_CHAINED kept pieces (noise, not a digit
+# and its specks) nothing is dropped so: the check compares every two pieces.
 FAR_PIECE = 0.5
 STRAY_MASS = 0.3
+MAX_CHAINED = 64
 JOIN = 1  # pixels: pieces this close are one piece
 REACH = 3  # pixels: faint ink and soft edges this close to kept ink are kept
 
@@ -619,9 +621,7 @@ def _clean(ink: np.ndarray) -> np.ndarray:
         keep = (mass >= MIN_PIECE * mass[main]) & (thickness >= HAIRLINE * thickness[main])
         boxes = ndimage.find_objects(labels, count)
         keep &= ~np.array([_printed_tick(piece, boxes[main]) for piece in boxes])
-        faint, _ = ndimage.label(part > 0, structure=EIGHT_CONNECTED)
-        joined = np.array([faint[box][labels[box] == i + 1][0] for i, box in enumerate(boxes)])
-        keep &= _near_digit(boxes, main, keep, joined) | (mass >= STRAY_MASS * mass[main])
+        keep &= _near_digit(part, labels, boxes, main, keep) | (mass >= STRAY_MASS * mass[main])
         keep[main] = True
         clear = np.concatenate([[0], keep]).astype(np.uint8)[labels]
     out = np.zeros_like(ink)
@@ -629,21 +629,31 @@ def _clean(ink: np.ndarray) -> np.ndarray:
     return out
 
 
-def _near_digit(boxes: list[tuple[slice, slice]], main: int, kept: np.ndarray, joined: np.ndarray) -> np.ndarray:
-    """Which pieces belong to the digit: the largest, and each kept piece within reach of one that belongs or
-    in the same piece of fainter ink (`joined`: its label there); a chain, so a 3 broken twice keeps its top
-    arc through its middle stroke."""
-    starts = np.array([[axis.start for axis in box] for box in boxes])
-    stops = np.array([[axis.stop for axis in box] for box in boxes])
+def _near_digit(part: np.ndarray, labels: np.ndarray, boxes: list[tuple[slice, slice]], main: int,
+                kept: np.ndarray) -> np.ndarray:
+    """Which kept pieces belong to the digit: the largest, and each one within reach of one that belongs or
+    in the same piece of fainter ink; a chain, so a 5 in three strokes keeps its lifted top through its stem.
+    A picture in more than MAX_CHAINED pieces is not a digit with a speck beside it: all stay."""
+    members = np.flatnonzero(kept)
+    near = kept.copy()
+    if len(members) > MAX_CHAINED:
+        return near
+    faint, _ = ndimage.label(part > 0, structure=EIGHT_CONNECTED)
+    joined = np.zeros(len(boxes) + 1, int)
+    inked = labels > 0
+    joined[labels[inked]] = faint[inked]  # every pixel of a piece is faint ink too
+    joined = joined[1:][members]
+    starts = np.array([[axis.start for axis in boxes[i]] for i in members])
+    stops = np.array([[axis.stop for axis in boxes[i]] for i in members])
     # Pixels between two boxes along the axis where they lie farthest apart (negative: they overlap).
     gaps = np.maximum(starts[:, None] - stops[None], starts[None] - stops[:, None]).max(axis=2)
-    reach = ((gaps <= FAR_PIECE * (stops[main] - starts[main]).max()) | (joined[:, None] == joined[None])) & kept[None]
-    near = np.zeros(len(boxes), bool)
-    near[main] = True
-    frontier = near.copy()
+    reach = (gaps <= FAR_PIECE * max(d.stop - d.start for d in boxes[main])) | (joined[:, None] == joined[None])
+    linked = members == main
+    frontier = linked.copy()
     while frontier.any():
-        frontier = reach[frontier].any(axis=0) & ~near
-        near |= frontier
+        frontier = reach[frontier].any(axis=0) & ~linked
+        linked |= frontier
+    near[members] = linked
     return near
 
 
