@@ -231,17 +231,22 @@ def test_a_speck_far_from_the_digit_does_not_shrink_it(digit):
     assert np.array_equal(to_mnist(page), reference)
 
 
-def test_a_page_of_scattered_dots_is_no_digit_not_a_digit_found_among_them():
-    # Hundreds of like pieces: none is a digit with specks beside it, and comparing every two would cost
-    # quadratic time and memory (preprocess.MAX_CHAINED).
-    from PIL import ImageDraw
+@pytest.mark.parametrize(("dots", "kept"), [(10, False), (100, True)])
+def test_light_pieces_far_from_the_digit_go_unless_there_are_too_many_to_compare(dots, kept):
+    # Dots far from a stroke, each holding 9 % of its ink: a few are specks beside a digit and go; past
+    # MAX_CHAINED the picture is noise, not a digit and its specks, and every two pieces are not compared
+    # (that would grow quadratically with the pieces), so all stay.
+    from digitrec.preprocess import MAX_CHAINED, _clean
 
-    page = Image.new("L", (400, 400), 235)
-    draw = ImageDraw.Draw(page)
-    for x, y in np.random.default_rng(0).integers(5, 390, (400, 2)):
-        draw.rectangle((x, y, x + 3, y + 3), fill=30)
-    with pytest.raises(NoDigitError):
-        to_mnist(page)
+    ink = np.zeros((200, 200), np.float32)
+    ink[10:40, 10:16] = 1.0  # the digit: a 1's stem
+    spots = [(y, x) for y in range(100, 196, 8) for x in range(60, 196, 8)][:dots]
+    for y, x in spots:
+        ink[y : y + 4, x : x + 4] = 1.0
+    assert (dots > MAX_CHAINED) == kept
+    out = _clean(ink)
+    assert np.array_equal(out[:50, :20], ink[:50, :20])  # the stroke as it was
+    assert (out[90:] > 0).any() == kept
 
 
 def test_a_digit_broken_into_a_chain_of_pieces_keeps_every_piece():

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
+from scipy.sparse.csgraph import connected_components
 
 from digitrec.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
 from digitrec.filters import (
@@ -73,13 +74,13 @@ MAX_HOLES = 5
 # and is not much thinner than it (see `_clean`).
 MIN_PIECE = 0.04
 HAIRLINE = 0.4
-# ...and, when it holds less than STRAY_MASS of the largest piece's ink, when it lies within FAR_PIECE of the
-# largest piece's larger side of the digit's other kept pieces, or is joined to one by fainter ink: a stub of
-# a ruled line or a crumb of dirt near a corner is not. A digit's own pieces (a 5's lifted top, a faint
-# stroke's breaks) lie closer, and an old scan's pieces are joined by faint blocks or hold more of the ink
-# (a 3's top, 38 %). Set on validation digits: realworld-val (7 of 11,000 changed, each a speck or a
-# frame's remnant dropped) and scripts/probe_small_scans.py. Past MAX_CHAINED kept pieces (noise, not a digit
-# and its specks) nothing is dropped so: the check compares every two pieces.
+# A kept piece holding less than STRAY_MASS of the largest piece's ink is dropped when it is far from the digit:
+# more than FAR_PIECE of the largest piece's larger side from each of the digit's pieces, and not joined to one
+# by fainter ink. So go a ruled line's stub or a crumb of dirt in a corner; a 5's lifted top, a faint stroke's
+# breaks and an old scan's blocks (joined by fainter blocks, or heavier: a 3's top held 38 %) stay. Set on
+# validation digits: realworld-val (7 of 11,000 changed, each a speck or a frame's remnant dropped) and
+# scripts/probe_small_scans.py. Past MAX_CHAINED kept pieces (noise, not a digit and its specks) none is
+# dropped so: the check compares every two pieces.
 FAR_PIECE = 0.5
 STRAY_MASS = 0.3
 MAX_CHAINED = 64
@@ -621,7 +622,9 @@ def _clean(ink: np.ndarray) -> np.ndarray:
         keep = (mass >= MIN_PIECE * mass[main]) & (thickness >= HAIRLINE * thickness[main])
         boxes = ndimage.find_objects(labels, count)
         keep &= ~np.array([_printed_tick(piece, boxes[main]) for piece in boxes])
-        keep &= _near_digit(part, labels, boxes, main, keep) | (mass >= STRAY_MASS * mass[main])
+        stray = keep & (mass < STRAY_MASS * mass[main])
+        if stray.any():
+            keep &= ~stray | _near_digit(part, labels, boxes, main, keep)
         keep[main] = True
         clear = np.concatenate([[0], keep]).astype(np.uint8)[labels]
     out = np.zeros_like(ink)
@@ -635,9 +638,8 @@ def _near_digit(part: np.ndarray, labels: np.ndarray, boxes: list[tuple[slice, s
     in the same piece of fainter ink; a chain, so a 5 in three strokes keeps its lifted top through its stem.
     A picture in more than MAX_CHAINED pieces is not a digit with a speck beside it: all stay."""
     members = np.flatnonzero(kept)
-    near = kept.copy()
     if len(members) > MAX_CHAINED:
-        return near
+        return kept
     faint, _ = ndimage.label(part > 0, structure=EIGHT_CONNECTED)
     joined = np.zeros(len(boxes) + 1, int)
     inked = labels > 0
@@ -648,12 +650,9 @@ def _near_digit(part: np.ndarray, labels: np.ndarray, boxes: list[tuple[slice, s
     # Pixels between two boxes along the axis where they lie farthest apart (negative: they overlap).
     gaps = np.maximum(starts[:, None] - stops[None], starts[None] - stops[:, None]).max(axis=2)
     reach = (gaps <= FAR_PIECE * max(d.stop - d.start for d in boxes[main])) | (joined[:, None] == joined[None])
-    linked = members == main
-    frontier = linked.copy()
-    while frontier.any():
-        frontier = reach[frontier].any(axis=0) & ~linked
-        linked |= frontier
-    near[members] = linked
+    _, group = connected_components(reach, directed=False)
+    near = np.zeros_like(kept)
+    near[members] = group == group[np.searchsorted(members, main)]
     return near
 
 
