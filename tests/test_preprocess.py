@@ -279,6 +279,19 @@ def test_a_small_picture_that_the_digit_fills_is_not_taken_for_blank_paper():
         assert out[13:15, 13:15].max() < 64  # and its hole
 
 
+@pytest.mark.parametrize("light_ink", [True, False])
+def test_a_bar_from_corner_to_corner_of_a_black_and_white_box_is_the_ink_in_either_polarity(light_ink):
+    # A 1 stretched to fill a 16x16 box (the boxed set's way): ink in two corners, paper in the other two,
+    # so the corners say nothing. Mid-grey alone always called the light shade paper, and a light bar on
+    # black came out as the two black triangles beside it.
+    rows, cols = np.indices((16, 16))
+    bar = np.abs(rows + cols - 15) <= 3  # bottom-left to top-right, a third of the box
+    pixels = np.where(bar == light_ink, 255, 0).astype(np.uint8)
+    out = to_mnist(Image.fromarray(pixels).resize((64, 64), Image.Resampling.NEAREST))
+    assert min(out[r, 27 - r] for r in range(8, 20)) > 127  # the bar, worn to MNIST's pen, through the middle
+    assert out[3:7, 3:7].max() < 64 and out[21:25, 21:25].max() < 64  # and the paper's corners stay paper
+
+
 def test_an_8x8_scan_stored_as_it_is_reads_whole_not_as_blank():
     # An old scanner's 8x8 counts (0-16 ink pixels per 4x4 block of a 32x32 bitmap), not scaled up: at
     # 8x8 nearly every step between neighbours crosses a stroke's edge and passed for grain (a blank page).

@@ -196,8 +196,15 @@ def _flatten_paper(gray: np.ndarray, line: bool = False) -> tuple[np.ndarray, fl
         k = max(1, min(h, w) // 10)
         corners = np.concatenate([gray[:k, :k], gray[:k, -k:], gray[-k:, :k], gray[-k:, -k:]], axis=None)
         corner = median(corners)
-        # Corners half ink and half paper sit exactly halfway: there mid-grey settles it, as it always did.
-        light_paper = corner > middle if corner != middle else corner > 127
+        # Corners half ink and half paper sit exactly halfway (a bar stretched from corner to corner). Then
+        # the shade farther from mid-grey is the paper (white paper is whiter than ink is black), as it always
+        # was; in black and white, where neither is farther, it is the shade that covers more of the picture.
+        if corner != middle:
+            light_paper = corner > middle
+        elif abs(corner - 127.5) > 1:
+            light_paper = corner > 127
+        else:
+            light_paper = 2 * np.count_nonzero(gray > middle) > gray.size
     if light_paper:  # dark ink on light paper
         gray, sample, means = 255 - gray, 255 - sample, 255 - means
     noise = median(np.abs(np.diff(sample, axis=1))) / 0.954 / 1.1 if sample.shape[1] > 1 else 0.0
