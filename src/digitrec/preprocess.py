@@ -521,8 +521,8 @@ def _filled_outline(crop: np.ndarray, pen: float, paper: np.ndarray, count: int)
     area[np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]])] = 0  # open to the outside
     # As long as OUTLINE_LENGTH widths and as wide as OUTLINE_WIDTH pens: at least this large.
     candidates = np.flatnonzero(area >= OUTLINE_LENGTH * (OUTLINE_WIDTH * pen) ** 2)
-    if not len(candidates):
-        return None
+    if not 0 < len(candidates) <= MAX_CHAINED:
+        return None  # none, or a page of holes (a grid, a net) that no outline draws: each would be measured
     inked = crop > 0.5
     band = max(2, round(0.05 * max(crop.shape)))  # a frame askew, and the crop's margin
     sides = (inked[:band].any(axis=0), inked[-band:].any(axis=0), inked[:, :band].any(axis=1),
