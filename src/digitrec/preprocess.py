@@ -491,17 +491,17 @@ def _fit(ink: np.ndarray) -> np.ndarray:
     # specks of paper grain must not stretch the box and shrink the digit.
     crop = _crop(ink)
     pen = stroke_width(crop)
-    paper = ndimage.label(crop <= 0.5, structure=FOUR_CONNECTED)
-    filled = _filled_outline(crop, pen, *paper)
+    paper, holes = _enclosed_paper(crop > 0.5)
+    filled = _filled_outline(crop, pen, paper, holes)
     if filled is not None:
         crop, pen = filled, stroke_width(filled)
-        paper = ndimage.label(crop <= 0.5, structure=FOUR_CONNECTED)
+        _, holes = _enclosed_paper(crop > 0.5)
     width = pen * FIT_SIZE / max(crop.shape)
     if width > MAX_STROKE:
         raise NoDigitError(f"no digit: a blot or smudge (strokes {width:.0f} px wide at 28x28)",
                            expected="a handwritten digit")
     # Before a thin pen is thickened and closes them; a hole is at least twice the pen's width squared.
-    _check_holes(crop > 0.5, min_area=max(4.0, 2 * pen**2), paper=paper)
+    _check_holes(holes, min_area=max(4.0, 2 * pen**2))
     crop = _crop(even_stroke(crop, FIT_SIZE / max(crop.shape), pen))
     h, w = crop.shape
     scale = FIT_SIZE / max(h, w)
@@ -510,20 +510,25 @@ def _fit(ink: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(fitted, dtype=np.float32), 0, 1)
 
 
-def _filled_outline(crop: np.ndarray, pen: float, paper: np.ndarray, count: int) -> np.ndarray | None:
-    """The crop with an outlined digit's channels filled (see OUTLINE_LENGTH), or None where there are none.
-    `paper`, `count`: the crop's paper (at most half ink) labelled in 4-connected pieces. Not inside a frame
-    left around the digit: the gap between frame and digit is no channel."""
-    if count < 2:
-        return None  # no enclosed paper: most digits
+def _enclosed_paper(inked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's 4-connected pieces (label 0: the ink) and each label's area where ink encloses it (0 for the
+    ink and for paper open to the picture's edge)."""
+    paper, count = ndimage.label(~inked, structure=FOUR_CONNECTED)
     area = np.bincount(paper.ravel(), minlength=count + 1)
     area[0] = 0
-    area[np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]])] = 0  # open to the outside
+    area[np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]])] = 0
+    return paper, area
+
+
+def _filled_outline(crop: np.ndarray, pen: float, paper: np.ndarray, area: np.ndarray) -> np.ndarray | None:
+    """The crop with an outlined digit's channels filled (see OUTLINE_LENGTH), or None where there are none.
+    `paper`, `area`: the crop's `_enclosed_paper`. Not inside a frame left around the digit: the gap between
+    frame and digit is no channel."""
     # As long as OUTLINE_LENGTH widths and as wide as OUTLINE_WIDTH pens: at least this large.
     candidates = np.flatnonzero(area >= OUTLINE_LENGTH * (OUTLINE_WIDTH * pen) ** 2)
     if not 0 < len(candidates) <= MAX_CHAINED:
         return None  # none, or a page of holes (a grid, a net) that no outline draws: each would be measured
-    inked = crop > 0.5
+    inked = paper == 0
     band = max(2, round(0.05 * max(crop.shape)))  # a frame askew, and the crop's margin
     sides = (inked[:band].any(axis=0), inked[-band:].any(axis=0), inked[:, :band].any(axis=1),
              inked[:, -band:].any(axis=1))
@@ -533,13 +538,12 @@ def _filled_outline(crop: np.ndarray, pen: float, paper: np.ndarray, count: int)
     inside = np.zeros(crop.shape, bool)
     for label in candidates:
         rows, cols = boxes[label - 1]
-        hole = np.pad(paper[rows, cols] == label, 1)
-        outline = np.count_nonzero(hole[1:] != hole[:-1]) + np.count_nonzero(hole[:, 1:] != hole[:, :-1])
-        width = 2 * area[label] / outline * 4 / np.pi  # as `stroke_width` measures a stroke
+        hole = paper[rows, cols] == label
+        width = stroke_width(hole)  # the channel measured as a stroke is
         if area[label] >= OUTLINE_LENGTH * width**2 and width >= OUTLINE_WIDTH * pen:
-            widest = 2 * float(ndimage.distance_transform_edt(hole).max())
+            widest = 2 * float(ndimage.distance_transform_edt(np.pad(hole, 1)).max())
             if area[label] >= OUTLINE_ROUNDS * widest**2:
-                inside[rows, cols] |= hole[1:-1, 1:-1]
+                inside[rows, cols] |= hole
     return np.maximum(crop, inside.astype(crop.dtype)) if inside.any() else None
 
 
@@ -750,15 +754,12 @@ def _check_digit_like(image: np.ndarray) -> None:
     if share > MAX_INK_SHARE:
         raise NoDigitError(f"no digit: a blot or smudge ({share:.0%} of the digit's box inked)",
                            expected="a handwritten digit")
-    _check_holes(inked, min_area=2)
+    _check_holes(_enclosed_paper(inked)[1], min_area=2)
 
 
-def _check_holes(inked: np.ndarray, min_area: float, paper: tuple[np.ndarray, int] | None = None) -> None:
-    """Refuses a scribble: paper enclosed by ink in more than MAX_HOLES places (an 8 encloses two). `paper`: the
-    paper's 4-connected pieces and their count, where the caller has labelled them already."""
-    paper, count = ndimage.label(~inked, structure=FOUR_CONNECTED) if paper is None else paper
-    sizes = np.bincount(paper.ravel(), minlength=count + 1)
-    sizes[np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]])] = 0  # paper open to the outside
-    holes = int((sizes[1:] >= min_area).sum())
+def _check_holes(area: np.ndarray, min_area: float) -> None:
+    """Refuses a scribble: paper enclosed by ink (`_enclosed_paper`'s areas) in more than MAX_HOLES places (an 8
+    encloses two)."""
+    holes = int(np.count_nonzero(area >= min_area))
     if holes > MAX_HOLES:
         raise NoDigitError(f"no digit: a scribble ({holes} enclosed holes)", expected="a handwritten digit")
