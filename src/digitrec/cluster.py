@@ -36,6 +36,10 @@ PART_ROWS = 256  # pictures per manifest part: the unit of work an actor takes (
 OUT_PART_ROWS = 200_000  # answers per output Parquet file
 OBJECT_STORE_BYTES = 512 * 2**20  # local Ray: its shared memory, kept small (the default is 30 % of RAM)
 CONNECT_TIMEOUT_S = 10
+# A Ray GCS must answer its first call (GetClusterId) within this, import of Ray's client included: measured
+# 1.0 s on a loaded 2-core host against a live GCS, 5.2 s against an HTTP server (then refused).
+GCS_CHECK_TIMEOUT_S = 15
+LOOPBACK = "127.0.0.1"
 MANIFEST = "_manifest"  # Parquet readers skip names starting with "_" or "."
 MODES = ("predict", "read")
 
@@ -65,10 +69,11 @@ def connect(address: str | None) -> str:
     # Ray's C++ core warns on stderr about its own actors' arguments; its log files keep everything.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     if address in (None, "", "local"):
-        ray.init(num_cpus=available_cores(), object_store_memory=OBJECT_STORE_BYTES, **quiet)
+        _start_local(ray, quiet)
         where = "local Ray (started in this process)"
     else:
         _check_reachable(address)
+        _check_gcs(address)
         try:
             ray.init(address=address, **quiet)
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
@@ -77,6 +82,27 @@ def connect(address: str | None) -> str:
         where = f"Ray cluster at {address}"
     _quiet_ray_data()
     return _describe(ray, where)
+
+
+def _start_local(ray, options: dict) -> None:
+    """Ray on this machine with every socket on the loopback: Ray has no authentication, and left to itself its
+    GCS, raylet, workers and runtime-env agent listen on every interface (`ss -ltnp`: *:PORT, and the machine's
+    address). Ray binds its gRPC servers to 127.0.0.1 only when the node's address is the loopback, and turns a
+    loopback `_node_ip_address` into the machine's address unless ENABLE_RAY_CLUSTER is off (as Ray has it on
+    macOS and Windows); it is off only while Ray starts, so a later join of a real cluster is unchanged."""
+    from ray._private import ray_constants
+
+    cluster_mode = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(num_cpus=available_cores(), object_store_memory=OBJECT_STORE_BYTES, _node_ip_address=LOOPBACK,
+                 **options)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = cluster_mode
+    if ray.util.get_node_ip_address() != LOOPBACK:  # another Ray would have to be told differently
+        ray.shutdown()
+        raise DigitrecError(f"local Ray took the address {ray.util.get_node_ip_address()}, not {LOOPBACK}",
+                            expected=f"Ray {ray.__version__} binding local Ray to the loopback ({INSTALL})")
 
 
 def _describe(ray, where: str) -> str:
@@ -99,6 +125,34 @@ def _check_reachable(address: str) -> None:
     except OSError as e:
         raise DigitrecError(f"no Ray cluster answers there ({e.strerror or e.__class__.__name__})", where=address,
                             expected="a running head node (`ray start --head` prints its address)") from None
+
+
+# Run in a child: Ray's client prints its retries on stderr from C++ and only gives up after its own timeouts.
+_GCS_PROBE = """
+import sys
+from ray._raylet import InnerGcsClient
+InnerGcsClient.standalone(sys.argv[1], None, int(sys.argv[2]))
+"""
+
+
+def _check_gcs(address: str) -> None:
+    """A Ray GCS answers at `address` (its GetClusterId call, as `ray.init` makes first), within
+    GCS_CHECK_TIMEOUT_S: an open port that is something else (a web server) is refused in seconds, where
+    `ray.init` would retry for more than ten minutes, warning all the while."""
+    if address == "auto" or "://" in address:  # found by Ray itself, or Ray Client: not a GCS address
+        return
+    import subprocess
+
+    env = {**os.environ, "RAY_gcs_rpc_server_connect_timeout_s": "2"}  # Ray's own wait is 5 s, twice over
+    try:
+        answered = subprocess.run([sys.executable, "-c", _GCS_PROBE, address, "4000"], env=env,
+                                  timeout=GCS_CHECK_TIMEOUT_S, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL).returncode == 0
+    except subprocess.TimeoutExpired:
+        answered = False
+    if not answered:
+        raise DigitrecError("something answers there, but not a Ray cluster (no Ray GCS)", where=address,
+                            expected="the address `ray start --head` printed, e.g. 192.168.1.10:6379")
 
 
 def _quiet_ray_data() -> None:
