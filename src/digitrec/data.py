@@ -18,7 +18,7 @@ from digitrec.files import atomic_write_bytes
 from digitrec.formats import (
     Digits,
     detect_kind,
-    inflate,
+    inflate_chunks,
     iter_image_files,
     load_image_dir,
     load_mnist_dir,
@@ -214,8 +214,12 @@ MAX_MNIST_INFLATED = 64 << 20  # ... and 47 MB unpacked
 
 def _sha256_of_gzip(payload: bytes, where: str) -> str:
     """SHA-256 of what a gzip stream unpacks to, inflating no more than MNIST's size (a "gzip bomb" of a
-    few hundred KB is refused, not unpacked to gigabytes); a corrupt stream is a DigitrecError."""
-    return hashlib.sha256(inflate(payload, where, MAX_MNIST_INFLATED)).hexdigest()
+    few hundred KB is refused, not unpacked to gigabytes, and memory holds one chunk of it at a time); a corrupt
+    stream is a DigitrecError."""
+    digest = hashlib.sha256()
+    for chunk in inflate_chunks(payload, where, MAX_MNIST_INFLATED):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _cached(target: Path, sha: str) -> bool:

@@ -25,7 +25,9 @@ from digitrec.inputs import IMAGE_SIZE, NUM_PIXELS
 from digitrec.preprocess import open_image, to_mnist
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
-MAX_NPZ_BYTES = 4 << 30  # an array an .npz may declare: 4 GiB, MNIST-sized sets are far below
+# Bytes all the arrays an .npz's digits are read from may declare together: MNIST stored as float64 (a common
+# export) is 440 MB. A few MB of zeros can declare gigabytes: each header is checked before its data is unpacked.
+MAX_NPZ_BYTES = 512 << 20
 
 
 @dataclass
@@ -119,50 +121,104 @@ def detect_kind(path: Path) -> str:
 # ---------------------------------------------------------------- IDX
 
 
-MAX_INFLATED = 1 << 30  # an IDX file larger than 1 GiB unpacked is refused (a "gzip bomb" is a few hundred KB)
+# Bytes an IDX file's data may hold, unpacked or not: EMNIST's digits, the largest digit set published as IDX,
+# are 188 MB (MNIST's training images 47 MB). A gzip bomb of a few hundred KB unpacks to gigabytes: its header's
+# shape is checked against this before anything is unpacked, and the stream is never unpacked further than
+# the header's size and this budget.
+MAX_INFLATED = 256 << 20
+CHUNK = 1 << 20  # a stream is unpacked, and its budget checked, this many bytes at a time
 
 
-def inflate(payload: bytes, where: str, limit: int | None = None) -> bytes:
-    """A gzip stream unpacked, refused when corrupt or when it unpacks to more than `limit` bytes
-    (default MAX_INFLATED): that is found after unpacking `limit` bytes of it, not after filling the memory."""
+def inflate_chunks(payload: bytes, where: str, limit: int | None = None) -> Iterator[bytes]:
+    """A gzip stream unpacked CHUNK bytes at a time, refused when corrupt or once it has unpacked to more than
+    `limit` bytes (default MAX_INFLATED): memory holds one chunk, never the whole."""
     limit = MAX_INFLATED if limit is None else limit
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    total, rest = 0, payload
     try:
-        out = inflater.decompress(payload, limit)
-        if inflater.unconsumed_tail:
-            raise DigitrecError(f"gzip stream unpacks to over {limit:,} bytes", where=where,
-                                expected="an MNIST-sized file")
-        out += inflater.flush()
+        while not inflater.eof:
+            chunk = inflater.decompress(rest, CHUNK)
+            rest = inflater.unconsumed_tail
+            total += len(chunk)
+            if total > limit:
+                raise DigitrecError(f"gzip stream unpacks to over {limit:,} bytes", where=where,
+                                    expected="an MNIST-sized file")
+            if not chunk and not rest:
+                break
+            yield chunk
     except zlib.error as e:
         raise DigitrecError(f"truncated or corrupt gzip stream ({e})", where=where) from None
     if not inflater.eof:
         raise DigitrecError("truncated or corrupt gzip stream (it ends before its end marker)", where=where)
-    return out
+
+
+def inflate(payload: bytes, where: str, limit: int | None = None) -> bytes:
+    """A gzip stream unpacked whole, within `limit` bytes (see `inflate_chunks`)."""
+    return b"".join(inflate_chunks(payload, where, limit))
+
+
+def _read_fully(stream, buffer: memoryview) -> int:
+    """Fills `buffer` from `stream` CHUNK bytes at a time; returns how many bytes it got before the stream ended."""
+    got = 0
+    while got < len(buffer):
+        n = stream.readinto(buffer[got : got + CHUNK])
+        if not n:
+            break
+        got += n
+    return got
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (raw or gzipped), checking its header against its length."""
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = inflate(raw, str(path))
-    if not _is_idx(raw[:4]):
-        raise DigitrecError(
-            f"not an IDX file (magic {raw[:4].hex() or 'empty'})", where=str(path),
-            expected="magic 00000801 (labels) or 00000803 (images)",
-        )
-    ndim = raw[3]
+    """Read one IDX file (raw or gzipped), checking its header against its length. The header's shape is checked
+    against MAX_INFLATED before any data is read; then exactly that many bytes are read, and what follows them is
+    counted, not kept: memory holds the array once, whatever the file declares or unpacks to."""
+    with open(path, "rb") as f:
+        if f.read(2) != b"\x1f\x8b":
+            f.seek(0)
+            return _idx_array(f, path, os.fstat(f.fileno()).st_size)
+    try:
+        with gzip.open(path, "rb") as f:
+            return _idx_array(f, path, None)
+    except (OSError, EOFError, zlib.error) as e:  # gzip's BadGzipFile is an OSError
+        raise DigitrecError(f"truncated or corrupt gzip stream ({e})", where=str(path)) from None
+
+
+def _idx_array(stream, path: Path, size: int | None) -> np.ndarray:
+    """The array of an IDX stream; `size` is the file's length when it is not gzipped (None when it is)."""
+    head = stream.read(4)
+    if not _is_idx(head):
+        raise DigitrecError(f"not an IDX file (magic {head.hex() or 'empty'})", where=str(path),
+                            expected="magic 00000801 (labels) or 00000803 (images)")
+    ndim = head[3]
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DigitrecError(f"truncated header: {len(raw)} bytes", where=str(path), expected=f"{header} bytes")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    raw_dims = stream.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise DigitrecError(f"truncated header: {4 + len(raw_dims)} bytes", where=str(path), expected=f"{header} bytes")
+    dims = tuple(int.from_bytes(raw_dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
     expected = math.prod(dims)  # Python's integers: numpy's product of 2**31 x 2**31 x 2**31 wraps to 0
-    have = len(raw) - header
+    if size is not None and size - header != expected:
+        _wrong_length(path, dims, size - header)
+    if expected > MAX_INFLATED:
+        raise DigitrecError(f"header declares shape {dims}: {expected:,} bytes of data", where=str(path),
+                            expected=f"at most {MAX_INFLATED:,} bytes")
+    array = np.empty(expected, np.uint8)
+    have = _read_fully(stream, memoryview(array))
+    if have == expected:  # what follows is counted a chunk at a time, up to the budget
+        while have <= MAX_INFLATED and (n := len(stream.read(CHUNK))):
+            have += n
+        if header + have > MAX_INFLATED:
+            raise DigitrecError(f"gzip stream unpacks to over {MAX_INFLATED:,} bytes", where=str(path),
+                                expected="an MNIST-sized file")
     if have != expected:
-        state = "truncated" if have < expected else "has trailing bytes"
-        raise DigitrecError(
-            f"{state}: {have} bytes of data for shape {dims}", where=str(path), expected=f"{expected} bytes"
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
+        _wrong_length(path, dims, have)
+    return array.reshape(dims)
+
+
+def _wrong_length(path: Path, dims: tuple[int, ...], have: int) -> None:
+    expected = math.prod(dims)
+    state = "truncated" if have < expected else "has trailing bytes"
+    raise DigitrecError(f"{state}: {have} bytes of data for shape {dims}", where=str(path),
+                        expected=f"{expected} bytes")
 
 
 def _mnist_files(folder: Path) -> dict[tuple[str, str], Path]:
@@ -357,22 +413,27 @@ def _numeric_values(frame, path: Path, first_line: int, ncols: int) -> np.ndarra
 
 
 def load_npz(path: Path) -> dict[str, Digits]:
+    """The splits of an .npz (x_train, y_train, x_test, y_test), read member by member from the zip archive:
+    never through `np.load` (no pickles), each array's header checked before its data is unpacked, and all
+    the arrays together within MAX_NPZ_BYTES."""
     try:
-        archive = np.load(path, allow_pickle=False)
+        archive = zipfile.ZipFile(path)
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise DigitrecError(f"not a readable .npz archive ({e})", where=str(path)) from None
     splits = {}
+    budget = [MAX_NPZ_BYTES]
     with archive:
+        names = set(archive.namelist())
         for split in ("train", "test"):
-            if f"x_{split}" not in archive:
+            if f"x_{split}.npy" not in names:
                 continue
-            x = _npz_member(archive, f"x_{split}", path)
+            x = _npz_member(archive, f"x_{split}", path, budget)
             if x.ndim == 2 and x.shape[1] == NUM_PIXELS:
                 x = x.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
             if x.ndim != 3 or x.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
                 raise DigitrecError(f"x_{split} has shape {x.shape}", where=str(path), expected="(N, 28, 28)")
             x = _pixel_values(x, f"x_{split}", path)
-            y = _npz_member(archive, f"y_{split}", path) if f"y_{split}" in archive else None
+            y = _npz_member(archive, f"y_{split}", path, budget) if f"y_{split}.npy" in names else None
             if y is not None:
                 if y.shape != (len(x),):
                     raise DigitrecError(
@@ -390,24 +451,32 @@ def load_npz(path: Path) -> dict[str, Digits]:
     return splits
 
 
-def _npz_member(archive, name: str, path: Path) -> np.ndarray:
-    """One array of an .npz, refused with a clear line when it is damaged, not numeric, or would not fit
-    in memory (its header's shape is checked before the data is read)."""
+def _npz_member(archive: zipfile.ZipFile, name: str, path: Path, budget: list[int]) -> np.ndarray:
+    """One array of an .npz, refused with a clear line when it is damaged or not numeric, or when its header
+    declares more bytes than are left of the budget (`budget[0]`, spent here): then nothing of it is unpacked,
+    and otherwise no more than it declares."""
     try:
-        with archive.zip.open(f"{name}.npy") as member:
+        with archive.open(f"{name}.npy") as member:
             version = np.lib.format.read_magic(member)
             read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
                 else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read_header(member)
-        if dtype.hasobject or dtype.kind not in "biuf":
-            raise DigitrecError(f"{name} holds {dtype} values", where=str(path), expected="numbers")
-        if int(np.prod(shape, dtype=object)) * dtype.itemsize > MAX_NPZ_BYTES:
-            raise DigitrecError(f"{name} declares shape {shape}, too large", where=str(path),
-                                expected=f"at most {MAX_NPZ_BYTES >> 20} MiB an array")
-        return archive[name]
+            shape, fortran_order, dtype = read_header(member)
+            if dtype.hasobject or dtype.kind not in "biuf":
+                raise DigitrecError(f"{name} holds {dtype} values", where=str(path), expected="numbers")
+            size = math.prod(shape) * dtype.itemsize
+            if size > budget[0]:
+                raise DigitrecError(f"{name} declares shape {shape}, too large", where=str(path),
+                                    expected=f"at most {MAX_NPZ_BYTES:,} bytes of arrays in all")
+            budget[0] -= size
+            array = np.empty(math.prod(shape), dtype)
+            got = _read_fully(member, memoryview(array.view(np.uint8)))
+            if got < size:
+                raise DigitrecError(f"{name} is damaged (truncated: {got:,} of {size:,} bytes)", where=str(path))
+        return array.reshape(shape, order="F" if fortran_order else "C")
     except DigitrecError:
         raise
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+            zlib.error) as e:  # RuntimeError: an encrypted member; NotImplementedError: an unknown compression
         raise DigitrecError(f"{name} is damaged ({e.__class__.__name__})", where=str(path)) from None
 
 

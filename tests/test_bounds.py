@@ -1,0 +1,158 @@
+"""Bounded work for every input: pictures that are nearly all pieces, pictures in containers that decode on
+open, and compressed data that unpacks to gigabytes are refused in one line, with memory and work bounded."""
+
+import struct
+import tracemalloc
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from digitrec import data, formats
+from digitrec.errors import DigitrecError
+
+BLOCK = 16 << 20
+
+
+def _deflated_zeros(prefix: bytes, zeros: int) -> bytes:
+    """A raw deflate stream of `prefix` then `zeros` zero bytes, built in milliseconds: one compressed block of
+    zeros repeated (each starts from a full flush, so none refers to another)."""
+    head = zlib.compressobj(9, zlib.DEFLATED, -15)
+    out = [head.compress(prefix) + head.flush(zlib.Z_FULL_FLUSH)]
+    block = zlib.compressobj(9, zlib.DEFLATED, -15)
+    one = block.compress(bytes(BLOCK)) + block.flush(zlib.Z_FULL_FLUSH)
+    whole, rest = divmod(zeros, BLOCK)
+    tail = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return b"".join(out) + one * whole + tail.compress(bytes(rest)) + tail.flush()
+
+
+def _crc_of_zeros(prefix: bytes, zeros: int) -> int:
+    crc = zlib.crc32(prefix)
+    chunk = bytes(BLOCK)
+    while zeros > 0:
+        crc = zlib.crc32(chunk[: min(zeros, BLOCK)], crc)
+        zeros -= BLOCK
+    return crc
+
+
+def gzip_bomb(path: Path, prefix: bytes, zeros: int) -> Path:
+    """A valid gzip file of `prefix` and `zeros` zero bytes (CRC and length right), under a thousandth their size."""
+    body = _deflated_zeros(prefix, zeros)
+    size = len(prefix) + zeros
+    path.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + body
+                     + struct.pack("<LL", _crc_of_zeros(prefix, zeros), size & 0xFFFFFFFF))
+    return path
+
+
+def zip_bomb(path: Path, name: str, prefix: bytes, zeros: int) -> Path:
+    """A valid zip archive of one deflated member `name`: `prefix` and `zeros` zero bytes (under 4 GiB)."""
+    body = _deflated_zeros(prefix, zeros)
+    crc, size, encoded = _crc_of_zeros(prefix, zeros), len(prefix) + zeros, name.encode()
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0x21, crc, len(body), size, len(encoded), 0)
+    central = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 8, 0, 0x21, crc, len(body), size,
+                          len(encoded), 0, 0, 0, 0, 0, 0) + encoded
+    offset = len(local) + len(encoded) + len(body)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), offset, 0)
+    path.write_bytes(local + encoded + body + central + end)
+    return path
+
+
+def idx_header(*dims: int) -> bytes:
+    return bytes([0, 0, 8, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+
+
+def npy_header(shape: tuple[int, ...], descr: str = "|u1") -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def peak_while(fn) -> tuple[object, int]:
+    """What `fn()` returns (or raises, returned) and the most memory Python and numpy held meanwhile, in bytes."""
+    tracemalloc.start()
+    try:
+        try:
+            result = fn()
+        except Exception as e:  # the refusal is the result
+            result = e
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+# ---------------------------------------------------------------- compressed data
+
+
+def test_an_npz_that_declares_600_mb_of_zeros_is_refused_before_unpacking(tmp_path):
+    # 600 MB of zeros in 0.6 MB: the old per-array cap (4 GiB) let a 4.1 MB file take 3.3 GB in `data check`.
+    shape = (765_000, 28, 28)
+    path = zip_bomb(tmp_path / "bomb.npz", "x_train.npy", npy_header(shape), int(np.prod(shape)))
+    assert path.stat().st_size < 1 << 20
+    report, peak = peak_while(lambda: data.check(path))
+    assert report.problems == [f"{path}: x_train declares shape {shape}, too large "
+                               f"(expected at most {formats.MAX_NPZ_BYTES:,} bytes of arrays in all)"]
+    assert peak < 16 << 20, f"{peak / 2**20:.0f} MB"
+
+
+def test_npz_arrays_share_one_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(formats, "MAX_NPZ_BYTES", 300 * 784)
+    path = tmp_path / "two.npz"
+    np.savez(path, x_train=np.zeros((200, 28, 28), np.uint8), x_test=np.zeros((200, 28, 28), np.uint8))
+    with pytest.raises(DigitrecError, match=r"x_test declares shape \(200, 28, 28\), too large"):
+        data.load_splits(path)
+
+
+def test_npz_reads_without_np_load_as_before(tmp_path, monkeypatch):
+    def no_load(*args, **kwargs):
+        raise AssertionError("np.load called")
+
+    x = np.random.default_rng(0).integers(0, 256, (7, 28, 28)).astype(np.uint8)
+    path = tmp_path / "plain.npz"
+    np.savez_compressed(path, x_train=x, y_train=np.arange(7), x_test=np.asfortranarray(x[:3].astype(">f8")))
+    monkeypatch.setattr(np, "load", no_load)
+    splits = data.load_splits(path)
+    assert np.array_equal(splits["train"].x, x) and np.array_equal(splits["train"].y, np.arange(7))
+    assert np.array_equal(splits["test"].x, x[:3]) and splits["test"].y is None
+
+
+def test_a_gzip_idx_that_declares_more_than_the_budget_is_refused_before_unpacking(tmp_path):
+    # 400 MB of zeros behind a header that says so: the old 1 GiB cap unpacked all of it, then copied it.
+    dims = (510_000, 28, 28)
+    path = gzip_bomb(tmp_path / "train-images-idx3-ubyte.gz", idx_header(*dims), int(np.prod(dims)))
+    result, peak = peak_while(lambda: data.read_idx(path))
+    assert str(result) == (f"{path}: header declares shape {dims}: {np.prod(dims):,} bytes of data "
+                           f"(expected at most {formats.MAX_INFLATED:,} bytes)")
+    assert peak < 16 << 20, f"{peak / 2**20:.0f} MB"
+
+
+def test_a_gzip_bomb_after_a_small_header_is_refused_at_the_budget_holding_only_the_array(tmp_path):
+    # MNIST's header and 47 MB of images, then 300 MB more: counted a chunk at a time up to the budget, not kept.
+    dims = (60_000, 28, 28)
+    path = gzip_bomb(tmp_path / "train-images-idx3-ubyte.gz", idx_header(*dims), int(np.prod(dims)) + (300 << 20))
+    assert path.stat().st_size < 1 << 20
+    result, peak = peak_while(lambda: data.read_idx(path))
+    assert str(result) == (f"{path}: gzip stream unpacks to over {formats.MAX_INFLATED:,} bytes "
+                           "(expected an MNIST-sized file)")
+    assert peak < np.prod(dims) + (8 << 20), f"{peak / 2**20:.0f} MB"
+
+
+def test_an_idx_gzip_is_read_whole_and_exactly(tmp_path):
+    x = np.random.default_rng(1).integers(0, 256, (300, 28, 28)).astype(np.uint8)
+    import gzip
+
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(idx_header(*x.shape) + x.tobytes()))
+    assert np.array_equal(data.read_idx(path), x)
+    path.write_bytes(gzip.compress(idx_header(*x.shape) + x.tobytes() + b"extra"))
+    with pytest.raises(DigitrecError, match=r"has trailing bytes: 235205 bytes of data"):
+        data.read_idx(path)
+
+
+def test_the_mnist_download_check_hashes_a_chunk_at_a_time(tmp_path):
+    path = gzip_bomb(tmp_path / "t.gz", b"", 60 << 20)
+    result, peak = peak_while(lambda: data._sha256_of_gzip(path.read_bytes(), str(path)))
+    assert isinstance(result, str) and len(result) == 64
+    assert peak < 8 << 20, f"{peak / 2**20:.0f} MB"
