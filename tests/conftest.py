@@ -1,5 +1,18 @@
+"""Shared fixtures, and the tiers of the suite (markers registered in pyproject.toml):
+
+- `slow`: a test over about 5 s on 2 cores (real-data training, fault injection, full-scale fuzzing);
+- `browser`: drives Chromium through Playwright (skipped when Chromium is missing);
+- `cluster`: needs Ray (skipped when the `cluster` extra is not installed).
+
+The quick loop leaves all three out: `pytest -m "not slow and not browser and not cluster"`.
+Tests of accuracy and of MNIST itself read the real MNIST (`mnist_dir`: $DIGITREC_DATA, or the folder
+`digitrec data download` fills); without it they skip. Logic tests use the synthetic `digits` / `digits_dir`.
+"""
+
 import gzip
+import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -8,15 +21,58 @@ import pytest
 from digitrec import data, synthetic
 from digitrec.preprocess import to_mnist
 
+MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+               "t10k-labels-idx1-ubyte.gz")
+# Property tests run this share of their full case counts (tests/test_fuzz.py) unless FUZZ_SCALE says otherwise:
+# a tenth in a run that leaves the slow tier out (the quick loop), all of them in the full suite.
+QUICK_FUZZ_SCALE = 0.1
+
+
+def pytest_configure(config):
+    if "FUZZ_SCALE" not in os.environ:
+        quick = "not slow" in " ".join((config.getoption("markexpr") or "").split())
+        os.environ["FUZZ_SCALE"] = str(QUICK_FUZZ_SCALE if quick else 1)
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules (made unimportable)
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without the `cluster` extra (Ray, pyarrow) the tests marked `cluster` skip, saying how to install it."""
+    missing = [name for name in ("ray", "pyarrow") if not _importable(name)]
+    if missing:
+        skip = pytest.mark.skip(reason=f"needs {' and '.join(missing)}: pip install \"digitrec[cluster]\"")
+        for item in items:
+            if item.get_closest_marker("cluster"):
+                item.add_marker(skip)
+
+
+def find_mnist() -> tuple[Path | None, str]:
+    """The real MNIST: $DIGITREC_DATA when set, else the folder `digitrec data download` fills. (folder, why not)"""
+    path = os.environ.get(data.DATA_ENV)
+    if path:
+        if Path(path).is_dir():
+            return Path(path), ""
+        return None, f"{data.DATA_ENV}={path} is not a folder"
+    cache = data.default_cache_dir()
+    if all((cache / name).is_file() for name in MNIST_FILES):
+        return cache, ""
+    return None, (f"no MNIST: set {data.DATA_ENV} to an MNIST folder, or run `digitrec data download` "
+                  f"(fills {cache})")
+
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    """The real MNIST, found through DIGITREC_DATA (set by .ci/run), never a hard-coded path: only for tests
-    of accuracy and of MNIST itself; logic tests use `digits` / `digits_dir`."""
-    path = os.environ.get(data.DATA_ENV)
-    if not path or not Path(path).is_dir():
-        pytest.skip(f"set {data.DATA_ENV} to the MNIST folder (../shared/data/mnist) to run this test")
-    return Path(path)
+    """The real MNIST, never a hard-coded path: only for tests of accuracy and of MNIST itself; logic tests
+    use `digits` / `digits_dir`."""
+    path, why = find_mnist()
+    if path is None:
+        pytest.skip(why)
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +106,47 @@ def digits_dir(digits, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_train(digits) -> data.Digits:
     return digits["train"]
+
+
+@pytest.fixture(scope="session")
+def trained_run(digits_dir, tmp_path_factory) -> Path:
+    """One finished run, shared by the session: the `mlp` recipe for 3 epochs on `digits_dir` (split_seed 0,
+    1,800 training and 200 validation digits), figures drawn. Read it only; `copy_run` for a run to change."""
+    from digitrec.recipes import get_recipe
+    from digitrec.train import train_run
+
+    run_dir = tmp_path_factory.mktemp("runs") / "mlp3"
+    train_run(get_recipe(arch="mlp").update(epochs=3), digits_dir, run_dir)
+    return run_dir
+
+
+def copy_run(run_dir: Path, to: Path) -> Path:
+    """A copy of a run folder for a test that edits it."""
+    shutil.copytree(run_dir, to)
+    return to
+
+
+@pytest.fixture(scope="session")
+def tiny_line_model(digits, tmp_path_factory) -> tuple[Path, Path]:
+    """A line model trained for one epoch on 300 lines of the synthetic stand-in (100 validation lines): it
+    runs, nothing more. -> (the MNIST-style folder it learnt from, the line model's folder)."""
+    from digitrec.cli import main
+
+    folder = tmp_path_factory.mktemp("line-mnist")
+    write_idx(folder / "train-images-idx3-ubyte", digits["train"].x)
+    write_idx(folder / "train-labels-idx1-ubyte", digits["train"].y)
+    out = tmp_path_factory.mktemp("line-run") / "lines"
+    assert main(["train-lines", "--data", str(folder), "--out", str(out), "--lines", "300", "--epochs", "1"]) == 0
+    return folder, out
+
+
+@pytest.fixture
+def no_figures(monkeypatch):
+    """Runs trained in this test draw no figures: their five matplotlib figures take most of a small run's
+    time. For tests that never look at a run's figures."""
+    from digitrec import plots
+
+    monkeypatch.setattr(plots, "run_figures", lambda *args, **kwargs: [])
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> Path:

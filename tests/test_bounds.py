@@ -156,3 +156,90 @@ def test_the_mnist_download_check_hashes_a_chunk_at_a_time(tmp_path):
     result, peak = peak_while(lambda: data._sha256_of_gzip(path.read_bytes(), str(path)))
     assert isinstance(result, str) and len(result) == 64
     assert peak < 8 << 20, f"{peak / 2**20:.0f} MB"
+
+
+# ---------------------------------------------------------------- pictures: decoding
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header says width x height (8-bit grey) with one row of data: the size is all a check may read."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">L", len(body)) + kind + body + struct.pack(">L", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">LLBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(width + 1)))
+            + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize(("width", "height"), [(7000, 7000), (100_000, 100_000)],
+                         ids=["over-ours", "over-twice-pillows"])
+def test_a_picture_over_the_pixel_limit_is_refused_from_its_header(width, height):
+    from digitrec.errors import TooLargeError
+    from digitrec.preprocess import MAX_IMAGE_PIXELS, open_image
+
+    with pytest.raises(TooLargeError, match=f"over the pixel limit.*at most {MAX_IMAGE_PIXELS:,} pixels"):
+        open_image(_png_claiming(width, height))
+
+
+def test_pillows_own_limit_is_digitrecs():
+    from PIL import Image
+
+    from digitrec.preprocess import MAX_IMAGE_PIXELS
+
+    assert Image.MAX_IMAGE_PIXELS == MAX_IMAGE_PIXELS
+
+
+def _saved(fmt: str, **options) -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(picture).line([(32, 8), (32, 56)], fill="black", width=6)
+    buffer = io.BytesIO()
+    picture.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF"])
+def test_the_formats_digitrec_reads_still_open(fmt):
+    from digitrec.preprocess import open_image
+
+    assert open_image(_saved(fmt)).size == (64, 64)
+
+
+@pytest.mark.parametrize("fmt", ["ICO", "PPM", "TGA", "PCX", "SGI", "QOI"])
+def test_other_formats_are_refused_unopened(fmt):
+    # An ICO (or CUR) decodes the whole picture it wraps when opened, before its size can be checked: a
+    # 12500x12500 PNG in one took 805 MB per request. No other format is needed to read a digit.
+    from digitrec.preprocess import open_image
+
+    with pytest.raises(DigitrecError, match=r"not a readable image .*expected PNG, JPEG, GIF, BMP, WebP or TIFF"):
+        open_image(_saved(fmt))
+
+
+def test_an_ico_wrapping_a_picture_over_the_limit_is_refused_without_decoding_it():
+    from digitrec.preprocess import open_image
+
+    png = _png_claiming(7000, 7000)
+    ico = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 22) + png
+    with pytest.raises(DigitrecError, match=r"not a readable image"):
+        open_image(ico)
+
+
+def test_pictures_decode_in_several_threads_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from digitrec.preprocess import open_image
+
+    payloads = [_saved(fmt) for fmt in ("PNG", "JPEG", "GIF", "WEBP")] * 8 + [_png_claiming(7000, 7000)] * 8
+    def size_or_refusal(payload: bytes):
+        try:
+            return open_image(payload).size
+        except DigitrecError as e:
+            return e
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(size_or_refusal, payloads))
+    assert results[:32] == [(64, 64)] * 32
+    assert all("over the pixel limit" in str(r) for r in results[32:])

@@ -1,8 +1,9 @@
 """The line model's strip, CTC decoding, its training verb and how `read` uses it."""
 
+import json
+
 import numpy as np
 import pytest
-from conftest import write_idx
 from PIL import Image
 
 from digitrec import synthetic
@@ -61,17 +62,6 @@ def test_a_strip_has_mnist_proportions_whatever_the_pen(digits):
         assert x0 - 2 <= first_ink <= x1 + 2
 
 
-@pytest.fixture(scope="module")
-def tiny_line_model(digits, tmp_path_factory):
-    """A line model trained for one epoch on 300 lines of the synthetic stand-in: it runs, nothing more."""
-    folder = tmp_path_factory.mktemp("mnist")
-    write_idx(folder / "train-images-idx3-ubyte", digits["train"].x)
-    write_idx(folder / "train-labels-idx1-ubyte", digits["train"].y)
-    out = tmp_path_factory.mktemp("run") / "lines"
-    assert main(["train-lines", "--data", str(folder), "--out", str(out), "--lines", "300", "--epochs", "1"]) == 0
-    return folder, out
-
-
 def test_train_lines_writes_a_line_model_folder(tiny_line_model, capsys):
     folder, out = tiny_line_model
     assert {p.name for p in out.iterdir()} >= {"line.onnx", "line.safetensors", "config.json", "metrics.csv"}
@@ -79,6 +69,8 @@ def test_train_lines_writes_a_line_model_folder(tiny_line_model, capsys):
     strip = np.zeros((LINE_HEIGHT, 96), np.uint8)
     probabilities = model.probabilities(strip)
     assert probabilities.shape == (96 // STRIDE, 11) and np.allclose(probabilities.sum(1), 1, atol=1e-4)
+    # 300 training lines are checked on a tenth as many validation lines, not the full run's 2,000.
+    assert json.loads((out / "config.json").read_text())["settings"]["val_lines"] == 100
     # A finished folder is not trained over unasked.
     assert main(["train-lines", "--data", str(folder), "--out", str(out), "--lines", "300", "--epochs", "1"]) == 2
     assert "already holds a finished line model" in capsys.readouterr().err

@@ -22,6 +22,11 @@ INPUT_NAME, OUTPUT_NAME = "image", "logits"  # the ONNX graph's names
 # Below this calibrated confidence a reading is reported as unsure (`predict`, `evaluate`, the API and the
 # page say so). Chosen on validation data: MODEL_CARD.md gives the accuracy above it and the share below.
 UNSURE_BELOW = 0.7
+# The picture formats digitrec decodes (Pillow's names; an MPO, a camera's JPEG, opens as JPEG), and how errors
+# name them. Only these: Pillow knows 40 more, and some (ICO, CUR) decode a whole embedded picture when opened,
+# before its size can be checked.
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
+IMAGE_FORMATS_TEXT = "PNG, JPEG, GIF, BMP, WebP or TIFF"
 
 
 def to_float(images: np.ndarray) -> np.ndarray:

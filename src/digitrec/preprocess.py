@@ -9,6 +9,7 @@ so that the centre of mass sits at the centre.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 import numpy as np
@@ -27,9 +28,16 @@ from digitrec.filters import (
     min_cross,
     min_filter,
 )
-from digitrec.inputs import IMAGE_SIZE
+from digitrec.inputs import IMAGE_FORMATS, IMAGE_FORMATS_TEXT, IMAGE_SIZE
 
-MAX_IMAGE_PIXELS = 40_000_000  # a 20000x20000 "decompression bomb" is refused before decoding
+# A picture over this many pixels is refused before it is decoded, from the size its header gives (a
+# 20000x20000 "decompression bomb" is a few KB): decoded, 40 megapixels of RGBA are 160 MB. Pillow's own limit is
+# set to it too; Pillow then warns of pictures over it (we refuse them ourselves, with a clearer message) and
+# refuses those over twice it. Its warnings, and those of damaged metadata it skips, are no business of the user's:
+# silenced here once, not around each call (`warnings.catch_warnings` is not thread-safe).
+MAX_IMAGE_PIXELS = 40_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+warnings.filterwarnings("ignore", module=r"PIL\.")
 FIT_SIZE = 20  # MNIST fits each digit's ink into 20x20, then centres it in 28x28
 CANVAS = IMAGE_SIZE
 MNIST_PAPER = 8  # grey levels: a 28x28 picture on paper this close to black (or white) may be MNIST's own
@@ -100,35 +108,37 @@ REACH = 3  # pixels: faint ink and soft edges this close to kept ink are kept
 
 
 def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Decode image bytes, refusing non-images and images over `max_pixels` before decoding them."""
+    """Decode image bytes, refusing what is no picture digitrec reads (IMAGE_FORMATS only) and a picture over
+    `max_pixels` (at most MAX_IMAGE_PIXELS) before decoding it: its size is read from its header. Safe to call
+    from several threads at once (the server decodes off its event loop)."""
     if not payload:
-        raise DigitrecError("empty file", expected="an image (PNG, JPEG, GIF, BMP, WebP)")
+        raise DigitrecError("empty file", expected=f"an image ({IMAGE_FORMATS_TEXT})")
+    max_pixels = min(max_pixels, MAX_IMAGE_PIXELS)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's "Corrupt EXIF data" and the like: not the user's business
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(payload))
-            width, height = image.size
-            if width * height > max_pixels:
-                raise TooLargeError(
-                    f"image is {width}x{height} pixels, over the pixel limit", expected=f"at most {max_pixels:,} pixels"
-                )
-            if image.format == "JPEG" and max(width, height) > DRAFT_ABOVE:
-                # Decoded at 1/2, 1/4 or 1/8 scale by the JPEG decoder itself: a 40-megapixel photo costs
-                # a few MB instead of 120, and the network reads 28x28 anyway.
-                scale = max(DRAFT_ABOVE / max(width, height), 1 / 8)
-                image.draft(image.mode, (round(width * scale), round(height * scale)))
-                image.info[DRAFTED] = width / image.size[0]  # boxes are given in the original's pixels
-            image.load()
+        image = Image.open(io.BytesIO(payload), formats=IMAGE_FORMATS)  # reads the header only
+        width, height = image.size
+        if width * height > max_pixels:
+            raise TooLargeError(
+                f"image is {width}x{height} pixels, over the pixel limit", expected=f"at most {max_pixels:,} pixels"
+            )
+        if image.format == "JPEG" and max(width, height) > DRAFT_ABOVE:
+            # Decoded at 1/2, 1/4 or 1/8 scale by the JPEG decoder itself: a 40-megapixel photo costs
+            # a few MB instead of 120, and the network reads 28x28 anyway.
+            scale = max(DRAFT_ABOVE / max(width, height), 1 / 8)
+            image.draft(image.mode, (round(width * scale), round(height * scale)))
+            image.info[DRAFTED] = width / image.size[0]  # boxes are given in the original's pixels
+        image.load()
     except DigitrecError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise TooLargeError(f"image is over the pixel limit: {e}", expected=f"at most {max_pixels:,} pixels") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:  # Image.open's, from the header
+        # (the warning is raised only where warnings are made errors: `python -W error`)
+        size = re.search(r"\((\d+) pixels\)", str(e))
+        raise TooLargeError(f"image is {int(size[1]):,} pixels, over the pixel limit" if size else
+                            "image is over the pixel limit", expected=f"at most {max_pixels:,} pixels") from None
     except UnidentifiedImageError as e:
-        raise DigitrecError(f"not a readable image ({e.__class__.__name__})",
-                            expected="PNG, JPEG, GIF, BMP or WebP") from None
+        raise DigitrecError(f"not a readable image ({e.__class__.__name__})", expected=IMAGE_FORMATS_TEXT) from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise DigitrecError(f"corrupt or truncated image ({e})", expected="PNG, JPEG, GIF, BMP or WebP") from None
+        raise DigitrecError(f"corrupt or truncated image ({e})", expected=IMAGE_FORMATS_TEXT) from None
     ImageOps.exif_transpose(image, in_place=True)  # in place: a copy of a 40-megapixel picture is 160 MB more
     return image
 
