@@ -1,3 +1,7 @@
+"""The command line: refusals are checked in this process through `digitrec.cli.main()`, as the command runs
+it; a few tests run the real `python -m digitrec` in a child process (exit status, stdout and stderr as a user
+sees them)."""
+
 import json
 import subprocess
 import sys
@@ -17,13 +21,34 @@ def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-def assert_refused(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("digitrec: error:"), result.stderr
-    assert "Traceback" not in result.stderr
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    """`digitrec ARGS` in this process, as `python -m digitrec` runs it: (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # argparse's own refusals
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def check_refusal(code: int, out: str, err: str, *fragments: str) -> None:
+    """Exit status 2 and one line on stderr, `digitrec: error: ...`, holding each fragment; no traceback."""
+    assert code == 2, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("digitrec: error:"), err
+    assert "Traceback" not in err
     for fragment in fragments:
         assert fragment in lines[0]
+
+
+def assert_refused(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    check_refusal(result.returncode, result.stdout, result.stderr, *fragments)
+
+
+def refused(capsys, *args: str, says: tuple[str, ...] = ()) -> None:
+    """`digitrec ARGS`, run in this process, is refused in one line that says each of `says`."""
+    check_refusal(*run_main(capsys, *args), *says)
 
 
 def test_models_lists_the_registry(capsys):
@@ -50,35 +75,36 @@ def test_data_check_clean_and_dirty(tmp_path, tiny_digits):
 
 
 def test_missing_file(tmp_path):
+    # The real command in a child process: exit status 2 and one line on stderr.
     assert_refused(run_cli("evaluate", "--data", str(tmp_path / "nope")), "nope", "no such file")
 
 
-def test_truncated_idx(tmp_path, tiny_digits):
+def test_truncated_idx(tmp_path, tiny_digits, capsys):
     write_idx(tmp_path / "t10k-images-idx3-ubyte", tiny_digits.x)
     labels = write_idx(tmp_path / "t10k-labels-idx1-ubyte", tiny_digits.y)
     labels.write_bytes(labels.read_bytes()[:-7])
-    assert_refused(run_cli("evaluate", "--data", str(tmp_path)), "t10k-labels-idx1-ubyte", "truncated")
+    refused(capsys, "evaluate", "--data", str(tmp_path), says=("t10k-labels-idx1-ubyte", "truncated"))
 
 
-def test_run_folder_without_weights(tmp_path):
+def test_run_folder_without_weights(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps({"arch": "cnn"}))
-    assert_refused(run_cli("predict", str(tmp_path), "--model", str(tmp_path)), "no model.safetensors")
-    assert_refused(run_cli("evaluate", "--model", str(tmp_path / "missing")), "no such run folder")
+    refused(capsys, "predict", str(tmp_path), "--model", str(tmp_path), says=("no model.safetensors",))
+    refused(capsys, "evaluate", "--model", str(tmp_path / "missing"), says=("no such run folder",))
 
 
-def test_corrupt_weights(tmp_path):
+def test_corrupt_weights(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps({"arch": "cnn"}))
     (tmp_path / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{half")
-    assert_refused(run_cli("evaluate", "--model", str(tmp_path), "--data", "x"), "corrupt or truncated weights")
+    refused(capsys, "evaluate", "--model", str(tmp_path), "--data", "x", says=("corrupt or truncated weights",))
 
 
-def test_bad_csv_leaves_no_submission(tmp_path, tiny_digits):
+def test_bad_csv_leaves_no_submission(tmp_path, tiny_digits, capsys):
     path = write_kaggle_csv(tmp_path / "test.csv", tiny_digits.x[:5], None)
     lines = path.read_text().splitlines()
     lines[2] = lines[2] + ",7"
     path.write_text("\n".join(lines) + "\n")
     out = tmp_path / "submission.csv"
-    assert_refused(run_cli("predict", str(path), "--out", str(out)), "test.csv, line 3", "785 values")
+    refused(capsys, "predict", str(path), "--out", str(out), says=("test.csv, line 3", "785 values"))
     assert not out.exists() and not list(tmp_path.glob(".submission*"))
 
 
@@ -104,12 +130,12 @@ def test_not_an_image_gets_an_error_and_the_rest_predictions(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_kaggle_submission(tmp_path, digits):
+def test_kaggle_submission(tmp_path, digits, capsys):
     x, y = digits["test"].x[:300], digits["test"].y[:300]
     path = write_kaggle_csv(tmp_path / "test.csv", x, None)
     out = tmp_path / "submission.csv"
-    result = run_cli("predict", str(path), "--out", str(out))
-    assert result.returncode == 0, result.stderr
+    code, _, err = run_main(capsys, "predict", str(path), "--out", str(out))
+    assert code == 0, err
     lines = out.read_text().splitlines()
     assert lines[0] == "ImageId,Label" and len(lines) == 301
     ids = [int(line.split(",")[0]) for line in lines[1:]]
@@ -118,23 +144,23 @@ def test_kaggle_submission(tmp_path, digits):
     assert (labels == y).mean() >= 0.98
 
 
-def test_evaluate_json_bundled(mnist_dir):
-    result = run_cli("evaluate", "--data", str(mnist_dir), "--json")
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+def test_evaluate_json_bundled(mnist_dir, capsys):
+    code, out, err = run_main(capsys, "evaluate", "--data", str(mnist_dir), "--json")
+    assert code == 0, err
+    report = json.loads(out)
     assert report["n"] == 10000 and report["split"] == "test"
     assert report["accuracy"] >= 0.995
     assert np.array(report["confusion"]).sum() == 10000 and len(report["per_class"]) == 10
     assert {"accuracy", "loss", "n", "per_class", "confusion"} <= set(report)
 
 
-def test_unknown_arch_is_refused(tmp_path, digits_dir):
-    assert_refused(run_cli("train", "--arch", "resnet9000", "--data", str(digits_dir), "--out", str(tmp_path / "r")),
-                   "unknown architecture 'resnet9000'")
+def test_unknown_arch_is_refused(tmp_path, digits_dir, capsys):
+    refused(capsys, "train", "--arch", "resnet9000", "--data", str(digits_dir), "--out", str(tmp_path / "r"),
+            says=("unknown architecture 'resnet9000'",))
     assert not (tmp_path / "r").exists()
 
 
-def test_set_overrides_any_recipe_field_typed(tmp_path, digits_dir):
+def test_set_overrides_any_recipe_field_typed(tmp_path, digits_dir, no_figures):
     run = tmp_path / "r"
     assert main(["train", "--recipe", "default", "--set", "lr=0.003", "--set", "epochs=2", "--set", "arch=mlp",
                  "--data", str(digits_dir), "--out", str(run), "--quiet"]) == 0
@@ -153,20 +179,19 @@ def test_set_overrides_any_recipe_field_typed(tmp_path, digits_dir):
     ("batch_size=-4", "batch_size=-4"),
     ("optimizer=sgd", "adam or adamw"),
 ])
-def test_set_refuses_unknown_keys_and_wrong_types(tmp_path, digits_dir, setting, fragment):
+def test_set_refuses_unknown_keys_and_wrong_types(tmp_path, digits_dir, capsys, setting, fragment):
     out = tmp_path / "r"
-    assert_refused(run_cli("train", "--set", setting, "--data", str(digits_dir), "--out", str(out)), fragment)
+    refused(capsys, "train", "--set", setting, "--data", str(digits_dir), "--out", str(out), says=(fragment,))
     assert not out.exists()
 
 
-@pytest.mark.slow
-def test_examples_folder_with_bundled_model():
+def test_examples_folder_with_bundled_model(capsys):
     from pathlib import Path
 
     examples = Path(__file__).parent.parent / "examples"
-    result = run_cli("predict", str(examples), "--json")
-    assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)
+    code, out, err = run_main(capsys, "predict", str(examples), "--json")
+    assert code == 0, err
+    rows = json.loads(out)
     assert len(rows) >= 10
     # Example files are named for the digit they show: examples/drawn-7.png
     for row in rows:
@@ -174,49 +199,50 @@ def test_examples_folder_with_bundled_model():
         assert row["digit"] == expected, row
 
 
-def test_ensemble_is_a_run_folder_like_any_other(tmp_path, digits_dir):
+def test_ensemble_is_a_run_folder_like_any_other(tmp_path, digits_dir, capsys):
     import shutil
 
     from digitrec.runs import BUNDLED_DIR
 
     for name in ("a", "b"):
         shutil.copytree(BUNDLED_DIR, tmp_path / name)
-    made = run_cli("ensemble", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "ens"))
-    assert made.returncode == 0, made.stderr
-    result = run_cli("evaluate", "--model", str(tmp_path / "ens"), "--data", str(digits_dir), "--json")
-    report = json.loads(result.stdout)
+    code, _, err = run_main(capsys, "ensemble", str(tmp_path / "a"), str(tmp_path / "b"),
+                            "--out", str(tmp_path / "ens"))
+    assert code == 0, err
+    _, out, _ = run_main(capsys, "evaluate", "--model", str(tmp_path / "ens"), "--data", str(digits_dir), "--json")
+    report = json.loads(out)
     assert report["accuracy"] >= 0.98 and report["n"] == 500 and report["split"] == "test"
     # An ensemble among the runs gives its networks, flattened: an ensemble of the ensemble and a run has 3.
-    nested = run_cli("ensemble", str(tmp_path / "ens"), str(tmp_path / "a"), "--out", str(tmp_path / "ens2"))
-    assert nested.returncode == 0, nested.stderr
+    code, _, err = run_main(capsys, "ensemble", str(tmp_path / "ens"), str(tmp_path / "a"),
+                            "--out", str(tmp_path / "ens2"))
+    assert code == 0, err
     assert len(json.loads((tmp_path / "ens2" / "config.json").read_text())["members"]) == 3
-    result = run_cli("evaluate", "--model", str(tmp_path / "ens2"), "--data", str(digits_dir), "--json")
-    assert json.loads(result.stdout)["accuracy"] >= 0.98
-    assert_refused(run_cli("ensemble", str(tmp_path / "a"), "--out", str(tmp_path / "e1")), "at least two runs")
+    _, out, _ = run_main(capsys, "evaluate", "--model", str(tmp_path / "ens2"), "--data", str(digits_dir), "--json")
+    assert json.loads(out)["accuracy"] >= 0.98
+    refused(capsys, "ensemble", str(tmp_path / "a"), "--out", str(tmp_path / "e1"), says=("at least two runs",))
 
 
-def test_an_ensemble_of_runs_is_calibrated_on_their_shared_validation_digits(tmp_path, digits_dir):
-    import os
-
+def test_an_ensemble_of_runs_is_calibrated_on_their_shared_validation_digits(tmp_path, digits_dir, capsys,
+                                                                             monkeypatch, no_figures):
     for seed in ("1", "2"):
-        trained = run_cli("train", "--recipe", "fast", "--set", "epochs=1", "--seed", seed, "--data", str(digits_dir),
-                          "--out", str(tmp_path / seed), "--quiet")
-        assert trained.returncode == 0, trained.stderr
-    made = run_cli("ensemble", str(tmp_path / "1"), str(tmp_path / "2"), "--data", str(digits_dir),
-                   "--out", str(tmp_path / "ens"))
-    assert made.returncode == 0 and "calibrated on it" in made.stdout, made.stdout + made.stderr
+        code, _, err = run_main(capsys, "train", "--recipe", "fast", "--set", "arch=mlp", "--seed", seed,
+                                "--data", str(digits_dir), "--out", str(tmp_path / seed), "--quiet")
+        assert code == 0, err
+    code, out, err = run_main(capsys, "ensemble", str(tmp_path / "1"), str(tmp_path / "2"), "--data", str(digits_dir),
+                              "--out", str(tmp_path / "ens"))
+    assert code == 0 and "calibrated on it" in out, out + err
     assert json.loads((tmp_path / "ens" / "config.json").read_text())["temperature"] != 1.0
-    env = {k: v for k, v in os.environ.items() if k != "DIGITREC_DATA"}
-    bare = subprocess.run([sys.executable, "-m", "digitrec", "ensemble", str(tmp_path / "1"), str(tmp_path / "2"),
-                           "--out", str(tmp_path / "ens2")], capture_output=True, text=True, env=env, timeout=600)
-    assert bare.returncode == 0 and "not calibrated" in bare.stderr, bare.stderr  # said, not hidden
+    monkeypatch.delenv("DIGITREC_DATA", raising=False)
+    code, _, err = run_main(capsys, "ensemble", str(tmp_path / "1"), str(tmp_path / "2"),
+                            "--out", str(tmp_path / "ens2"))
+    assert code == 0 and "not calibrated" in err, err  # said, not hidden
     assert json.loads((tmp_path / "ens2" / "config.json").read_text())["temperature"] == 1.0
     other = tmp_path / "other.npz"  # another data set: its held-out digits say nothing about these runs
     images = np.zeros((300, 28, 28), np.uint8)
     np.savez(other, x_train=images, y_train=np.arange(300) % 10, x_test=images[:10], y_test=np.arange(10))
-    wrong = run_cli("ensemble", str(tmp_path / "1"), str(tmp_path / "2"), "--data", str(other),
-                    "--out", str(tmp_path / "ens3"))
-    assert wrong.returncode == 0 and "not calibrated" in wrong.stderr and "trained on 2,000" in wrong.stderr
+    code, _, err = run_main(capsys, "ensemble", str(tmp_path / "1"), str(tmp_path / "2"), "--data", str(other),
+                            "--out", str(tmp_path / "ens3"))
+    assert code == 0 and "not calibrated" in err and "trained on 2,000" in err
 
 
 def test_train_on_everything_says_nothing_is_held_out(tmp_path, tiny_digits, capsys):
@@ -246,50 +272,50 @@ def test_train_on_everything_says_nothing_is_held_out(tmp_path, tiny_digits, cap
     assert taught["recipe"]["tta_shift_px"] == 1
 
 
-def test_outputs_never_replace_inputs_or_existing_files_unasked(tmp_path, tiny_digits):
+def test_outputs_never_replace_inputs_or_existing_files_unasked(tmp_path, tiny_digits, capsys):
     import shutil
 
     from digitrec.runs import BUNDLED_DIR
 
     csv = write_kaggle_csv(tmp_path / "t.csv", tiny_digits.x[:5], None)
     before = csv.read_bytes()
-    assert_refused(run_cli("predict", str(csv), "--out", str(csv)), "refusing to overwrite an input")
-    assert_refused(run_cli("predict", str(csv), "--out", str(csv), "--overwrite"), "refusing to overwrite an input")
+    refused(capsys, "predict", str(csv), "--out", str(csv), says=("refusing to overwrite an input",))
+    refused(capsys, "predict", str(csv), "--out", str(csv), "--overwrite", says=("refusing to overwrite an input",))
     assert csv.read_bytes() == before
     run = tmp_path / "run"
     shutil.copytree(BUNDLED_DIR, run)
     weights = (run / "model.safetensors").read_bytes()
-    assert_refused(run_cli("predict", str(csv), "--model", str(run), "--out", str(run / "model.safetensors"),
-                           "--overwrite"), "a run's own file")
+    refused(capsys, "predict", str(csv), "--model", str(run), "--out", str(run / "model.safetensors"), "--overwrite",
+            says=("a run's own file",))
     assert (run / "model.safetensors").read_bytes() == weights
     existing = tmp_path / "sub.csv"
     existing.write_text("keep me\n")
-    assert_refused(run_cli("predict", str(csv), "--out", str(existing)), "already exists", "--overwrite")
+    refused(capsys, "predict", str(csv), "--out", str(existing), says=("already exists", "--overwrite"))
     assert existing.read_text() == "keep me\n"
-    assert run_cli("predict", str(csv), "--out", str(existing), "--overwrite").returncode == 0
+    assert run_main(capsys, "predict", str(csv), "--out", str(existing), "--overwrite")[0] == 0
     assert existing.read_text().startswith("ImageId,Label")
-    assert_refused(run_cli("predict", str(csv), "--out", str(tmp_path)), "is a folder")
-    assert_refused(run_cli("predict", str(csv), "--out", str(csv / "under-a-file.csv")), "is not a folder")
-    assert_refused(run_cli("export", "--model", str(run), "--out", str(run / "config.json")), "a run's own file")
+    refused(capsys, "predict", str(csv), "--out", str(tmp_path), says=("is a folder",))
+    refused(capsys, "predict", str(csv), "--out", str(csv / "under-a-file.csv"), says=("is not a folder",))
+    refused(capsys, "export", "--model", str(run), "--out", str(run / "config.json"), says=("a run's own file",))
 
 
-def test_a_fifo_is_refused_not_waited_on(tmp_path):
+def test_a_fifo_is_refused_not_waited_on(tmp_path, capsys):
     import os
 
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
-    assert_refused(run_cli("predict", str(fifo)), "not a regular file")
-    assert_refused(run_cli("evaluate", "--data", str(fifo)), "not a regular file")
-    assert_refused(run_cli("read", str(fifo)), "not a regular file")
+    refused(capsys, "predict", str(fifo), says=("not a regular file",))
+    refused(capsys, "evaluate", "--data", str(fifo), says=("not a regular file",))
+    refused(capsys, "read", str(fifo), says=("not a regular file",))
 
 
-def test_output_folders_under_a_file_are_one_clear_error(tmp_path, digits_dir):
+def test_output_folders_under_a_file_are_one_clear_error(tmp_path, digits_dir, capsys):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("mine")
-    assert_refused(run_cli("train", "--recipe", "fast", "--data", str(digits_dir), "--out", str(a_file / "run")),
-                   "is not a folder")
-    assert_refused(run_cli("data", "check", str(digits_dir), "--plots", str(a_file / "plots")), "is not a folder")
-    assert_refused(run_cli("train", "--recipe", "fast", "--data", str(digits_dir), "--out", str(a_file)), "is a file")
+    refused(capsys, "train", "--recipe", "fast", "--data", str(digits_dir), "--out", str(a_file / "run"),
+            says=("is not a folder",))
+    refused(capsys, "data", "check", str(digits_dir), "--plots", str(a_file / "plots"), says=("is not a folder",))
+    refused(capsys, "train", "--recipe", "fast", "--data", str(digits_dir), "--out", str(a_file), says=("is a file",))
     assert a_file.read_text() == "mine"
 
 
