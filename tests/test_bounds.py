@@ -243,3 +243,115 @@ def test_pictures_decode_in_several_threads_at_once():
         results = list(pool.map(size_or_refusal, payloads))
     assert results[:32] == [(64, 64)] * 32
     assert all("over the pixel limit" in str(r) for r in results[32:])
+
+
+# ---------------------------------------------------------------- pictures: reading a line
+
+
+def _strokes(width: int, height: int, every: int, seed: int = 0) -> np.ndarray:
+    """Dark strokes of varying length every `every` columns on white paper: a picture of many pieces of ink."""
+    rng = np.random.default_rng(seed)
+    picture = np.full((height, width), 255, np.uint8)
+    for x in range(2, width - 4, every):
+        top, bottom = rng.integers(0, height // 3 + 1, 2)
+        picture[top : height - bottom, x : x + every // 3 + 1] = 0
+    return picture
+
+
+@pytest.fixture(scope="module")
+def counted():
+    """The bundled predictor, counting the candidate digits its network is asked to read."""
+    from digitrec.predict import load_predictor
+
+    predictor = load_predictor()
+    read = predictor.logits
+    predictor.batches = []
+
+    def logits(images):
+        predictor.batches.append(len(images))
+        return read(images)
+
+    predictor.logits = logits
+    return predictor
+
+
+def test_a_40000x12_png_of_thousands_of_pieces_is_refused_in_one_line_with_bounded_memory(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    path = tmp_path / "wide.png"
+    Image.fromarray(_strokes(40_000, 12, 6)).save(path, optimize=True)
+    assert path.stat().st_size < 32 << 10
+    probe = tmp_path / "probe.json"
+    code = ("import json, sys, time\n"
+            "from digitrec.cli import main\n"
+            "start = time.perf_counter()\n"
+            "try:\n    status = main(['read', sys.argv[1]])\nexcept SystemExit as e:\n    status = e.code\n"
+            # VmHWM, this process's own high-water mark: ru_maxrss keeps the parent's across fork and exec.
+            "peak = int(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')))\n"
+            "peak /= 1024\n"
+            "json.dump({'status': status, 'seconds': time.perf_counter() - start, 'peak_mb': peak},\n"
+            "          open(sys.argv[2], 'w'))\n")
+    run = subprocess.run([sys.executable, "-c", code, str(path), str(probe)], capture_output=True, text=True,
+                         timeout=300)
+    measured = json.loads(probe.read_text())
+    assert measured["peak_mb"] <= 200, measured  # read as "1111...", 2.46 GB and 19-49 s, before
+    assert measured["seconds"] < 30, measured  # generous: speed is the benchmarks' business
+    assert measured["status"] == 2 and run.stdout == ""
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
+    assert "wide.png: no digits found: the picture is 40000x12 pixels" in run.stderr
+
+
+def test_a_very_wide_picture_is_refused_before_its_ink_is_measured(counted, monkeypatch):
+    from digitrec import read
+    from digitrec.errors import NoDigitError
+
+    def no_ink_map(*args):
+        raise AssertionError("ink_map called")
+
+    monkeypatch.setattr(read, "ink_map", no_ink_map)
+    with pytest.raises(NoDigitError, match=r"40000x12 pixels, 3333 times as wide as it is high.*at most 32 to 1"):
+        counted.read(_strokes(40_000, 12, 6))
+
+
+def test_a_picture_one_pixel_high_holds_no_digit(counted):
+    from PIL import Image
+
+    from digitrec.errors import NoDigitError
+
+    rng = np.random.default_rng(1)
+    for pixels in (rng.integers(0, 256, (1, 640), dtype=np.uint8), np.linspace(0, 255, 640).astype(np.uint8)[None]):
+        with pytest.raises(NoDigitError, match="no digits found: the picture is 1 pixel high"):
+            counted.read(Image.fromarray(pixels))  # read as "252225222222522222222" and "2" before
+
+
+def test_ink_one_or_two_pixels_high_is_no_digit(counted):
+    from digitrec.errors import NoDigitError
+
+    for high in (1, 2):
+        dashes = np.full((50, 640), 255, np.uint8)
+        for x in range(20, 600, 40):
+            dashes[24 : 24 + high, x : x + 12] = 0
+        with pytest.raises(NoDigitError, match=f"the ink is {high} pixels? high"):
+            counted.read(dashes)  # "222222222222222" before
+
+
+def test_a_line_of_more_pieces_than_the_cap_is_refused_before_the_network(counted):
+    from digitrec.errors import NoDigitError
+    from digitrec.read import MAX_PIECES
+
+    counted.batches.clear()
+    with pytest.raises(NoDigitError, match=f"pieces of ink.*at most {MAX_PIECES} pieces"):
+        counted.read(_strokes(1920, 96, 9))  # 213 strokes, 20 to 1
+    assert counted.batches == []
+
+
+def test_a_line_at_the_cap_is_read_with_bounded_candidates(counted):
+    from digitrec.read import MAX_ATOMS, MAX_PIECES
+
+    counted.batches.clear()
+    reading = counted.read(_strokes(1920, 96, 1920 // (MAX_PIECES - 8)))
+    assert reading.text and sum(counted.batches) <= MAX_ATOMS * MAX_PIECES

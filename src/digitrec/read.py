@@ -45,6 +45,24 @@ SMALL = 0.5  # an atom lower than this share of the line's digit height may be s
 # Where segmentation sees one digit and the line model two, ink narrower than this share of the digit
 # height is one digit (two digits side by side are about as wide as they are tall). Chosen on validation.
 ONE_DIGIT_WIDTH = 0.9
+# Bounded work for any picture, checked before any piece of it reaches preprocessing or the network:
+# - MIN_DIGIT_HEIGHT: a picture lower than this many pixels holds no digit (the smallest font that draws the ten
+#   digits apart is 3x5): a 640x1 picture was read as "55222". Nor does ink spanning fewer than MIN_INK_HEIGHT
+#   of the picture's rows (a rule, a row of dashes). Not 5 there: in an 8x8 scan the ink over the threshold often
+#   spans 3-4 rows, and 31 of 300 MNIST test digits reduced to 8x8 and read right would have been refused; at 3,
+#   none of those 300 at 28, 12, 8 or 6 pixels a side reads differently.
+# - MAX_ASPECT: a picture more than this many times as wide as it is high is no line of digits. The widest
+#   validation line (8 digits) is 6.8 to 1, so 32 to 1 leaves room for about 35 digits. Past it the ink map's
+#   paper estimate, sized by the picture's longer side, costs the square of the width: a 40000x12 PNG of 7.8 KB
+#   took 2.4 GB and 11 s in `ink_map` alone; at 32 to 1 it takes at most about 70 MB and 0.2 s.
+# - MAX_PIECES: a line is cut into at most this many pieces (atoms); every run of up to MAX_ATOMS of them is a
+#   candidate digit, each through `ink_to_mnist` and the network, at about 1 ms a candidate. Validation lines of
+#   8 digits have at most 22 pieces (2.75 a digit), so 128 leaves room for a 35-digit line and bounds a picture
+#   of noise at about 500 candidates, half a second, instead of 20,162 pieces, 80,000 candidates and 2.4 GB.
+MIN_DIGIT_HEIGHT = 5
+MIN_INK_HEIGHT = 3
+MAX_ASPECT = 32
+MAX_PIECES = 128
 
 
 @dataclass
@@ -93,6 +111,7 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
     segmentation's reading stands, with its exact boxes; where they disagree, the line model's, which is
     right far more often on validation lines (MODEL_CARD.md), each digit boxed by the ink under the
     columns it was read from. Without a line model, segmentation alone."""
+    _check_shape(picture)
     try:
         ink, scale = ink_map(picture, WORK_HEIGHT)
     except BlankImageError as e:
@@ -100,6 +119,7 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
     atoms, height = _atoms(ink)
     if not atoms:
         raise BlankImageError("no digits found", expected="a picture with handwritten digits")
+    _check_ink_height(ink, scale)
     try:
         reading = _segmented(ink, atoms, height, predictor)
     except NoDigitError:
@@ -125,6 +145,38 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
         x0, y0, x1, y1 = d.box
         d.box = [int(x0 * scale), int(y0 * scale), int(math.ceil(x1 * scale)), int(math.ceil(y1 * scale))]
     return reading
+
+
+def _check_shape(picture: Image.Image | np.ndarray) -> None:
+    """Refuses, from its size alone, a picture that can hold no line of digits (MIN_DIGIT_HEIGHT, MAX_ASPECT)."""
+    size = picture.size if isinstance(picture, Image.Image) else np.shape(picture)[1::-1]
+    if len(size) != 2:
+        return  # not a picture at all: `ink_map` says so
+    width, height = size
+    if height < MIN_DIGIT_HEIGHT:
+        raise NoDigitError(f"no digits found: the picture is {_pixels(height)} high",
+                           expected=f"digits at least {MIN_DIGIT_HEIGHT} pixels high")
+    if width > MAX_ASPECT * height:
+        raise NoDigitError(f"no digits found: the picture is {width}x{height} pixels, {width / height:.0f} times "
+                           "as wide as it is high", expected=f"one line of digits, at most {MAX_ASPECT} to 1")
+
+
+def _check_ink_height(ink: np.ndarray, scale: float) -> None:
+    """Refuses ink that spans fewer than MIN_INK_HEIGHT of the picture's rows (a rule, a row of dashes)."""
+    rows = np.flatnonzero((ink > 0.3).any(axis=1))
+    span = round((rows[-1] + 1 - rows[0]) * scale)
+    if span < MIN_INK_HEIGHT:
+        raise NoDigitError(f"no digits found: the ink is {_pixels(span)} high",
+                           expected=f"digits at least {MIN_DIGIT_HEIGHT} pixels high")
+
+
+def _pixels(count: int) -> str:
+    return f"{count} pixel{'s' * (count != 1)}"
+
+
+def _too_many_pieces(count: int) -> NoDigitError:
+    return NoDigitError(f"no digits found: {count:,} pieces of ink (noise, not writing)",
+                        expected=f"one line of digits, at most {MAX_PIECES} pieces of ink")
 
 
 def _as_one_digit(picture: Image.Image | np.ndarray, predictor, segmented: Reading) -> Reading:
@@ -217,11 +269,16 @@ def _atoms(ink: np.ndarray) -> tuple[list[_Atom], float]:
     heights = np.array([b[0].stop - b[0].start for _, b in pieces])
     height = float(np.median(heights[heights >= 0.5 * heights.max()]))
     pieces = [(i, b) for i, b in pieces if sizes[i] >= 0.01 * height**2]  # specks of paper grain
+    if len(pieces) > MAX_PIECES:  # counted before any is cut, and again with the cuts before any is made
+        raise _too_many_pieces(len(pieces))
+    places = [_cut_places(labels[rows, cols] == label, height) for label, (rows, cols) in pieces]
+    if len(pieces) + sum(map(len, places)) > MAX_PIECES:
+        raise _too_many_pieces(len(pieces) + sum(map(len, places)))
     atoms = []
-    for label, (rows, cols) in pieces:
+    for (label, (rows, cols)), cuts in zip(pieces, places, strict=True):
         mask = labels[rows, cols] == label
         seams = [np.zeros(mask.shape[0], int)]
-        for place in _cut_places(mask, height):
+        for place in cuts:
             seams.append(np.maximum(_seam(np.where(mask, ink[rows, cols], 0), place, height), seams[-1] + 1))
         seams.append(np.full(mask.shape[0], mask.shape[1]))
         columns = np.arange(mask.shape[1])[None, :]
