@@ -207,21 +207,26 @@ def plan_source(source: str) -> Source:
     return Source("data", source)
 
 
-def _manifest_rows(source: Source) -> Iterator[tuple[str, str]]:
-    """(file as the answer names it, path to open) for every picture of a folder, glob or list of paths."""
+def _manifest_rows(source: Source) -> Iterator[tuple[str, str, str | None]]:
+    """(file as the answer names it, path to open, why it is not opened or None) for every picture of a folder,
+    glob or list of paths. A folder's entries that are not read (a link out of it, a loop) are rows too."""
     if source.kind == "folder":
-        from digitrec.formats import iter_image_files
+        from digitrec.formats import Unreadable, iter_image_files
 
         base = Path(source.where).parent
         for path in iter_image_files(Path(source.where)):
-            yield str(path.relative_to(base)), str(path.resolve())
+            if isinstance(path, Unreadable):
+                yield str(path.relative_to(base)), str(path), path.why
+            else:
+                yield str(path.relative_to(base)), str(path.resolve()), None
     elif source.kind == "glob":
         for match in sorted(glob.iglob(source.where, recursive=True)) if "**" not in source.where \
                 else glob.iglob(source.where, recursive=True):
             if os.path.isfile(match):
-                yield match, str(Path(match).resolve())
+                yield match, str(Path(match).resolve()), None
     else:
-        yield from _listed_paths(Path(source.where))
+        for file, path in _listed_paths(Path(source.where)):
+            yield file, path, None
 
 
 def _listed_paths(manifest: Path) -> Iterator[tuple[str, str]]:
@@ -250,18 +255,20 @@ def write_manifest(source: Source, folder: Path) -> int:
     folder.mkdir(parents=True)
     if source.kind == "data":
         return _write_pixel_manifest(Path(source.where), folder)
-    count, parts, files, paths = 0, 0, [], []
+    count, parts, files, paths, whys = 0, 0, [], [], []
 
     def flush() -> None:
-        nonlocal files, paths, parts
+        nonlocal files, paths, whys, parts
         table = pa.table({"index": pa.array(range(count - len(files), count), pa.int64()),
-                          "file": pa.array(files, pa.string()), "path": pa.array(paths, pa.string())})
+                          "file": pa.array(files, pa.string()), "path": pa.array(paths, pa.string()),
+                          "error": pa.array(whys, pa.string())})
         pq.write_table(table, folder / f"part-{parts:06d}.parquet")
-        files, paths, parts = [], [], parts + 1
+        files, paths, whys, parts = [], [], [], parts + 1
 
-    for file, path in _manifest_rows(source):
+    for file, path, why in _manifest_rows(source):
         files.append(file)
         paths.append(path)
+        whys.append(why)
         count += 1
         if len(files) == PART_ROWS:
             flush()
@@ -339,18 +346,21 @@ class PictureReader:
     def _open(self, batch) -> tuple[list, list]:
         from PIL import Image
 
-        from digitrec.formats import read_image
+        from digitrec.formats import read_image, read_picture_file
         from digitrec.preprocess import open_image
 
         pictures, errors = [], []
         pixels = batch["pixels"].to_pylist() if "pixels" in batch.column_names else None
-        for item in pixels or batch["path"].to_pylist():
+        whys = batch["error"].to_pylist() if "error" in batch.column_names else [None] * batch.num_rows
+        for item, why in zip(pixels or batch["path"].to_pylist(), whys, strict=True):
             try:
+                if why is not None:  # listed, not to be opened (a link out of the folder, a loop)
+                    raise DigitrecError(why)
                 if pixels is not None:
                     image = np.frombuffer(item, np.uint8).reshape(28, 28)
                     picture = Image.fromarray(255 - image) if self.mode == "read" else image
                 elif self.mode == "read":
-                    picture = open_image(Path(item).read_bytes())
+                    picture = open_image(read_picture_file(Path(item)))
                 else:
                     picture = read_image(Path(item))
                 pictures.append(picture)

@@ -26,13 +26,14 @@ from digitrec.formats import (
     read_csv,
     read_idx,
     read_image,
+    read_picture_file,
 )
 from digitrec.inputs import NUM_CLASSES
 
 # What callers need of the formats too, so that `digitrec.data` is the one door to data.
 __all__ = ["DATA_ENV", "Digits", "check", "detect_kind", "download_mnist", "fingerprint", "iter_image_files", "load",
-           "load_for_training", "load_splits", "read_idx", "read_image", "resolve_data_path", "stratified_split",
-           "summarize"]
+           "load_for_training", "load_splits", "read_idx", "read_image", "read_picture_file", "resolve_data_path",
+           "stratified_split", "summarize"]
 
 DATA_ENV = "DIGITREC_DATA"
 
@@ -133,9 +134,12 @@ def fingerprint(path: str | os.PathLike) -> str:
     for p in files:
         if path.is_dir():
             digest.update(str(p.relative_to(path)).encode())
-        with open(p, "rb") as f:
-            for chunk in iter(lambda f=f: f.read(1 << 20), b""):
-                digest.update(chunk)
+        try:
+            with open(p, "rb") as f:
+                for chunk in iter(lambda f=f: f.read(1 << 20), b""):
+                    digest.update(chunk)
+        except OSError as e:  # permission denied, an I/O error: named, not a traceback
+            raise DigitrecError(f"cannot be read ({e.strerror or e.__class__.__name__})", where=str(p)) from None
     return digest.hexdigest()
 
 # ---------------------------------------------------------------- checks

@@ -7,10 +7,12 @@ header line), not only from its name. Every problem is a `DigitrecError` naming 
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import math
 import os
+import stat
 import warnings
 import zipfile
 import zlib
@@ -59,8 +61,11 @@ class Digits:
 
 
 def _read_head(path: Path, n: int = 64) -> bytes:
-    with open(path, "rb") as f:
-        head = f.read(n)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(n)
+    except OSError as e:  # permission denied, an I/O error
+        raise DigitrecError(f"cannot be read ({e.strerror or e.__class__.__name__})", where=str(path)) from None
     if head[:2] == b"\x1f\x8b":
         try:
             with gzip.open(path, "rb") as f:
@@ -501,22 +506,130 @@ def _pixel_values(x: np.ndarray, name: str, path: Path) -> np.ndarray:
 # ---------------------------------------------------------------- images
 
 
+class Unreadable(type(Path())):
+    """An entry of a folder that is listed but is not read: a broken or looping symbolic link, one that leads out
+    of the folder, a folder already read under another name, a FIFO or device named like a picture, a folder
+    that cannot be listed. `read_picture_file` raises `why` for it, so every reader of a folder makes it an
+    error row of its own, and reads the rest."""
+
+    why: str = ""
+
+
+def _unreadable(path: str, why: str) -> Unreadable:
+    entry = Unreadable(path)
+    entry.why = why
+    return entry
+
+
 def iter_image_files(folder: Path) -> Iterator[Path]:
-    """Image files under `folder`, recursively, in a stable order (that of sorting their paths), one folder's
+    """Image files under `folder`, recursively, in a stable order (each folder's names sorted), one folder's
     listing in memory at a time: an archive of millions is streamed, not listed whole. Hidden files and
-    folders (a name starting with '.': `serve --collect`'s .inputs/, a .git/) are not the data."""
-    entries = sorted((e for e in os.scandir(folder) if not e.name.startswith(".")), key=lambda e: e.name)
+    folders (a name starting with '.': `serve --collect`'s .inputs/, a .git/) are not the data.
+
+    The one walk of a folder of pictures (predict, read, read --cluster, tune, training and evaluation data):
+    a symbolic link to a picture is followed only when the picture lies inside `folder`; a link to a folder
+    never is: a link back to one above it (`ln -s .. sub/loop`) is a loop, one out of `folder` is not read,
+    and one to a folder inside it is that folder again, read under its own name. A folder reached twice
+    otherwise (a bind mount) is read once. Each entry not read, and each subfolder that cannot be listed, is
+    yielded as an `Unreadable` with its reason: its own error row, never a traceback."""
+    folder = Path(folder)
+    try:
+        root = os.path.realpath(folder, strict=True)
+        entries = _listing(folder)
+    except OSError as e:
+        raise DigitrecError(f"cannot list the folder ({e.strerror or e.__class__.__name__})", where=str(folder),
+                            expected="a folder this user may read") from None
+    top = os.stat(root)
+    yield from _walk(folder, entries, root, [(top.st_dev, top.st_ino)], {(top.st_dev, top.st_ino): str(folder)})
+
+
+def _listing(folder: Path) -> list[os.DirEntry]:
+    with os.scandir(folder) as listing:
+        return sorted((e for e in listing if not e.name.startswith(".")), key=lambda e: e.name)
+
+
+def _walk(folder: Path, entries: list[os.DirEntry], root: str, above: list[tuple[int, int]],
+          seen: dict[tuple[int, int], str]) -> Iterator[Path]:
     for entry in entries:
-        if entry.is_dir():
-            yield from iter_image_files(Path(entry.path))
-        elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES:
+        picture = os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
+        try:
+            info, linked = _target(entry, root)
+        except _Fault as fault:
+            if picture or fault.always:
+                yield _unreadable(entry.path, str(fault))
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            key = (info.st_dev, info.st_ino)
+            if key in above:
+                yield _unreadable(entry.path, f"a loop (back to {seen[key]}): not followed")
+            elif linked:
+                continue  # a folder inside this one: its pictures are read under their own names
+            elif key in seen:
+                yield _unreadable(entry.path, f"the same folder as {seen[key]}: read once, there")
+            else:
+                seen[key] = entry.path
+                try:
+                    listing = _listing(Path(entry.path))
+                except OSError as e:
+                    yield _unreadable(entry.path, f"cannot list the folder ({e.strerror or e.__class__.__name__})")
+                    continue
+                yield from _walk(Path(entry.path), listing, root, [*above, key], seen)
+        elif picture and stat.S_ISREG(info.st_mode):
             yield Path(entry.path)
+        elif picture:
+            yield _unreadable(entry.path, "not a regular file (a FIFO, socket or device): not read")
+
+
+class _Fault(Exception):
+    def __init__(self, why: str, always: bool = False):
+        super().__init__(why)
+        self.always = always  # said whatever the name: a link that would have been a folder, or a loop
+
+
+def _target(entry: os.DirEntry, root: str) -> tuple[os.stat_result, bool]:
+    """What `entry` is and whether it is a symbolic link, followed only inside `root`; a `_Fault` for anything
+    not to follow."""
+    try:
+        if not entry.is_symlink():
+            return entry.stat(follow_symlinks=False), False
+        try:
+            target = os.path.realpath(entry.path, strict=True)
+        except FileNotFoundError:
+            raise _Fault(f"a broken symbolic link (to {os.readlink(entry.path)})") from None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise _Fault("a symbolic link loop", always=True) from None
+            raise
+        info = os.stat(target)
+    except OSError as e:
+        raise _Fault(f"cannot be read ({e.strerror or e.__class__.__name__})") from None
+    if os.path.commonpath([root, target]) != root:
+        raise _Fault(f"a symbolic link out of the folder (to {target}): not followed",
+                     always=stat.S_ISDIR(info.st_mode))
+    return info, True
+
+
+def read_picture_file(path: Path) -> bytes:
+    """A picture file's bytes; what cannot be read (permission denied, an I/O error, an `Unreadable` entry of
+    a folder, a FIFO or device, which is opened without waiting and not read) is a DigitrecError naming the
+    file, so one bad file is one error row."""
+    if isinstance(path, Unreadable):
+        raise DigitrecError(path.why, where=str(path))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO's open would wait for a writer
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise DigitrecError("not a regular file (a FIFO, socket or device): not read", where=str(path))
+            return f.read()
+    except OSError as e:
+        raise DigitrecError(f"cannot be read ({e.strerror or e.__class__.__name__})", where=str(path)) from None
 
 
 def read_image(path: Path) -> np.ndarray:
     """One picture file, brought to MNIST style by `preprocess.to_mnist`."""
+    payload = read_picture_file(path)
     try:
-        return to_mnist(open_image(path.read_bytes()))
+        return to_mnist(open_image(payload))
     except DigitrecError as e:
         raise e.located(str(path)) from None
 

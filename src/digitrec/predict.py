@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from digitrec import inputs, runs
-from digitrec.data import Digits, iter_image_files, read_image
+from digitrec.data import Digits, iter_image_files, read_image, read_picture_file
 from digitrec.errors import DigitrecError
 from digitrec.files import atomic_write_text
 from digitrec.hardware import thread_count
@@ -75,9 +75,9 @@ class _Engine:
         """A whole number: the digits of one line of writing, left to right, each with its box
         (`digitrec.read`). A path, image bytes or a PIL image."""
         if isinstance(picture, (str, os.PathLike)):
-            path = Path(picture)
+            path = picture if isinstance(picture, Path) else Path(picture)  # a folder's Unreadable stays one
             try:
-                return read_number(open_image(path.read_bytes()), self, self.line_model)
+                return read_number(open_image(read_picture_file(path)), self, self.line_model)
             except DigitrecError as e:
                 raise e.located(str(path)) from None
         if isinstance(picture, bytes):
