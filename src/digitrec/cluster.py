@@ -30,6 +30,7 @@ import numpy as np
 
 from digitrec.errors import DigitrecError
 from digitrec.hardware import available_cores
+from digitrec.inputs import IMAGE_FORMATS_TEXT
 
 INSTALL = 'pip install "digitrec[cluster]"'
 PART_ROWS = 256  # pictures per manifest part: the unit of work an actor takes (and a retry repeats)
@@ -275,7 +276,7 @@ def write_manifest(source: Source, folder: Path) -> int:
     if files:
         flush()
     if count == 0:
-        raise DigitrecError("no pictures found", where=source.where, expected="PNG, JPEG, GIF, BMP or WebP files")
+        raise DigitrecError("no pictures found", where=source.where, expected=f"{IMAGE_FORMATS_TEXT} files")
     return count
 
 

@@ -22,7 +22,7 @@ from digitrec.data import Digits, iter_image_files, read_image, read_picture_fil
 from digitrec.errors import DigitrecError
 from digitrec.files import atomic_write_text
 from digitrec.hardware import thread_count
-from digitrec.inputs import IMAGE_SIZE, NUM_CLASSES, UNSURE_BELOW
+from digitrec.inputs import IMAGE_FORMATS_TEXT, IMAGE_SIZE, NUM_CLASSES, UNSURE_BELOW
 from digitrec.lines import LineModel
 from digitrec.preprocess import open_image, to_mnist
 from digitrec.read import Reading, read_number
@@ -268,5 +268,5 @@ def _image_files(target: Path) -> tuple[list[Path], Path]:
         raise DigitrecError("not a regular file", where=str(target), expected="an image file or a folder")
     files = list(iter_image_files(target)) if target.is_dir() else [target]
     if not files:
-        raise DigitrecError("no image files found", where=str(target), expected="PNG, JPEG, GIF, BMP or WebP files")
+        raise DigitrecError("no image files found", where=str(target), expected=f"{IMAGE_FORMATS_TEXT} files")
     return files, target.parent

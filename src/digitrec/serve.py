@@ -28,7 +28,7 @@ from swagger_ui_bundle import swagger_ui_path
 from digitrec.collect import Collector
 from digitrec.data import resolve_data_path
 from digitrec.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
-from digitrec.inputs import UNSURE_BELOW
+from digitrec.inputs import IMAGE_FORMATS_TEXT, UNSURE_BELOW
 from digitrec.predict import OnnxPredictor, Predictor, load_predictor
 from digitrec.preprocess import MAX_IMAGE_PIXELS, open_image, to_mnist
 from digitrec.version import __version__
@@ -38,7 +38,7 @@ MAX_HEADER_BYTES = 16 * 1024  # a browser sends under 2 KB
 BODY_SECONDS = float(os.environ.get("DIGITREC_BODY_SECONDS", 10))  # the longest an upload may take to arrive
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
 WEB_DIR = Path(str(resources.files("digitrec") / "web"))
-IMAGE_TYPES = "PNG, JPEG, GIF, BMP or WebP"
+IMAGE_TYPES = IMAGE_FORMATS_TEXT
 STATUS_BY_KIND = {DigitrecError.kind: 400, BlankImageError.kind: 422, NoDigitError.kind: 422, TooLargeError.kind: 413}
 
 

@@ -28,7 +28,7 @@ from torch import nn
 from digitrec import data, hardware, runs
 from digitrec.errors import DigitrecError
 from digitrec.formats import Digits, iter_image_files
-from digitrec.inputs import NUM_CLASSES, to_input
+from digitrec.inputs import IMAGE_FORMATS_TEXT, NUM_CLASSES, to_input
 from digitrec.lines import LINES_DIR
 from digitrec.train import augment
 
@@ -61,7 +61,7 @@ def load_examples(folder: str | Path) -> Digits:
                             expected="a folder of labelled pictures: DIR/<digit>/*.png")
     if not any(iter_image_files(folder)):
         raise DigitrecError("no pictures found", where=str(folder),
-                            expected="labelled pictures in DIR/0/ ... DIR/9/ (PNG, JPEG, GIF, BMP, WebP)")
+                            expected=f"labelled pictures in DIR/0/ ... DIR/9/ ({IMAGE_FORMATS_TEXT})")
     examples = data.load(folder, "train")
     if examples.y is None:
         unlabelled = next(f for f in examples.files or [] if Path(f).relative_to(folder).parts[0] not in
