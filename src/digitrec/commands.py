@@ -377,7 +377,8 @@ def _calibrated(args, config) -> str:
 def _recipe_from(args):
     from digitrec.recipes import get_recipe, parse_overrides
 
-    return get_recipe(args.recipe, None).update(**parse_overrides(args.set or []))
+    # Checked whole here, before Ray starts: a bad setting is one line, not a trial retried and failing.
+    return get_recipe(args.recipe, None).update(**parse_overrides(args.set or [])).check()
 
 
 def cmd_sweep(args) -> int:

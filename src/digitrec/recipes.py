@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import math
 import typing
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
 
 from digitrec.errors import DigitrecError
+from digitrec.inputs import IMAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -97,36 +101,12 @@ class Recipe:
         return replace(self, **chosen)
 
     def check(self) -> Recipe:
-        """Refuse settings that cannot train (instead of a traceback mid-run); returns the recipe."""
-        from digitrec.models import list_models  # models imports torch; a recipe is read on torch-free paths
-        from digitrec.rendered import RENDERERS
-
-        fraction = "a fraction 0-1"
-        kinds = self.render_kinds.split(",")
-        rules = {  # field: (is the value usable, what is expected)
-            "arch": (self.arch in list_models(), ", ".join(list_models())),
-            "epochs": (self.epochs >= 1 or self.steps >= 1, "at least 1"),
-            "steps": (self.steps >= 0, "0 or more"),
-            "batch_size": (self.batch_size >= 1, "at least 1"),
-            "lr": (math.isfinite(self.lr) and self.lr > 0, "a positive number"),
-            "weight_decay": (math.isfinite(self.weight_decay) and self.weight_decay >= 0, "0 or more"),
-            "optimizer": (self.optimizer in ("adam", "adamw"), "adam or adamw"),
-            "schedule": (self.schedule in ("onecycle", "constant"), "onecycle or constant"),
-            "teacher_reads": (self.teacher_reads in ("view", "clean"), "view or clean"),
-            "label_smoothing": (0 <= self.label_smoothing < 1, "0 to under 1"),
-            **{name: (0 <= getattr(self, name) <= 1, fraction)
-               for name in ("lowres", "thickness", "blocky", "ink_levels", "broken", "hollow", "rendered",
-                            "teacher_weight")},
-            "render_views": (1 <= self.render_views <= 8, "1-8"),
-            "render_kinds": (all(kind in RENDERERS for kind in kinds) and len(set(kinds)) == len(kinds),
-                             "different kinds from " + ", ".join(RENDERERS) + ", comma-separated"),
-            "ema": (0 <= self.ema < 1, "0 (off) to under 1"),
-            "val_fraction": (0 <= self.val_fraction <= 0.5, "0 (train on all) to 0.5"),
-            "tta_shift_px": (0 <= self.tta_shift_px <= 4, "0-4"),
-        }
-        for name, (ok, expected) in rules.items():
-            if not ok:
-                raise DigitrecError(f"recipe setting {name}={getattr(self, name)!r}", expected=expected)
+        """Refuse settings that cannot train, or make no sense, before anything is written (instead of a
+        traceback mid-run, or a run that "finishes" having learnt nothing); returns the recipe."""
+        for name in self.field_types():
+            check_setting(name, getattr(self, name))
+        if self.epochs < 1 and self.steps < 1:
+            raise DigitrecError(f"recipe setting epochs={self.epochs!r}", expected="at least 1")  # or steps
         return self
 
     def as_dict(self) -> dict:
@@ -149,8 +129,116 @@ class Recipe:
                     or self.blocky or self.ink_levels or self.broken or self.hollow or self.rendered)
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    """`["lr=0.003", "epochs=2"]` -> `{"lr": 0.003, "epochs": 2}`, each value of its field's type."""
+SEED_MAX = 2**32 - 1  # seeds numpy and torch both take: -1 or 2**64 is a traceback in either, after the run began
+
+
+def _within(low: float, high: float, below_high: bool = False) -> Callable[[Any], bool]:
+    return lambda v: low <= v < high if below_high else low <= v <= high
+
+
+def _is_arch(name: str) -> bool:
+    from digitrec.models import list_models  # models imports torch; a recipe is read on torch-free paths
+
+    return name in list_models()
+
+
+def _arch_names() -> str:
+    from digitrec.models import list_models
+
+    return ", ".join(list_models())
+
+
+def _are_render_kinds(text: str) -> bool:
+    from digitrec.rendered import RENDERERS
+
+    kinds = text.split(",")
+    return all(kind in RENDERERS for kind in kinds) and len(set(kinds)) == len(kinds)
+
+
+def _render_kind_names() -> str:
+    from digitrec.rendered import RENDERERS
+
+    return "different kinds from " + ", ".join(RENDERERS) + ", comma-separated"
+
+
+def _is_run_or_none(path: str) -> bool:
+    """"" (none), or a folder holding a run's config.json: checked before any trial or epoch starts."""
+    return not path or (Path(path) / "config.json").is_file()
+
+
+_FRACTION = (_within(0, 1), "a fraction 0-1")
+_PIXELS = (_within(0, IMAGE_SIZE, below_high=True), f"0 to under {IMAGE_SIZE} pixels, the picture's side")
+_SEED = (_within(0, SEED_MAX), f"a seed 0-{SEED_MAX}")
+_RUN = (_is_run_or_none, "a run folder (holding config.json), or nothing")
+# Every field of Recipe: (is the value usable, what is expected); a callable `expected` is asked only when a
+# value is refused (it imports torch or the renderers). A value of the wrong type is refused before its rule.
+SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str | Callable[[], str]]] = {
+    "arch": (_is_arch, _arch_names),
+    "epochs": (_within(0, 10_000), "0-10000 (0 only with a step budget, steps=N)"),
+    "batch_size": (_within(1, 65_536), "1-65536"),
+    "lr": (lambda v: 0 < v <= 1, "a learning rate over 0, at most 1"),
+    "weight_decay": (_within(0, 1), "0-1"),
+    "optimizer": (lambda v: v in ("adam", "adamw"), "adam or adamw"),
+    "schedule": (lambda v: v in ("onecycle", "constant"), "onecycle or constant"),
+    "label_smoothing": (_within(0, 1, below_high=True), "0 to under 1"),
+    "rotate_deg": (_within(0, 180), "0-180 degrees"),
+    "scale": (_within(0, 1, below_high=True), "0 to under 1 (each digit zoomed 1 - scale to 1 + scale)"),
+    "shift_px": _PIXELS,
+    "lowres": _FRACTION, "thickness": _FRACTION, "blocky": _FRACTION, "ink_levels": _FRACTION,
+    "broken": _FRACTION, "hollow": _FRACTION, "rendered": _FRACTION,
+    "render_views": (_within(1, 8), "1-8"),
+    "render_kinds": (_are_render_kinds, _render_kind_names),
+    "elastic_px": _PIXELS,
+    "ema": (_within(0, 1, below_high=True), "0 (off) to under 1"),
+    "tta_shift_px": (_within(0, 4), "0-4"),
+    "teacher": _RUN,
+    "teacher_weight": _FRACTION,
+    "teacher_reads": (lambda v: v in ("view", "clean"), "view or clean"),
+    "init": _RUN,
+    "val_fraction": (_within(0, 0.5), "0 (train on all) to 0.5"),
+    "seed": _SEED,
+    "split_seed": _SEED,
+    "steps": (_within(0, 10_000_000), "0 (use epochs) to 10000000"),
+}
+_TYPE_WORDS = {int: "an integer", float: "a finite number", str: "text"}
+
+
+def check_seed(value: Any, name: str = "--seed") -> None:
+    """A seed outside a recipe (`tune --seed`, `train-lines --seed`) refused in one line unless numpy and
+    torch both take it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
+        raise DigitrecError(f"{name} {value!r}", expected=f"a seed 0-{SEED_MAX}")
+
+
+def check_member_seeds(recipe: Recipe, count: int) -> None:
+    """The seeds of `count` members trained from `recipe` (seed, seed + 1, ...) are all usable seeds."""
+    if recipe.seed + count - 1 > SEED_MAX:
+        raise DigitrecError(f"seeds {recipe.seed} to {recipe.seed + count - 1} for {count} members",
+                            expected=f"seeds at most {SEED_MAX}: a smaller --set seed")
+
+
+def _of_type(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):  # JSON's true is no number of epochs
+        return False
+    if kind is float:
+        return isinstance(value, int | float) and math.isfinite(value)
+    return isinstance(value, kind)
+
+
+def check_setting(name: str, value: Any) -> None:
+    """One recipe field's value, refused in one line when it is of the wrong type or out of its range."""
+    kind = Recipe.field_types()[name]
+    if not _of_type(value, kind):
+        raise DigitrecError(f"recipe setting {name}={value!r} is not {_TYPE_WORDS[kind]}",
+                            expected=f"{name} as {kind.__name__}")
+    usable, expected = SETTING_RULES[name]
+    if not usable(value):
+        raise DigitrecError(f"recipe setting {name}={value!r}", expected=expected() if callable(expected) else expected)
+
+
+def parse_overrides(pairs: list[str], flag: str = "--set") -> dict:
+    """`["lr=0.003", "epochs=2"]` -> `{"lr": 0.003, "epochs": 2}`, each value of its field's type and in its
+    range (`check_setting`); a teacher or init run's path made absolute, so a trial on Ray finds it too."""
     types = Recipe.field_types()
     valid = "one of " + ", ".join(types)
     out = {}
@@ -158,14 +246,18 @@ def parse_overrides(pairs: list[str]) -> dict:
         key, sep, text = pair.partition("=")
         key = key.strip().replace("-", "_")
         if not sep:
-            raise DigitrecError(f"--set {pair!r} has no '='", expected="--set key=value, key " + valid)
+            raise DigitrecError(f"{flag} {pair!r} has no '='", expected=f"{flag} key=value, key " + valid)
         if key not in types:
-            raise DigitrecError(f"--set {pair}: unknown recipe field '{key}'", expected=valid)
-        out[key] = _typed(text.strip(), types[key], pair)
+            raise DigitrecError(f"{flag} {pair}: unknown recipe field '{key}'", expected=valid)
+        value = _typed(text.strip(), types[key], pair, flag)
+        check_setting(key, value)
+        if key in ("teacher", "init") and value:
+            value = str(Path(value).resolve())
+        out[key] = value
     return out
 
 
-def _typed(text: str, kind: type, pair: str):
+def _typed(text: str, kind: type, pair: str, flag: str):
     try:
         if kind is int:
             return int(text)
@@ -175,8 +267,8 @@ def _typed(text: str, kind: type, pair: str):
                 raise ValueError
             return value
     except ValueError:
-        raise DigitrecError(f"--set {pair}: {text!r} is not {'an integer' if kind is int else 'a number'}",
-                            expected=f"{pair.partition('=')[0]} as {kind.__name__}") from None
+        raise DigitrecError(f"{flag} {pair}: {text!r} is not {'an integer' if kind is int else 'a number'}",
+                            expected=f"{pair.partition('=')[0].strip()} as {kind.__name__}") from None
     return text
 
 

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from digitrec.errors import DigitrecError
 from digitrec.files import atomic_write_bytes, atomic_write_text
-from digitrec.recipes import Recipe
+from digitrec.recipes import Recipe, check_setting
 from digitrec.version import __version__
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ class RunConfig:
             raise DigitrecError("config.json names no architecture", where=where, expected="'arch': a name")
         known = {f.name for f in fields(cls)}
         try:
-            return cls(
+            config = cls(
                 name=str(raw.get("name") or Path(where).parent.name),
                 arch=raw["arch"],
                 recipe=Recipe.from_dict(raw.get("recipe") or {}),
@@ -161,6 +162,41 @@ class RunConfig:
             )
         except (TypeError, ValueError) as e:
             raise DigitrecError(f"config.json does not describe a run ({e})", where=where) from None
+        return config.check(where)
+
+    def check(self, where: str) -> RunConfig:
+        """Refuse (one line naming `where`) a config whose values loading, reading or evaluating the run
+        would use and cannot: a temperature that is not a positive number, test-time shifts or a held-out
+        split outside their recipe ranges, a member that is not a run. Training settings a run no longer
+        uses are not judged: a run from an older digitrec still loads."""
+        try:
+            for name in ("tta_shift_px", "val_fraction", "split_seed"):
+                check_setting(name, getattr(self.recipe, name))
+            for member in self.members or []:
+                check_setting("tta_shift_px", member.tta_shift_px)
+        except DigitrecError as e:
+            raise e.located(where) from None
+        rules = {  # field: (is the value usable, what is expected)
+            "temperature": (_is_number(self.temperature) and 0 < self.temperature < 1e6,
+                            "a positive number (1: not calibrated)"),
+            "epochs_done": (_is_int(self.epochs_done) and self.epochs_done >= 0, "0 or more"),
+            "status": (isinstance(self.status, str), "text"),
+            "members": (all(isinstance(m.arch, str) and isinstance(m.path, str) for m in self.members or []),
+                        "members naming an architecture and a run folder"),
+        }
+        for name, (ok, expected) in rules.items():
+            if not ok:
+                raise DigitrecError(f"config.json says {name}={repr(getattr(self, name))[:80]}", where=where,
+                                    expected=expected)
+        return self
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 ONNX = "model.onnx"  # the same model for onnxruntime (`digitrec export`)

@@ -33,6 +33,7 @@ from digitrec.formats import Digits
 from digitrec.lines import BLANK, LINE_HEIGHT, LINE_ONNX, WORK_HEIGHT, decode, digit_height, frames, to_line
 from digitrec.models import LineReader
 from digitrec.preprocess import ink_map, open_image
+from digitrec.recipes import check_seed
 from digitrec.synthetic import number_ink, number_on_paper
 from digitrec.version import __version__
 
@@ -54,6 +55,9 @@ class LineSettings:
     lr: float = 2e-3
     seed: int = 0
     init: str | None = None  # a line model's folder to start from (more epochs on new lines)
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
 
 
 def training_line(digits: Digits, rng: np.random.Generator) -> tuple[np.ndarray, str] | None:

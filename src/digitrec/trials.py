@@ -124,11 +124,13 @@ def train_members(recipe, data_path, out: Path, count: int, resume: bool = False
     The seeds share the recipe's `split_seed`, so every member holds out the same validation digits."""
     from digitrec import data
     from digitrec.cluster import refuse_to_replace
+    from digitrec.recipes import check_member_seeds
 
     out = Path(out)
     if count < 2:
         raise DigitrecError(f"--train {count}", expected="at least 2 seeds for an ensemble")
     recipe.check()  # everything refused before anything is deleted
+    check_member_seeds(recipe, count)
     if not resume:
         refuse_to_replace(out, overwrite, lambda folder: (folder / "members").is_dir(), "an ensemble's members")
         shutil.rmtree(out, ignore_errors=True)
@@ -162,10 +164,14 @@ def parse_space(pairs: list[str]) -> dict[str, list]:
     space: dict[str, list] = {}
     for pair in pairs:
         key, sep, values = pair.partition("=")
-        if not sep or not values.strip():
+        if not sep:
             raise DigitrecError(f"--space {pair!r}", expected="--space key=v1,v2,... with a recipe field as key")
-        typed = [parse_overrides([f"{key}={v}"]) for v in values.split(",") if v.strip()]
+        # Every value typed and range-checked before Ray starts, an empty one too ("lr=,": not a number;
+        # "teacher=,RUN": without and with a teacher); a teacher or init run must be there.
+        typed = [parse_overrides([f"{key}={v}"], "--space") for v in values.split(",")]
         field = next(iter(typed[0]))
+        if field in space:
+            raise DigitrecError(f"--space {pair!r}: {field} is given twice", expected="each field in one --space")
         space[field] = list(dict.fromkeys(t[field] for t in typed))
     if not space:
         raise DigitrecError("nothing to search", expected="at least one --space key=v1,v2,...")
