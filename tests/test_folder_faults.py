@@ -158,3 +158,35 @@ def test_read_on_ray_answers_each_fault_in_its_row(tmp_path):
     rows = pq.read_table(tmp_path / "out").to_pylist()
     assert result.pictures == len(rows) and result.errors == len(FAULTS)
     _check_rows(rows, FAULTS, "text")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv to become nobody")
+def test_real_permission_denied_as_another_user(tmp_path):
+    """The same rows when the kernel itself refuses: the command run as `nobody`, a file and a folder closed."""
+    import subprocess
+    import sys
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="digitrec-denied-"))  # tmp_path's parents are closed to other users
+    try:
+        pics = top / "pics"
+        (pics / "closed").mkdir(parents=True)
+        for name in ("a.png", "locked.png", "closed/b.png"):
+            shutil.copy(EXAMPLES / "drawn-3.png", pics / name)
+        (pics / "locked.png").chmod(0)
+        (pics / "closed").chmod(0)
+        for folder in (top, pics):
+            folder.chmod(0o755)
+        for verb in ("predict", "read"):
+            result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                                     "-m", "digitrec", verb, str(pics), "--json"], capture_output=True, text=True,
+                                    timeout=300, cwd=top, env={**os.environ, "HOME": str(top)})
+            assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+            rows = {row["file"]: row for row in json.loads(result.stdout)}
+            assert set(rows) == {"pics/a.png", "pics/locked.png", "pics/closed"}
+            assert rows["pics/a.png"].get("error") is None
+            assert "Permission denied" in rows["pics/locked.png"]["error"]
+            assert "cannot list the folder (Permission denied)" in rows["pics/closed"]["error"]
+    finally:
+        (top / "pics" / "closed").chmod(0o755)
+        shutil.rmtree(top)
