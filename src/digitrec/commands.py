@@ -296,6 +296,10 @@ def cmd_read(args) -> int:
     target = Path(args.input)
     if args.out:
         check_output(args.out, args.overwrite, (target, target / "numbers.csv", *own_files(predictor.path)))
+    if args.score:
+        from digitrec.evaluate import load_numbers
+
+        load_numbers(target)  # a bad numbers.csv is refused before any picture is read
     results = read_files(predictor, target)
     if len(results) == 1 and results[0].error and not target.is_dir():
         raise DigitrecError(results[0].error, where=str(target))
@@ -308,9 +312,10 @@ def cmd_read(args) -> int:
                  r.error or ""] for r in results]
         print(_table(rows, ["file", "text", "confidence", "error"]))
     if args.out:
-        lines = ["file,text,confidence"] + [f"{r.file},{r.reading.text},{r.reading.confidence}" if r.reading
-                                            else f"{r.file},," for r in results]
-        atomic_write_text(Path(args.out), "\n".join(lines) + "\n")
+        from digitrec.csvout import csv_text  # quoted, and no file name read as a spreadsheet formula
+
+        rows = [(r.file, r.reading.text, r.reading.confidence) if r.reading else (r.file, None, None) for r in results]
+        atomic_write_text(Path(args.out), csv_text(["file", "text", "confidence"], rows))
     _errors_to_stderr(target, results)
     return 0 if all(r.error is None for r in results) else 2
 

@@ -264,17 +264,11 @@ def _mark_stopped(run_dir: Path) -> None:
 
 
 def _write_sweep_table(out: Path, table: list[dict], keys: list[str]) -> Path:
-    import csv
-    import io
-
+    from digitrec.csvout import csv_text  # quoted; a path or setting never read as a spreadsheet formula
     from digitrec.files import atomic_write_text
 
-    buffer = io.StringIO()
     columns = ["trial", *keys, "epochs", "val_accuracy", "val_loss", "status", "run_dir"]
-    writer = csv.DictWriter(buffer, columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(table)
-    atomic_write_text(out / "trials.csv", buffer.getvalue())
+    atomic_write_text(out / "trials.csv", csv_text(columns, ([row.get(c) for c in columns] for row in table)))
     return out / "trials.csv"
 
 
