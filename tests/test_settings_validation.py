@@ -186,3 +186,9 @@ def test_a_run_config_with_values_reading_cannot_use_is_refused_on_load(tmp_path
     with pytest.raises(DigitrecError, match=message) as raised:
         runs.read_config(tmp_path)
     assert str(tmp_path / runs.CONFIG) in str(raised.value)
+
+
+@pytest.mark.parametrize("lr", ["inf", "nan", "5", "-0.1"])
+def test_train_lines_refuses_a_learning_rate_it_cannot_train_with(tmp_path, capsys, lr):
+    assert f"--lr {float(lr)!r}" in _refused(capsys, ["train-lines", "--out", str(tmp_path / "lines"), "--lr", lr])
+    assert not (tmp_path / "lines").exists()

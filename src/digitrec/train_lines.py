@@ -58,6 +58,8 @@ class LineSettings:
 
     def __post_init__(self) -> None:
         check_seed(self.seed)
+        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and 0 < self.lr <= 1):
+            raise DigitrecError(f"--lr {self.lr!r}", expected="a learning rate over 0, at most 1")
 
 
 def training_line(digits: Digits, rng: np.random.Generator) -> tuple[np.ndarray, str] | None:
