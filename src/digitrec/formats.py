@@ -613,7 +613,7 @@ def read_picture_file(path: Path) -> bytes:
     """A picture file's bytes; what cannot be read (permission denied, an I/O error, an `Unreadable` entry of
     a folder, a FIFO or device, which is opened without waiting and not read) is a DigitrecError naming the
     file, so one bad file is one error row."""
-    if isinstance(path, Unreadable):
+    if isinstance(path, Unreadable) and path.why:  # a path made from one (its parent, a child) has no why
         raise DigitrecError(path.why, where=str(path))
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO's open would wait for a writer
