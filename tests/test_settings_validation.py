@@ -42,8 +42,10 @@ def _tree(folder: Path) -> dict[str, str]:
     ("lr=1e308", "lr="),
     ("batch_size=-5", "batch_size="),
     ("weight_decay=1e9", "weight_decay="),
-    ("teacher=/nonexistent/run", "teacher="),
-    ("init=/nonexistent/run", "init="),
+    ("teacher=/nonexistent/run", "/nonexistent/run: no such run folder (expected a folder made by digitrec train as "
+                                 "the teacher run"),
+    ("init=/nonexistent/run", "/nonexistent/run: no such run folder (expected a folder made by digitrec train as "
+                              "the init run"),
 ])
 def test_train_refuses_a_bad_setting_before_the_run_folder_is_made(tmp_path, capsys, setting, named):
     out = tmp_path / "run"

@@ -232,8 +232,13 @@ def check_setting(name: str, value: Any) -> None:
         raise DigitrecError(f"recipe setting {name}={value!r} is not {_TYPE_WORDS[kind]}",
                             expected=f"{name} as {kind.__name__}")
     usable, expected = SETTING_RULES[name]
-    if not usable(value):
-        raise DigitrecError(f"recipe setting {name}={value!r}", expected=expected() if callable(expected) else expected)
+    if usable(value):
+        return
+    if SETTING_RULES[name] is _RUN:  # the path is what is wrong: named first, as any missing run folder is
+        what = "no such run folder" if not Path(value).exists() else "not a run folder (no config.json)"
+        raise DigitrecError(what, where=value, expected=f"a folder made by digitrec train as the {name} run ({name}= "
+                            "for none)")
+    raise DigitrecError(f"recipe setting {name}={value!r}", expected=expected() if callable(expected) else expected)
 
 
 def parse_overrides(pairs: list[str], flag: str = "--set") -> dict:
