@@ -176,6 +176,8 @@ def test_lists_globs_and_kaggle_csvs_on_ray(local_ray, tmp_path, digits):
 
 
 def test_read_numbers_on_ray_and_overwrite(local_ray, tmp_path):
+    from digitrec import files
+
     folder = tmp_path / "numbers"
     folder.mkdir()
     for text in ("2026", "417"):
@@ -183,6 +185,7 @@ def test_read_numbers_on_ray_and_overwrite(local_ray, tmp_path):
     (folder / "blank.png").write_bytes(_blank_png())
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "old.parquet").write_text("old")
+    files.write_manifest(tmp_path / "out", {"old.parquet"})  # as a job of digitrec leaves it
     with pytest.raises(DigitrecError, match="already exists"):
         cluster.read_archive(str(folder), tmp_path / "out", mode="read")
     cluster.read_archive(str(folder), tmp_path / "out", mode="read", overwrite=True)
@@ -247,20 +250,22 @@ def test_ensemble_and_sweep_on_local_ray(local_ray, tmp_path, digits_dir, capsys
                  "--out", str(tmp_path / "sweep")]) == 2  # exists: refused
 
 
-def test_overwrite_never_deletes_a_folder_of_other_files(tmp_path):
-    """--overwrite replaces what digitrec wrote there, never a folder holding someone else's files."""
+def test_overwrite_never_deletes_a_folder_of_other_files(tmp_path, digits_dir):
+    """--overwrite replaces what digitrec wrote there (its manifest lists it), never a folder of someone else's."""
+    from digitrec import files
     from digitrec.recipes import get_recipe
 
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("years of work")
-    with pytest.raises(DigitrecError, match="holds other files than a Parquet dataset"):
+    with pytest.raises(DigitrecError, match="digitrec did not write"):
         cluster.check_out_folder(mine, None, overwrite=True)
-    with pytest.raises(DigitrecError, match="holds other files than an ensemble's members"):
-        trials.train_members(get_recipe("fast", None), None, mine, 2, overwrite=True)
-    with pytest.raises(DigitrecError, match="holds other files than a sweep's trials"):
-        trials.sweep(get_recipe("fast", None), "examples", {"lr": [0.1]}, 1, mine, overwrite=True)
+    with pytest.raises(DigitrecError, match="digitrec did not write"):
+        trials.train_members(get_recipe("fast", None), str(digits_dir), mine, 2, overwrite=True)
+    with pytest.raises(DigitrecError, match="digitrec did not write"):
+        trials.sweep(get_recipe("fast", None), str(digits_dir), {"lr": [0.1]}, 1, mine, overwrite=True)
     assert (mine / "thesis.tex").read_text() == "years of work"
     (tmp_path / "answers").mkdir()
     (tmp_path / "answers" / "part-00000.parquet").write_bytes(b"old answers")
+    files.write_manifest(tmp_path / "answers", {"part-00000.parquet"})
     assert cluster.check_out_folder(tmp_path / "answers", None, overwrite=True) == tmp_path / "answers"

@@ -138,8 +138,8 @@ def _add_model_verbs(verbs) -> None:
                          help="auto: onnxruntime when the run folder has a model.onnx (the bundled model does), "
                               "else PyTorch")
     predict.add_argument("--overwrite", action="store_true",
-                         help="replace an existing --out file (never the input or the run's own files); with "
-                              "--cluster, an --out folder holding only a Parquet dataset")
+                         help="replace an existing --out file (never an input or a run's own files); with "
+                              "--cluster, what digitrec wrote in an --out folder it made")
     predict.add_argument("--cluster", nargs="?", const="", metavar="ADDRESS", help=CLUSTER_HELP + "; INPUT may also be "
                          "a glob or a .txt/.csv list of paths")
     predict.add_argument("--quiet", action="store_true", help="no progress bar (--cluster)")
@@ -183,7 +183,7 @@ def _add_run_verbs(verbs) -> None:
                           help="with --train: the Ray cluster (default: local Ray, or $RAY_ADDRESS)")
     ensemble.add_argument("--resume", action="store_true", help="with --train: finish the members OUT holds")
     ensemble.add_argument("--overwrite", action="store_true",
-                          help="with --train: replace an existing OUT (only one holding an ensemble's members/)")
+                          help="replace what digitrec wrote in an existing OUT (one it made: never anything else)")
     ensemble.set_defaults(func=cmd_ensemble)
 
     sweep = verbs.add_parser(
@@ -203,7 +203,8 @@ def _add_run_verbs(verbs) -> None:
                        help="the Ray cluster (default: local Ray, or $RAY_ADDRESS)")
     sweep.add_argument("--out", required=True, help="folder for the table, the figure and the trials")
     sweep.add_argument("--overwrite", action="store_true",
-                       help="replace an existing --out folder (only one holding a sweep's trials/)")
+                       help="replace what digitrec wrote in an existing --out folder (one it made: never "
+                            "anything else)")
     sweep.set_defaults(func=cmd_sweep)
 
     export = verbs.add_parser("export", help="export a model (ONNX)")

@@ -440,9 +440,10 @@ def read_archive(source: str, out: str | os.PathLike, run_dir: str | None = None
     run_dir = str(Path(run_dir).resolve()) if run_dir else None  # each node opens it from its own folder
     load_predictor(run_dir, threads=1)  # a broken model is one error here, not one per actor
     plan = plan_source(source)
-    out = check_out_folder(Path(out), Path(source) if plan.kind != "glob" else None, overwrite)
-    staging = out.parent / f".{out.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)  # left by a killed job: start again
+    source_path = Path(source) if plan.kind != "glob" else None
+    out = check_out_folder(Path(out), source_path, overwrite)
+    staging = _staging(out)
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed job (checked: only its files): start again
     start = time.perf_counter()
     try:
         total = write_manifest(plan, staging / MANIFEST)
@@ -481,7 +482,7 @@ def read_archive(source: str, out: str | os.PathLike, run_dir: str | None = None
             raise DigitrecError(f"{missing} of {total} pictures came back without an answer", where=str(source),
                                 expected="every picture answered once; run the command again")
         shutil.rmtree(staging / MANIFEST)
-        _put_in_place(staging, out)
+        _put_in_place(staging, out, source_path, overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -489,8 +490,10 @@ def read_archive(source: str, out: str | os.PathLike, run_dir: str | None = None
 
 
 def check_out_folder(out: Path, source: Path | None, overwrite: bool) -> Path:
-    """`out` may be replaced: never the source (or a folder holding it), an existing one only with `overwrite`
-    and only when it holds nothing but a Parquet dataset's parts."""
+    """`out` may take the Parquet dataset: never the source (or a folder holding it); an existing, non-empty one
+    only with `overwrite`, and then only one digitrec made, only its own files to be replaced (see
+    `files.check_output_folder`; a Parquet file it did not write would be read as part of the answers). A staging
+    folder left by a killed job is started over only when it holds nothing but such a job's files."""
     from digitrec.files import check_output_folder
 
     resolved = out.resolve()
@@ -499,33 +502,57 @@ def check_out_folder(out: Path, source: Path | None, overwrite: bool) -> Path:
         if resolved == src or resolved in src.parents:
             raise DigitrecError("refusing to write over the pictures being read", where=str(out),
                                 expected="an --out folder outside the source")
-    check_output_folder(out)
-    refuse_to_replace(out, overwrite, lambda folder: all(p.name.startswith((".", "_")) or p.suffix == ".parquet"
-                                                         for p in folder.iterdir()), "a Parquet dataset")
+    check_output_folder(out, overwrite, DATASET_WRITES)
+    _check_staging(_staging(out))
     return out
 
 
-def refuse_to_replace(out: Path, overwrite: bool, ours: Callable[[Path], bool], what: str) -> None:
-    """An existing, non-empty `out` is refused unless `overwrite`; even then, unless `ours(out)` says it holds
-    what digitrec writes there (`what`): --overwrite never deletes a folder of someone else's files."""
-    if not out.is_dir() or not any(out.iterdir()):
+DATASET_WRITES = ("*.parquet",)  # what an --out dataset folder holds of digitrec's (and readers read)
+
+
+def _staging(out: Path) -> Path:
+    return out.parent / f".{out.name}.partial"
+
+
+def _check_staging(staging: Path) -> None:
+    """A staging folder is a job's only when it holds nothing but the picture list and answer parts."""
+    from digitrec import files
+
+    if not os.path.lexists(staging):
         return
-    if not overwrite:
-        raise DigitrecError("already exists", where=str(out), expected="another --out folder, or --overwrite")
-    if not ours(out):
-        raise DigitrecError(f"holds other files than {what}, so --overwrite will not delete it", where=str(out),
-                            expected="another --out folder, or remove it yourself")
+    if staging.is_symlink() or not staging.is_dir():
+        raise DigitrecError("is in the way of the job's staging folder and is not one", where=str(staging),
+                            expected="move it away")
+    for entry in os.scandir(staging):
+        ours = (entry.name == MANIFEST and entry.is_dir(follow_symlinks=False)
+                and all(e.is_file(follow_symlinks=False) for e in os.scandir(entry.path))) or \
+               (entry.is_file(follow_symlinks=False) and (entry.name.endswith(".parquet")
+                                                         or entry.name == files.MANIFEST))
+        if not ours:
+            raise DigitrecError("holds files that a job of digitrec did not write, so it will not be removed",
+                                where=str(staging / entry.name), expected="move them away")
 
 
-def _put_in_place(staging: Path, out: Path) -> None:
-    """`staging` becomes `out`; an old `out` (asked to be overwritten) goes only once the new one is there."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(old)
-    staging.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _put_in_place(staging: Path, out: Path, source: Path | None, overwrite: bool) -> None:
+    """The answers in `staging` become the dataset `out`: a new `out` is `staging` renamed, its manifest in it; an
+    existing one (checked again now) loses only the files its manifest lists, then takes the new parts."""
+    from digitrec import files
+
+    parts = {p.name for p in staging.iterdir() if p.name != files.MANIFEST}
+    if not os.path.lexists(out):
+        files.write_manifest(staging, parts)
+        staging.rename(out)
+        return
+    check_out_folder(out, source, overwrite)
+    files.clear_written(out)
+    taken = sorted(name for name in parts if os.path.lexists(out / name))
+    if taken:
+        raise DigitrecError("digitrec did not write this, so it is not replaced", where=str(out / taken[0]),
+                            expected="move it away")
+    for name in sorted(parts):
+        os.rename(staging / name, out / name)
+    files.add_written(out, parts)
+    staging.rmdir()
 
 
 def progress_bar(unit: str = "picture", quiet: bool = False):

@@ -11,7 +11,14 @@ from pathlib import Path
 
 from digitrec.errors import DigitrecError
 from digitrec.files import atomic_write_text, check_output, check_output_folder
-from digitrec.runs import ONNX, own_files
+from digitrec.runs import CHECKPOINT, CONFIG, METRICS, ONNX, WEIGHTS, own_files, run_path
+
+# A run folder's own files (its line model's in lines/ too): no --out of another verb replaces them.
+LINE_FILES = ("line.onnx", "line.safetensors", CONFIG, METRICS)
+RUN_FILES = (WEIGHTS, CONFIG, METRICS, CHECKPOINT, ONNX, "line.onnx", "line.safetensors", "curves.png",
+             "confusion.png", "per_class.png", "errors.png", "samples.png", "confusion_test.png", "errors_test.png",
+             "report.html")
+ENSEMBLE_WRITES = (WEIGHTS, CONFIG, ONNX)  # what `ensemble RUN_DIR ...` writes in --out (ONNX: a stale export)
 
 
 def _table(rows: list[list], header: list[str]) -> str:
@@ -136,15 +143,18 @@ def cmd_train(args) -> int:
 
 def cmd_train_lines(args) -> int:
     from digitrec import data
+    from digitrec.files import recording
     from digitrec.lines import line_split
     from digitrec.train_lines import LINE_CONFIG, LineSettings, train_lines
 
     out = check_output_folder(args.out)
+    if (out / WEIGHTS).exists():
+        raise DigitrecError("is a run folder: its line model would replace the run's config.json", where=str(out),
+                            expected=f"--out {out / 'lines'}")
     if (out / LINE_CONFIG).exists() and not args.overwrite:
         raise DigitrecError("folder already holds a finished line model", where=str(out),
                             expected="another --out, or --overwrite to train it again")
-    if out.exists() and not out.is_dir():
-        raise DigitrecError("not a folder", where=str(out), expected="a folder for the line model")
+    check_output_folder(out, args.overwrite, LINE_FILES, whole=False)
     settings = LineSettings(**{k: v for k, v in {"lines": args.lines, "epochs": args.epochs, "seed": args.seed,
                                                   "lr": args.lr, "init": args.init}.items() if v is not None})
     if settings.init and not (Path(settings.init) / "line.safetensors").is_file():
@@ -157,8 +167,9 @@ def cmd_train_lines(args) -> int:
     if digits.y is None:
         raise DigitrecError("data has no labels", where=digits.source, expected="labelled training digits")
     train_idx, val_idx = line_split(len(digits))  # always the same held-out digits, whatever --seed
-    config = train_lines(digits.subset(train_idx), digits.subset(val_idx), out, settings,
-                         on_progress=lambda line: print(line, file=sys.stderr, flush=True))
+    with recording(out, LINE_FILES):
+        config = train_lines(digits.subset(train_idx), digits.subset(val_idx), out, settings,
+                             on_progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"validation lines read right: {config['val_string_accuracy']:.2%}; line model saved to {out}")
     print("use it: put it in a run folder as RUN_DIR/lines/ (`--out RUN_DIR/lines`); `digitrec read` finds it there")
     return 0
@@ -225,12 +236,12 @@ def cmd_predict(args) -> int:
 
     if args.cluster is not None:
         return _read_on_cluster(args, "predict")
-    predictor = load_predictor(args.model, args.engine)
     target = Path(args.input)
     if not target.exists():
         raise DigitrecError("no such file or folder", where=str(target))
     if args.out:
-        check_output(args.out, args.overwrite, (target, *own_files(predictor.path)))
+        check_output(args.out, args.overwrite, _protected(args.out, args.model), inputs=(target,))
+    predictor = load_predictor(args.model, args.engine)
     kind = data.detect_kind(target)
     if kind in ("image", "image-dir"):
         results = predict_files(predictor, target)
@@ -251,6 +262,21 @@ def cmd_predict(args) -> int:
     labels = write_submission(predictor, digits, Path(args.out))
     print(f"{len(labels)} predictions written to {args.out}")
     return 0
+
+
+def _protected(out: str, model: str | None) -> tuple[Path, ...]:
+    """Files an --out may never replace: the model's own (its line model's too), and a run's own when --out
+    lies in a run folder or in its lines/."""
+    model_dir = run_path(model)
+    folder = Path(out).parent
+    beside = [folder / name for name in RUN_FILES] if _is_run_folder(folder) else []
+    return (*own_files(model_dir), *(model_dir / "lines" / name for name in LINE_FILES), *beside)
+
+
+def _is_run_folder(folder: Path) -> bool:
+    """A run folder, or a line model's folder: a config beside weights or a model."""
+    return (folder / CONFIG).is_file() and any((folder / name).exists() for name in
+                                                (WEIGHTS, ONNX, CHECKPOINT, "line.onnx", "line.safetensors"))
 
 
 def _read_on_cluster(args, mode: str) -> int:
@@ -292,14 +318,14 @@ def cmd_read(args) -> int:
 
     if args.cluster is not None:
         return _read_on_cluster(args, "read")
-    predictor = load_predictor(args.model, args.engine)
     target = Path(args.input)
     if args.out:
-        check_output(args.out, args.overwrite, (target, target / "numbers.csv", *own_files(predictor.path)))
+        check_output(args.out, args.overwrite, _protected(args.out, args.model), inputs=(target,))
     if args.score:
         from digitrec.evaluate import load_numbers
 
         load_numbers(target)  # a bad numbers.csv is refused before any picture is read
+    predictor = load_predictor(args.model, args.engine)
     results = read_files(predictor, target)
     if len(results) == 1 and results[0].error and not target.is_dir():
         raise DigitrecError(results[0].error, where=str(target))
@@ -337,14 +363,22 @@ def _score_readings(target: Path, results, as_json: bool) -> int:
 
 
 def cmd_ensemble(args) -> int:
-    from digitrec.runs import make_ensemble
+    from digitrec.files import clear_written, recording
+    from digitrec.runs import load_run, make_ensemble
 
-    check_output_folder(args.out)
+    out = Path(args.out)
     if args.train is None:
         if not args.runs:
             raise DigitrecError("nothing to average", expected="RUN_DIR RUN_DIR ..., or --train K --recipe NAME")
-        config = make_ensemble([Path(r) for r in args.runs], Path(args.out))
-        print(f"ensemble of {len(config.members or [])} models saved to {args.out}{_calibrated(args, config)}")
+        _check_not_a_member(out, [Path(r) for r in args.runs])
+        check_output_folder(out, args.overwrite, ENSEMBLE_WRITES)
+        for run in args.runs:  # every member loads before anything of --out is removed
+            load_run(run)
+        clear_written(out)
+        with recording(out, ENSEMBLE_WRITES):
+            config = make_ensemble([Path(r) for r in args.runs], out)
+            calibrated = _calibrated(args, config)
+        print(f"ensemble of {len(config.members or [])} models saved to {args.out}{calibrated}")
         return 0
     from digitrec import cluster, trials
 
@@ -352,13 +386,38 @@ def cmd_ensemble(args) -> int:
         raise DigitrecError("give run folders or --train K, not both", expected="one of them")
     cluster.require_ray()
     recipe = _recipe_from(args)
+    plan = trials.plan_members(recipe, args.data, out, args.train, args.resume, args.overwrite)
     with cluster.session(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
-        members = trials.train_members(recipe, args.data, Path(args.out), args.train, args.resume, args.overwrite,
-                                       say=lambda line: print(line, file=sys.stderr))
-    accuracy = trials.build_ensemble(members, Path(args.out), recipe, args.data)
+        members = trials.run_members(plan, say=lambda line: print(line, file=sys.stderr))
+    with recording(out, trials.ENSEMBLE_WRITES):
+        accuracy = trials.build_ensemble(members, out, recipe, args.data)
     held_out = "" if accuracy is None else f", validation accuracy {accuracy:.4f} (calibrated on it)"
     print(f"ensemble of {len(members)} models saved to {args.out}{held_out}")
     return 0
+
+
+def _check_not_a_member(out: Path, members: list[Path]) -> None:
+    """An ensemble's --out is none of the runs it averages (nor a run they were averaged from), and neither lies in
+    the other: writing it would replace a member, and a run listing itself as a member has no end."""
+    from digitrec.runs import read_config
+
+    resolved = out.resolve()
+    paths = [m.resolve() for m in members]
+    for member in members:
+        config = read_config(member)
+        paths += [Path(m.path).resolve() for m in config.members or []] if config.is_ensemble else []
+    for path in paths:
+        if resolved == path or path in resolved.parents or resolved in path.parents:
+            raise DigitrecError(f"refusing to write the ensemble over one of its members ({path})", where=str(out),
+                                expected="an --out folder apart from every member run")
+
+
+def _list_if_marked(path: Path) -> None:
+    """A file digitrec wrote into a folder that lists what digitrec wrote there joins that list."""
+    from digitrec.files import add_written, read_manifest
+
+    if read_manifest(path.parent) is not None:
+        add_written(path.parent, {path.name})
 
 
 def _calibrated(args, config) -> str:
@@ -391,12 +450,12 @@ def cmd_sweep(args) -> int:
 
     cluster.require_ray()
 
-    check_output_folder(args.out)
     recipe = _recipe_from(args)
     space = trials.parse_space(args.space)
+    # Every check (the folder, the data, each setting) before Ray starts and before anything is removed.
+    plan = trials.plan_sweep(recipe, args.data, space, args.trials, Path(args.out), args.overwrite)
     with cluster.session(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
-        result = trials.sweep(recipe, args.data, space, args.trials, Path(args.out),
-                               args.overwrite, say=lambda line: print(line, file=sys.stderr))
+        result = trials.run_sweep(plan, say=lambda line: print(line, file=sys.stderr))
     keys = list(space)
     rows = [[row["trial"], *(row[k] for k in keys), row["epochs"],
              "-" if row["val_accuracy"] is None else f"{row['val_accuracy']:.4f}", row["status"]]
@@ -418,12 +477,15 @@ def cmd_export(args) -> int:
 
     if args.format != "onnx":
         raise DigitrecError(f"unknown export format '{args.format}'", expected="onnx")
-    predictor = Predictor.load(args.model)
     # The run's own model.onnx is made from its weights: re-exporting into it (--out RUN/model.onnx) is allowed.
-    own_onnx = (predictor.path / ONNX).resolve()
-    protected = [p for p in own_files(predictor.path) if p.name != ONNX]
-    check_output(args.out, args.overwrite or Path(args.out).resolve() == own_onnx, tuple(protected))
+    own_onnx = (run_path(args.model) / ONNX).resolve()
+    protected = [p for p in _protected(args.out, args.model) if p.resolve() != own_onnx]
+    is_own = Path(args.out).resolve() == own_onnx
+    check_output(args.out, args.overwrite or is_own, tuple(protected))
+    predictor = Predictor.load(args.model)
     out = export_onnx(predictor, Path(args.out))
+    if is_own:  # part of the run now: listed where the run's folder keeps a manifest, replaced with it
+        _list_if_marked(out)
     print(f"ONNX model written to {out} (input 'image' float32 [N,1,28,28] in [0,1], output 'logits' [N,10])")
     return 0
 

@@ -6,7 +6,6 @@ run folder, so a trial retried after its node died resumes from its last finishe
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,36 +116,81 @@ def cpus_per_trial() -> int:
     return max(1, int(os.environ.get("DIGITREC_THREADS", 0) or 1))
 
 
-def train_members(recipe, data_path, out: Path, count: int, resume: bool = False, overwrite: bool = False,
-                  say: Callable[[str], None] | None = None) -> list[Path]:
-    """`count` seeds of `recipe` trained as parallel Tune trials into `out/members/seed-<seed>`; the runs.
+# What `ensemble --train` and `sweep` write at the top of their --out folder: what --overwrite may replace there.
+ENSEMBLE_WRITES = ("members", ".tune", "model.safetensors", "config.json", "model.onnx")
+SWEEP_WRITES = ("trials", ".tune", "trials.csv", "trials.png")
 
-    The seeds share the recipe's `split_seed`, so every member holds out the same validation digits."""
+
+@dataclass
+class TrialPlan:
+    """Trials checked and laid out, nothing written yet: the data loads, the settings are valid and `out` may
+    take them (see `check_out`). `run_members` and `run_sweep` run them."""
+
+    out: Path
+    points: list[dict]
+    overwrite: bool
+    resume: bool = False
+    keys: list[str] | None = None  # a sweep's searched fields
+
+
+def check_out(out: Path, overwrite: bool, writes: tuple[str, ...], resume: bool = False) -> Path:
+    """`out` may take the trials: see files.check_output_folder (an existing folder only with --overwrite and
+    only when digitrec made it; --resume finishes what it holds)."""
+    from digitrec.files import check_output_folder
+
+    return check_output_folder(out) if resume else check_output_folder(out, overwrite, writes)
+
+
+def _make_room(plan: TrialPlan, writes: tuple[str, ...]) -> None:
+    """What digitrec wrote in `plan.out` before, removed (checked again first); nothing when resuming."""
+    from digitrec.files import clear_written
+
+    check_out(plan.out, plan.overwrite, writes, plan.resume)
+    if not plan.resume:
+        clear_written(plan.out)
+
+
+def plan_members(recipe, data_path, out: Path, count: int, resume: bool = False,
+                 overwrite: bool = False) -> TrialPlan:
+    """`count` seeds of `recipe` into `out/members/seed-<seed>`, everything checked (the data loaded) and
+    nothing written: a refusal leaves `out` as it was. The seeds share the recipe's `split_seed`, so every
+    member holds out the same validation digits."""
     from digitrec import data
-    from digitrec.cluster import refuse_to_replace
     from digitrec.recipes import check_member_seeds
 
     out = Path(out)
     if count < 2:
         raise DigitrecError(f"--train {count}", expected="at least 2 seeds for an ensemble")
-    recipe.check()  # everything refused before anything is deleted
+    recipe.check()
     check_member_seeds(recipe, count)
-    if not resume:
-        refuse_to_replace(out, overwrite, lambda folder: (folder / "members").is_dir(), "an ensemble's members")
-        shutil.rmtree(out, ignore_errors=True)
+    check_out(out, overwrite, ENSEMBLE_WRITES, resume)
     data_path = str(data.resolve_data_path(data_path).resolve())
-    members = out / "members"
-    members.mkdir(parents=True, exist_ok=True)
     epochs = recipe.epochs_for(runs_train_size(data_path, recipe))
     points = [{"recipe": recipe.update(seed=recipe.seed + i).as_dict(), "epochs": epochs,
-               "run_dir": str((members / f"seed-{recipe.seed + i}").resolve()), "data": data_path}
+               "run_dir": str((out / "members" / f"seed-{recipe.seed + i}").resolve()), "data": data_path}
               for i in range(count)]
-    results = _run_trials(points, out, "ensemble", cpus_per_trial(), say=say)
+    return TrialPlan(out, points, overwrite, resume)
+
+
+def run_members(plan: TrialPlan, say: Callable[[str], None] | None = None) -> list[Path]:
+    """The members of `plan_members` trained as parallel Tune trials (Ray connected); the runs."""
+    from digitrec.files import recording
+
+    _make_room(plan, ENSEMBLE_WRITES)
+    with recording(plan.out, ENSEMBLE_WRITES):
+        (plan.out / "members").mkdir(parents=True, exist_ok=True)
+        results = _run_trials(plan.points, plan.out, "ensemble", cpus_per_trial(), say=say)
     failed = _trial_errors(results)
     if failed:
-        raise DigitrecError(f"{len(failed)} of {count} members failed: {failed[0]}", where=str(out),
+        raise DigitrecError(f"{len(failed)} of {len(plan.points)} members failed: {failed[0]}", where=str(plan.out),
                             expected="fix the cause and run again with --resume to finish them")
-    return [Path(p["run_dir"]) for p in points]
+    return [Path(p["run_dir"]) for p in plan.points]
+
+
+def train_members(recipe, data_path, out: Path, count: int, resume: bool = False, overwrite: bool = False,
+                  say: Callable[[str], None] | None = None) -> list[Path]:
+    """`count` seeds of `recipe` trained as parallel Tune trials into `out/members/seed-<seed>`; the runs."""
+    return run_members(plan_members(recipe, data_path, out, count, resume, overwrite), say)
 
 
 @dataclass
@@ -189,14 +233,11 @@ def sweep_points(space: dict[str, list], trials: int, seed: int = 0) -> list[dic
     return [grid[i % len(grid)] for i in range(trials)]
 
 
-def sweep(recipe, data_path, space: dict[str, list], trials: int, out: Path,
-          overwrite: bool = False, say: Callable[[str], None] | None = None) -> SweepResult:
-    """Recipe settings searched on validation accuracy: Tune trials with ASHA stopping the weak ones early;
-    a table (CSV) and a figure of every trial in `out`, each trial's run folder in `out/trials/`."""
-    from ray.tune.schedulers import ASHAScheduler
-
-    from digitrec import data, runs
-    from digitrec.cluster import refuse_to_replace
+def plan_sweep(recipe, data_path, space: dict[str, list], trials: int, out: Path,
+               overwrite: bool = False) -> TrialPlan:
+    """`trials` points of `space` as run folders in `out/trials/`, everything checked (the data loaded, every
+    setting) and nothing written: a refusal leaves `out` as it was."""
+    from digitrec import data
 
     out = Path(out)
     if trials < 1:
@@ -205,18 +246,41 @@ def sweep(recipe, data_path, space: dict[str, list], trials: int, out: Path,
         raise DigitrecError("a sweep chooses on validation accuracy, and this recipe holds nothing out",
                             expected="--set val_fraction=0.1")
     recipe.check()
-    data_path = str(data.resolve_data_path(data_path).resolve())
     chosen = sweep_points(space, trials, recipe.seed)
     for settings in chosen:
         recipe.update(**settings).check()  # a bad value is refused before anything trains
-    refuse_to_replace(out, overwrite, lambda folder: (folder / "trials").is_dir(), "a sweep's trials")
-    shutil.rmtree(out, ignore_errors=True)
-    folder = out / "trials"
-    folder.mkdir(parents=True, exist_ok=True)
+    check_out(out, overwrite, SWEEP_WRITES)
+    data_path = str(data.resolve_data_path(data_path).resolve())
     n_train = runs_train_size(data_path, recipe)
     points = [{"recipe": recipe.update(**settings).as_dict(), "settings": settings, "data": data_path,
                "epochs": recipe.update(**settings).epochs_for(n_train),
-               "run_dir": str((folder / f"trial-{i:03d}").resolve())} for i, settings in enumerate(chosen)]
+               "run_dir": str((out / "trials" / f"trial-{i:03d}").resolve())} for i, settings in enumerate(chosen)]
+    return TrialPlan(out, points, overwrite, keys=list(space))
+
+
+def sweep(recipe, data_path, space: dict[str, list], trials: int, out: Path,
+          overwrite: bool = False, say: Callable[[str], None] | None = None) -> SweepResult:
+    """Recipe settings searched on validation accuracy: Tune trials with ASHA stopping the weak ones early;
+    a table (CSV) and a figure of every trial in `out`, each trial's run folder in `out/trials/`."""
+    return run_sweep(plan_sweep(recipe, data_path, space, trials, out, overwrite), say)
+
+
+def run_sweep(plan: TrialPlan, say: Callable[[str], None] | None = None) -> SweepResult:
+    """The trials of `plan_sweep` run (Ray connected); the table, the figure and the best."""
+    from digitrec.files import recording
+
+    _make_room(plan, SWEEP_WRITES)
+    with recording(plan.out, SWEEP_WRITES):
+        (plan.out / "trials").mkdir(parents=True, exist_ok=True)
+        return _sweep_trials(plan, say)
+
+
+def _sweep_trials(plan: TrialPlan, say: Callable[[str], None] | None) -> SweepResult:
+    from ray.tune.schedulers import ASHAScheduler
+
+    from digitrec import runs
+
+    out, points = plan.out, plan.points
     epochs = max(p["epochs"] for p in points)
     scheduler = ASHAScheduler(metric="val_accuracy", mode="max", time_attr="epoch", max_t=max(1, epochs),
                               grace_period=1, reduction_factor=2)
@@ -241,7 +305,7 @@ def sweep(recipe, data_path, space: dict[str, list], trials: int, out: Path,
     if not scored:
         raise DigitrecError(f"every trial failed: {failed[0] if failed else 'no epoch finished'}", where=str(out))
     best = max(scored, key=lambda row: (row["epochs"], row["val_accuracy"]))
-    csv_path, figure = _write_sweep_table(out, table, list(space)), _sweep_figure(out, table, list(space))
+    csv_path, figure = _write_sweep_table(out, table, plan.keys), _sweep_figure(out, table, plan.keys)
     return SweepResult(table, best, csv_path, figure)
 
 

@@ -1,0 +1,454 @@
+"""--overwrite replaces only what digitrec wrote, every check comes before anything is removed, and an --out is
+refused at the start when it is not a regular file, an input, inside a folder input, or a file of a run.
+
+Nothing here aims at the machine's devices: FIFOs, sockets and device nodes are made in temporary folders. The
+verbs that need Ray are tested through the functions that prepare their folder, and in-process up to the refusal,
+which comes before Ray starts."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import socket
+import stat
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from digitrec import cluster, files, trials
+from digitrec.cli import main
+from digitrec.errors import DigitrecError
+from digitrec.recipes import get_recipe
+from digitrec.runs import BUNDLED_DIR
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    """The command in this process: its exit code, stdout and stderr."""
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def refused(result: tuple[int, str, str], *fragments: str) -> str:
+    code, _, err = result
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("digitrec: error:"), err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def state(*roots: Path) -> dict[str, tuple]:
+    """Every entry under `roots` (symlinks not followed): its kind and, for a file, its SHA-256."""
+    seen = {}
+    for root in roots:
+        if not os.path.lexists(root):
+            continue
+        for relative, mode in files._tree(root.parent, root.name):
+            path = root.parent / relative
+            if stat.S_ISREG(mode):
+                seen[str(path)] = ("file", hashlib.sha256(path.read_bytes()).hexdigest())
+            elif stat.S_ISLNK(mode):
+                seen[str(path)] = ("link", os.readlink(path))
+            else:
+                seen[str(path)] = (stat.S_IFMT(mode),)
+    return seen
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Reading any picture, or starting Ray, fails the test: a refusal must come before the work."""
+    from digitrec import predict
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the work started before --out was checked")
+
+    for name in ("predict_files", "read_files", "write_submission"):
+        monkeypatch.setattr(predict, name, fail)
+    monkeypatch.setattr(cluster, "session", fail)
+
+
+def _someone_elses_home(folder: Path) -> None:
+    for relative, text in ((".bashrc", "alias ll='ls -l'"), (".ssh/id_rsa", "KEY"), (".config/app/settings", "x=1"),
+                           (".local/share/important.db", "db"), ("_archive/2019.tar", "tar")):
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text(text)
+
+
+def _made_by_digitrec(folder: Path, written: dict[str, str], writes: tuple[str, ...] = ("*",)) -> None:
+    """`folder` as a digitrec command leaves it: `written` (relative path: text) and its manifest."""
+    with files.recording(folder, writes):
+        for relative, text in written.items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_text(text)
+
+
+# ---------------------------------------------------------------- a user's files deleted or overwritten
+
+
+def test_cluster_overwrite_never_empties_a_folder_of_hidden_and_underscore_files(tmp_path, capsys, no_work):
+    pytest.importorskip("ray")
+    home = tmp_path / "home"
+    _someone_elses_home(home)
+    before = state(home)
+    line = refused(cli(capsys, "predict", str(EXAMPLES), "--cluster", "--out", str(home), "--overwrite"),
+                   str(home), "digitrec did not write")
+    assert files.MANIFEST in line
+    with pytest.raises(DigitrecError, match="digitrec did not write"):
+        cluster.check_out_folder(home, None, overwrite=True)
+    assert state(home) == before
+
+
+def test_a_dataset_folder_digitrec_made_loses_only_its_own_parts(tmp_path):
+    out = tmp_path / "answers"
+    staging = tmp_path / ".answers.partial"
+    staging.mkdir()
+    (staging / "part-00000.parquet").write_bytes(b"first answers")
+    cluster.check_out_folder(out, None, overwrite=False)
+    cluster._put_in_place(staging, out, None, overwrite=False)
+    assert json.loads((out / files.MANIFEST).read_text())["files"] == ["part-00000.parquet"]
+    _someone_elses_home(out)  # added later by someone: never digitrec's
+    (out / "README").write_text("what these answers are")
+    theirs = state(*(p for p in out.iterdir() if p.name not in ("part-00000.parquet", files.MANIFEST)))
+    with pytest.raises(DigitrecError, match="already exists"):
+        cluster.check_out_folder(out, None, overwrite=False)
+    staging.mkdir()
+    (staging / "part-00000.parquet").write_bytes(b"new answers")
+    cluster.check_out_folder(out, None, overwrite=True)
+    cluster._put_in_place(staging, out, None, overwrite=True)
+    assert (out / "part-00000.parquet").read_bytes() == b"new answers" and not staging.exists()
+    assert state(*(p for p in out.iterdir() if p.name not in ("part-00000.parquet", files.MANIFEST))) == theirs
+    (out / "theirs.parquet").write_bytes(b"would be read as answers")
+    with pytest.raises(DigitrecError, match="theirs.parquet: digitrec did not write this"):
+        cluster.check_out_folder(out, None, overwrite=True)
+
+
+def test_a_killed_jobs_staging_folder_is_removed_only_when_it_holds_only_its_files(tmp_path):
+    staging = tmp_path / ".answers.partial"
+    (staging / cluster.MANIFEST).mkdir(parents=True)
+    (staging / "part-00000.parquet").write_bytes(b"half")
+    cluster.check_out_folder(tmp_path / "answers", None, overwrite=False)
+    (staging / "thesis.tex").write_text("years of work")
+    with pytest.raises(DigitrecError, match="did not write"):
+        cluster.check_out_folder(tmp_path / "answers", None, overwrite=False)
+
+
+def _project(folder: Path, ours: dict[str, str], theirs: dict[str, str]) -> dict:
+    _made_by_digitrec(folder, ours)
+    for relative, text in theirs.items():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text(text)
+    return state(folder)
+
+
+def test_sweep_checks_the_data_before_removing_anything(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("ray")
+    proj = tmp_path / "proj"
+    before = _project(proj, {"trials/trial-000/config.json": "{}", "trials.csv": "trial\n"},
+                      {"notes.txt": "mine", "data/labels.csv": "1,2"})
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not an npz at all")
+    with pytest.raises(DigitrecError):
+        trials.sweep(get_recipe("fast", None), str(garbage), {"lr": [0.01, 0.02]}, 2, proj, overwrite=True)
+    assert state(proj) == before
+    monkeypatch.setattr(cluster, "session", lambda *a, **k: pytest.fail("Ray started before the data was checked"))
+    refused(cli(capsys, "sweep", "--recipe", "fast", "--space", "lr=0.01,0.02", "--trials", "2", "--data",
+                str(garbage), "--out", str(proj), "--overwrite"), str(garbage))
+    assert state(proj) == before
+
+
+def test_ensemble_train_checks_the_data_before_removing_anything(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("ray")
+    proj = tmp_path / "proj2"
+    before = _project(proj, {"members/seed-0/config.json": "{}", "config.json": "{}"}, {"thesis.tex": "years"})
+    with pytest.raises(DigitrecError, match="no such file"):
+        trials.train_members(get_recipe("fast", None), str(tmp_path / "nonexistent"), proj, 2, overwrite=True)
+    assert state(proj) == before
+    monkeypatch.setattr(cluster, "session", lambda *a, **k: pytest.fail("Ray started before the data was checked"))
+    refused(cli(capsys, "ensemble", "--train", "2", "--recipe", "fast", "--data", str(tmp_path / "nonexistent"),
+                "--out", str(proj), "--overwrite"), "nonexistent")
+    assert state(proj) == before
+
+
+def test_trials_replace_only_what_digitrec_wrote(tmp_path, digits_dir):
+    """The folder preparation of sweep and ensemble --train (what runs before Ray does): with the data checked,
+    --overwrite removes the listed files and the folders they emptied, nothing else."""
+    proj = tmp_path / "proj"
+    _project(proj, {"trials/trial-000/config.json": "{}", "trials.csv": "t\n", ".tune/sweep/state": "s"},
+             {"notes.txt": "mine", "_archive/x": "old", ".hidden": "h"})
+    plan = trials.plan_sweep(get_recipe("fast", None), str(digits_dir), {"lr": [0.01]}, 1, proj, overwrite=True)
+    trials._make_room(plan, trials.SWEEP_WRITES)
+    assert sorted(p.name for p in proj.iterdir()) == sorted([files.MANIFEST, "notes.txt", "_archive", ".hidden"])
+    (proj / "trials").mkdir()
+    (proj / "trials" / "mine.txt").write_text("put among the trials")
+    with pytest.raises(DigitrecError, match="mine.txt: digitrec did not write this"):
+        trials.plan_sweep(get_recipe("fast", None), str(digits_dir), {"lr": [0.01]}, 1, proj, overwrite=True)
+    with pytest.raises(DigitrecError, match="already exists"):
+        trials.plan_members(get_recipe("fast", None), str(digits_dir), tmp_path / "proj", 2)
+
+
+# ---------------------------------------------------------------- ensemble --out and its members
+
+
+@pytest.fixture
+def two_runs(tmp_path) -> tuple[Path, Path]:
+    r7, r8 = tmp_path / "r7", tmp_path / "r8"
+    for run in (r7, r8):
+        shutil.copytree(BUNDLED_DIR, run)
+    return r7, r8
+
+
+@pytest.mark.parametrize("runs, out", [(("r7", "r8"), "r8"), (("r7", "r7"), "r7"), (("r7", "r8"), "r8/sub"),
+                                       (("r7", "r8"), ".")])
+def test_ensemble_out_is_never_one_of_its_members(tmp_path, capsys, two_runs, runs, out):
+    before = state(*two_runs)
+    line = refused(cli(capsys, "ensemble", *(str(tmp_path / r) for r in runs), "--out", str(tmp_path / out),
+                       "--overwrite"), "one of its members")
+    assert "RecursionError" not in line
+    assert state(*two_runs) == before
+
+
+def test_ensemble_out_replaces_only_an_ensemble_digitrec_wrote(tmp_path, capsys, two_runs):
+    r7, r8 = two_runs
+    out = tmp_path / "ens"
+    assert cli(capsys, "ensemble", str(r7), str(r8), "--out", str(out))[0] == 0
+    listed = json.loads((out / files.MANIFEST).read_text())["files"]
+    assert {"model.safetensors", "config.json"} <= set(listed)
+    (out / "notes.md").write_text("why I averaged these")
+    refused(cli(capsys, "ensemble", str(r7), str(r8), "--out", str(out)), "already exists", "--overwrite")
+    assert cli(capsys, "ensemble", str(r7), str(r8), "--out", str(out), "--overwrite")[0] == 0
+    assert (out / "notes.md").read_text() == "why I averaged these"
+    refused(cli(capsys, "ensemble", str(r7), str(r8), "--out", str(r8.parent / "r7" / "lines"), "--overwrite"),
+            "one of its members")
+    other = tmp_path / "other"
+    shutil.copytree(BUNDLED_DIR, other)
+    before = state(other)
+    refused(cli(capsys, "ensemble", str(r7), str(r8), "--out", str(other), "--overwrite"), "digitrec did not write")
+    assert state(other) == before
+
+
+# ---------------------------------------------------------------- what an --out file may be
+
+
+def _specials(folder: Path) -> dict[str, Path]:
+    """A FIFO, a Unix socket and (where allowed) a character device node, all made in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made = {"FIFO": folder / "fifo"}
+    os.mkfifo(made["FIFO"])
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(folder / "sock"))
+    sock.close()
+    made["socket"] = folder / "sock"
+    with contextlib.suppress(PermissionError, OSError):
+        os.mknod(folder / "node", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        made["device"] = folder / "node"
+    return made
+
+
+def test_an_out_that_is_not_a_regular_file_is_refused_even_with_overwrite(tmp_path, capsys, no_work):
+    specials = _specials(tmp_path / "special")
+    link = tmp_path / "link-to-fifo"
+    link.symlink_to(specials["FIFO"])
+    before = state(tmp_path / "special", link)
+    for kind, path in [*specials.items(), ("FIFO", link)]:
+        for verb in (["predict", str(EXAMPLES)], ["read", str(EXAMPLES)], ["export"]):
+            refused(cli(capsys, *verb, "--out", str(path), "--overwrite"), str(path), f"is a {kind}")
+    assert state(tmp_path / "special", link) == before
+
+
+def test_an_out_inside_a_folder_input_is_refused(tmp_path, capsys, no_work):
+    pics = tmp_path / "pics"
+    shutil.copytree(EXAMPLES, pics)
+    before = state(pics)
+    for verb in ("predict", "read"):
+        for out in (pics / "drawn-3.png", pics / "new.json", pics, pics / "sub" / "x.csv"):
+            refused(cli(capsys, verb, str(pics) + "/", "--out", str(out), "--overwrite"), str(out))
+    assert state(pics) == before
+
+
+def test_an_out_that_is_a_file_of_a_run_is_refused(tmp_path, capsys, no_work):
+    run1, other = tmp_path / "run1", tmp_path / "other"
+    for run in (run1, other):
+        shutil.copytree(BUNDLED_DIR, run)
+    before = state(run1, other)
+    for target in (run1 / "lines" / "line.onnx", run1 / "lines" / "config.json", run1 / "model.onnx",
+                   other / "lines" / "line.onnx", other / "metrics.csv", other / "model.onnx"):
+        for verb in ("predict", "read"):
+            refused(cli(capsys, verb, str(EXAMPLES), "--model", str(run1), "--out", str(target), "--overwrite"),
+                    "a run's own file")
+        if target != run1 / "model.onnx":  # re-exporting a run's own model.onnx is allowed
+            refused(cli(capsys, "export", "--model", str(run1), "--out", str(target), "--overwrite"), str(target))
+    refused(cli(capsys, "predict", str(EXAMPLES), "--out", str(tmp_path / files.MANIFEST)), files.MANIFEST)
+    assert state(run1, other) == before
+
+
+def test_train_lines_never_writes_into_a_run_folder_itself(tmp_path, capsys):
+    run1 = tmp_path / "run1"
+    shutil.copytree(BUNDLED_DIR, run1)
+    before = state(run1)
+    refused(cli(capsys, "train-lines", "--out", str(run1), "--overwrite"), "is a run folder", "run1/lines")
+    refused(cli(capsys, "train-lines", "--out", str(run1 / "lines"), "--overwrite"), "digitrec did not write")
+    assert state(run1) == before
+
+
+def test_out_is_checked_before_any_work(tmp_path, capsys, no_work):
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    for verb in ("predict", "read"):
+        refused(cli(capsys, verb, str(EXAMPLES), "--out", str(tmp_path / "dangling" / "x.json")), "not a folder")
+    refused(cli(capsys, "predict", str(EXAMPLES), "--cluster", "--out", str(tmp_path / "dangling" / "o")),
+            "not a folder")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux's /proc (read, never written)")
+def test_out_in_proc_is_refused_before_any_work(capsys, no_work):
+    """/proc takes no new files: the check tries (a folder made and removed at once), where permissions, for
+    root, say yes; the work is never started."""
+    refused(cli(capsys, "predict", str(EXAMPLES), "--out", "/proc/x.json"), "/proc/x.json", "cannot write there")
+    refused(cli(capsys, "predict", str(EXAMPLES), "--out", "/proc/version", "--overwrite"), "/proc/version",
+            "cannot write there")
+
+
+# ---------------------------------------------------------------- the property: nothing of anyone else's changes
+
+NAMES = [".bashrc", ".ssh", "_archive", "notes.txt", "members", "trials", ".tune", "seed-0", "config.json",
+         "model.safetensors", "trials.csv", "part-00001.parquet", "line.onnx", "metrics.csv", "data"]
+KINDS = ["file", "dir", "symlink", "fifo", "dirlink"]
+
+
+def _op_dataset(out: Path, overwrite: bool) -> None:
+    staging = out.parent / f".{out.name}.partial"
+    cluster.check_out_folder(out, None, overwrite)
+    staging.mkdir()
+    for i in range(2):
+        (staging / f"part-{i:05d}.parquet").write_bytes(os.urandom(8))
+    try:
+        cluster._put_in_place(staging, out, None, overwrite)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _trial_op(writes: tuple[str, ...], written: tuple[str, ...]):
+    def op(out: Path, overwrite: bool) -> None:
+        plan = trials.TrialPlan(out, [], overwrite)
+        trials.check_out(out, overwrite, writes)
+        trials._make_room(plan, writes)
+        with files.recording(out, writes):
+            for relative in written:
+                (out / relative).parent.mkdir(parents=True, exist_ok=True)
+                files.atomic_write_bytes(out / relative, os.urandom(8))
+    return op
+
+
+def _op_lines(out: Path, overwrite: bool) -> None:
+    from digitrec.commands import LINE_FILES
+
+    files.check_output_folder(out, overwrite, LINE_FILES, whole=False)
+    with files.recording(out, LINE_FILES):
+        for name in ("line.onnx", "config.json", "metrics.csv"):
+            files.atomic_write_bytes(out / name, os.urandom(8))
+
+
+OPS = {
+    "dataset": _op_dataset,
+    "sweep": _trial_op(trials.SWEEP_WRITES, ("trials/trial-000/config.json", "trials/trial-000/model.safetensors",
+                                             ".tune/sweep/state.json", "trials.csv", "trials.png")),
+    "ensemble": _trial_op(trials.ENSEMBLE_WRITES, ("members/seed-0/config.json", "members/seed-1/config.json",
+                                                   ".tune/ensemble/state.json", "model.safetensors", "config.json")),
+    "lines": _op_lines,
+}
+
+entries = st.lists(st.tuples(st.lists(st.sampled_from(NAMES), min_size=1, max_size=3), st.sampled_from(KINDS),
+                             st.binary(max_size=16)), max_size=10)
+
+
+def _add_theirs(out: Path, outside: Path, wanted, ours: set[str]) -> list[Path]:
+    """Someone else's entries added to `out` (never over an existing one, except that a file or folder digitrec
+    wrote may be swapped for a symlink, a FIFO or a folder): the paths that are theirs now."""
+    theirs = []
+    for i, (parts, kind, payload) in enumerate(wanted):
+        path = out.joinpath(*parts)
+        relative = "/".join(parts)
+        if not path.parent.is_dir() or path.parent.is_symlink() or files.MANIFEST in parts:
+            continue
+        if os.path.lexists(path):
+            if relative not in ours or kind == "file" or path.is_symlink():
+                continue
+            if path.is_dir():  # a folder of digitrec's swapped for a link to a copy of it outside
+                mirror = outside / f"mirror-{i}"
+                shutil.copytree(path, mirror, symlinks=True)
+                shutil.rmtree(path)
+                path.symlink_to(mirror)
+                theirs.append(path)
+                continue
+            path.unlink()
+        target = outside / f"target-{i}"
+        target.write_bytes(payload)
+        if kind == "file":
+            path.write_bytes(payload)
+        elif kind == "dir":
+            path.mkdir()
+        elif kind == "symlink":
+            path.symlink_to(target)
+        elif kind == "dirlink":
+            path.symlink_to(outside, target_is_directory=True)
+        else:
+            os.mkfifo(path)
+        theirs.append(path)
+    return theirs
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=st.sampled_from([None, *OPS]), second=st.sampled_from(list(OPS)), overwrite=st.booleans(),
+       wanted=entries)
+def test_overwrite_changes_nothing_digitrec_did_not_write(first, second, overwrite, wanted):
+    """Random folders of other people's files (hidden names, `_` names, names digitrec uses, symlinks out of
+    the folder, FIFOs), made by digitrec or not: after any command, refused or done, every entry that is not
+    digitrec's is as it was, and so is everything outside; a refused command changed nothing at all."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out, outside = Path(tmp) / "out", Path(tmp) / "outside"
+        out.mkdir()
+        outside.mkdir()
+        (outside / "secret").write_text("never touched")
+        if first is not None:
+            OPS[first](out, False)
+        listed = files.read_manifest(out)
+        ours = (listed[0] | listed[1]) if listed else set()
+        theirs = _add_theirs(out, outside, wanted, ours)
+        kept = state(*theirs, outside)
+        before = state(out)
+        try:
+            OPS[second](out, overwrite)
+        except DigitrecError:
+            assert state(out) == before
+        after = state(*theirs, outside)
+        assert {p: after.get(p) for p in kept} == kept
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["FIFO", "socket", "folder", "input", "in input", "link to input", "run file"]),
+       overwrite=st.booleans(), verb=st.sampled_from(["predict", "read"]))
+def test_an_out_file_never_replaces_what_is_not_its_own(capsys, kind, overwrite, verb):
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        pics = tmp / "pics"
+        shutil.copytree(EXAMPLES, pics)
+        specials = _specials(tmp / "special")
+        run = tmp / "run"
+        shutil.copytree(BUNDLED_DIR / "lines", run / "lines")
+        (tmp / "link").symlink_to(pics / "drawn-1.png")
+        out = {"FIFO": specials["FIFO"], "socket": specials["socket"], "folder": tmp / "special", "input": pics,
+               "in input": pics / "drawn-2.png", "link to input": tmp / "link",
+               "run file": run / "lines" / "line.onnx"}[kind]
+        before = state(pics, tmp / "special", run, tmp / "link")
+        code, _, err = cli(capsys, verb, str(pics), "--out", str(out), *(["--overwrite"] if overwrite else []))
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert state(pics, tmp / "special", run, tmp / "link") == before
