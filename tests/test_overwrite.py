@@ -195,6 +195,23 @@ def test_trials_replace_only_what_digitrec_wrote(tmp_path, digits_dir):
         trials.plan_members(get_recipe("fast", None), str(digits_dir), tmp_path / "proj", 2)
 
 
+def test_recording_lists_the_files_and_folders_a_block_made(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "members").mkdir()
+    (out / "members" / "theirs.txt").write_text("before the block")
+    with pytest.raises(RuntimeError), files.recording(out, ("members", ".tune", "config.json"),
+                                                      claim=("config.json", "model.safetensors")):
+        (out / "config.json").write_text("{}")
+        (out / "members" / "seed-0").mkdir()
+        (out / "members" / "seed-0" / "model.safetensors").write_bytes(b"w")
+        (out / ".tune").mkdir()
+        raise RuntimeError("killed half-way")
+    manifest = json.loads((out / files.MANIFEST).read_text())
+    assert manifest["files"] == ["config.json", "members/seed-0/model.safetensors"]
+    assert manifest["folders"] == [".tune", "members/seed-0"]
+
+
 # ---------------------------------------------------------------- ensemble --out and its members
 
 

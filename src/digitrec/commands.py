@@ -167,7 +167,7 @@ def cmd_train_lines(args) -> int:
     if digits.y is None:
         raise DigitrecError("data has no labels", where=digits.source, expected="labelled training digits")
     train_idx, val_idx = line_split(len(digits))  # always the same held-out digits, whatever --seed
-    with recording(out, LINE_FILES):
+    with recording(out, LINE_FILES, claim=LINE_FILES):
         config = train_lines(digits.subset(train_idx), digits.subset(val_idx), out, settings,
                              on_progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"validation lines read right: {config['val_string_accuracy']:.2%}; line model saved to {out}")
@@ -375,7 +375,7 @@ def cmd_ensemble(args) -> int:
         for run in args.runs:  # every member loads before anything of --out is removed
             load_run(run)
         clear_written(out)
-        with recording(out, ENSEMBLE_WRITES):
+        with recording(out, ENSEMBLE_WRITES, claim=(WEIGHTS, CONFIG)):
             config = make_ensemble([Path(r) for r in args.runs], out)
             calibrated = _calibrated(args, config)
         print(f"ensemble of {len(config.members or [])} models saved to {args.out}{calibrated}")
@@ -389,7 +389,7 @@ def cmd_ensemble(args) -> int:
     plan = trials.plan_members(recipe, args.data, out, args.train, args.resume, args.overwrite)
     with cluster.session(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
         members = trials.run_members(plan, say=lambda line: print(line, file=sys.stderr))
-    with recording(out, trials.ENSEMBLE_WRITES):
+    with recording(out, trials.ENSEMBLE_WRITES, claim=(WEIGHTS, CONFIG)):
         accuracy = trials.build_ensemble(members, out, recipe, args.data)
     held_out = "" if accuracy is None else f", validation accuracy {accuracy:.4f} (calibrated on it)"
     print(f"ensemble of {len(members)} models saved to {args.out}{held_out}")

@@ -311,22 +311,22 @@ def write_manifest(folder: str | os.PathLike, files: set[str], folders: set[str]
 
 
 def add_written(folder: str | os.PathLike, files: set[str] = frozenset(), folders: set[str] = frozenset()) -> None:
-    """Adds to `folder`'s manifest (made when there is none) and drops the names that are gone."""
+    """Adds to `folder`'s manifest (made when there is none); the names it listed before that are gone are dropped."""
     folder = Path(folder)
     old_files, old_folders = read_manifest(folder) or (set(), set())
-    files = {f for f in old_files | set(files) if os.path.lexists(folder / f)}
-    folders = {f for f in old_folders | set(folders) if os.path.lexists(folder / f)}
-    write_manifest(folder, files, folders)
+    write_manifest(folder, {f for f in old_files if os.path.lexists(folder / f)} | set(files),
+                   {f for f in old_folders if os.path.lexists(folder / f)} | set(folders))
 
 
 @contextlib.contextmanager
-def recording(folder: str | os.PathLike, writes: tuple[str, ...]) -> Iterator[Path]:
-    """A block that writes under `writes` (top-level names or glob patterns) in `folder`: the plain names are listed
-    in its manifest before the block (a killed command leaves them listed), and once it ends, however it ends,
-    every regular file and folder under those names that the block made or changed."""
+def recording(folder: str | os.PathLike, writes: tuple[str, ...], claim: tuple[str, ...] = ()) -> Iterator[Path]:
+    """A block that writes under `writes` (top-level names or glob patterns) in `folder`: once it ends, however it
+    ends, every regular file and folder under those names that it made or changed joins the manifest. `claim`:
+    files it is about to write, listed before it starts, so that a command killed half-way leaves them listed."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    add_written(folder, {w for w in writes if not any(c in w for c in "*?[")})
+    if claim:
+        add_written(folder, set(claim))
     before = _snapshot(folder, writes)
     try:
         yield folder
@@ -334,7 +334,7 @@ def recording(folder: str | os.PathLike, writes: tuple[str, ...]) -> Iterator[Pa
         if folder.is_dir():
             after = _snapshot(folder, writes)
             add_written(folder, {f for f, sig in after[0].items() if before[0].get(f) != sig},
-                        after[1] - before[1])
+                        after[1] - before[1])  # and a claimed file never written is dropped
 
 
 def _snapshot(folder: Path, writes: tuple[str, ...]) -> tuple[dict[str, tuple], set[str]]:
