@@ -84,7 +84,9 @@ def test_edit_distance_and_scores():
     assert report["lengths"][1]["digit_accuracy"] == 0.0
 
 
-def test_cli_reads_a_folder_and_scores_against_numbers_csv(tmp_path):
+def test_cli_reads_a_folder_and_scores_against_numbers_csv(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("numbers")
+    out = tmp_path_factory.mktemp("outputs") / "out.csv"  # never inside the folder it reads
     (tmp_path / "spaced").mkdir()
     texts = ["31", "4159", "26535"]
     for i, text in enumerate(texts):
@@ -93,13 +95,13 @@ def test_cli_reads_a_folder_and_scores_against_numbers_csv(tmp_path):
         f"spaced/{i}.png,{t},spaced\n" for i, t in enumerate(texts)))
     Image.new("L", (200, 80), 255).save(tmp_path / "spaced" / "blank.png")
     run = [sys.executable, "-m", "digitrec", "read"]
-    listing = subprocess.run([*run, str(tmp_path), "--json", "--out", str(tmp_path / "out.csv")],
+    listing = subprocess.run([*run, str(tmp_path), "--json", "--out", str(out)],
                              capture_output=True, text=True, timeout=120)
     rows = {r["file"]: r for r in json.loads(listing.stdout)}
     assert listing.returncode == 2  # one picture had no digits; the others were still read
     assert rows[f"{tmp_path.name}/spaced/1.png"]["text"] == "4159"
     assert "no digits" in rows[f"{tmp_path.name}/spaced/blank.png"]["error"]
-    assert (tmp_path / "out.csv").read_text().splitlines()[0] == "file,text,confidence"
+    assert out.read_text().splitlines()[0] == "file,text,confidence"
     score = subprocess.run([*run, str(tmp_path), "--score", "--json"], capture_output=True, text=True, timeout=120)
     assert json.loads(score.stdout)["groups"]["spaced"]["string_accuracy"] == 1.0
     single = subprocess.run([*run, str(tmp_path / "spaced" / "blank.png")], capture_output=True, text=True, timeout=60)
