@@ -469,3 +469,45 @@ def test_an_out_file_never_replaces_what_is_not_its_own(capsys, kind, overwrite,
         code, _, err = cli(capsys, verb, str(pics), "--out", str(out), *(["--overwrite"] if overwrite else []))
         assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
         assert state(pics, tmp / "special", run, tmp / "link") == before
+
+
+# ---------------------------------------------------------------- folders a verb writes into without --overwrite
+
+
+def test_train_never_writes_over_a_users_file_in_an_existing_folder(tmp_path, capsys):
+    out = tmp_path / "project"
+    out.mkdir()
+    (out / "metrics.csv").write_text("week,sales\n1,20\n")
+    (out / "notes.md").write_text("my notes")
+    before = state(out)
+    # refused on the folder, before the data is even looked for
+    refused(cli(capsys, "train", "--arch", "mlp", "--data", str(tmp_path / "missing"), "--out", str(out)),
+            "metrics.csv", "digitrec did not write")
+    assert state(out) == before
+
+
+def test_data_check_plots_replace_only_their_own_figures(tmp_path, capsys, digits_dir):
+    figures = tmp_path / "figs"
+    assert cli(capsys, "data", "check", str(digits_dir), "--plots", str(figures))[0] in (0, 2)
+    made = {p.name for p in figures.iterdir()}
+    assert {"samples.png", "pixels.png", files.MANIFEST} <= made
+    assert cli(capsys, "data", "check", str(digits_dir), "--plots", str(figures))[0] in (0, 2)  # again: replaced
+    theirs = tmp_path / "holiday"
+    theirs.mkdir()
+    (theirs / "samples.png").write_bytes(b"\x89PNG a photo of the beach")
+    before = state(theirs)
+    refused(cli(capsys, "data", "check", str(digits_dir), "--plots", str(theirs)), "samples.png")
+    assert state(theirs) == before
+
+
+def test_an_ensemble_that_lists_itself_is_one_line_not_a_recursion(tmp_path, capsys, two_runs):
+    r7, r8 = two_runs
+    ens = tmp_path / "ens"
+    assert cli(capsys, "ensemble", str(r7), str(r8), "--out", str(ens))[0] == 0
+    config = json.loads((ens / "config.json").read_text())
+    config["members"][0]["path"] = str(ens)  # as the old bug left it: the ensemble among its own members
+    (ens / "config.json").write_text(json.dumps(config))
+    from digitrec import runs
+
+    with pytest.raises(DigitrecError, match="lists itself"):
+        runs.read_config(ens).splits()

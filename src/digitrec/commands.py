@@ -18,6 +18,7 @@ LINE_FILES = ("line.onnx", "line.safetensors", CONFIG, METRICS)
 RUN_FILES = (WEIGHTS, CONFIG, METRICS, CHECKPOINT, ONNX, "line.onnx", "line.safetensors", "curves.png",
              "confusion.png", "per_class.png", "errors.png", "samples.png", "confusion_test.png", "errors_test.png",
              "report.html")
+DATA_FIGURES = ("balance.png", "samples.png", "pixels.png")  # what `data check --plots DIR` writes in DIR
 ENSEMBLE_WRITES = (WEIGHTS, CONFIG, ONNX)  # what `ensemble RUN_DIR ...` writes in --out (ONNX: a stale export)
 
 
@@ -43,13 +44,15 @@ def _print_json(obj) -> None:
 def cmd_data_check(args) -> int:
     from digitrec import data
 
-    if args.plots:
-        check_output_folder(args.plots)
+    if args.plots:  # its own figures from an earlier check are replaced; a file of the user's under their names is not
+        check_output_folder(args.plots, True, DATA_FIGURES, whole=False)
     report = data.check(args.path)
     if args.plots and report.splits:
         from digitrec import plots
+        from digitrec.files import recording
 
-        written = plots.data_figures(report.digits, Path(args.plots))
+        with recording(Path(args.plots), DATA_FIGURES):
+            written = plots.data_figures(report.digits, Path(args.plots))
         print(f"figures: {', '.join(str(p) for p in written)}", file=sys.stderr)
     if args.json:
         _print_json({"source": report.source, "kind": report.kind, "splits": report.splits,
@@ -106,6 +109,9 @@ def cmd_train(args) -> int:
         raise DigitrecError("say where the run goes", expected="--out RUN_DIR (or --resume RUN_DIR)")
 
     check_output_folder(args.resume or args.out)
+    if not args.resume and not (Path(args.out) / CONFIG).exists():
+        # A new run in an existing folder: none of the names a run writes may already be a file of someone else's.
+        check_output_folder(args.out, True, RUN_FILES, whole=False)
     recipe = get_recipe(args.recipe, args.arch).update(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, val_fraction=args.val_fraction,
         teacher=args.teacher, init=args.init, tta_shift_px=args.tta_shift_px,

@@ -131,6 +131,9 @@ def check_output_folder(target: str | os.PathLike, overwrite: bool | None = None
         raise DigitrecError("already exists" if whole else f"already holds {taken[0]}", where=str(target),
                             expected="another --out folder, or --overwrite")
     listed = read_manifest(target)
+    if listed is None and not whole:
+        raise DigitrecError(f"digitrec did not write this (there is no {MANIFEST} beside it), so it will not be "
+                            "replaced", where=str(target / taken[0]), expected=_NOT_OURS)
     if listed is None:
         raise DigitrecError(f"holds files digitrec did not write (it has no {MANIFEST}), so --overwrite will not "
                             "replace them", where=str(target), expected=_NOT_OURS)

@@ -116,11 +116,19 @@ class RunConfig:
     def finished_ok(self) -> bool:
         return self.status == "finished"
 
-    def splits(self) -> set[tuple]:
+    def splits(self, _seen: frozenset[str] = frozenset()) -> set[tuple]:
         """(data SHA-256, validation fraction, seed) of every model in the run, an ensemble's members each:
-        which digits each of them may have learnt."""
+        which digits each of them may have learnt. An ensemble that lists itself among its members (directly or
+        through another) is refused in one line, not followed for ever."""
         if self.is_ensemble:
-            return {s for m in self.members or [] for s in read_config(m.path).splits()}
+            out = set()
+            for m in self.members or []:
+                key = str(Path(m.path).resolve())
+                if key in _seen:
+                    raise DigitrecError("an ensemble lists itself among its members", where=m.path,
+                                        expected="members that are other runs")
+                out |= read_config(m.path).splits(_seen | {key})
+            return out
         return {(self.data.sha256, self.recipe.val_fraction, self.recipe.split_seed)}
 
     def to_dict(self) -> dict:
