@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -11,8 +12,9 @@ from digitrec.recipes import Recipe
 def test_the_bundled_config_reads_and_writes_back_unchanged(tmp_path):
     raw = json.loads((runs.BUNDLED_DIR / runs.CONFIG).read_text())
     config = runs.read_config(None)
-    # Since session 18 one cnn-wide network (read once), going on from session 9's (distilled from an ensemble
-    # of five), taught by a vgg network, with other pens and stretched boxes among its views.
+    # One cnn-wide network (read once), started from the weights of a student distilled from an ensemble of
+    # five, taught by a vgg network, with other pens and stretched boxes among its views
+    # (scripts/rebuild_bundled.py lists the stages).
     assert config.arch == "cnn-wide" and not config.is_ensemble and config.recipe.views == 1
     assert config.teacher is not None and config.teacher.arch == "vgg" and config.recipe.rendered > 0
     assert config.init is not None and config.init.arch == "cnn-wide" and "boxed" in config.recipe.render_kinds
@@ -23,6 +25,28 @@ def test_the_bundled_config_reads_and_writes_back_unchanged(tmp_path):
     # The same, but for recipe fields added since it was trained, which now say their defaults.
     expected = {**raw, "recipe": {**Recipe().as_dict(), **raw["recipe"]}}
     assert json.loads((tmp_path / runs.CONFIG).read_text()) == expected
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (k, *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_the_bundled_configs_name_no_machines_path():
+    """What ships names other runs relative to the repository (with their weights' SHA-256) and data by its
+    SHA-256: an absolute path of the machine that trained it means nothing in a user's clone."""
+    configs = sorted(runs.BUNDLED_DIR.rglob("*.json"))
+    assert len(configs) >= 2  # the digit network's and the line model's
+    absolute = re.compile(r"(^|[\s'\"(=:,])(/|[A-Za-z]:[\\/])|/work/|/home/|/root/")
+    for path in configs:
+        for text in _strings(json.loads(path.read_text())):
+            assert not absolute.search(text), f"{path.relative_to(runs.BUNDLED_DIR)}: {text[:120]}"
+    config = runs.read_config(None)
+    assert config.teacher.weights_sha256 and config.init.weights_sha256 and config.data.sha256
+    assert "rebuild_bundled.py" in config.trained_by
 
 
 def test_unknown_keys_survive_and_missing_ones_default(tmp_path):
