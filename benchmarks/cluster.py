@@ -16,7 +16,7 @@ picture exactly once in the Parquet output, and accuracy against the archive's h
     python benchmarks/cluster.py /tmp/archive --runs ray     # only local Ray (e.g. on a million pictures)
     python benchmarks/cluster.py /tmp/archive --sample 10000 # plain predict on a 10,000-picture sample only
 
-Targets (issue #15): local Ray throughput >= 70 % of plain predict, peak memory of all Ray processes < 3 GB,
+Targets: local Ray throughput >= 70 % of plain predict, peak memory of all Ray processes < 3 GB,
 every picture exactly once, answers identical to plain predict.
 """
 

@@ -1,7 +1,7 @@
 """What an idle upload costs the server: N connections each send the headers of a 1 MB upload and then
 nothing, against a one-worker `digitrec serve`; the worker's CPU seconds per connection (from /proc) and
 how long the first /api/health takes right after them. The server's cost per connection is what decides
-how long a storm of them keeps everyone else waiting (issue 16).
+how long a storm of them keeps everyone else waiting.
 
     python benchmarks/idle_cost.py [--connections 8000]
 """

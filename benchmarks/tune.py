@@ -4,7 +4,7 @@
 Per hand and k: accuracy on the hand's test set before and after, MNIST test after (one read of the
 test set per tuned model, nothing chosen on it: the tuning settings are `TuneSettings`' defaults, fixed
 before this was run), and the seconds `tune` took (loading the base model and the replay digits,
-tuning, writing the run folder with its ONNX file). Checks the targets of issue #14 for every hand the
+tuning, writing the run folder with its ONNX file). Checks the targets for every hand the
 base model reads below 95 %: k=10 at least 99 %, k=3 at least 97 %, MNIST after at least 99.5 %, 30 s.
 
     DIGITREC_DATA=../shared/data/mnist python benchmarks/tune.py [--writers writers] [--model RUN_DIR]

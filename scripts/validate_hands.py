@@ -9,7 +9,7 @@ out of the choice: they are not made from the held-out digits.
 
     python scripts/make_realworld.py --split validation --val-fraction 0.05 --out realworld-val
     python scripts/validate_hands.py runs/val-A runs/val-B runs/val-C --sets realworld-val
-    python scripts/validate_hands.py runs/hands-t0 runs/hands-ens --sets realworld-val   # session 7's choice
+    python scripts/validate_hands.py runs/rebuild/render-t0 runs/rebuild/render-ens --sets realworld-val
 
 An ensemble records no validation accuracy of its own: it is read on its members' held-out digits (the split
 of its recipe, which they share), from $DIGITREC_DATA or --data.

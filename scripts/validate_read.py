@@ -6,12 +6,12 @@ with `predict` on single digits.
    segmentation alone, the line model alone, and both (segmentation where they agree or the line is
    one digit, else the line model: what `read` does).
 2. With `--agreement N`: the first N MNIST *training* digits that the line model held out, each read
-   alone by `read` and by `predict` (the issue's target, 99.9 %, is on MNIST test: `--split test`
+   alone by `read` and by `predict` (the target, 99.9 %, is on MNIST test: `--split test`
    reads the test digits and is run once, at the end, to report).
 
     DIGITREC_DATA=../shared/data/mnist python scripts/make_numbers.py --split validation --count 300 \\
         --seed 5 --out numbers-val
-    python scripts/validate_read.py numbers-val --lines runs/lines-a [--agreement 3000]
+    python scripts/validate_read.py numbers-val --lines runs/rebuild/lines-a [--agreement 3000]
 """
 
 from __future__ import annotations

@@ -43,4 +43,4 @@ def test_multiply_adds_are_counted_and_the_bundled_network_keeps_its_size_class(
     from digitrec import runs
 
     model, _ = runs.load_run(None)
-    assert models.count_multiply_adds(model) <= 4_000_000  # issue 12: one read, at most 4 M
+    assert models.count_multiply_adds(model) <= 4_000_000  # the size class: one read, at most 4 M

@@ -51,7 +51,7 @@ class Recipe:
     # Which renderers draw those views (`digitrec.rendered.RENDERERS`), comma-separated; the default is
     # `rendered.TRAINING_KINDS`, which leaves out digits stretched to fill a box and printed frames. The bundled
     # network names `boxed` too: going on from trained weights with a teacher that had seen such views, it cost
-    # MNIST validation nothing (session 18, MODEL_CARD), where a student from random weights lost 0.2 %.
+    # MNIST validation nothing, where a student from random weights lost 0.2 % (docs/decisions/0001-bundled-model.md).
     render_kinds: str = "photos,scans,marker,ballpoint,pencil,ruled"
     elastic_px: float = 0.0  # largest shift of a smooth random (elastic) distortion, in pixels; 0: off
     ema: float = 0.0  # decay of an exponential moving average of the weights, which become the model; 0: off

@@ -29,10 +29,10 @@ CHUNK = 500
 # Every kind a recipe's `render_kinds` may name: the renderers of the project's real-world sets.
 RENDERERS = {"photos": synthetic.photo_of, **synthetic.RENDERERS}
 # The kinds drawn unless a recipe names others. Not `boxed` (a digit stretched to fill a square): with it among
-# the views, a student read MNIST validation at 99.20 % against 99.40 %, and boxed validation digits at 96.8
-# against 96.4 % (session 10, MODEL_CARD); with a teacher reading the clean digit, 99.33 % and 97.8 % (session
-# 13). Nor `framed`, made after the bundled network trained: preprocessing takes the box away. The order
-# matters: a digit's random number picks the kind by its place.
+# the views, a student from random weights read MNIST validation at 99.20 % against 99.40 %, and boxed
+# validation digits at 96.8 against 96.4 %; with a teacher reading the clean digit, 99.33 % and 97.8 %
+# (docs/experiments.md). Nor `framed`: preprocessing takes the box away. The order matters: a digit's random
+# number picks the kind by its place.
 TRAINING_KINDS = ("photos", "scans", "marker", "ballpoint", "pencil", "ruled")
 
 
