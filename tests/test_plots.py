@@ -1,16 +1,13 @@
 import re
 
 import numpy as np
-import pytest
-from conftest import write_kaggle_csv
+from conftest import copy_run, write_kaggle_csv
 from PIL import Image
 
 from digitrec import data, plots
 from digitrec.evaluate import evaluate, held_out
 from digitrec.predict import Predictor
-from digitrec.recipes import get_recipe
 from digitrec.report import write_report
-from digitrec.train import train_run
 
 
 def assert_figure(path):
@@ -24,22 +21,15 @@ def assert_figure(path):
     assert pixels.std() > 10, f"{path} looks empty"
 
 
-@pytest.fixture(scope="module")
-def small_run(tmp_path_factory, digits_dir):
-    """A 3-epoch mlp run on the synthetic digits."""
-    run_dir = tmp_path_factory.mktemp("runs") / "mlp3"
-    train_run(get_recipe(arch="mlp").update(epochs=3), digits_dir, run_dir)
-    return run_dir
-
-
-def test_training_leaves_figures(small_run):
-    pngs = sorted(p.name for p in small_run.glob("*.png"))
+def test_training_leaves_figures(trained_run):
+    pngs = sorted(p.name for p in trained_run.glob("*.png"))
     assert {"curves.png", "confusion.png", "per_class.png", "errors.png", "samples.png"} <= set(pngs)
     for name in pngs:
-        assert_figure(small_run / name)
+        assert_figure(trained_run / name)
 
 
-def test_report_shows_every_figure_offline(small_run, digits_dir):
+def test_report_shows_every_figure_offline(trained_run, digits_dir, tmp_path):
+    small_run = copy_run(trained_run, tmp_path / "run")  # the report adds its figures to the run folder
     predictor = Predictor.load(small_run)
     digits, split = held_out(digits_dir, predictor.config)
     assert split == "test"

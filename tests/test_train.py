@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import copy_run
 
 from digitrec import models, runs
 from digitrec.errors import DigitrecError
@@ -163,7 +164,8 @@ def _small_loader(monkeypatch, n_train=1500, n_val=200):
     monkeypatch.setattr(data_module, "load_for_training", small)
 
 
-def test_train_run_writes_a_complete_run_folder(tmp_path, digits_dir, monkeypatch):
+def test_train_run_writes_a_complete_run_folder(tmp_path, digits_dir, monkeypatch, no_figures):
+    # Its figures: tests/test_plots.py::test_training_leaves_figures.
     _small_loader(monkeypatch)
     run_dir = tmp_path / "run"
     _, config = train_run(_quick("mlp", epochs=2), digits_dir, run_dir)
@@ -248,10 +250,10 @@ def test_a_teacher_reads_the_view_or_the_digit_as_written(tmp_path, small_train,
     assert all(ink > 0.05 for ink in teacher.ink) if reads == "clean" else all(ink == 0 for ink in teacher.ink)
 
 
-def test_student_learns_what_the_teacher_says(tmp_path, digits_dir, digits, monkeypatch):
+def test_student_learns_what_the_teacher_says(tmp_path, digits_dir, digits, monkeypatch, no_figures, trained_run):
     _small_loader(monkeypatch)
     quick = _quick("mlp", epochs=3, rotate_deg=0, scale=0, shift_px=0, lr=3e-3)
-    train_run(quick, digits_dir, tmp_path / "teacher")
+    copy_run(trained_run, tmp_path / "teacher")
     # A teacher that reads every digit d as d + 1: a student that learns from it must say so too.
     teacher, _ = runs.load_run(tmp_path / "teacher")
     last = teacher[-1]
@@ -278,23 +280,22 @@ def test_train_refuses_a_teacher_recipe_without_its_teacher(tmp_path, small_trai
         train(_quick("mlp", teacher="runs/ens"), small_train.subset(np.arange(100)), None, tmp_path)
 
 
-def test_a_teacher_that_saw_the_validation_digits_is_refused(tmp_path, digits_dir, monkeypatch):
-    _small_loader(monkeypatch)
-    quick = _quick("mlp", epochs=1)
-    train_run(quick, digits_dir, tmp_path / "teacher")  # split_seed 0's split
+def test_a_teacher_that_saw_the_validation_digits_is_refused(tmp_path, digits_dir, monkeypatch, no_figures,
+                                                             trained_run):
+    _small_loader(monkeypatch, n_train=300, n_val=50)
+    quick = _quick("mlp", epochs=1, teacher=str(trained_run))  # the teacher learnt split_seed 0's split
     with pytest.raises(DigitrecError, match="validation would flatter"):
-        train_run(quick.update(teacher=str(tmp_path / "teacher"), split_seed=1), digits_dir, tmp_path / "other-split")
+        train_run(quick.update(split_seed=1), digits_dir, tmp_path / "other-split")
     # Another seed on the same split (an ensemble's members) may teach; holding nothing out, so may anyone.
-    _, same_split = train_run(quick.update(teacher=str(tmp_path / "teacher"), seed=1), digits_dir, tmp_path / "s1")
-    _, config = train_run(quick.update(teacher=str(tmp_path / "teacher"), split_seed=1, val_fraction=0.0), digits_dir,
-                          tmp_path / "all")
+    _, same_split = train_run(quick.update(seed=1), digits_dir, tmp_path / "s1")
+    _, config = train_run(quick.update(split_seed=1, val_fraction=0.0), digits_dir, tmp_path / "all")
     assert same_split.status == config.status == "finished"
 
 
-def test_a_run_starts_from_its_init_runs_weights(tmp_path, digits_dir, monkeypatch):
-    _small_loader(monkeypatch)
+def test_a_run_starts_from_its_init_runs_weights(tmp_path, digits_dir, monkeypatch, no_figures, trained_run):
+    _small_loader(monkeypatch)  # its 200 validation digits are the ones `trained_run` was judged on
     quick = _quick("mlp", epochs=2, rotate_deg=0, scale=0, shift_px=0, lr=3e-3)
-    _, first = train_run(quick, digits_dir, tmp_path / "first")
+    first = runs.read_config(copy_run(trained_run, tmp_path / "first"))
     # Next to nothing learnt on top: the weights are the init run's, not a fresh random start's.
     still = quick.update(init=str(tmp_path / "first"), epochs=1, lr=1e-12, schedule="constant")
     _, config = train_run(still, digits_dir, tmp_path / "continued")
@@ -318,21 +319,20 @@ def test_a_run_starts_from_its_init_runs_weights(tmp_path, digits_dir, monkeypat
         train_run(still, digits_dir, tmp_path / "continued", resume=True)
 
 
-def test_an_init_run_of_another_arch_or_split_is_refused(tmp_path, digits_dir, monkeypatch, small_train):
-    _small_loader(monkeypatch)
+def test_an_init_run_of_another_arch_or_split_is_refused(tmp_path, digits_dir, small_train, trained_run):
     quick = _quick("mlp", epochs=1)
-    train_run(quick, digits_dir, tmp_path / "mlp")
     with pytest.raises(DigitrecError, match="init run is a mlp, not a cnn"):
-        train_run(_quick("cnn", init=str(tmp_path / "mlp")), digits_dir, tmp_path / "cnn")
+        train_run(_quick("cnn", init=str(trained_run)), digits_dir, tmp_path / "cnn")
     with pytest.raises(DigitrecError, match="init run may have learnt the digits this run holds out"):
-        train_run(quick.update(init=str(tmp_path / "mlp"), split_seed=1), digits_dir, tmp_path / "other-split")
+        train_run(quick.update(init=str(trained_run), split_seed=1), digits_dir, tmp_path / "other-split")
     with pytest.raises(DigitrecError, match="missing: no such run folder"):
         train_run(quick.update(init=str(tmp_path / "missing")), digits_dir, tmp_path / "nowhere")
     with pytest.raises(DigitrecError, match="init run needs its weights"):
         train(quick.update(init="runs/x"), small_train.subset(np.arange(100)), None, tmp_path / "bare")
 
 
-def test_a_run_with_test_time_shifts_saves_loads_and_exports_them(tmp_path, digits_dir, digits, monkeypatch):
+def test_a_run_with_test_time_shifts_saves_loads_and_exports_them(tmp_path, digits_dir, digits, monkeypatch,
+                                                                  no_figures):
     import onnxruntime as ort
 
     from digitrec.export import export_onnx
@@ -371,7 +371,8 @@ def _kill_on(step_or_epoch):
 
 @pytest.mark.parametrize("kill", ["first-batch", "after-epoch-1", "between-checkpoint-and-metrics",
                                   "during-a-weights-write"])
-def test_a_killed_run_is_resumed_or_restarted_and_loses_no_finished_epoch(tmp_path, digits_dir, monkeypatch, kill):
+def test_a_killed_run_is_resumed_or_restarted_and_loses_no_finished_epoch(tmp_path, digits_dir, monkeypatch, kill,
+                                                                          no_figures):
     _small_loader(monkeypatch, n_train=600, n_val=100)
     recipe, run = _quick("mlp", epochs=3), tmp_path / "run"
     real_write_metrics, real_replace_weights = runs.write_metrics, runs.replace_weights
@@ -405,7 +406,7 @@ def test_a_killed_run_is_resumed_or_restarted_and_loses_no_finished_epoch(tmp_pa
     runs.load_run(run)
 
 
-def test_weights_edited_after_the_run_are_refused(tmp_path, digits_dir, monkeypatch):
+def test_weights_edited_after_the_run_are_refused(tmp_path, digits_dir, monkeypatch, no_figures):
     _small_loader(monkeypatch, n_train=300, n_val=50)
     train_run(_quick("mlp", epochs=1), digits_dir, tmp_path / "run")
     weights = tmp_path / "run" / runs.WEIGHTS
