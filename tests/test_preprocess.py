@@ -385,7 +385,7 @@ def test_a_digit_written_in_a_forms_box_is_read_without_the_box(inset, width):
 def test_a_comb_fields_ticks_beside_the_digit_are_not_read_as_ink(digit, tick, margin):
     # A form's row of cells open at the top: a printed baseline under the digits and a short tick between
     # cells. The ticks were kept as pieces of the digit, which widened its box and shrank the digit to a
-    # corner of the 28x28 (92.8 % of validation digits read, scripts/probe_comb.py).
+    # corner of the 28x28 (92.8 % of validation digits read, scripts/probe.py comb).
     from PIL import ImageDraw
 
     strokes, pen = synthetic.digit_strokes(digit, np.random.default_rng(digit), size=180)
