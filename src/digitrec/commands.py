@@ -198,6 +198,8 @@ def cmd_tune(args) -> int:
         bar.close()
     counts = " ".join(f"{d}:{c}" for d, c in enumerate(result.counts))
     print(f"tuned on {sum(result.counts)} examples ({counts}) in {result.seconds:.1f} s; run saved to {args.out}")
+    for name, why in result.skipped:
+        print(f"warning: skipped {name}: {why}", file=sys.stderr)
     if result.too_few:
         print(f"warning: fewer than {FEW} examples of {', '.join(map(str, result.too_few))}: "
               "those digits may still be misread; add more and tune again", file=sys.stderr)

@@ -17,7 +17,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +27,14 @@ from torch import nn
 
 from digitrec import data, hardware, runs
 from digitrec.errors import DigitrecError
-from digitrec.formats import Digits, iter_image_files
+from digitrec.formats import Digits, iter_image_files, read_image
 from digitrec.inputs import IMAGE_FORMATS_TEXT, NUM_CLASSES, to_input
 from digitrec.lines import LINES_DIR
 from digitrec.train import augment
 
 FEW = 3  # fewer examples of a digit than this are said to be too few (tuning still runs)
 
+DIGIT_FOLDERS = {str(d) for d in range(10)}
 
 @dataclass
 class TuneSettings:
@@ -54,21 +55,66 @@ class TuneResult:
 
 
 def load_examples(folder: str | Path) -> Digits:
-    """The user's labelled pictures: DIR/<digit>/<any name>.png|jpg|..., checked."""
+    """The user's labelled pictures: DIR/<digit>/<any name>.png|jpg|..., those that can be read."""
+    return read_examples(folder)[0]
+
+
+def read_examples(folder: str | Path) -> tuple[Digits, list[tuple[str, str]]]:
+    """The user's labelled pictures, DIR/<digit>/<any name>.png|jpg|..., and the files skipped, each with
+    why: one that cannot be read, that preprocessing refuses (no digit in it), or that lies outside a
+    digit's folder. One bad file does not stop the user from teaching the rest of their hand; tuning is
+    refused only when nothing is left, or when every example of a digit the folder labels was skipped."""
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why) of each example left out
     folder = Path(folder)
     if not folder.is_dir():
         raise DigitrecError("no such folder" if not folder.exists() else "not a folder", where=str(folder),
                             expected="a folder of labelled pictures: DIR/<digit>/*.png")
-    if not any(iter_image_files(folder)):
+    try:
+        paths = list(iter_image_files(folder))
+    except OSError as e:
+        raise DigitrecError(f"cannot list the folder ({e.strerror or e})", where=e.filename or str(folder),
+                            expected="a folder this user may read") from None
+    if not paths:
         raise DigitrecError("no pictures found", where=str(folder),
                             expected=f"labelled pictures in DIR/0/ ... DIR/9/ ({IMAGE_FORMATS_TEXT})")
-    examples = data.load(folder, "train")
-    if examples.y is None:
-        unlabelled = next(f for f in examples.files or [] if Path(f).relative_to(folder).parts[0] not in
-                          {str(d) for d in range(10)})
-        raise DigitrecError("picture outside a digit's folder", where=unlabelled,
-                            expected="every picture in DIR/<digit>/, the digit it shows")
-    return examples
+    images, labels, files, skipped = [], [], [], []
+    for path in paths:
+        label, why = _example_label(folder, path), None
+        try:
+            image = read_image(path)
+        except DigitrecError as e:
+            why = e.what
+        except OSError as e:  # permission denied, an I/O error
+            why = f"cannot be read ({e.strerror or e})"
+        if why is None and label is None:
+            why = "picture outside a digit's folder (expected DIR/<digit>/, the digit it shows)"
+        if why is not None:
+            skipped.append((str(path), why, label))
+            continue
+        images.append(image)
+        labels.append(label)
+        files.append(str(path))
+    _refuse_what_is_left(folder, labels, skipped)
+    digits = Digits(np.stack(images), np.array(labels, dtype=np.int64), str(folder), files=files)
+    return digits, [(name, why) for name, why, _ in skipped]
+
+
+def _example_label(folder: Path, path: Path) -> int | None:
+    top = path.relative_to(folder).parts
+    return int(top[0]) if len(top) >= 2 and top[0] in DIGIT_FOLDERS else None
+
+
+def _refuse_what_is_left(folder: Path, kept: list[int], skipped: list[tuple[str, str, int | None]]) -> None:
+    if not kept:
+        name, why, _ = skipped[0]
+        more = f" (and {len(skipped) - 1} more skipped)" if len(skipped) > 1 else ""
+        raise DigitrecError(f"no example left to tune on: {why}{more}", where=name,
+                            expected="readable pictures of digits in DIR/0/ ... DIR/9/")
+    for name, why, label in skipped:
+        if label is not None and label not in kept:
+            raise DigitrecError(f"no example of {label} left to tune on: {why}", where=name,
+                                expected=f"a readable picture of {label} in {folder / str(label)}, or that "
+                                         "picture taken out of it")
 
 
 def examples_sha256(examples: Digits) -> str:
@@ -139,7 +185,7 @@ def tune_run(examples_dir: str | Path, out: str | Path, base: str | Path | None 
     settings = settings or TuneSettings()
     started = time.perf_counter()
     hardware.configure_threads()
-    examples = load_examples(examples_dir)
+    examples, skipped = read_examples(examples_dir)
     base_dir = runs.run_path(base)
     if not (base_dir / runs.CONFIG).is_file():
         raise DigitrecError("no run folder here", where=str(base_dir), expected="a run folder with config.json")
@@ -163,7 +209,7 @@ def tune_run(examples_dir: str | Path, out: str | Path, base: str | Path | None 
     _write_run(out, model, tuned, base_dir)
     tuned.train_seconds = round(time.perf_counter() - started, 2)
     runs.write_config(out, tuned)
-    return TuneResult(tuned, counts, [d for d, c in enumerate(counts) if c < FEW], tuned.train_seconds)
+    return TuneResult(tuned, counts, [d for d, c in enumerate(counts) if c < FEW], tuned.train_seconds, skipped)
 
 
 def _write_run(out: Path, model: nn.Module, config: runs.RunConfig, base_dir: Path) -> None:
