@@ -1,5 +1,6 @@
 """Ray: archives read with Ray Data, seeds and sweeps trained with Ray Tune, on local Ray (one process) and on a
-two-node cluster on this machine whose nodes are removed mid-job. The logic tests at the top need no Ray."""
+two-node cluster on this machine whose nodes are removed mid-job. The logic tests at the top need no Ray; the
+tests that do are marked `cluster` (skipped without the `cluster` extra)."""
 
 import json
 import socket
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import write_kaggle_csv
 from PIL import Image
-from test_cli import assert_refused, run_cli
+from test_cli import assert_refused, refused, run_cli
 from test_read import number_picture
 
 from digitrec import cluster, synthetic, trials
@@ -76,21 +77,19 @@ def test_sweep_space_is_typed_and_every_point_comes_before_repeats():
         trials.parse_space(["lr=fast"])
 
 
-def test_without_ray_the_verbs_say_how_to_install_it(tmp_path):
-    # `ray` made unimportable in the child: the verbs that need it say so in one line, exit 2.
-    code = ("import sys; sys.modules['ray'] = None; from digitrec.cli import main; "
-            "sys.exit(main(sys.argv[1:]))")
+def test_without_ray_the_verbs_say_how_to_install_it(tmp_path, capsys, monkeypatch):
+    # `ray` made unimportable: the verbs that need it say so in one line, exit 2.
+    monkeypatch.setitem(sys.modules, "ray", None)
     for args in (["predict", "examples", "--cluster", "--out", str(tmp_path / "o")],
                  ["ensemble", "--train", "2", "--out", str(tmp_path / "e")],
                  ["sweep", "--space", "lr=0.1", "--trials", "1", "--out", str(tmp_path / "s")]):
-        import subprocess
-
-        result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60)
-        assert_refused(result, 'pip install "digitrec[cluster]"')
+        refused(capsys, *args, says=('pip install "digitrec[cluster]"',))
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.cluster
 def test_unreachable_cluster_is_one_line_within_30_seconds(tmp_path):
+    # The real command in a child process: a failed connection leaves nothing of Ray behind in this one.
     with socket.socket() as s:  # a loopback port with nobody listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -102,13 +101,14 @@ def test_unreachable_cluster_is_one_line_within_30_seconds(tmp_path):
                    "not a cluster address")
 
 
-def test_existing_output_folder_is_refused_before_ray_starts(tmp_path):
+@pytest.mark.cluster
+def test_existing_output_folder_is_refused_before_ray_starts(tmp_path, capsys):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
-    assert_refused(run_cli("predict", "examples", "--cluster", "--out", str(tmp_path / "out")), "already exists")
-    assert_refused(run_cli("predict", "examples", "--cluster", "--out", "examples", "--overwrite"),
-                   "refusing to write over the pictures")
-    assert_refused(run_cli("predict", "examples", "--cluster"), "--out FOLDER")
+    refused(capsys, "predict", "examples", "--cluster", "--out", str(tmp_path / "out"), says=("already exists",))
+    refused(capsys, "predict", "examples", "--cluster", "--out", "examples", "--overwrite",
+            says=("refusing to write over the pictures",))
+    refused(capsys, "predict", "examples", "--cluster", says=("--out FOLDER",))
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
 
 
@@ -131,6 +131,7 @@ def _answers(folder) -> dict:
     return {row["file"]: row for row in table}
 
 
+@pytest.mark.cluster
 def test_predict_on_ray_matches_plain_predict(local_ray, tmp_path, monkeypatch):
     from digitrec.predict import load_predictor, predict_files
 
@@ -154,6 +155,7 @@ def test_predict_on_ray_matches_plain_predict(local_ray, tmp_path, monkeypatch):
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir()), "staging left behind"
 
 
+@pytest.mark.cluster
 def test_lists_globs_and_kaggle_csvs_on_ray(local_ray, tmp_path, digits):
     import pyarrow.parquet as pq
 
@@ -175,6 +177,7 @@ def test_lists_globs_and_kaggle_csvs_on_ray(local_ray, tmp_path, digits):
     assert (np.array(table["digit"].to_pylist()) == y).mean() >= 0.97
 
 
+@pytest.mark.cluster
 def test_read_numbers_on_ray_and_overwrite(local_ray, tmp_path):
     from digitrec import files
 
@@ -196,6 +199,7 @@ def test_read_numbers_on_ray_and_overwrite(local_ray, tmp_path):
     assert not (tmp_path / "out" / "old.parquet").exists()
 
 
+@pytest.mark.cluster
 def test_a_killed_job_is_started_again_by_the_same_command(local_ray, tmp_path):
     """A job killed mid-way leaves its hidden staging folder (manifest, some parts) and no output: the same
     command starts again from nothing and the output holds every picture once."""
@@ -216,6 +220,8 @@ def _blank_png() -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.cluster
+@pytest.mark.slow
 def test_ensemble_and_sweep_on_local_ray(local_ray, tmp_path, digits_dir, capsys):
     """The CI acceptance: `ensemble --train 3 --recipe fast --cluster` and a 6-trial sweep over lr; the run
     folders they make load with --model like any other."""
@@ -250,6 +256,7 @@ def test_ensemble_and_sweep_on_local_ray(local_ray, tmp_path, digits_dir, capsys
                  "--out", str(tmp_path / "sweep")]) == 2  # exists: refused
 
 
+@pytest.mark.cluster
 def test_overwrite_never_deletes_a_folder_of_other_files(tmp_path, digits_dir):
     """--overwrite replaces what digitrec wrote there (its manifest lists it), never a folder of someone else's."""
     from digitrec import files

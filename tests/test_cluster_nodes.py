@@ -10,7 +10,7 @@ from test_cluster import _answers, _pictures
 
 from digitrec import cluster, runs, trials
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 @pytest.fixture
