@@ -1,0 +1,73 @@
+"""scripts/rebuild_bundled.py, the stages that rebuild the bundled models: their order, what a stopped stage
+runs next, and what the bundled configs would record. Nothing is trained here (`--smoke` runs the chain)."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def rebuild():
+    spec = importlib.util.spec_from_file_location("rebuild_bundled", ROOT / "scripts" / "rebuild_bundled.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def test_each_stage_needs_only_stages_listed_before_it(rebuild):
+    seen = set()
+    for stage in rebuild.STAGES:
+        assert set(stage.needs) <= seen, stage.name
+        seen.add(stage.name)
+    assert {"render-t0", "vgg-t0", "ftbox30", "bundle", "lines-a", "lines", "bundle-lines"} <= seen
+
+
+def test_the_bundled_recipe_is_the_one_the_shipped_config_records(rebuild):
+    """The ftbox30 stage's settings, run through the CLI's parser, give the shipped network's recipe."""
+    from digitrec import runs
+
+    shipped = runs.read_config(None).recipe
+    command = rebuild.command(rebuild.BY_NAME["ftbox30"], Path("runs/rebuild"), "MNIST")
+    words = command[command.index("train") + 1:]
+    settings = dict(w.split("=", 1) for w in words[words.index("--set") :] if "=" in w)
+    for key, value in settings.items():
+        assert str(getattr(shipped, key)) == value, key
+    assert shipped.lr == float(words[words.index("--lr") + 1]) and shipped.seed == 0
+    assert shipped.teacher == "runs/rebuild/vgg-t0" and shipped.init == "runs/rebuild/hollow-e90"
+
+
+def test_a_finished_stage_is_skipped_and_a_stopped_one_resumed(rebuild, tmp_path):
+    out, stage = tmp_path / "rebuild", rebuild.BY_NAME["render-t0"]
+    assert rebuild.state(stage, out) == "new"
+    (out / "render-t0").mkdir(parents=True)
+    (out / "render-t0" / "config.json").write_text(json.dumps({"arch": "cnn-wide", "status": "running"}))
+    assert rebuild.state(stage, out) == "partial"
+    assert rebuild.resume_command(stage, out, "MNIST")[3:5] == ["train", "--resume"]
+    (out / "render-t0" / "config.json").write_text(json.dumps({"arch": "cnn-wide", "status": "finished"}))
+    assert rebuild.state(stage, out) == "done"
+    lines = rebuild.BY_NAME["lines-a"]
+    (out / "lines-a").mkdir()
+    assert rebuild.state(lines, out) == "partial" and "--overwrite" in rebuild.resume_command(lines, out, "MNIST")
+
+
+def test_what_a_bundled_config_records_names_no_machines_path(rebuild, tmp_path):
+    for out in (Path("runs/rebuild"), ROOT / "runs" / "rebuild", tmp_path / "elsewhere"):
+        for name in ("ftbox30", "lines"):
+            text = rebuild.described(rebuild.BY_NAME[name], out)
+            assert str(tmp_path) not in text and str(ROOT) not in text and sys.executable not in text
+            assert text.startswith("python scripts/rebuild_bundled.py --out ") and f"stage {name}:" in text
+
+
+def test_the_plan_lists_every_stage_with_its_time(rebuild, tmp_path, capsys):
+    rebuild.show_plan(rebuild.STAGES, tmp_path / "rebuild", "MNIST")
+    out = capsys.readouterr().out
+    for stage in rebuild.STAGES:
+        assert f"{stage.name} " in out
+    assert "on 2 cores" in out and out.strip().splitlines()[-1].startswith("to run: about")
