@@ -223,6 +223,10 @@ def _add_run_verbs(verbs) -> None:
     serve.add_argument("--allowed-host", action="append", metavar="NAME",
                        help="also answer requests for this Host name (repeatable); by default only localhost, "
                             "127.0.0.1, [::1] and --host, so no web page elsewhere reaches the server")
+    serve.add_argument("--allow-origin", action="append", metavar="ORIGIN",
+                       help="also let pages of this origin (http(s)://HOST[:PORT]) post to the API and read its "
+                            "answers (repeatable); by default a browser's request from any page but the server's "
+                            "own is refused (403), so no other site can store examples or use the server")
     serve.add_argument("--collect", metavar="DIR",
                        help="show 'Wrong? It was: 0-9' under every reading and keep each correction (and, when the "
                             "user ticks it, each confirmed answer) in DIR/<digit>/, a folder `digitrec tune` reads")

@@ -14,6 +14,7 @@ its next request, after loading it, so no request is dropped.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import subprocess
@@ -52,12 +53,20 @@ class Collector:
         self._current: Path | None = None
 
     def save(self, picture: Image.Image, seen: np.ndarray, digit: int, kind: str, read_as: str) -> dict:
-        """Keep one example; OSError (a full disk, a folder made read-only) is the caller's to report."""
+        """Keep one example whole or not at all: OSError (a full disk, a folder made read-only) is the
+        caller's to report, and whatever this call had written of the example is removed first."""
         name = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:10]}.png"
-        atomic_write_bytes(self.folder / str(digit) / name, _png(picture))
-        atomic_write_bytes(self.folder / INPUTS / str(digit) / name, _png(Image.fromarray(seen)))
-        with open(self.folder / LOG, "a", encoding="utf-8") as log:  # appends of one short line: not torn
-            log.write(f"{digit}/{name},{digit},{kind},{read_as}\n")
+        written = []
+        try:
+            for path, image in ((self.folder / str(digit) / name, picture),
+                                (self.folder / INPUTS / str(digit) / name, Image.fromarray(seen))):
+                atomic_write_bytes(path, _png(image))  # a failed write leaves no file behind
+                written.append(path)
+            _append_line(self.folder / LOG, f"{digit}/{name},{digit},{kind},{read_as}\n")
+        except OSError:
+            for path in written:  # names this call made up: no one else's file
+                path.unlink(missing_ok=True)
+            raise
         count = self.count()
         tuning = self._maybe_tune(count)
         return {"saved": f"{digit}/{name}", "digit": digit, "kind": kind, "examples": count, "tuning": tuning}
@@ -101,13 +110,22 @@ class Collector:
         return True
 
     def _tune(self, command: list[str], out: Path, count: int) -> None:
+        """Run `digitrec tune`; its output goes to .tuned/tune.log, and its warnings (an example it skipped)
+        and its error, if it fails, also to the server's own stderr: a tune that fails is never silent."""
         tuned = self.folder / TUNED
         try:
             with open(tuned / "tune.log", "ab") as log:
-                done = subprocess.run(command, stdout=log, stderr=log).returncode == 0
-            if done:
+                done = subprocess.run(command, stdout=log, stderr=subprocess.PIPE)
+                log.write(done.stderr)
+            for line in done.stderr.decode("utf-8", "replace").splitlines():
+                if line.startswith(("warning:", "digitrec: ")):
+                    print(f"digitrec serve: tuning on {self.folder}: {line}", file=sys.stderr, flush=True)
+            if done.returncode == 0:
                 atomic_write_text(tuned / COUNT, str(count))
                 atomic_write_text(tuned / CURRENT, str(out.resolve()))
+            else:
+                print(f"digitrec serve: tuning on {self.folder} failed (exit {done.returncode}); the model in "
+                      f"service is kept; see {tuned / 'tune.log'}", file=sys.stderr, flush=True)
         finally:
             (tuned / LOCK).unlink(missing_ok=True)
 
@@ -128,6 +146,28 @@ class Collector:
         with os.fdopen(fd, "w") as f:
             f.write(str(os.getpid()))
         return True
+
+
+def _append_line(path: Path, line: str) -> None:
+    """Append one short line in one write (workers append to the same log), or nothing: a write cut short
+    by a full disk is cut back off, unless another process has appended since."""
+    data = line.encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        before = os.fstat(fd).st_size
+        try:
+            done = os.write(fd, data)
+        except OSError:
+            done = os.fstat(fd).st_size - before
+            if 0 < done < len(data):
+                os.ftruncate(fd, before)
+            raise
+        if done < len(data):
+            if os.fstat(fd).st_size == before + done:
+                os.ftruncate(fd, before)
+            raise OSError(errno.ENOSPC, "the examples' log could not be written whole")
+    finally:
+        os.close(fd)
 
 
 def _png(picture: Image.Image) -> bytes:

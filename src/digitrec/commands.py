@@ -501,7 +501,8 @@ def cmd_export(args) -> int:
 def cmd_serve(args) -> int:
     from digitrec.serve import serve
 
-    serve(args.model, args.host, args.port, args.workers, args.allowed_host, args.collect, args.tune_every)
+    serve(args.model, args.host, args.port, args.workers, args.allowed_host, args.collect, args.tune_every,
+          args.allow_origin)
     return 0
 
 

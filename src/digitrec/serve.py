@@ -22,6 +22,7 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
 from swagger_ui_bundle import swagger_ui_path
 
@@ -34,6 +35,8 @@ from digitrec.preprocess import MAX_IMAGE_PIXELS, open_image, to_mnist
 from digitrec.version import __version__
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+SMALL_JSON_BYTES = 64 * 1024  # a 28x28 of pixels is 3-20 KB; a larger JSON body is parsed in a thread
+DECODE_SLOTS = 4  # small pictures decoded at once in each worker process, each in its own thread
 MAX_HEADER_BYTES = 16 * 1024  # a browser sends under 2 KB
 BODY_SECONDS = float(os.environ.get("DIGITREC_BODY_SECONDS", 10))  # the longest an upload may take to arrive
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
@@ -139,10 +142,23 @@ def base64_image_from_json(body: bytes) -> bytes:
     text = payload.get("image") if isinstance(payload, dict) else None
     if not isinstance(text, str) or not text:
         raise ApiError(422, 'expected a JSON object {"image": "<base64 PNG or JPEG>"}')
+    if text.startswith("data:"):
+        text = _data_url_payload(text)
     try:
-        return base64.b64decode(text.split(",", 1)[1] if text.startswith("data:") else text, validate=True)
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise ApiError(422, "'image' is not valid base64") from None
+
+
+def _data_url_payload(url: str) -> str:
+    """The base64 text of `data:[<type>][;params];base64,<text>`; anything else is a malformed request."""
+    header, comma, text = url.partition(",")
+    if not comma:
+        raise ApiError(400, "'image' is a data: URL without its ',' and data "
+                            "(expected data:image/png;base64,<base64>)")
+    if header.lower().split(";")[-1].strip() != "base64":
+        raise ApiError(400, "'image' is a data: URL that is not base64 (expected data:image/png;base64,<base64>)")
+    return text
 
 
 def digit_answer(predictor: Predictor | OnnxPredictor, image: np.ndarray | bytes) -> Response:
@@ -198,15 +214,25 @@ def _digit_response(predictor, image: np.ndarray, probs: np.ndarray) -> Response
 
 
 LARGE_PIXELS = 2_000_000
+# Formats whose header Pillow reads without decoding pixels. Others (an ICO wraps a whole PNG and decodes it
+# when opened) take the path for large pictures: one at a time per worker.
+HEADER_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 
 
 def _large(payload: bytes) -> bool:
-    """Whether a picture decodes to over LARGE_PIXELS, from its header alone (no pixels decoded)."""
+    """Whether a picture may decode to over LARGE_PIXELS, from its header alone (no pixels decoded): true
+    also for one whose size Pillow cannot tell from a header (refused later, one at a time, with its reason)."""
     try:
-        width, height = Image.open(io.BytesIO(payload)).size
-    except Exception:  # not a picture Pillow knows: refused later, on the normal path, with its reason
-        return False
+        with Image.open(io.BytesIO(payload), formats=HEADER_FORMATS) as image:
+            width, height = image.size
+    except Exception:
+        return True
     return width * height > LARGE_PIXELS
+
+
+def small_input(payload: bytes) -> np.ndarray | None:
+    """The 28x28 of a picture of at most LARGE_PIXELS; None, without decoding it, for any other."""
+    return None if _large(payload) else image_from_bytes(payload)
 
 
 def _refused(e: DigitrecError) -> ApiError:
@@ -214,6 +240,14 @@ def _refused(e: DigitrecError) -> ApiError:
     block: an exception raised inside one keeps the first as its context, and that one's traceback
     keeps every frame's pictures (a 40-megapixel one is 160 MB) alive until the garbage collector runs."""
     return ApiError(STATUS_BY_KIND.get(e.kind, 400), str(e))
+
+
+def reading_from_upload(predictor, content_type: str, body: bytes, with_inputs: bool = False) -> dict:
+    """/api/read's work, all of it in a worker thread: a JSON body's base64 decoded, then the picture read."""
+    payload = base64_image_from_json(body) if content_type == "application/json" else body
+    if not payload:
+        raise ApiError(400, "the uploaded file is empty")
+    return reading_from_bytes(predictor, payload, with_inputs)
 
 
 def reading_from_bytes(predictor, payload: bytes, with_inputs: bool = False) -> dict:
@@ -239,38 +273,93 @@ def image_from_bytes(payload: bytes) -> np.ndarray:
     raise error
 
 
-def _check_host_header(app: FastAPI, allowed: tuple[str, ...]) -> None:
-    """Refuse requests whose Host is not this server's name: a web page elsewhere cannot then reach a
-    server on loopback by pointing its own domain at 127.0.0.1 (DNS rebinding)."""
-    app.add_middleware(_HostCheck, allowed=allowed)
-
-
-class _HostCheck:
-    """The Host and header-size check as plain ASGI, ahead of the framework: Starlette's `@app.middleware`
+class _RequestCheck:
+    """Checks of every request's headers, as plain ASGI ahead of the framework: Starlette's `@app.middleware`
     runs every request through a task group and memory streams, which cost 0.7 ms of CPU for each
-    connection that merely opens an upload; 20,000 of them then kept /api/health waiting for seconds."""
+    connection that merely opens an upload; 20,000 of them then kept /api/health waiting for seconds.
 
-    def __init__(self, app, allowed: tuple[str, ...]):
+    - header size (MAX_HEADER_BYTES);
+    - Host: only this server's names (`allowed_hosts`; None answers any, for tests in-process), so a web page
+      elsewhere cannot reach a server on loopback by pointing its own domain at 127.0.0.1 (DNS rebinding);
+    - the site a browser says a request comes from: a POST to the API from a page of another origin (its
+      `Origin`, or `Sec-Fetch-Site: cross-site | same-site`) is refused unless `allowed_origins` names it, so
+      no other page can store examples (`/api/correct`) or spend the server's CPU through a visitor's
+      browser. A request with neither header (curl, a script) is no browser's and passes."""
+
+    def __init__(self, app, allowed_hosts: tuple[str, ...] | None, allowed_origins: tuple[str, ...] = ()):
         self.app = app
-        self.allowed = allowed
+        self.allowed = allowed_hosts
+        self.origins = frozenset(allowed_origins)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
-            refusal = self._refusal(scope["headers"])
+            refusal = self._refusal(scope)
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    def _refusal(self, headers: list[tuple[bytes, bytes]]) -> JSONResponse | None:
+    def _refusal(self, scope) -> JSONResponse | None:
+        headers = scope["headers"]
         if sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
             return _error(431, f"request headers are over {MAX_HEADER_BYTES:,} bytes")
         host = next((v for k, v in headers if k == b"host"), b"").decode("latin-1")
-        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-        if name.lower() not in self.allowed:
-            return _error(400, f"host '{host}' is not served here (expected one of {', '.join(self.allowed)}; "
-                               f"serve --allowed-host NAME adds one)")
-        return None
+        if self.allowed is not None:
+            name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+            if name.lower() not in self.allowed:
+                return _error(400, f"host '{host}' is not served here (expected one of {', '.join(self.allowed)}; "
+                                   f"serve --allowed-host NAME adds one)")
+        if scope["method"] in ("GET", "HEAD") or not scope["path"].startswith("/api/"):
+            return None  # reading the page or the model's description costs nothing and changes nothing
+        return self._foreign_origin(scope, headers, host)
+
+    def _foreign_origin(self, scope, headers, host: str) -> JSONResponse | None:
+        origin = site = None
+        for k, v in headers:
+            if k == b"origin":
+                origin = v.decode("latin-1")
+            elif k == b"sec-fetch-site":
+                site = v.decode("latin-1").strip().lower()
+        if origin is None and site is None:
+            return None
+        if scope["method"] == "OPTIONS" and origin is not None and normal_origin(origin) in self.origins:
+            return None  # a browser's preflight for an allowed origin: answered by the CORS middleware
+        own = normal_origin(f"{scope.get('scheme', 'http')}://{host}")
+        if origin is None:
+            foreign = site in ("cross-site", "same-site")
+        else:
+            foreign = normal_origin(origin) != own or site == "cross-site"
+        if not foreign or (origin is not None and normal_origin(origin) in self.origins):
+            return None
+        return _error(403, f"requests from another site ({origin or site}) are refused: this API answers only "
+                           f"its own page ({own}); serve --allow-origin ORIGIN allows another")
+
+
+DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
+def normal_origin(origin: str) -> str:
+    """An origin as compared: lower case, without the scheme's default port (a Host header may name it)."""
+    origin = origin.strip().lower().rstrip("/")
+    scheme = origin.split("://", 1)[0]
+    port = DEFAULT_PORTS.get(scheme)
+    return origin[: -len(port)] if port and origin.endswith(port) else origin
+
+
+def origin_argument(value: str) -> str:
+    """`serve --allow-origin VALUE` checked: scheme, host and port only, as a browser sends `Origin`."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 (a port out of range raises here)
+    except ValueError:
+        parts = None
+    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.username
+            or parts.password or parts.path not in ("", "/") or parts.query or parts.fragment):
+        raise DigitrecError(f"--allow-origin {value}", expected="an origin as a browser sends it: "
+                            "http://HOST[:PORT] or https://HOST[:PORT], no path")
+    return normal_origin(f"{parts.scheme}://{parts.netloc}")
 
 
 def _answer_errors_as_json(app: FastAPI) -> None:
@@ -348,10 +437,11 @@ def save_correction(predictor, collector: Collector, payload: bytes, fields: dic
 
 
 def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, ...] | None = None,
-               collector: Collector | None = None) -> FastAPI:
+               collector: Collector | None = None, allowed_origins: tuple[str, ...] = ()) -> FastAPI:
     """The app; `allowed_hosts`: the Host header names it answers (None: any, for tests in-process);
     `collector`: where corrections from the page are kept (None: the page shows no correction buttons
-    and /api/correct is refused).
+    and /api/correct is refused); `allowed_origins`: other sites' pages that may post to the API (its
+    own page always may).
 
     Its routes are closures over the one predictor, all here so the API reads top to bottom in one
     place: that is why this function is longer than the rest."""
@@ -359,12 +449,17 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
                   docs_url=None, redoc_url=None)
     # The packaged Swagger UI (4.x) renders OpenAPI 3.0 documents; this schema uses nothing of 3.1.
     app.openapi_version = "3.0.3"
-    if allowed_hosts is not None:
-        _check_host_header(app, allowed_hosts)
+    if allowed_origins:  # an allowed page may also read the answers (its preflights answered)
+        app.add_middleware(CORSMiddleware, allow_origins=list(allowed_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["content-type"])
+    app.add_middleware(_RequestCheck, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins)
     served = _Served(predictor, collector)
-    # Work that may hold a large picture in memory runs one request at a time per worker process, in a
-    # thread: the event loop keeps reading other uploads (no false 408s), and memory stays one picture.
+    # Every decode runs in a worker thread, never on the event loop, which keeps answering /api/health and
+    # reading other uploads (no false 408s). Work that may hold a large picture in memory (a picture over
+    # LARGE_PIXELS or of unknown size, `read`, a correction) runs one request at a time per worker process;
+    # small pictures DECODE_SLOTS at a time. Memory stays bounded: one large picture and a few small ones.
     heavy = asyncio.Semaphore(1)
+    light = asyncio.Semaphore(DECODE_SLOTS)
     batcher = _Batcher()
 
     _answer_errors_as_json(app)
@@ -388,17 +483,21 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
         content_type, body = await _upload(request, "pixels")
         predictor = served.get()
         if content_type == "application/json":
-            image = pixels_from_json(body)
+            if len(body) <= SMALL_JSON_BYTES:  # a 28x28 of numbers parses in microseconds
+                image = pixels_from_json(body)
+            else:
+                async with light:
+                    image = await run_in_threadpool(pixels_from_json, body)
         else:
             payload = await _file_from_multipart(request, body) if content_type == "multipart/form-data" else body
             if not payload:
                 raise ApiError(400, "the uploaded file is empty")
-            if _large(payload):  # off the loop, one at a time: other uploads keep arriving, memory stays bounded
+            # A thread hop costs about 50 us beside the millisecond of decoding and preprocessing.
+            async with light:
+                image = await run_in_threadpool(small_input, payload)
+            if image is None:
                 async with heavy:
                     return await run_in_threadpool(digit_answer, predictor, payload)
-            # About a millisecond of work, done on the event loop: a thread hop costs a third of that, and
-            # each worker process has its own loop (`serve --workers`, one per core).
-            image = image_from_bytes(payload)
         return _digit_response(predictor, image, await batcher.probabilities(predictor, image))
 
     @app.post("/api/read", responses={400: {}, 413: {}, 415: {}, 422: {}})
@@ -407,17 +506,13 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
         Answers `{"text", "confidence", "digits": [{"digit", "confidence", "box": [x0, y0, x1, y1]}],
         "rejected"}` (with `?inputs=1` also `"inputs"`: each digit's 28x28); no digits is a 422."""
         content_type, body = await _upload(request, "image")
-        if content_type == "application/json":
-            payload = base64_image_from_json(body)
-        elif content_type == "multipart/form-data":
-            payload = await _file_from_multipart(request, body)
-        else:
-            payload = body
-        if not payload:
+        if content_type == "multipart/form-data":
+            body = await _file_from_multipart(request, body)
+        if not body:
             raise ApiError(400, "the uploaded file is empty")
         with_inputs = request.query_params.get("inputs") in ("1", "true")
         async with heavy:
-            answer = await run_in_threadpool(reading_from_bytes, served.get(), payload, with_inputs)
+            answer = await run_in_threadpool(reading_from_upload, served.get(), content_type, body, with_inputs)
         return Response(json.dumps(answer), media_type="application/json")
 
     @app.post("/api/correct", responses={400: {}, 403: {}, 413: {}, 415: {}, 422: {}, 507: {}})
@@ -456,8 +551,61 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
     return app
 
 
+# ---------------------------------------------------------------- malformed HTTP, answered in JSON
+
+
+def _malformed_body(message: str) -> bytes:
+    return json.dumps({"error": f"malformed HTTP request: {message.rstrip('.')}"}).encode()
+
+
+try:  # uvicorn's C parser (a dependency); its own answer to bytes that are not HTTP is plain text
+    from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+    class JsonHttpToolsProtocol(HttpToolsProtocol):
+        """uvicorn's httptools protocol, whose 400 for a request it cannot parse is `{"error": ...}`."""
+
+        def send_400_response(self, msg: str) -> None:
+            body = _malformed_body(msg)
+            head = [STATUS_LINE[400]]
+            for name, value in self.server_state.default_headers:
+                head += [name, b": ", value, b"\r\n"]
+            head += [b"content-type: application/json\r\ncontent-length: ", str(len(body)).encode(),
+                     b"\r\nconnection: close\r\n\r\n", body]
+            self.transport.write(b"".join(head))
+            self.transport.close()
+except ImportError:  # pragma: no cover (httptools is a dependency; h11 is uvicorn's fallback)
+    JsonHttpToolsProtocol = None
+
+
+try:
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class JsonH11Protocol(H11Protocol):
+        """uvicorn's h11 protocol (without httptools), whose 400 for a malformed request is `{"error": ...}`."""
+
+        def send_400_response(self, msg: str) -> None:
+            body = _malformed_body(msg)
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                       (b"connection", b"close")]
+            for event in (h11.Response(status_code=400, headers=headers), h11.Data(data=body), h11.EndOfMessage()):
+                self.transport.write(self.conn.send(event))
+            self.transport.close()
+except ImportError:  # pragma: no cover
+    JsonH11Protocol = None
+
+
+def http_protocol() -> str:
+    """The uvicorn protocol `serve` runs: httptools (twice h11's throughput), else h11; both answer JSON."""
+    return "digitrec.serve:JsonHttpToolsProtocol" if JsonHttpToolsProtocol else "digitrec.serve:JsonH11Protocol"
+
+
+# ---------------------------------------------------------------- the server
+
+
 SERVE_MODEL_ENV = "DIGITREC_SERVE_MODEL"  # how `serve` tells its worker processes which run to load
 SERVE_HOSTS_ENV = "DIGITREC_SERVE_HOSTS"  # ... and which Host header names to answer
+SERVE_ORIGINS_ENV = "DIGITREC_SERVE_ORIGINS"  # ... and which other sites' pages may post to the API
 SERVE_COLLECT_ENV = "DIGITREC_SERVE_COLLECT"  # ... and where corrections go: "DIR" or "DIR|N" (tune every N)
 
 
@@ -469,13 +617,40 @@ def app_from_environment() -> FastAPI:
     model = os.environ.get(SERVE_MODEL_ENV) or None
     collect, _, every = os.environ.get(SERVE_COLLECT_ENV, "").partition("|")
     collector = Collector(collect, int(every or 0), model) if collect else None
-    return create_app(load_predictor(model, threads=1), allowed, collector)
+    origins = tuple(o for o in os.environ.get(SERVE_ORIGINS_ENV, "").split(" ") if o)
+    return create_app(load_predictor(model, threads=1), allowed, collector, origins)
+
+
+def _check_numbers(port: int, workers: int) -> None:
+    if not 1 <= port <= 65535:
+        raise DigitrecError(f"--port {port}", expected="a port number 1-65535")
+    if workers < 1:
+        raise DigitrecError(f"--workers {workers}", expected="at least 1 server process")
+
+
+def _check_address(host: str, port: int) -> None:
+    """That this process may listen on host:port, checked before any worker starts: a refusal is one line,
+    not uvicorn's traceback or its log."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except (OSError, UnicodeError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise DigitrecError(f"cannot listen on {host}:{port} ({reason})",
+                            expected="a free port and an address of this machine (--host, --port)") from None
 
 
 def serve(model: str | None, host: str, port: int, workers: int = 1, allowed_hosts: list[str] | None = None,
-          collect: str | None = None, tune_every: int = 0) -> None:
+          collect: str | None = None, tune_every: int = 0, allow_origins: list[str] | None = None) -> None:
     import uvicorn  # only a real server needs it; tests drive create_app through httpx
 
+    origins = [origin_argument(o) for o in allow_origins or []]
+    _check_numbers(port, workers)
     load_predictor(model)  # a bad --model is refused here, in one line, before any worker starts
     if tune_every and not collect:
         raise DigitrecError("--tune-every needs --collect DIR", expected="digitrec serve --collect DIR --tune-every N")
@@ -489,11 +664,13 @@ def serve(model: str | None, host: str, port: int, workers: int = 1, allowed_hos
         except DigitrecError as e:
             raise DigitrecError(f"--tune-every needs MNIST to replay: {e.what}",
                                 expected="DIGITREC_DATA=MNIST_DIR (digitrec data download)") from None
+    _check_address(host, port)
     os.environ[SERVE_COLLECT_ENV] = f"{Path(collect).resolve()}|{tune_every}" if collect else ""
     os.environ[SERVE_MODEL_ENV] = str(Path(model).resolve()) if model else ""
     names = {*LOCAL_HOSTS, *(allowed_hosts or [])}
     if host not in ("0.0.0.0", "::"):
         names.add(host.lower())
     os.environ[SERVE_HOSTS_ENV] = ",".join(sorted(n.lower() for n in names))
+    os.environ[SERVE_ORIGINS_ENV] = " ".join(origins)
     uvicorn.run("digitrec.serve:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", timeout_keep_alive=5, backlog=4096)
+                log_level="warning", timeout_keep_alive=5, backlog=4096, http=http_protocol())
