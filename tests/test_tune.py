@@ -20,7 +20,7 @@ from digitrec.runs import read_config, weights_sha256
 from digitrec.serve import create_app
 from digitrec.tune import TuneSettings, examples_sha256, load_examples, tune_run
 
-FAST = TuneSettings(steps=40, replay=1000)
+FAST = TuneSettings(steps=40, replay=1000)  # enough to learn a hand's 1 (0 of 20 read right before, 20 after)
 
 
 def _hand_folder(folder, hand="backhand", k=3, seed=0, digits=range(10)):
@@ -41,12 +41,13 @@ def replay_dir(digits, tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_tuning_learns_a_hand_and_records_where_it_came_from(tmp_path, replay_dir):
     examples = _hand_folder(tmp_path / "mine", k=3)
     test = [synthetic.hand_digit("backhand", 1, np.random.default_rng(99), size=112) for _ in range(20)]
     base = Predictor.load()
     before = (base.predict(test) == 1).mean()
-    result = tune_run(examples, tmp_path / "tuned", replay=replay_dir, settings=TuneSettings(steps=120, replay=2000))
+    result = tune_run(examples, tmp_path / "tuned", replay=replay_dir, settings=FAST)
     tuned = load_predictor(tmp_path / "tuned")  # model.onnx was exported: the server's engine
     after = (tuned.probabilities(np.stack([to_mnist(p) for p in test])).argmax(1) == 1).mean()
     assert before < 0.5 and after >= 0.9, (before, after)
@@ -196,6 +197,7 @@ def test_serve_refuses_tune_every_without_mnist_to_replay(tmp_path, capsys, monk
     assert "--tune-every needs MNIST to replay" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_retuning_in_the_background_swaps_the_model_in(tmp_path, replay_dir, monkeypatch):
     """--tune-every: after N examples a `digitrec tune` child runs; the next request gets the tuned model."""
     monkeypatch.setenv("DIGITREC_DATA", str(replay_dir))
