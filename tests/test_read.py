@@ -2,8 +2,6 @@
 
 import base64
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +82,9 @@ def test_edit_distance_and_scores():
     assert report["lengths"][1]["digit_accuracy"] == 0.0
 
 
-def test_cli_reads_a_folder_and_scores_against_numbers_csv(tmp_path_factory):
+def test_cli_reads_a_folder_and_scores_against_numbers_csv(tmp_path_factory, capsys):
+    from test_cli import run_main
+
     tmp_path = tmp_path_factory.mktemp("numbers")
     out = tmp_path_factory.mktemp("outputs") / "out.csv"  # never inside the folder it reads
     (tmp_path / "spaced").mkdir()
@@ -94,19 +94,17 @@ def test_cli_reads_a_folder_and_scores_against_numbers_csv(tmp_path_factory):
     (tmp_path / "numbers.csv").write_text("file,text,group\n" + "".join(
         f"spaced/{i}.png,{t},spaced\n" for i, t in enumerate(texts)))
     Image.new("L", (200, 80), 255).save(tmp_path / "spaced" / "blank.png")
-    run = [sys.executable, "-m", "digitrec", "read"]
-    listing = subprocess.run([*run, str(tmp_path), "--json", "--out", str(out)],
-                             capture_output=True, text=True, timeout=120)
-    rows = {r["file"]: r for r in json.loads(listing.stdout)}
-    assert listing.returncode == 2  # one picture had no digits; the others were still read
+    code, listing, _ = run_main(capsys, "read", str(tmp_path), "--json", "--out", str(out))
+    rows = {r["file"]: r for r in json.loads(listing)}
+    assert code == 2  # one picture had no digits; the others were still read
     assert rows[f"{tmp_path.name}/spaced/1.png"]["text"] == "4159"
     assert "no digits" in rows[f"{tmp_path.name}/spaced/blank.png"]["error"]
     assert out.read_text().splitlines()[0] == "file,text,confidence"
-    score = subprocess.run([*run, str(tmp_path), "--score", "--json"], capture_output=True, text=True, timeout=120)
-    assert json.loads(score.stdout)["groups"]["spaced"]["string_accuracy"] == 1.0
-    single = subprocess.run([*run, str(tmp_path / "spaced" / "blank.png")], capture_output=True, text=True, timeout=60)
-    assert single.returncode == 2 and single.stderr.count("\n") == 1 and "blank.png" in single.stderr
-    assert "Traceback" not in single.stderr
+    _, score, _ = run_main(capsys, "read", str(tmp_path), "--score", "--json")
+    assert json.loads(score)["groups"]["spaced"]["string_accuracy"] == 1.0
+    code, _, err = run_main(capsys, "read", str(tmp_path / "spaced" / "blank.png"))
+    assert code == 2 and err.count("\n") == 1 and "blank.png" in err
+    assert "Traceback" not in err
 
 
 def test_api_reads_uploads_and_base64_json():
