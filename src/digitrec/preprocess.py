@@ -47,17 +47,17 @@ SMALL_PICTURE = 64  # pixels a side: up to this, grain and paper are measured on
 # boxed better and every other set the same, 0.3 more boxed digits; 0.2 moved small and scans a digit each;
 # the 5x5 everywhere lost 2 % of ruled paper).
 INSIDE_INK = 0.3
-# A shadow's edge is looked for in pictures of one digit larger than this a side (photographs of a page: an old scan
-# or a box enlarged to fill its picture has strokes as broad as the squares that find the edge, and looked for there
-# it cost realworld-val's scans 104 digits of 1,000), and in every line of writing (`ink_map`: lines of 70-130 px
-# photographed with a shadow's hard edge 0.2-0.33 darker read 36-67 % of validation numbers, 87-96 % with it; no
-# kind of the number validation bench moved by more than one number), and a "shadow" deeper than this share of the
-# ink's contrast is ink (a marker's filled loop). Chosen on realworld-val and probe_photos: with 0.6 the probe's
+# A shadow's edge is looked for in pictures of one digit larger than this a side (photographs of a page: an old scan or
+# a box enlarged to fill its picture has strokes as broad as the squares that find the edge, and looked for there it
+# cost realworld-val's scans 104 digits of 1,000), and in every line of writing (`ink_map`: lines of 70-130 px
+# photographed with a shadow's hard edge 0.2-0.33 darker read 36-67 % of validation numbers, 87-96 % with it; no kind of
+# the number validation bench moved by more than one number), and a "shadow" deeper than this share of the ink's
+# contrast is ink (a marker's filled loop). Chosen on realworld-val and `scripts/probe.py photos`: with 0.6 the probe's
 # shadows read 1-2 % worse; 0.8 read them as well, but under an earlier, looser test for an edge it cost marker two
-# digits. A shadow's edge is a step of the paper's level of at least SHADOW_STEP of the ink's contrast (about where
-# the ink's threshold would let it through): at 0.3 edges 40 levels dark were missed (89.7 % of the probe's read;
-# 98.8 % at 0.1), 0.05 read framed and ruled validation digits a little better (7 and 1 more) and the probe's
-# lighting gradients a little worse (1 more).
+# digits. A shadow's edge is a step of the paper's level of at least SHADOW_STEP of the ink's contrast (about where the
+# ink's threshold would let it through): at 0.3 edges 40 levels dark were missed (89.7 % of the probe's read; 98.8 % at
+# 0.1), 0.05 read framed and ruled validation digits a little better (7 and 1 more) and the probe's lighting gradients a
+# little worse (1 more).
 SHADOWED_ABOVE = 128
 SHADOW_DEPTH = 0.7
 SHADOW_STEP = 0.1
@@ -87,7 +87,7 @@ HAIRLINE = 0.4
 # by fainter ink. So go a ruled line's stub or a crumb of dirt in a corner; a 5's lifted top, a faint stroke's
 # breaks and an old scan's blocks (joined by fainter blocks, or heavier: a 3's top held 38 %) stay. Set on
 # validation digits: realworld-val (7 of 11,000 changed, each a speck or a frame's remnant dropped) and
-# scripts/probe_small_scans.py. Past MAX_CHAINED kept pieces (noise, not a digit and its specks) none is
+# `scripts/probe.py small-scans`. Past MAX_CHAINED kept pieces (noise, not a digit and its specks) none is
 # dropped so: the check compares every two pieces.
 FAR_PIECE = 0.5
 STRAY_MASS = 0.3
@@ -98,8 +98,8 @@ MAX_CHAINED = 64
 # paper is such a channel when its area is at least OUTLINE_LENGTH times its width squared (width from area and
 # outline, as a stroke's), its width at least OUTLINE_WIDTH pens, and its area at least OUTLINE_ROUNDS times the
 # square of the widest circle inside it: a loop rounder than about 3.8 to 1 never is, however grainy its edge
-# (a faint pencil 0's was). Set on validation digits (scripts/probe_outlines.py: 87.0 % read, 24 refused, before;
-# 96.3 % after; realworld-val's answers unchanged); at 2 pens wide, a ball-point's narrow loops were filled too.
+# (a faint pencil 0's was). Set on validation digits (`scripts/probe.py outlines`: 96.3 % read filled, 87.0 % and
+# 24 refused unfilled; realworld-val's answers unchanged); at 2 pens wide, a ball-point's narrow loops were filled too.
 OUTLINE_LENGTH = 8.0
 OUTLINE_WIDTH = 3.0
 OUTLINE_ROUNDS = 3.0
