@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import concurrent.futures
 import contextlib
 import functools
 import io
 import json
 import os
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -38,6 +40,8 @@ from digitrec.version import __version__
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 SMALL_JSON_BYTES = 64 * 1024  # a 28x28 of pixels is 3-20 KB; a larger JSON body is parsed in a thread
 DECODE_SLOTS = 4  # small pictures decoded at once in each worker process, each in its own thread
+BATCH_WAIT_S = 0.004  # the longest a decoded picture waits for others being decoded to join its batch
+BATCH_FULL = 16  # ... and it waits no longer once this many are waiting
 MAX_HEADER_BYTES = 16 * 1024  # a browser sends under 2 KB
 BODY_SECONDS = float(os.environ.get("DIGITREC_BODY_SECONDS", 10))  # the longest an upload may take to arrive
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
@@ -195,24 +199,49 @@ def digit_answer(predictor: Predictor | OnnxPredictor, image: np.ndarray | bytes
 
 class _Batcher:
     """Micro-batching: the pictures that requests arriving together have preprocessed are read by the
-    network in one call. A request adds its 28x28 and waits; the first of a batch schedules the read for
-    the end of the event loop's current turn, so requests whose uploads completed in the same turn join
-    it, and a request alone waits for nothing."""
+    network in one call. A request adds its 28x28 and waits. The read is scheduled for the end of the event
+    loop's current turn when no other picture is being decoded (a request alone waits for nothing);
+    while some are, for when the last of them is done, at most BATCH_WAIT_S later, or once a batch of
+    BATCH_FULL is waiting. Decoded in threads, pictures come back one by one: without the wait the
+    network was called once for every 1.3 requests under `hey -c 64` (one worker), with it once for every
+    11.6; decoding on the event loop gave 17."""
 
     def __init__(self):
         self.pending: list[tuple[np.ndarray, asyncio.Future]] = []
         self.batches = self.requests = 0
+        self.decoding = 0  # pictures in a decoding thread whose requests will join the next batch
+        self.timer: asyncio.TimerHandle | None = None
+        self.predictor = None
+
+    @contextlib.contextmanager
+    def decoding_one(self) -> Iterator[None]:
+        self.decoding += 1
+        try:
+            yield
+        finally:
+            self.decoding -= 1
+            if self.decoding == 0 and self.timer is not None:  # nothing more to wait for
+                self._schedule(asyncio.get_running_loop(), now=True)
 
     async def probabilities(self, predictor, image: np.ndarray) -> np.ndarray:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self.pending.append((image, future))
-        if len(self.pending) == 1:
-            loop.call_soon(self._read, predictor)
+        self.predictor = predictor
+        if len(self.pending) == 1 or len(self.pending) >= BATCH_FULL:
+            self._schedule(loop, now=not self.decoding or len(self.pending) >= BATCH_FULL)
         return await future
 
-    def _read(self, predictor) -> None:
-        batch, self.pending = self.pending, []
+    def _schedule(self, loop, now: bool) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = loop.call_soon(self._read) if now else loop.call_later(BATCH_WAIT_S, self._read)
+
+    def _read(self) -> None:
+        self.timer = None
+        batch, self.pending, predictor = self.pending, [], self.predictor
+        if not batch:
+            return
         self.batches, self.requests = self.batches + 1, self.requests + len(batch)
         try:
             probabilities = predictor.probabilities(np.stack([image for image, _ in batch]))
@@ -253,6 +282,20 @@ def _large(payload: bytes) -> bool:
     except Exception:
         return True
     return width * height > LARGE_PIXELS
+
+
+_decoders: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+async def _decoded(work: Callable, payload: bytes):
+    """`work(payload)` in one of this process's DECODE_SLOTS decoding threads (the rest wait their turn).
+    A pool of its own rather than Starlette's run_in_threadpool: 0.07 ms less CPU a request under load.
+    Measured, one worker under `hey -c 64`, on a loaded 2-core host: 1.52-1.62 ms of server CPU a request
+    decoding on the event loop, 1.70-1.74 ms in these threads."""
+    global _decoders
+    if _decoders is None:
+        _decoders = concurrent.futures.ThreadPoolExecutor(DECODE_SLOTS, thread_name_prefix="digitrec-decode")
+    return await asyncio.get_running_loop().run_in_executor(_decoders, work, payload)
 
 
 def small_input(payload: bytes) -> np.ndarray | None:
@@ -521,9 +564,9 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
     # Every decode runs in a worker thread, never on the event loop, which keeps answering /api/health and
     # reading other uploads (no false 408s). Work that may hold a large picture in memory (a picture over
     # LARGE_PIXELS or of unknown size, `read`, a correction) runs one request at a time per worker process;
-    # small pictures DECODE_SLOTS at a time. Memory stays bounded: one large picture and a few small ones.
+    # small pictures DECODE_SLOTS at a time (`_decoded`). Memory stays bounded: one large picture and a few
+    # small ones.
     heavy = asyncio.Semaphore(1)
-    light = asyncio.Semaphore(DECODE_SLOTS)
     batcher = _Batcher()
 
     _answer_errors_as_json(app)
@@ -550,15 +593,14 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
             if len(body) <= SMALL_JSON_BYTES:  # a 28x28 of numbers parses in microseconds
                 image = pixels_from_json(body)
             else:
-                async with light:
-                    image = await run_in_threadpool(pixels_from_json, body)
+                image = await _decoded(pixels_from_json, body)
         else:
             payload = await _file_from_multipart(request, body) if content_type == "multipart/form-data" else body
             if not payload:
                 raise ApiError(400, "the uploaded file is empty")
             # A thread hop costs about 50 us beside the millisecond of decoding and preprocessing.
-            async with light:
-                image = await run_in_threadpool(small_input, payload)
+            with batcher.decoding_one():
+                image = await _decoded(small_input, payload)
             if image is None:
                 async with heavy:
                     return await run_in_threadpool(digit_answer, predictor, payload)
