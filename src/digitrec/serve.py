@@ -32,7 +32,7 @@ from swagger_ui_bundle import swagger_ui_path
 from digitrec.collect import Collector
 from digitrec.data import resolve_data_path
 from digitrec.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
-from digitrec.inputs import IMAGE_FORMATS_TEXT, UNSURE_BELOW
+from digitrec.inputs import IMAGE_FORMATS, IMAGE_FORMATS_TEXT, UNSURE_BELOW
 from digitrec.predict import OnnxPredictor, Predictor, load_predictor
 from digitrec.preprocess import MAX_IMAGE_PIXELS, open_image, to_mnist
 from digitrec.version import __version__
@@ -268,16 +268,14 @@ def _digit_response(predictor, image: np.ndarray, probs: np.ndarray) -> Response
 
 
 LARGE_PIXELS = 2_000_000
-# Formats whose header Pillow reads without decoding pixels. Others (an ICO wraps a whole PNG and decodes it
-# when opened) take the path for large pictures: one at a time per worker.
-HEADER_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 
 
 def _large(payload: bytes) -> bool:
     """Whether a picture may decode to over LARGE_PIXELS, from its header alone (no pixels decoded): true
-    also for one whose size Pillow cannot tell from a header (refused later, one at a time, with its reason)."""
+    also for one of a format digitrec does not read (an ICO wraps a whole PNG, which Pillow decodes when it
+    opens it) or whose size Pillow cannot tell: refused later, one at a time, with its reason."""
     try:
-        with Image.open(io.BytesIO(payload), formats=HEADER_FORMATS) as image:
+        with Image.open(io.BytesIO(payload), formats=IMAGE_FORMATS) as image:
             width, height = image.size
     except Exception:
         return True
