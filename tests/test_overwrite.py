@@ -511,3 +511,23 @@ def test_an_ensemble_that_lists_itself_is_one_line_not_a_recursion(tmp_path, cap
 
     with pytest.raises(DigitrecError, match="lists itself"):
         runs.read_config(ens).splits()
+
+
+def test_resume_finishes_only_a_folder_digitrec_made(tmp_path):
+    theirs = tmp_path / "uf"
+    theirs.mkdir()
+    (theirs / "config.json").write_text('{"mine": true}')
+    (theirs / "model.safetensors").write_bytes(b"my weights")
+    before = state(theirs)
+    with pytest.raises(DigitrecError, match="did not write"):
+        trials.check_out(theirs, False, trials.ENSEMBLE_WRITES, resume=True)
+    assert state(theirs) == before
+    ours = tmp_path / "ours"
+    (ours / "members" / "seed-0").mkdir(parents=True)
+    files.write_manifest(ours, set(), {"members"})
+    (ours / "config.json").write_text("{}")  # not listed: someone else's
+    with pytest.raises(DigitrecError, match="did not write"):
+        trials.check_out(ours, False, trials.ENSEMBLE_WRITES, resume=True)
+    files.add_written(ours, {"config.json"})
+    assert trials.check_out(ours, False, trials.ENSEMBLE_WRITES, resume=True) == ours
+    assert trials.check_out(tmp_path / "new", False, trials.ENSEMBLE_WRITES, resume=True) == tmp_path / "new"

@@ -142,6 +142,21 @@ def check_output_folder(target: str | os.PathLike, overwrite: bool | None = None
     return target
 
 
+def check_resumable(target: str | os.PathLike, replaces: tuple[str, ...]) -> Path:
+    """A folder that --resume may finish: new or empty, or digitrec's (it has a manifest) with every file under
+    `replaces` (the names the finished work writes over) one the manifest lists; refused otherwise."""
+    target = check_output_folder(target)
+    if _kind(target) is None or not any(e.name != MANIFEST for e in os.scandir(target)):
+        return target
+    listed = read_manifest(target)
+    if listed is None:
+        raise DigitrecError(f"holds files digitrec did not write (it has no {MANIFEST}), so --resume will not "
+                            "finish or replace them", where=str(target), expected=_NOT_OURS)
+    _check_listed(target, listed)
+    _check_writes(target, listed[0], replaces)
+    return target
+
+
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 

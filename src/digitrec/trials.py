@@ -136,9 +136,11 @@ class TrialPlan:
 def check_out(out: Path, overwrite: bool, writes: tuple[str, ...], resume: bool = False) -> Path:
     """`out` may take the trials: see files.check_output_folder (an existing folder only with --overwrite and
     only when digitrec made it; --resume finishes what it holds)."""
-    from digitrec.files import check_output_folder
+    from digitrec.files import check_output_folder, check_resumable
 
-    return check_output_folder(out) if resume else check_output_folder(out, overwrite, writes)
+    if resume:  # only a folder digitrec made is finished, and only files it wrote are replaced
+        return check_resumable(out, tuple(w for w in writes if w not in ("members", ".tune")))
+    return check_output_folder(out, overwrite, writes)
 
 
 def _make_room(plan: TrialPlan, writes: tuple[str, ...]) -> None:
