@@ -8,8 +8,10 @@ so that the centre of mass sits at the centre.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
+import struct
 import warnings
 
 import numpy as np
@@ -165,7 +167,9 @@ def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Imag
         raise DigitrecError(f"not a readable image ({e.__class__.__name__})", expected=IMAGE_FORMATS_TEXT) from None
     except (OSError, SyntaxError, ValueError) as e:
         raise DigitrecError(f"corrupt or truncated image ({e})", expected=IMAGE_FORMATS_TEXT) from None
-    ImageOps.exif_transpose(image, in_place=True)  # in place: a copy of a 40-megapixel picture is 160 MB more
+    # a damaged EXIF block (fuzzed: SyntaxError, struct.error, "negative seek") is ignored: read unrotated
+    with contextlib.suppress(OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError, struct.error):
+        ImageOps.exif_transpose(image, in_place=True)  # in place: a copy of a 40-megapixel picture is 160 MB more
     return image
 
 

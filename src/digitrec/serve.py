@@ -142,6 +142,8 @@ def pixels_from_json(body: bytes) -> np.ndarray:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ApiError(400, f"malformed JSON: {e}") from None
+    except ValueError:  # an integer over Python's 4,300 digits for int() (sys.get_int_max_str_digits)
+        raise ApiError(400, "malformed JSON: a number too long") from None
     except RecursionError:  # [[[[... nested deeper than Python's parser goes
         raise ApiError(400, "malformed JSON: nested too deeply") from None
     if not isinstance(payload, dict) or "pixels" not in payload:
@@ -166,7 +168,7 @@ def base64_image_from_json(body: bytes) -> bytes:
     """`{"image": "<base64 PNG or JPEG>"}` (a data: URL prefix allowed) -> the picture's bytes."""
     try:
         payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # ValueError: also an integer over 4,300 digits, not only bad JSON
         raise ApiError(400, f"malformed JSON: {e.__class__.__name__}") from None
     text = payload.get("image") if isinstance(payload, dict) else None
     if not isinstance(text, str) or not text:

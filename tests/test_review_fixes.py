@@ -1,0 +1,65 @@
+"""Small fixes found in review: damaged EXIF, huge JSON integers, oversized picture files, symlinks in the
+collect folder, carriage returns in CSV cells, folder loops in `read`, unbounded counts on the command line."""
+import io
+import json
+
+import pytest
+from PIL import Image, ImageDraw
+
+from digitrec.cli import main
+
+
+def _broken_exif_png() -> bytes:
+    im = Image.new("L", (100, 100), 255)
+    ImageDraw.Draw(im).line((20, 20, 80, 80), fill=0, width=8)
+    out = io.BytesIO()
+    im.save(out, format="PNG", exif=b"II")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def client():
+    from fastapi.testclient import TestClient
+
+    from digitrec.predict import load_predictor
+    from digitrec.serve import create_app
+
+    with TestClient(create_app(load_predictor(threads=1)), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _run(capsys, argv):
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_damaged_exif_is_read_unrotated():
+    from digitrec.preprocess import open_image
+
+    image = open_image(_broken_exif_png())
+    assert image.size == (100, 100)
+
+
+def test_damaged_exif_in_cli_predict_folder(tmp_path, capsys):
+    (tmp_path / "a.png").write_bytes(_broken_exif_png())
+    code, out, err = _run(capsys, ["predict", str(tmp_path)])
+    assert "Traceback" not in err and "SyntaxError" not in err
+    assert "a.png" in out
+
+
+@pytest.mark.parametrize("endpoint", ["/api/predict", "/api/read"])
+def test_damaged_exif_over_http(client, endpoint):
+    r = client.post(endpoint, content=_broken_exif_png(), headers={"content-type": "image/png"})
+    assert r.status_code < 500 and r.headers["content-type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("endpoint,key", [("/api/predict", "pixels"), ("/api/read", "image"),
+                                          ("/api/predict", "image")])
+def test_very_long_json_integer_is_a_400(client, endpoint, key):
+    body = f'{{"{key}": {"9" * 5000}}}'
+    r = client.post(endpoint, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "malformed JSON" in json.dumps(r.json())
