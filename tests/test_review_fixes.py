@@ -63,3 +63,29 @@ def test_very_long_json_integer_is_a_400(client, endpoint, key):
     body = f'{{"{key}": {"9" * 5000}}}'
     r = client.post(endpoint, content=body, headers={"content-type": "application/json"})
     assert r.status_code == 400 and "malformed JSON" in json.dumps(r.json())
+
+
+def test_oversized_picture_file_is_refused_unread(tmp_path, capsys, monkeypatch):
+    from digitrec import formats
+
+    big = tmp_path / "S" / "big.png"
+    big.parent.mkdir()
+    with open(big, "wb") as f:  # sparse: no disk used
+        f.truncate(formats.MAX_PICTURE_FILE_BYTES + 1)
+    reads = []
+    real_open = open
+
+    def watched(file, *args, **kwargs):
+        handle = real_open(file, *args, **kwargs)
+        if isinstance(file, int):
+            real_read = handle.read
+            handle.read = lambda n=-1: reads.append(n) or real_read(n)
+        return handle
+
+    monkeypatch.setattr("builtins.open", watched)
+    with pytest.raises(formats.DigitrecError, match="over the limit"):
+        formats.read_picture_file(big)
+    assert reads == []
+    monkeypatch.undo()
+    code, out, err = _run(capsys, ["predict", str(big.parent)])
+    assert "big.png" in out + err and "over the limit" in out + err and "Traceback" not in err

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec.errors import BlankImageError, DigitrecError, NoDigitError
+from digitrec.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
 from digitrec.inputs import IMAGE_SIZE, NUM_PIXELS
 from digitrec.preprocess import open_image, to_mnist
 
@@ -30,6 +30,10 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".ti
 # Bytes all the arrays an .npz's digits are read from may declare together: MNIST stored as float64 (a common
 # export) is 440 MB. A few MB of zeros can declare gigabytes: each header is checked before its data is unpacked.
 MAX_NPZ_BYTES = 512 << 20
+# A picture file from disk is read whole into memory: past this it is refused unread. The server takes uploads
+# of 10 MiB (serve.MAX_UPLOAD_BYTES); files on disk get more room (scans, camera photos of 20-40 MB), while a
+# 1.5 GB file named .png no longer costs 1.5 GB of memory.
+MAX_PICTURE_FILE_BYTES = 64 << 20
 
 
 @dataclass
@@ -618,9 +622,17 @@ def read_picture_file(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO's open would wait for a writer
         with open(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
                 raise DigitrecError("not a regular file (a FIFO, socket or device): not read", where=str(path))
-            return f.read()
+            if info.st_size > MAX_PICTURE_FILE_BYTES:
+                raise TooLargeError(f"file is {info.st_size:,} bytes, over the limit for a picture",
+                                    where=str(path), expected=f"at most {MAX_PICTURE_FILE_BYTES:,} bytes")
+            payload = f.read(MAX_PICTURE_FILE_BYTES + 1)  # a file grown since fstat is still read no further
+            if len(payload) > MAX_PICTURE_FILE_BYTES:
+                raise TooLargeError("file grew over the limit for a picture while read", where=str(path),
+                                    expected=f"at most {MAX_PICTURE_FILE_BYTES:,} bytes")
+            return payload
     except OSError as e:
         raise DigitrecError(f"cannot be read ({e.strerror or e.__class__.__name__})", where=str(path)) from None
 
