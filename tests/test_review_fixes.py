@@ -89,3 +89,32 @@ def test_oversized_picture_file_is_refused_unread(tmp_path, capsys, monkeypatch)
     monkeypatch.undo()
     code, out, err = _run(capsys, ["predict", str(big.parent)])
     assert "big.png" in out + err and "over the limit" in out + err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", [".examples.csv", "3", ".inputs", ".tuned/tune.log", ""])
+def test_collect_folder_with_a_link_is_refused(tmp_path, name):
+    from digitrec.collect import Collector
+    from digitrec.errors import DigitrecError
+
+    outside = tmp_path / "outside.csv"
+    outside.write_text("keep\n")
+    folder = tmp_path / "COL"
+    if name:
+        (folder / ".tuned").mkdir(parents=True)
+        (folder / name).symlink_to(outside if "." in name else tmp_path)
+    else:
+        folder.symlink_to(tmp_path)
+    with pytest.raises(DigitrecError, match="symbolic link"):
+        Collector(folder)
+    assert outside.read_text() == "keep\n"
+
+
+def test_collect_log_is_never_appended_through_a_link(tmp_path):
+    from digitrec.collect import _append_line
+
+    outside = tmp_path / "outside.csv"
+    outside.write_text("keep\n")
+    (tmp_path / "log").symlink_to(outside)
+    with pytest.raises(OSError):
+        _append_line(tmp_path / "log", "1/x.png,1,draw,1\n")
+    assert outside.read_text() == "keep\n"

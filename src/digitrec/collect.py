@@ -31,7 +31,8 @@ from digitrec.errors import DigitrecError
 from digitrec.files import atomic_write_bytes, atomic_write_text
 
 INPUTS, TUNED, LOG = ".inputs", ".tuned", ".examples.csv"
-CURRENT, LOCK, COUNT = "current", "lock", "count"
+CURRENT, LOCK, COUNT, TUNE_LOG = "current", "lock", "count", "tune.log"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a log that is a link is not opened (ELOOP): never append outside
 
 
 class Collector:
@@ -41,6 +42,7 @@ class Collector:
         self.tune_every = tune_every
         self.base_model = base_model
         self.tune_steps = tune_steps  # None: `digitrec tune`'s default
+        self._refuse_links()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             probe = self.folder / f".probe-{uuid.uuid4().hex[:8]}"
@@ -51,6 +53,18 @@ class Collector:
                                 expected="a folder this user may write to") from None
         self._current_stamp: int | None = None
         self._current: Path | None = None
+
+    def _refuse_links(self) -> None:
+        """The folder and every path it writes must be no symbolic link: through one, corrections would be
+        written or appended to a file outside the folder, which digitrec never changes."""
+        digits = [str(d) for d in range(10)]
+        names = ["", LOG, INPUTS, TUNED, *digits, *(f"{INPUTS}/{d}" for d in digits),
+                 *(f"{TUNED}/{n}" for n in (TUNE_LOG, CURRENT, LOCK, COUNT))]
+        for name in names:
+            path = self.folder / name if name else self.folder
+            if path.is_symlink():
+                raise DigitrecError("is a symbolic link: not followed", where=str(path),
+                                    expected="a folder for examples with no links in it")
 
     def save(self, picture: Image.Image, seen: np.ndarray, digit: int, kind: str, read_as: str) -> dict:
         """Keep one example whole or not at all: OSError (a full disk, a folder made read-only) is the
@@ -114,7 +128,8 @@ class Collector:
         and its error, if it fails, also to the server's own stderr: a tune that fails is never silent."""
         tuned = self.folder / TUNED
         try:
-            with open(tuned / "tune.log", "ab") as log:
+            fd = os.open(tuned / TUNE_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o644)
+            with open(fd, "ab") as log:
                 done = subprocess.run(command, stdout=log, stderr=subprocess.PIPE)
                 log.write(done.stderr)
             for line in done.stderr.decode("utf-8", "replace").splitlines():
@@ -125,7 +140,7 @@ class Collector:
                 atomic_write_text(tuned / CURRENT, str(out.resolve()))
             else:
                 print(f"digitrec serve: tuning on {self.folder} failed (exit {done.returncode}); the model in "
-                      f"service is kept; see {tuned / 'tune.log'}", file=sys.stderr, flush=True)
+                      f"service is kept; see {tuned / TUNE_LOG}", file=sys.stderr, flush=True)
         finally:
             (tuned / LOCK).unlink(missing_ok=True)
 
@@ -152,7 +167,7 @@ def _append_line(path: Path, line: str) -> None:
     """Append one short line in one write (workers append to the same log), or nothing: a write cut short
     by a full disk is cut back off, unless another process has appended since."""
     data = line.encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o644)
     try:
         before = os.fstat(fd).st_size
         try:
