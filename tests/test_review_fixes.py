@@ -118,3 +118,15 @@ def test_collect_log_is_never_appended_through_a_link(tmp_path):
     with pytest.raises(OSError):
         _append_line(tmp_path / "log", "1/x.png,1,draw,1\n")
     assert outside.read_text() == "keep\n"
+
+
+def test_carriage_return_in_a_cell_is_quoted_and_keeps_the_row_whole():
+    import csv
+
+    from digitrec.csvout import csv_text
+
+    text = csv_text(["file", "digit"], [["a\rb.png", 3], ["c\nd.png", 4], ["=1+1\r.png", 5], ["plain", -0.5]])
+    assert text.startswith("file,digit\n") and text.endswith("plain,-0.5\n")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows == [["file", "digit"], ["a\rb.png", "3"], ["c\nd.png", "4"], ["'=1+1\r.png", "5"], ["plain", "-0.5"]]
+    assert '"a\rb.png"' in text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -36,7 +37,13 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A header and rows as CSV text: every cell through `spreadsheet_safe`, quoted where it must be (a comma,
     a quote, a line break), "\\n" between rows; None is an empty cell."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
-    return buffer.getvalue()
+    # The csv module quotes a cell only for the characters of its own line terminator: with "\r\n" a cell with
+    # either \r or \n is quoted (with "\n" a lone \r would split the row); each row then ends in "\n" alone.
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    lines = []
+    for row in itertools.chain([header], ([spreadsheet_safe(cell) for cell in row] for row in rows)):
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+        lines.append(buffer.getvalue()[:-2] + "\n")
+    return "".join(lines)
