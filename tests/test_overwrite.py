@@ -531,3 +531,36 @@ def test_resume_finishes_only_a_folder_digitrec_made(tmp_path):
     files.add_written(ours, {"config.json"})
     assert trials.check_out(ours, False, trials.ENSEMBLE_WRITES, resume=True) == ours
     assert trials.check_out(tmp_path / "new", False, trials.ENSEMBLE_WRITES, resume=True) == tmp_path / "new"
+
+
+def _tune_inputs(tmp_path, digits) -> tuple[Path, Path]:
+    import numpy as np
+
+    from digitrec import synthetic
+    from tests.conftest import write_idx
+
+    hand, replay = tmp_path / "hand", tmp_path / "replay"
+    rng = np.random.default_rng(0)
+    for d in range(10):
+        (hand / str(d)).mkdir(parents=True)
+        synthetic.hand_digit("backhand", d, rng, size=112).save(hand / str(d) / "0.png")
+    replay.mkdir()
+    write_idx(replay / "train-images-idx3-ubyte", digits["train"].x)
+    write_idx(replay / "train-labels-idx1-ubyte", digits["train"].y)
+    return hand, replay
+
+
+def test_tune_removes_only_its_own_staging_folder_and_refuses_a_symlinked_out(tmp_path, capsys, digits):
+    hand, replay = _tune_inputs(tmp_path, digits)
+    proj = tmp_path / "proj"
+    theirs = proj / ".X.tuning"
+    theirs.mkdir(parents=True)
+    (theirs / "notes.txt").write_text("mine")
+    before = state(proj)
+    tune = ("tune", "--data", str(hand), "--replay", str(replay), "--steps", "1", "--quiet", "--out")
+    refused(cli(capsys, *tune, str(proj / "X")), ".X.tuning", "did not make")
+    assert state(proj) == before
+    (tmp_path / "folder").mkdir()
+    (proj / "L").symlink_to(tmp_path / "folder")
+    refused(cli(capsys, *tune, str(proj / "L")), "symlink")
+    assert (proj / "L").is_symlink() and not os.path.lexists(proj / ".L.tuning")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -191,8 +192,11 @@ def tune_run(examples_dir: str | Path, out: str | Path, base: str | Path | None 
         raise DigitrecError("no run folder here", where=str(base_dir), expected="a run folder with config.json")
     model, config = runs.load_run(base_dir)  # an ensemble is tuned whole: its averaged reading learns the hand
     out = Path(out)
+    if out.is_symlink():  # the tuned run is renamed into place: a symlink would not be replaced
+        raise DigitrecError("is a symlink", where=str(out), expected="a new folder for the tuned run")
     if out.exists() and any(out.iterdir()):
         raise DigitrecError("folder exists and is not empty", where=str(out), expected="a new folder for the tuned run")
+    _check_staging(out)
     replay_digits = _replay_digits(replay, settings.replay, settings.seed)
     counts = np.bincount(examples.y, minlength=NUM_CLASSES).tolist()
     model = fine_tune(model, config.recipe, examples, replay_digits, settings, on_step)
@@ -212,6 +216,19 @@ def tune_run(examples_dir: str | Path, out: str | Path, base: str | Path | None 
     return TuneResult(tuned, counts, [d for d, c in enumerate(counts) if c < FEW], tuned.train_seconds, skipped)
 
 
+STAGING_MARK = ".digitrec-tuning"  # in the staging folder digitrec makes: only such a folder is ever removed
+
+
+def _check_staging(out: Path) -> Path:
+    """The staging folder beside `out`: new, or one a killed tune left (a real folder holding the marker)."""
+    staging = out.parent / f".{out.name}.tuning"
+    if os.path.lexists(staging) and not (not staging.is_symlink() and staging.is_dir()
+                                         and (staging / STAGING_MARK).is_file()):
+        raise DigitrecError("digitrec did not make this, so it will not be removed", where=str(staging),
+                            expected="another --out name, or move it away yourself")
+    return staging
+
+
 def _write_run(out: Path, model: nn.Module, config: runs.RunConfig, base_dir: Path) -> None:
     """Weights, config, ONNX and the base's line model, in a temporary folder renamed into place: a killed
     tune leaves no half run."""
@@ -219,14 +236,16 @@ def _write_run(out: Path, model: nn.Module, config: runs.RunConfig, base_dir: Pa
     from digitrec.predict import Predictor
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.tuning"
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = _check_staging(out)
+    shutil.rmtree(staging, ignore_errors=True)  # a killed tune's: it holds the marker
     staging.mkdir()
+    (staging / STAGING_MARK).write_bytes(b"")
     config.weights_sha256 = runs.save_weights(staging, model)
     runs.write_config(staging, config)
     export_onnx(Predictor(model, config, staging), staging / runs.ONNX)
     if (base_dir / LINES_DIR).is_dir():
         shutil.copytree(base_dir / LINES_DIR, staging / LINES_DIR)
+    (staging / STAGING_MARK).unlink()
     if out.exists():
         out.rmdir()  # checked empty above
     staging.rename(out)
