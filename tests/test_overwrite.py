@@ -564,3 +564,18 @@ def test_tune_removes_only_its_own_staging_folder_and_refuses_a_symlinked_out(tm
     (proj / "L").symlink_to(tmp_path / "folder")
     refused(cli(capsys, *tune, str(proj / "L")), "symlink")
     assert (proj / "L").is_symlink() and not os.path.lexists(proj / ".L.tuning")
+
+
+def test_train_drops_only_its_own_stale_temporaries(tmp_path):
+    from digitrec import runs
+
+    run = tmp_path / "T1"
+    run.mkdir()
+    (run / ".config.json.ab_3x9z0.tmp").write_text("half")  # a killed atomic write of the run's own
+    (run / ".notes.tmp").write_text("mine")
+    (run / ".config.json.mine.tmp").write_text("mine too")  # not mkstemp's eight characters
+    (run / ".cache.tmp").mkdir()
+    (run / ".model.onnx.abcdefgh.tmp").symlink_to(tmp_path / "elsewhere")
+    runs.remove_stale_temporaries(run)
+    assert sorted(p.name for p in run.iterdir()) == [".cache.tmp", ".config.json.mine.tmp",
+                                                      ".model.onnx.abcdefgh.tmp", ".notes.tmp"]

@@ -7,6 +7,7 @@ import contextlib
 import fnmatch
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +30,15 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+_TEMP_RANDOM = re.compile(r"[a-z0-9_]{8}")  # tempfile.mkstemp's random part, between atomic_path's affixes
+
+
+def is_temporary_of(name: str, targets: tuple[str, ...]) -> bool:
+    """`name` is what atomic_path names its temporary for one of `targets`: `.TARGET.XXXXXXXX.tmp`."""
+    return any(name.startswith(f".{t}.") and name.endswith(".tmp") and
+               _TEMP_RANDOM.fullmatch(name[len(t) + 2:-4]) is not None for t in targets)
 
 
 def atomic_write_bytes(target: str | os.PathLike, payload: bytes) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from digitrec.errors import DigitrecError
-from digitrec.files import atomic_write_bytes, atomic_write_text
+from digitrec.files import atomic_write_bytes, atomic_write_text, is_temporary_of
 from digitrec.recipes import Recipe, check_setting
 from digitrec.version import __version__
 
@@ -318,10 +318,18 @@ def load_checkpoint(run_dir: Path) -> dict:
         raise DigitrecError(f"corrupt or half-written checkpoint ({e.__class__.__name__})", where=str(path)) from None
 
 
+# The files a run writes through files.atomic_path: only their temporaries are ever removed from a run folder.
+RUN_WRITES = (WEIGHTS, CONFIG, METRICS, CHECKPOINT, "model.onnx", "curves.png", "confusion.png", "per_class.png",
+              "errors.png", "samples.png", "confusion_test.png", "errors_test.png", "report.html",
+              "metrics-first-run.csv")
+
+
 def remove_stale_temporaries(run_dir: Path) -> None:
-    """Half-written files of a run killed during an atomic write (`.name.*.tmp`): never read, safe to drop."""
-    for tmp in Path(run_dir).glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
+    """Half-written files of a run killed during an atomic write: only regular files named as atomic_path names
+    them for the run's own files (`.NAME.XXXXXXXX.tmp`); anyone else's `.*.tmp`, a folder or a symlink stays."""
+    for entry in os.scandir(run_dir):
+        if is_temporary_of(entry.name, RUN_WRITES) and entry.is_file(follow_symlinks=False):
+            Path(entry.path).unlink(missing_ok=True)
 
 
 def write_metrics(run_dir: Path, history: list[EpochMetrics]) -> None:
