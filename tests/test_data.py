@@ -107,6 +107,46 @@ def test_bad_csv_names_line_and_column(tmp_path, tiny_digits, line, edit, messag
         data.load(_corrupt_csv(tmp_path, tiny_digits, line, edit))
 
 
+def _cells_csv(tmp_path, tiny_digits, cells: dict[tuple[int, int], str]) -> Path:
+    """train.csv of 5 digits with cells[(line, column)] written as given (column 0 is the label)."""
+    path = write_kaggle_csv(tmp_path / "train.csv", tiny_digits.x[:5], tiny_digits.y[:5])
+    lines = [line.split(",") for line in path.read_text().splitlines()]
+    for (line, column), text in cells.items():
+        lines[line - 1][column] = text
+    path.write_bytes("\n".join(",".join(fields) for fields in lines).encode("utf-8", "surrogateescape") + b"\n")
+    return path
+
+
+def test_csv_cells_pandas_read_as_numbers_load_the_same(tmp_path, tiny_digits):
+    # Quoted, padded, signed or written with an exponent or a fraction of zero: the values pandas read them as.
+    path = _cells_csv(tmp_path, tiny_digits, {(2, 1): '"0"', (3, 2): " 0 ", (4, 3): "+0", (5, 4): "0e5",
+                                              (6, 5): "\t0.0", (2, 0): f'"{tiny_digits.y[0]}"'})
+    loaded = data.load(path)
+    assert np.array_equal(loaded.x, tiny_digits.x[:5]) and np.array_equal(loaded.y, tiny_digits.y[:5])
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        ({(3, 10): "NA"}, r"line 3, column 'pixel9': missing value"),
+        ({(4, 2): "null"}, r"line 4, column 'pixel1': missing value"),
+        ({(3, 7): " "}, r"line 3, column 'pixel6': ' ' is not a number"),  # numpy alone read it as 0
+        ({(2, 5): "TRUE"}, r"line 2, column 'pixel4': 'TRUE' is not a number"),
+        ({(2, 5): '"1', (2, 6): '5"'}, r"line 2, column 'pixel4': '1,5' is not a number"),
+        ({(2, 9): "abc", (5, 3): "x"}, r"line 5, column 'pixel2': 'x' is not a number"),  # column by column
+        ({(2, 9): "abc", (3, 1): ""}, r"line 2, column 'pixel8': 'abc' is not a number"),  # before a missing one
+        ({(4, 6): "1e400"}, r"line 4, column 'pixel5': pixel value 1e400 \(expected 0-255\)"),
+        ({(3, 4): "2\udcff"}, r"train.csv: malformed CSV: 'utf-8' codec can't decode byte 0xff in position 1"),
+        ({(3, 4): '"7'}, r"train.csv, line 3: malformed CSV: a quoted cell is never closed"),
+    ],
+    ids=["NA", "null", "spaces", "TRUE", "quoted-comma", "column-first", "word-first", "overflow", "not-utf8",
+         "open-quote"],
+)
+def test_an_odd_csv_cell_is_named_as_pandas_named_it(tmp_path, tiny_digits, cells, message):
+    with pytest.raises(DigitrecError, match=message):
+        data.load(_cells_csv(tmp_path, tiny_digits, cells))
+
+
 def test_csv_with_wrong_header(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("a,b,c\n1,2,3\n")
