@@ -130,3 +130,21 @@ def test_carriage_return_in_a_cell_is_quoted_and_keeps_the_row_whole():
     rows = list(csv.reader(io.StringIO(text, newline="")))
     assert rows == [["file", "digit"], ["a\rb.png", "3"], ["c\nd.png", "4"], ["'=1+1\r.png", "5"], ["plain", "-0.5"]]
     assert '"a\rb.png"' in text
+
+
+def test_read_folder_does_not_go_back_through_a_loop(tmp_path, capsys):
+    from digitrec import synthetic
+
+    images, _ = synthetic.drawn_digits(2, seed=3)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.png").write_bytes(synthetic.png_bytes(images[0]))
+    (tmp_path / "sub" / "b.png").write_bytes(synthetic.png_bytes(images[1]))
+    (tmp_path / "sub" / "loop").symlink_to("..")
+    (tmp_path / "bad.png").write_bytes(b"not a picture")  # before sub/ in the walk
+    code, out, err = _run(capsys, ["read", str(tmp_path), "--json"])
+    assert "Traceback" not in err
+    rows = {r["file"]: r for r in json.loads(out)} if out.lstrip().startswith("[") else None
+    assert rows is not None, out
+    loop = next(r for name, r in rows.items() if name.endswith("loop"))
+    assert "loop" in loop["error"] and "readable" not in loop["error"] and "sub/loop)" not in loop["error"]
+    assert sum(name.endswith("b.png") for name in rows) == 1

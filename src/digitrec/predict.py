@@ -254,7 +254,8 @@ def read_files(predictor: Predictor | OnnxPredictor, target: Path) -> list[FileR
     for path in files:
         name = str(path.relative_to(base))
         try:
-            results.append(FileReading(name, predictor.read(path)))
+            # each path is a picture of the walk or its Unreadable: never `read`'s is_dir, which follows links
+            results.append(FileReading(name, predictor._read_file(path)))
         except DigitrecError as e:
             results.append(FileReading(name, None, e.what))
     return results
