@@ -253,9 +253,9 @@ def read_files(predictor: Predictor | OnnxPredictor, target: Path) -> list[FileR
     results = []
     for path in files:
         name = str(path.relative_to(base))
-        try:
-            # each path is a picture of the walk or its Unreadable: never `read`'s is_dir, which follows links
-            results.append(FileReading(name, predictor._read_file(path)))
+        try:  # each path is a picture of the walk or its Unreadable: never `read`, whose is_dir follows links
+            reading = read_number(open_image(read_picture_file(path)), predictor, predictor.line_model)
+            results.append(FileReading(name, reading))
         except DigitrecError as e:
             results.append(FileReading(name, None, e.what))
     return results
