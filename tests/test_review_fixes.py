@@ -148,3 +148,15 @@ def test_read_folder_does_not_go_back_through_a_loop(tmp_path, capsys):
     loop = next(r for name, r in rows.items() if name.endswith("loop"))
     assert "loop" in loop["error"] and "readable" not in loop["error"] and "sub/loop)" not in loop["error"]
     assert sum(name.endswith("b.png") for name in rows) == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["sweep", "--space", "lr=0.1,0.2", "--trials", "100000000000", "--out", "S"],
+    ["ensemble", "--train", "100000000", "--out", "E"],
+    ["train-lines", "--lines", "1000000000000", "--out", "L"],
+])
+def test_counts_on_the_command_line_have_an_upper_bound(tmp_path, capsys, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(capsys, argv)
+    assert code == 2 and "too many" in err and "at most" in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

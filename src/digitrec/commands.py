@@ -147,7 +147,20 @@ def cmd_train(args) -> int:
     return 0
 
 
+# Upper bounds of the counts given on the command line: past them a typo (a few zeros too many) would grow
+# memory for minutes with no output (a sweep plans every trial first). Each is far above any real use.
+MAX_TRIALS = 10_000
+MAX_ENSEMBLE_TRAIN = 100
+MAX_LINES = 10_000_000
+
+
+def _at_most(value: int | None, flag: str, bound: int) -> None:
+    if value is not None and value > bound:
+        raise DigitrecError(f"{flag} {value:,} is too many", expected=f"at most {bound:,}")
+
+
 def cmd_train_lines(args) -> int:
+    _at_most(args.lines, "--lines", MAX_LINES)
     from digitrec import data
     from digitrec.files import recording
     from digitrec.lines import line_split
@@ -374,6 +387,7 @@ def cmd_ensemble(args) -> int:
     from digitrec.files import clear_written, recording
     from digitrec.runs import load_run, make_ensemble
 
+    _at_most(args.train, "--train", MAX_ENSEMBLE_TRAIN)
     out = Path(args.out)
     if args.train is None:
         if not args.runs:
@@ -456,6 +470,7 @@ def _recipe_from(args):
 def cmd_sweep(args) -> int:
     from digitrec import cluster, trials
 
+    _at_most(args.trials, "--trials", MAX_TRIALS)
     cluster.require_ray()
 
     recipe = _recipe_from(args)
