@@ -579,3 +579,41 @@ def test_train_drops_only_its_own_stale_temporaries(tmp_path):
     runs.remove_stale_temporaries(run)
     assert sorted(p.name for p in run.iterdir()) == [".cache.tmp", ".config.json.mine.tmp",
                                                       ".model.onnx.abcdefgh.tmp", ".notes.tmp"]
+
+
+def _pics(folder: Path) -> Path:
+    import numpy as np
+
+    from digitrec import synthetic
+
+    folder.mkdir()
+    synthetic.hand_digit("backhand", 3, np.random.default_rng(0), size=112).save(folder / "3.png")
+    return folder
+
+
+def test_predict_out_refuses_a_run_s_own_names_not_yet_written(tmp_path, capsys):
+    pics = _pics(tmp_path / "pics")
+    run = tmp_path / "T1b"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "model.safetensors").write_bytes(b"weights")
+    (tmp_path / "T1d").mkdir()
+    (tmp_path / "T1d" / "config.json").write_text("{}")
+    before = state(run, tmp_path / "T1d")
+    for out in (run / "model.onnx", run / "metrics-first-run.csv", tmp_path / "T1d" / "lines" / "line.onnx"):
+        refused(cli(capsys, "predict", str(pics), "--out", str(out)), "run's own file")
+    assert state(run, tmp_path / "T1d") == before
+
+
+def test_export_into_a_symlinked_own_onnx_leaves_the_user_s_file(tmp_path, capsys):
+    run = shutil.copytree(BUNDLED_DIR, tmp_path / "run")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "notes.onnx").write_text("my notes")
+    (run / "model.onnx").unlink()
+    (run / "model.onnx").symlink_to(outside / "notes.onnx")
+    before = state(outside)
+    refused(cli(capsys, "export", "--model", str(run), "--out", str(outside / "notes.onnx")))
+    assert state(outside) == before
+    (run / "model.onnx").unlink()  # a regular run's own ONNX is still re-exported in place
+    assert cli(capsys, "export", "--model", str(run), "--out", str(run / "model.onnx"))[0] == 0

@@ -289,15 +289,18 @@ def _protected(out: str, model: str | None) -> tuple[Path, ...]:
     """Files an --out may never replace: the model's own (its line model's too), and a run's own when --out
     lies in a run folder or in its lines/."""
     model_dir = run_path(model)
+    return (*own_files(model_dir), *(model_dir / "lines" / name for name in LINE_FILES), *_run_names_beside(out))
+
+
+def _run_names_beside(out: str) -> list[Path]:
+    """Every name a run writes, when --out lies in a run folder (it holds config.json) or in a run's lines/:
+    refused whether or not the run has written it yet (a run without model.onnx still gets one from export)."""
     folder = Path(out).parent
-    beside = [folder / name for name in RUN_FILES] if _is_run_folder(folder) else []
-    return (*own_files(model_dir), *(model_dir / "lines" / name for name in LINE_FILES), *beside)
-
-
-def _is_run_folder(folder: Path) -> bool:
-    """A run folder, or a line model's folder: a config beside weights or a model."""
-    return (folder / CONFIG).is_file() and any((folder / name).exists() for name in
-                                                (WEIGHTS, ONNX, CHECKPOINT, "line.onnx", "line.safetensors"))
+    if (folder / CONFIG).is_file():
+        return [folder / name for name in (*RUN_FILES, "metrics-first-run.csv")]
+    if folder.name == "lines" and (folder.parent / CONFIG).is_file():
+        return [folder / name for name in LINE_FILES]
+    return []
 
 
 def _read_on_cluster(args, mode: str) -> int:
@@ -500,10 +503,12 @@ def cmd_export(args) -> int:
 
     if args.format != "onnx":
         raise DigitrecError(f"unknown export format '{args.format}'", expected="onnx")
-    # The run's own model.onnx is made from its weights: re-exporting into it (--out RUN/model.onnx) is allowed.
-    own_onnx = (run_path(args.model) / ONNX).resolve()
-    protected = [p for p in _protected(args.out, args.model) if p.resolve() != own_onnx]
-    is_own = Path(args.out).resolve() == own_onnx
+    # The run's own model.onnx is made from its weights: re-exporting into it (--out RUN/model.onnx) is allowed,
+    # only when it is a regular file (or not yet there) named directly: a symlink may lead to anyone's file.
+    own = run_path(args.model) / ONNX
+    is_own = not own.is_symlink() and not Path(args.out).is_symlink() and \
+        Path(args.out).resolve() == own.resolve()
+    protected = [p for p in _protected(args.out, args.model) if not (is_own and p.resolve() == own.resolve())]
     check_output(args.out, args.overwrite or is_own, tuple(protected))
     predictor = Predictor.load(args.model)
     out = export_onnx(predictor, Path(args.out))

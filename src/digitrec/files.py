@@ -70,7 +70,7 @@ def check_output(target: str | os.PathLike, overwrite: bool = False, protected: 
     target = Path(target)
     resolved = target.resolve()
     for path in protected:
-        if path is not None and Path(path).exists() and Path(path).resolve() == resolved:
+        if path is not None and Path(path).resolve() == resolved:  # there yet or not: the name is the run's
             raise DigitrecError("refusing to overwrite an input or a run's own file", where=str(target),
                                 expected="another --out path")
     for path in inputs:
