@@ -160,3 +160,16 @@ def test_counts_on_the_command_line_have_an_upper_bound(tmp_path, capsys, monkey
     code, out, err = _run(capsys, argv)
     assert code == 2 and "too many" in err and "at most" in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_damaged_exif_in_a_correction_is_kept(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from digitrec.collect import Collector
+    from digitrec.predict import load_predictor
+    from digitrec.serve import create_app
+
+    app = create_app(load_predictor(threads=1), collector=Collector(tmp_path / "COL"))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/api/correct", files={"file": ("x.png", _broken_exif_png(), "image/png")}, data={"label": "1"})
+    assert r.status_code < 500 and r.headers["content-type"].startswith("application/json"), r.text
