@@ -34,10 +34,13 @@ def test_the_old_runs_train_cycle_would_fail(tmp_path):
 
 
 def test_predict_through_onnx_never_imports_torch_or_the_loop():
-    script = ("import sys; from digitrec.predict import load_predictor; import numpy as np\n"
+    script = ("import sys; from digitrec.predict import load_predictor; import numpy as np; import digitrec\n"
               "p = load_predictor(); p.probabilities(np.zeros((2, 28, 28), np.uint8))\n"
-              "assert 'torch' not in sys.modules and 'digitrec.train' not in sys.modules, sorted(sys.modules)\n")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+              "m = digitrec.load_model(); m.predict('examples'); m.predict_proba('examples/drawn-7.png')\n"
+              "assert m.read('docs/number-2026.jpg').text == '2026'\n"
+              "assert 'torch' not in sys.modules and 'digitrec.train' not in sys.modules, sorted(sys.modules)\n"
+              "assert 'pandas' not in sys.modules and 'matplotlib' not in sys.modules, sorted(sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
 
 

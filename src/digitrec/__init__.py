@@ -4,11 +4,14 @@ from digitrec.errors import DigitrecError
 from digitrec.version import __version__
 
 
-def load_model(path=None):
-    """Load a run folder (or the bundled model when `path` is None) as a `Predictor`."""
-    from digitrec.predict import Predictor  # `import digitrec` stays light: no torch until a model is asked for
+def load_model(path=None, engine: str = "auto"):
+    """Load a run folder (or the bundled model when `path` is None). Its `predict`, `predict_proba` and `read`
+    take arrays, PIL images, paths and folders. engine "auto": onnxruntime when the run has a model.onnx (the
+    bundled model does), without importing torch; "torch" (or a run without model.onnx): PyTorch, from the
+    train extra (`pip install "digitrec[train]"`)."""
+    from digitrec.predict import load_predictor  # `import digitrec` stays light: nothing loads until asked
 
-    return Predictor.load(path)
+    return load_predictor(path, engine)
 
 
 def tune(examples, out, model=None, replay=None, steps: int | None = None):

@@ -24,7 +24,7 @@ from digitrec.commands import (
     cmd_tune,
 )
 from digitrec.errors import DigitrecError
-from digitrec.hardware import available_cores
+from digitrec.hardware import TRAIN_EXTRA, available_cores, require_torch
 from digitrec.inputs import UNSURE_BELOW
 
 DATA_HELP = "data: MNIST IDX folder, Kaggle CSV, .npz, image or image folder (default: $DIGITREC_DATA)"
@@ -255,13 +255,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Verbs that train, tune, export or build models: PyTorch (the train extra), checked before they touch anything.
+NEEDS_TORCH = ("train", "train-lines", "tune", "export", "ensemble", "sweep", "models")
+
+
+def _require_torch(args) -> None:
+    if args.verb in NEEDS_TORCH:
+        require_torch(args.verb)
+    elif args.verb == "serve" and args.tune_every:
+        require_torch("serve --tune-every")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _require_torch(args)
         return args.func(args)
     except DigitrecError as e:
         print(f"digitrec: error: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:  # any other path that reaches for torch in the core install: one line too
+        if (e.name or "").partition(".")[0] != "torch":
+            raise
+        print(f"digitrec: error: {args.verb}: needs PyTorch (expected {TRAIN_EXTRA})", file=sys.stderr)
         return 2
     except BrokenPipeError:
         sys.stderr.close()  # output piped into `head`: nothing more to say

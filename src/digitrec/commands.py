@@ -224,9 +224,9 @@ def cmd_tune(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from digitrec.evaluate import evaluate, held_out
-    from digitrec.predict import Predictor
+    from digitrec.predict import scoring_predictor
 
-    predictor = Predictor.load(args.model)
+    predictor = scoring_predictor(args.model)
     digits, split = held_out(args.data, predictor.config)
     result = evaluate(predictor.probabilities(digits.x), digits)
     if args.json:
@@ -528,12 +528,12 @@ def cmd_serve(args) -> int:
 
 def cmd_report(args) -> int:
     from digitrec.evaluate import evaluate, held_out
-    from digitrec.predict import Predictor
+    from digitrec.predict import scoring_predictor
     from digitrec.report import write_report
 
     if not args.model:
         raise DigitrecError("say which run", expected="--model RUN_DIR")
-    predictor = Predictor.load(args.model)
+    predictor = scoring_predictor(args.model)
     digits, split = held_out(args.data, predictor.config)
     result = evaluate(predictor.probabilities(digits.x), digits)
     print(f"report written to {write_report(Path(args.model), result, digits, split)}")

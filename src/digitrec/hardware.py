@@ -1,6 +1,6 @@
 """What CPU this is and what it can do: detected, never assumed.
 
-torch is imported only by the functions that set or report its threads and device: the onnxruntime
+torch is imported only by the functions that set or report its threads and device, or require it: the onnxruntime
 path reads `thread_count()` without it."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import platform
 from functools import cache
+
+from digitrec.errors import DigitrecError
 
 
 @cache
@@ -88,3 +90,25 @@ def training_device():
     if wanted == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device(wanted or "cuda")
+
+
+# What the core install lacks: `pip install digitrec` reads, serves, checks data and reports without torch.
+TRAIN_EXTRA = 'pip install "digitrec[train]"'
+
+
+def has_torch() -> bool:
+    """Whether PyTorch is installed, found without importing it (the import alone takes 2.5 s)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # blocked (None in sys.modules) or a broken entry
+        return False
+
+
+def require_torch(where: str, what: str = "needs PyTorch") -> None:
+    """A one-line refusal, naming the extra that brings PyTorch, when it is not installed or does not import."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise DigitrecError(what, where=where, expected=TRAIN_EXTRA) from None

@@ -21,7 +21,7 @@ from digitrec import inputs, runs
 from digitrec.data import Digits, iter_image_files, read_image, read_picture_file
 from digitrec.errors import DigitrecError
 from digitrec.files import atomic_write_text
-from digitrec.hardware import thread_count
+from digitrec.hardware import has_torch, require_torch, thread_count
 from digitrec.inputs import IMAGE_FORMATS_TEXT, IMAGE_SIZE, NUM_CLASSES, UNSURE_BELOW
 from digitrec.lines import LineModel
 from digitrec.preprocess import open_image, to_mnist
@@ -71,49 +71,36 @@ class _Engine:
         """The run's line model (`RUN/lines/line.onnx`), loaded on first use; None when it has none."""
         return LineModel.of_run(self.path)
 
-    def read(self, picture: str | os.PathLike | bytes | Image.Image) -> Reading:
+    def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """uint8 [N, 28, 28] MNIST-style images -> probabilities [N, 10]."""
+        raise NotImplementedError
+
+    def read(self, picture: str | os.PathLike | bytes | Image.Image) -> Reading | list[Reading]:
         """A whole number: the digits of one line of writing, left to right, each with its box
-        (`digitrec.read`). A path, image bytes or a PIL image."""
+        (`digitrec.read`). A path, image bytes or a PIL image; a folder gives one reading per picture in it, in
+        the order `digitrec read FOLDER` lists them."""
         if isinstance(picture, (str, os.PathLike)):
             path = picture if isinstance(picture, Path) else Path(picture)  # a folder's Unreadable stays one
-            try:
-                return read_number(open_image(read_picture_file(path)), self, self.line_model)
-            except DigitrecError as e:
-                raise e.located(str(path)) from None
+            if path.is_dir():
+                return [self._read_file(file) for file in _image_files(path)[0]]
+            return self._read_file(path)
         if isinstance(picture, bytes):
             picture = open_image(picture)
         return read_number(picture, self, self.line_model)
 
-
-class Predictor(_Engine):
-    """A loaded model and its run config: the object the CLI, the server and the Python API share."""
-
-    def __init__(self, model: nn.Module, config: RunConfig, path: Path):
-        from digitrec.models import fuse_for_inference  # models imports torch: only this engine needs it
-
-        self.model = fuse_for_inference(model)
-        self.config = config
-        self.path = path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> Predictor:
-        run_dir = runs.run_path(path)
-        model, config = runs.load_run(run_dir)
-        return cls(model, config, run_dir)
-
-    def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """uint8 [N, 28, 28] MNIST-style images -> probabilities [N, 10]."""
-        return inputs.probabilities(self.model, images, batch_size, self.config.temperature)
-
-    def logits(self, images: np.ndarray) -> np.ndarray:
-        """uint8 [N, 28, 28] -> the network's raw scores [N, 10], before the temperature."""
-        return inputs.forward_batches(self.model, images, 256).numpy() if len(images) else \
-            np.empty((0, NUM_CLASSES), np.float32)
+    def _read_file(self, path: Path) -> Reading:
+        try:
+            return read_number(open_image(read_picture_file(path)), self, self.line_model)
+        except DigitrecError as e:
+            raise e.located(str(path)) from None
 
     def as_images(self, pictures) -> np.ndarray:
-        """Arrays, PIL images or paths -> uint8 [N, 28, 28] through the one preprocessing path. Arrays of
-        28x28 MNIST-style digits (light ink on black, centred) are taken as they are: uint8 0-255, or floats
-        in 0-1; any other array is a picture, its values stretched from their least to their greatest."""
+        """Arrays, PIL images, paths or folders -> uint8 [N, 28, 28] through the one preprocessing path (a folder:
+        every picture in it, in the order `digitrec predict FOLDER` lists them). Arrays of 28x28 MNIST-style
+        digits (light ink on black, centred) are taken as they are: uint8 0-255, or floats in 0-1; any other
+        array is a picture, its values stretched from their least to their greatest."""
+        if isinstance(pictures, (str, os.PathLike)) and Path(pictures).is_dir():
+            pictures = _image_files(Path(pictures))[0]
         if isinstance(pictures, (str, os.PathLike, Image.Image)):
             pictures = [pictures]
         if isinstance(pictures, np.ndarray):
@@ -142,6 +129,32 @@ class Predictor(_Engine):
     def predict(self, pictures) -> np.ndarray:
         """Digits for arrays (uint8 [N, 28, 28] MNIST style, or any picture), PIL images or paths."""
         return self.predict_proba(pictures).argmax(1)
+
+
+class Predictor(_Engine):
+    """A loaded model and its run config: the object the CLI, the server and the Python API share."""
+
+    def __init__(self, model: nn.Module, config: RunConfig, path: Path):
+        from digitrec.models import fuse_for_inference  # models imports torch: only this engine needs it
+
+        self.model = fuse_for_inference(model)
+        self.config = config
+        self.path = path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> Predictor:
+        run_dir = runs.run_path(path)
+        model, config = runs.load_run(run_dir)
+        return cls(model, config, run_dir)
+
+    def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """uint8 [N, 28, 28] MNIST-style images -> probabilities [N, 10]."""
+        return inputs.probabilities(self.model, images, batch_size, self.config.temperature)
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """uint8 [N, 28, 28] -> the network's raw scores [N, 10], before the temperature."""
+        return inputs.forward_batches(self.model, images, 256).numpy() if len(images) else \
+            np.empty((0, NUM_CLASSES), np.float32)
 
 
 class OnnxPredictor(_Engine):
@@ -201,7 +214,16 @@ def load_predictor(path: str | os.PathLike | None = None, engine: str = "auto",
                             expected=f"digitrec export --model {run_dir} --out {run_dir / ONNX_FILE}")
     if engine == "onnx" or (engine == "auto" and (run_dir / ONNX_FILE).exists()):
         return OnnxPredictor(run_dir, threads)
+    runs.read_config(run_dir)  # a folder that is no run is named as such, with or without torch
+    require_torch(str(run_dir), "the torch engine needs PyTorch" if engine == "torch" else
+                  "has no model.onnx: reading it needs PyTorch")
     return Predictor.load(run_dir)
+
+
+def scoring_predictor(path: str | os.PathLike | None = None) -> Predictor | OnnxPredictor:
+    """The engine `evaluate` and `report` score with: PyTorch when it is installed, the engine a run's own
+    validation figures came from; else the run's model.onnx in onnxruntime (the core install)."""
+    return load_predictor(path, "torch" if has_torch() else "auto")
 
 
 def predict_files(predictor: Predictor | OnnxPredictor, target: Path) -> list[ImagePrediction]:
