@@ -617,3 +617,14 @@ def test_export_into_a_symlinked_own_onnx_leaves_the_user_s_file(tmp_path, capsy
     assert state(outside) == before
     (run / "model.onnx").unlink()  # a regular run's own ONNX is still re-exported in place
     assert cli(capsys, "export", "--model", str(run), "--out", str(run / "model.onnx"))[0] == 0
+
+
+def test_plots_and_cluster_out_inside_the_input_are_refused(tmp_path, capsys, digits_dir):
+    lab = _pics(tmp_path / "lab")
+    before = state(lab)
+    for plots in (lab, lab / "figs"):
+        refused(cli(capsys, "data", "check", str(lab), "--plots", str(plots)), "inside the data")
+    assert state(lab) == before
+    with pytest.raises(DigitrecError, match="pictures being read"):
+        cluster.check_out_folder(lab / "answers", lab, False)
+    assert cluster.check_out_folder(tmp_path / "answers", lab, False) == tmp_path / "answers"

@@ -490,8 +490,8 @@ def read_archive(source: str, out: str | os.PathLike, run_dir: str | None = None
 
 
 def check_out_folder(out: Path, source: Path | None, overwrite: bool) -> Path:
-    """`out` may take the Parquet dataset: never the source (or a folder holding it); an existing, non-empty one
-    only with `overwrite`, and then only one digitrec made, only its own files to be replaced (see
+    """`out` may take the Parquet dataset: never the source, a folder holding it or one inside it; an existing,
+    non-empty one only with `overwrite`, and then only one digitrec made, only its own files to be replaced (see
     `files.check_output_folder`; a Parquet file it did not write would be read as part of the answers). A staging
     folder left by a killed job is started over only when it holds nothing but such a job's files."""
     from digitrec.files import check_output_folder
@@ -499,7 +499,7 @@ def check_out_folder(out: Path, source: Path | None, overwrite: bool) -> Path:
     resolved = out.resolve()
     if source is not None:
         src = source.resolve()
-        if resolved == src or resolved in src.parents:
+        if resolved == src or resolved in src.parents or src in resolved.parents:  # Parquet among the pictures
             raise DigitrecError("refusing to write over the pictures being read", where=str(out),
                                 expected="an --out folder outside the source")
     check_output_folder(out, overwrite, DATASET_WRITES)

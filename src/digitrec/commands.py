@@ -44,6 +44,11 @@ def _print_json(obj) -> None:
 def cmd_data_check(args) -> int:
     from digitrec import data
 
+    if args.plots and args.path and Path(args.path).is_dir():  # the figures would join the pictures checked
+        data_dir, plots_dir = Path(args.path).resolve(), Path(args.plots).resolve()
+        if plots_dir == data_dir or data_dir in plots_dir.parents:
+            raise DigitrecError("refusing to write figures inside the data being checked", where=args.plots,
+                                expected="a --plots folder outside the data")
     if args.plots:  # its own figures from an earlier check are replaced; a file of the user's under their names is not
         check_output_folder(args.plots, True, DATA_FIGURES, whole=False)
     report = data.check(args.path)
