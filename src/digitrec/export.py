@@ -24,7 +24,7 @@ def export_onnx(predictor: Predictor, out: Path, opset: int = 18) -> Path:
     try:
         import onnx  # an optional extra: everything but export works without it
     except ImportError:
-        raise DigitrecError("ONNX export needs the onnx package", expected='pip install "digitrec[onnx]"') from None
+        raise DigitrecError("ONNX export needs the onnx package", expected='pip install "digitrec[train]"') from None
 
     model = predictor.model.eval()
     example = torch.rand(2, 1, IMAGE_SIZE, IMAGE_SIZE)
