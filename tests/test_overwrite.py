@@ -628,3 +628,12 @@ def test_plots_and_cluster_out_inside_the_input_are_refused(tmp_path, capsys, di
     with pytest.raises(DigitrecError, match="pictures being read"):
         cluster.check_out_folder(lab / "answers", lab, False)
     assert cluster.check_out_folder(tmp_path / "answers", lab, False) == tmp_path / "answers"
+
+
+def test_an_out_name_too_long_for_its_temporary_is_refused_before_the_work(tmp_path, capsys):
+    pics = _pics(tmp_path / "pics")
+    for length in (245, 254):
+        out = tmp_path / ("a" * (length - 5) + ".json")
+        refused(cli(capsys, "predict", str(pics), "--out", str(out)), "too long to write safely")
+        assert not out.exists()
+    assert cli(capsys, "predict", str(pics), "--out", str(tmp_path / ("b" * 236 + ".json")))[0] == 0

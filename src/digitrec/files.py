@@ -88,8 +88,26 @@ def check_output(target: str | os.PathLike, overwrite: bool = False, protected: 
                             where=str(target), expected="a path to a regular file, or a new one")
     if kind == "file" and not overwrite:
         raise DigitrecError("already exists", where=str(target), expected="another --out path, or --overwrite")
+    _check_name_length(target)
     _check_writable_place(target.parent, target)
     return target
+
+
+_TEMP_AFFIXES = len(".") + len(".XXXXXXXX.tmp")  # what atomic_path's temporary adds around the name
+
+
+def _check_name_length(target: Path) -> None:
+    """The name and its temporary (`.NAME.XXXXXXXX.tmp`) fit the file system's longest name (255 bytes on most)."""
+    place = target.parent.absolute()
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        longest = os.pathconf(place, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    if len(os.fsencode(target.name)) + _TEMP_AFFIXES > longest:
+        raise DigitrecError(f"the name is too long to write safely ({len(os.fsencode(target.name))} bytes)",
+                            where=str(target), expected=f"a file name of at most {longest - _TEMP_AFFIXES} bytes")
 
 
 def _inside(resolved: Path, source: Path) -> bool:
