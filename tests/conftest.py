@@ -128,7 +128,7 @@ def copy_run(run_dir: Path, to: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_line_model(digits, tmp_path_factory) -> tuple[Path, Path]:
-    """A line model trained for one epoch on 300 lines of the synthetic stand-in (100 validation lines): it
+    """A line model trained for one epoch on 100 lines of the synthetic stand-in (and 100 validation lines): it
     runs, nothing more. -> (the MNIST-style folder it learnt from, the line model's folder)."""
     from digitrec.cli import main
 
@@ -136,7 +136,7 @@ def tiny_line_model(digits, tmp_path_factory) -> tuple[Path, Path]:
     write_idx(folder / "train-images-idx3-ubyte", digits["train"].x)
     write_idx(folder / "train-labels-idx1-ubyte", digits["train"].y)
     out = tmp_path_factory.mktemp("line-run") / "lines"
-    assert main(["train-lines", "--data", str(folder), "--out", str(out), "--lines", "300", "--epochs", "1"]) == 0
+    assert main(["train-lines", "--data", str(folder), "--out", str(out), "--lines", "100", "--epochs", "1"]) == 0
     return folder, out
 
 

@@ -69,10 +69,10 @@ def test_train_lines_writes_a_line_model_folder(tiny_line_model, capsys):
     strip = np.zeros((LINE_HEIGHT, 96), np.uint8)
     probabilities = model.probabilities(strip)
     assert probabilities.shape == (96 // STRIDE, 11) and np.allclose(probabilities.sum(1), 1, atol=1e-4)
-    # 300 training lines are checked on a tenth as many validation lines, not the full run's 2,000.
+    # A toy run of 100 lines is checked on 100 validation lines (the fewest), not the full run's 2,000.
     assert json.loads((out / "config.json").read_text())["settings"]["val_lines"] == 100
     # A finished folder is not trained over unasked.
-    assert main(["train-lines", "--data", str(folder), "--out", str(out), "--lines", "300", "--epochs", "1"]) == 2
+    assert main(["train-lines", "--data", str(folder), "--out", str(out), "--lines", "100", "--epochs", "1"]) == 2
     assert "already holds a finished line model" in capsys.readouterr().err
 
 
