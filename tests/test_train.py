@@ -381,7 +381,7 @@ def test_a_killed_run_is_resumed_or_restarted_and_loses_no_finished_epoch(tmp_pa
     if kill == "during-a-weights-write":  # the second epoch's weights file is half written when the kill comes
         def half_written(run_dir, config, model):
             if runs.read_config(run_dir).epochs_done == 1:
-                (run_dir / ".model.safetensors.x.tmp").write_bytes(b"half")
+                (run_dir / ".model.safetensors.x1y2z3w4.tmp").write_bytes(b"half")
                 raise _Killed
             return real_replace_weights(run_dir, config, model)
         monkeypatch.setattr(runs, "replace_weights", half_written)
