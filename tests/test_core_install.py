@@ -6,6 +6,7 @@ meta-path finder refuses it), so nothing this test process imported stands in fo
 the same verbs in a real venv without torch."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,19 +18,20 @@ from conftest import write_kaggle_csv
 ROOT = Path(__file__).parent.parent
 REFUSAL = 'needs PyTorch (expected pip install "digitrec[train]")'
 
+# Refuses the top-level packages named in $NOT_INSTALLED (default torch) as if they were not installed.
 NO_TORCH = """
-import importlib.abc, sys
+import importlib.abc, os, sys
 
-class NoTorch(importlib.abc.MetaPathFinder):
+class NotInstalled(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] == "torch":
+        if name.partition(".")[0] in os.environ.get("NOT_INSTALLED", "torch").split(","):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
-sys.meta_path.insert(0, NoTorch())
+sys.meta_path.insert(0, NotInstalled())
 """
 
 # Runs each argv through digitrec's main() and prints {rc, out, err} per call as JSON, then whether torch (or
-# pandas, which left the core too) was imported after all.
+# pandas or matplotlib, which left the core too) was imported after all.
 DRIVER = NO_TORCH + """
 import contextlib, io, json, traceback
 from digitrec.cli import main
@@ -46,17 +48,17 @@ for argv in json.loads(sys.argv[1]):
             rc = "traceback"
             traceback.print_exc(file=err)
     results.append({"rc": rc, "out": out.getvalue(), "err": err.getvalue()})
-print(json.dumps({"results": results, "torch": "torch" in sys.modules, "pandas": "pandas" in sys.modules}))
+print(json.dumps({"results": results, **{name: name in sys.modules for name in ("torch", "pandas", "matplotlib")}}))
 """
 
 
-def _run(script: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def _run(script: str, *args: str, missing: str = "torch") -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=300,
-                          cwd=cwd)
+                          cwd=ROOT, env={**os.environ, "NOT_INSTALLED": missing})
 
 
-def _cli(calls: list[list[str]], cwd: Path = ROOT) -> dict:
-    result = _run(DRIVER, json.dumps(calls), cwd=cwd)
+def _cli(calls: list[list[str]], missing: str = "torch") -> dict:
+    result = _run(DRIVER, json.dumps(calls), missing=missing)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.splitlines()[-1])
 
@@ -176,3 +178,23 @@ print("ok")
 def test_the_python_api_and_the_server_run_without_torch():
     result = _run(PYTHON_API)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+@pytest.mark.slow
+def test_without_matplotlib_report_draws_no_figure_and_data_plots_name_the_extra(tmp_path, tiny_digits):
+    csv = write_kaggle_csv(tmp_path / "train.csv", tiny_digits.x[:20], tiny_digits.y[:20])
+    run = tmp_path / "run"
+    shutil.copytree(ROOT / "src" / "digitrec" / "bundled", run)
+    found = _cli([["report", "--model", str(run), "--data", str(csv)],
+                  ["data", "check", str(csv), "--plots", str(tmp_path / "figures")]], missing="torch,matplotlib")
+    report, plots = found["results"]
+    assert report["rc"] == 0, report["err"]
+    page = (run / "report.html").read_text()
+    assert "No figures of this evaluation: drawing them needs matplotlib (<code>pip install &quot;digitrec[plots]" \
+        in page
+    assert not (run / "confusion_test.png").exists()
+    assert plots["rc"] == 2 and plots["out"] == ""
+    assert plots["err"] == ('digitrec: error: data check --plots: needs matplotlib to draw figures '
+                            '(expected pip install "digitrec[plots]")\n')
+    assert not (tmp_path / "figures").exists()
+    assert not found["torch"] and not found["matplotlib"]

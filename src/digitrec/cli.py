@@ -24,7 +24,7 @@ from digitrec.commands import (
     cmd_tune,
 )
 from digitrec.errors import DigitrecError
-from digitrec.hardware import TRAIN_EXTRA, available_cores, require_torch
+from digitrec.hardware import TRAIN_EXTRA, available_cores, require_matplotlib, require_torch
 from digitrec.inputs import UNSURE_BELOW
 
 DATA_HELP = "data: MNIST IDX folder, Kaggle CSV, .npz, image or image folder (default: $DIGITREC_DATA)"
@@ -259,18 +259,20 @@ def build_parser() -> argparse.ArgumentParser:
 NEEDS_TORCH = ("train", "train-lines", "tune", "export", "ensemble", "sweep", "models")
 
 
-def _require_torch(args) -> None:
+def _require_extras(args) -> None:
     if args.verb in NEEDS_TORCH:
         require_torch(args.verb)
     elif args.verb == "serve" and args.tune_every:
         require_torch("serve --tune-every")
+    elif args.verb == "data" and args.data_verb == "check" and args.plots:
+        require_matplotlib("data check --plots")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        _require_torch(args)
+        _require_extras(args)
         return args.func(args)
     except DigitrecError as e:
         print(f"digitrec: error: {e}", file=sys.stderr)

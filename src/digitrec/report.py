@@ -7,10 +7,11 @@ import html
 import json
 from pathlib import Path
 
-from digitrec import plots, runs
+from digitrec import runs
 from digitrec.data import Digits, summarize
 from digitrec.evaluate import Evaluation
 from digitrec.files import atomic_write_text
+from digitrec.hardware import PLOTS_EXTRA, has_matplotlib
 
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; padding: 0 1em; color: #1b1f24; }
@@ -45,15 +46,20 @@ def _machine(info: dict | None) -> str:
 
 
 def write_report(run_dir: Path, evaluation: Evaluation, digits: Digits, split_name: str) -> Path:
-    """Evaluate figures into the run folder, then write report.html referring to every figure there."""
+    """Evaluate figures into the run folder, then write report.html referring to every figure there. Without
+    matplotlib (the core install) none is drawn: the page embeds the training figures the run holds, and says so."""
     run_dir = Path(run_dir)
     config = runs.read_config(run_dir)
     history = runs.read_metrics(run_dir)
-    plots.confusion(evaluation.confusion, run_dir / "confusion_test.png", f"Confusion matrix ({split_name})")
-    plots.errors(digits.x, digits.y, evaluation.probabilities, run_dir / "errors_test.png",
-                 predicted=evaluation.predictions)
-    if history and not (run_dir / "curves.png").exists():
-        plots.curves(history, run_dir / "curves.png")
+    drawn = has_matplotlib()
+    if drawn:
+        from digitrec import plots  # matplotlib: the plots extra
+
+        plots.confusion(evaluation.confusion, run_dir / "confusion_test.png", f"Confusion matrix ({split_name})")
+        plots.errors(digits.x, digits.y, evaluation.probabilities, run_dir / "errors_test.png",
+                     predicted=evaluation.predictions)
+        if history and not (run_dir / "curves.png").exists():
+            plots.curves(history, run_dir / "curves.png")
 
     low, high = evaluation.interval95
     summary = summarize(digits)
@@ -95,7 +101,11 @@ def write_report(run_dir: Path, evaluation: Evaluation, digits: Digits, split_na
     ]
     figures += [(p.name, p.stem) for p in sorted(run_dir.glob("*.png")) if p.name not in dict(figures)]
     parts.append("<h2>Figures</h2>")
-    parts += [_img(run_dir / name, alt) for name, alt in figures if (run_dir / name).exists()]
+    if not drawn:
+        parts.append(f"<p>No figures of this evaluation: drawing them needs matplotlib "
+                     f"(<code>{html.escape(PLOTS_EXTRA)}</code>).</p>")
+    stale = set() if drawn else {"confusion_test.png", "errors_test.png"}  # of an earlier evaluation, maybe other data
+    parts += [_img(run_dir / name, alt) for name, alt in figures if (run_dir / name).exists() and name not in stale]
     parts += ["<h2>Config</h2>", f"<pre>{html.escape(json.dumps(config.to_dict(), indent=2))}</pre>"]
     page = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>digitrec report</title>"
             f"<meta name=viewport content='width=device-width, initial-scale=1'><style>{CSS}</style></head>"
