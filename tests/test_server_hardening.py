@@ -288,6 +288,32 @@ def test_malformed_http_gets_a_json_400(protocol):
         thread.join(10)
 
 
+def _closed_after(port: int, send: bytes) -> float:
+    """Seconds until the server closes a connection that sent `send` and then nothing."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(send)
+        started = time.monotonic()
+        while s.recv(4096):
+            pass
+        return time.monotonic() - started
+
+
+def test_a_connection_whose_headers_never_come_is_closed(monkeypatch):
+    """uvicorn alone holds a connection that sends nothing, or its headers a byte at a time, forever."""
+    monkeypatch.setattr(serve, "HEADER_SECONDS", 0.5)
+    server, thread, port = _uvicorn("digitrec.serve:JsonHttpToolsProtocol")
+    try:
+        assert _closed_after(port, b"") < 3
+        assert _closed_after(port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a") < 3
+        # a kept-alive connection whose next request stalls in its headers
+        assert _closed_after(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHo") < 3
+        assert _exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswith(
+            b"HTTP/1.1 200")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 def test_serve_runs_the_json_protocol(monkeypatch):
     import uvicorn
 

@@ -44,6 +44,7 @@ BATCH_WAIT_S = 0.004  # the longest a decoded picture waits for others being dec
 BATCH_FULL = 16  # ... and it waits no longer once this many are waiting
 MAX_HEADER_BYTES = 16 * 1024  # a browser sends under 2 KB
 BODY_SECONDS = float(os.environ.get("DIGITREC_BODY_SECONDS", 10))  # the longest an upload may take to arrive
+HEADER_SECONDS = float(os.environ.get("DIGITREC_HEADER_SECONDS", 10))  # ... and a request's headers
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
 WEB_DIR = Path(str(resources.files("digitrec") / "web"))
 IMAGE_TYPES = IMAGE_FORMATS_TEXT
@@ -668,7 +669,38 @@ try:  # uvicorn's C parser (a dependency); its own answer to bytes that are not 
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
     class JsonHttpToolsProtocol(HttpToolsProtocol):
-        """uvicorn's httptools protocol, whose 400 for a request it cannot parse is `{"error": ...}`."""
+        """uvicorn's httptools protocol, whose 400 for a request it cannot parse is `{"error": ...}`, and which
+        closes a connection whose request headers are not all in HEADER_SECONDS after it opened or after the
+        request began: uvicorn alone holds a connection that sends nothing, or a byte at a time, forever."""
+
+        _header_timer = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._header_timer = self.loop.call_later(HEADER_SECONDS, self._headers_too_slow)
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            if self._header_timer is None:
+                self._header_timer = self.loop.call_later(HEADER_SECONDS, self._headers_too_slow)
+
+        def on_headers_complete(self) -> None:
+            self._stop_header_timer()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc) -> None:
+            self._stop_header_timer()
+            super().connection_lost(exc)
+
+        def _stop_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _headers_too_slow(self) -> None:
+            self._header_timer = None
+            if not self.transport.is_closing():
+                self.transport.close()
 
         def send_400_response(self, msg: str) -> None:
             body = _malformed_body(msg)
