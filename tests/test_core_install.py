@@ -170,6 +170,11 @@ assert digit.status_code == 200 and digit.json()["digit"] == labels[0], digit.te
 with open("docs/number-2026.jpg", "rb") as f:
     number = client.post("/api/read", content=f.read(), headers={"content-type": "image/jpeg"})
 assert number.status_code == 200 and number.json()["text"] == "2026", number.text
+try:
+    digitrec.tune("examples", "tuned")
+    raise AssertionError("tune ran without torch")
+except digitrec.DigitrecError as e:
+    assert str(e) == 'digitrec.tune: needs PyTorch (expected pip install "digitrec[train]")', str(e)
 assert "torch" not in sys.modules and "pandas" not in sys.modules
 print("ok")
 """

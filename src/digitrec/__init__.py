@@ -23,6 +23,9 @@ def tune(examples, out, model=None, replay=None, steps: int | None = None):
         >>> mine = digitrec.tune("my-digits/", "runs/mine")
         >>> mine.predict("seven.png")
     """
+    from digitrec.hardware import require_torch
+
+    require_torch("digitrec.tune")  # the train extra: a DigitrecError naming it, not an ImportError
     from digitrec.predict import Predictor
     from digitrec.tune import TuneSettings, tune_run
 
