@@ -164,7 +164,7 @@ def test_lists_globs_and_kaggle_csvs_on_ray(local_ray, tmp_path, digits):
     cluster.read_archive(str(tmp_path / "list.txt"), tmp_path / "from-list")
     rows = _answers(tmp_path / "from-list")
     assert rows["archive/000/00000-0.png"]["digit"] == 0
-    assert rows["archive/000/missing.png"]["error"].startswith("cannot read the file")
+    assert rows["archive/000/missing.png"]["error"].startswith("cannot be read")
 
     cluster.read_archive(str(tmp_path / "archive" / "001" / "*.png"), tmp_path / "from-glob")
     assert len(_answers(tmp_path / "from-glob")) == 10
