@@ -79,7 +79,7 @@ def test_train_lines_writes_a_line_model_folder(tiny_line_model, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--lines", "5"], "at least 100 lines"),
     (["--epochs", "0"], "at least 100 lines, 1 epoch"),
-    (["--lr", "nan"], "positive learning rate"),
+    (["--lr", "nan"], "a learning rate over 0"),
     (["--init", "/nonexistent"], "no line model here"),
 ])
 def test_train_lines_refuses_bad_settings(tmp_path, digits_dir, capsys, args, message):

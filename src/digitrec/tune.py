@@ -31,11 +31,12 @@ from digitrec.errors import DigitrecError
 from digitrec.formats import Digits, iter_image_files, read_image
 from digitrec.inputs import IMAGE_FORMATS_TEXT, NUM_CLASSES, to_input
 from digitrec.lines import LINES_DIR
+from digitrec.recipes import check_seed
 from digitrec.train import augment
 
 FEW = 3  # fewer examples of a digit than this are said to be too few (tuning still runs)
-
 DIGIT_FOLDERS = {str(d) for d in range(10)}
+
 
 @dataclass
 class TuneSettings:
@@ -46,6 +47,9 @@ class TuneSettings:
     seed: int = 0
     replay: int = 20_000  # MNIST training digits kept for replay
 
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
+
 
 @dataclass
 class TuneResult:
@@ -53,6 +57,7 @@ class TuneResult:
     counts: list[int]  # examples per digit
     too_few: list[int]  # digits with fewer than FEW examples
     seconds: float
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why) of each example left out
 
 
 def load_examples(folder: str | Path) -> Digits:
@@ -65,7 +70,6 @@ def read_examples(folder: str | Path) -> tuple[Digits, list[tuple[str, str]]]:
     why: one that cannot be read, that preprocessing refuses (no digit in it), or that lies outside a
     digit's folder. One bad file does not stop the user from teaching the rest of their hand; tuning is
     refused only when nothing is left, or when every example of a digit the folder labels was skipped."""
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why) of each example left out
     folder = Path(folder)
     if not folder.is_dir():
         raise DigitrecError("no such folder" if not folder.exists() else "not a folder", where=str(folder),
