@@ -21,6 +21,12 @@ import pytest
 from digitrec import data, synthetic
 from digitrec.preprocess import to_mnist
 
+# Torch and onnxruntime run one thread in the tests, and in the commands they start, unless DIGITREC_THREADS
+# says otherwise: the suite's networks and batches are small, and a second intra-op thread cost more than it gave.
+# On 2 cores shared with other work, test_train's nine training tests took 17 s of CPU (103 s) on one thread and
+# 83 s (279 s) on two; an epoch of the mlp recipe on MNIST, 2.9 s of CPU against 52 s.
+os.environ.setdefault("DIGITREC_THREADS", "1")
+
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
                "t10k-labels-idx1-ubyte.gz")
 # Property tests run this share of their full case counts (tests/test_fuzz.py) unless FUZZ_SCALE says otherwise:

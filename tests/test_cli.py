@@ -144,6 +144,7 @@ def test_kaggle_submission(tmp_path, digits, capsys):
     assert (labels == y).mean() >= 0.98
 
 
+@pytest.mark.slow  # MNIST's 10,000 test digits
 def test_evaluate_json_bundled(mnist_dir, capsys):
     code, out, err = run_main(capsys, "evaluate", "--data", str(mnist_dir), "--json")
     assert code == 0, err

@@ -1,6 +1,7 @@
 import re
 
 import numpy as np
+import pytest
 from conftest import copy_run, write_kaggle_csv
 from PIL import Image
 
@@ -42,6 +43,7 @@ def test_report_shows_every_figure_offline(trained_run, digits_dir, tmp_path):
     assert not re.search(r'(src|href)="https?://', page)  # opens with no network
 
 
+@pytest.mark.slow  # about 6 s: matplotlib's layout of the digit grids
 def test_data_check_plots_for_a_kaggle_csv(tmp_path, digits):
     path = write_kaggle_csv(tmp_path / "train.csv", digits["train"].x[:300], digits["train"].y[:300])
     written = plots.data_figures(data.load_splits(path), tmp_path / "figs")

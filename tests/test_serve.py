@@ -58,6 +58,7 @@ def test_drawn_png_is_read(server):
     assert np.array(first["input"]).shape == (28, 28)
 
 
+@pytest.mark.slow  # 600 pictures drawn and read over HTTP
 def test_api_reads_drawn_digits_and_photos(server, digits):
     """Pen strokes rendered to 280x280 PNGs (varied width, size, position, slant): >= 99% right;
     digits photographed on uneven paper (rotated, off-centre, blurred, JPEG): >= 95%."""
