@@ -88,6 +88,7 @@ def test_without_ray_the_verbs_say_how_to_install_it(tmp_path, capsys, monkeypat
 
 
 @pytest.mark.cluster
+@pytest.mark.slow
 def test_unreachable_cluster_is_one_line_within_30_seconds(tmp_path):
     # The real command in a child process: a failed connection leaves nothing of Ray behind in this one.
     with socket.socket() as s:  # a loopback port with nobody listening
