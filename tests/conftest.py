@@ -27,8 +27,6 @@ from digitrec.preprocess import to_mnist
 # 83 s (279 s) on two; an epoch of the mlp recipe on MNIST, 2.9 s of CPU against 52 s.
 os.environ.setdefault("DIGITREC_THREADS", "1")
 
-MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-               "t10k-labels-idx1-ubyte.gz")
 # Property tests run this share of their full case counts (tests/test_fuzz.py) unless FUZZ_SCALE says otherwise:
 # a tenth in a run that leaves the slow tier out (the quick loop), all of them in the full suite.
 QUICK_FUZZ_SCALE = 0.1
@@ -65,7 +63,7 @@ def find_mnist() -> tuple[Path | None, str]:
             return Path(path), ""
         return None, f"{data.DATA_ENV}={path} is not a folder"
     cache = data.default_cache_dir()
-    if all((cache / name).is_file() for name in MNIST_FILES):
+    if all((cache / f"{name}.gz").is_file() for name in data.MNIST_FILES):
         return cache, ""
     return None, (f"no MNIST: set {data.DATA_ENV} to an MNIST folder, or run `digitrec data download` "
                   f"(fills {cache})")
