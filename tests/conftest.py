@@ -1,10 +1,11 @@
 """Shared fixtures, and the tiers of the suite (markers registered in pyproject.toml):
 
-- `slow`: a test over about 5 s on 2 cores (real-data training, fault injection, full-scale fuzzing);
+- `slow`: a test over about 5 s on 2 cores (training on MNIST, fault injection, tuning, a Ray cluster);
 - `browser`: drives Chromium through Playwright (skipped when Chromium is missing);
 - `cluster`: needs Ray (skipped when the `cluster` extra is not installed).
 
-The quick loop leaves all three out: `pytest -m "not slow and not browser and not cluster"`.
+The quick loop leaves all three out: `pytest -m "not slow and not browser and not cluster"`; property tests run a
+tenth of their cases there (FUZZ_SCALE).
 Tests of accuracy and of MNIST itself read the real MNIST (`mnist_dir`: $DIGITREC_DATA, or the folder
 `digitrec data download` fills); without it they skip. Logic tests use the synthetic `digits` / `digits_dir`.
 """
