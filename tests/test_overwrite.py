@@ -74,7 +74,7 @@ def no_work(monkeypatch):
 
     for name in ("predict_files", "read_files", "write_submission"):
         monkeypatch.setattr(predict, name, fail)
-    monkeypatch.setattr(cluster, "session", fail)
+    monkeypatch.setattr(cluster, "connected", fail)
 
 
 def _someone_elses_home(folder: Path) -> None:
@@ -160,7 +160,7 @@ def test_sweep_checks_the_data_before_removing_anything(tmp_path, capsys, monkey
     with pytest.raises(DigitrecError):
         trials.sweep(get_recipe("fast", None), str(garbage), {"lr": [0.01, 0.02]}, 2, proj, overwrite=True)
     assert state(proj) == before
-    monkeypatch.setattr(cluster, "session", lambda *a, **k: pytest.fail("Ray started before the data was checked"))
+    monkeypatch.setattr(cluster, "connected", lambda *a, **k: pytest.fail("Ray started before the data was checked"))
     refused(cli(capsys, "sweep", "--recipe", "fast", "--space", "lr=0.01,0.02", "--trials", "2", "--data",
                 str(garbage), "--out", str(proj), "--overwrite"), str(garbage))
     assert state(proj) == before
@@ -173,7 +173,7 @@ def test_ensemble_train_checks_the_data_before_removing_anything(tmp_path, capsy
     with pytest.raises(DigitrecError, match="no such file"):
         trials.train_members(get_recipe("fast", None), str(tmp_path / "nonexistent"), proj, 2, overwrite=True)
     assert state(proj) == before
-    monkeypatch.setattr(cluster, "session", lambda *a, **k: pytest.fail("Ray started before the data was checked"))
+    monkeypatch.setattr(cluster, "connected", lambda *a, **k: pytest.fail("Ray started before the data was checked"))
     refused(cli(capsys, "ensemble", "--train", "2", "--recipe", "fast", "--data", str(tmp_path / "nonexistent"),
                 "--out", str(proj), "--overwrite"), "nonexistent")
     assert state(proj) == before
@@ -188,10 +188,14 @@ def test_trials_replace_only_what_digitrec_wrote(tmp_path, digits_dir):
     plan = trials.plan_sweep(get_recipe("fast", None), str(digits_dir), {"lr": [0.01]}, 1, proj, overwrite=True)
     trials._make_room(plan, trials.SWEEP_WRITES)
     assert sorted(p.name for p in proj.iterdir()) == sorted([files.MANIFEST, "notes.txt", "_archive", ".hidden"])
-    (proj / "trials").mkdir()
-    (proj / "trials" / "mine.txt").write_text("put among the trials")
-    with pytest.raises(DigitrecError, match="mine.txt: digitrec did not write this"):
+    (proj / "trials").mkdir()  # a folder of the user's own under a name the sweep writes
+    with pytest.raises(DigitrecError, match="trials: digitrec did not write this"):
         trials.plan_sweep(get_recipe("fast", None), str(digits_dir), {"lr": [0.01]}, 1, proj, overwrite=True)
+    again = tmp_path / "again"
+    _project(again, {"trials/trial-000/config.json": "{}"}, {})
+    (again / "trials" / "mine.txt").write_text("put among the trials")
+    with pytest.raises(DigitrecError, match="mine.txt: digitrec did not write this"):
+        trials.plan_sweep(get_recipe("fast", None), str(digits_dir), {"lr": [0.01]}, 1, again, overwrite=True)
     with pytest.raises(DigitrecError, match="already exists"):
         trials.plan_members(get_recipe("fast", None), str(digits_dir), tmp_path / "proj", 2)
 
@@ -639,3 +643,13 @@ def test_an_out_name_too_long_for_its_temporary_is_refused_before_the_work(tmp_p
         refused(cli(capsys, "predict", str(pics), "--out", str(out)), "too long to write safely")
         assert not out.exists()
     assert cli(capsys, "predict", str(pics), "--out", str(tmp_path / ("b" * 236 + ".json")))[0] == 0
+
+
+def test_a_users_folder_where_digitrec_writes_a_file_is_refused_not_replaced(tmp_path, capsys, two_runs):
+    out = tmp_path / "answers"
+    _made_by_digitrec(out, {"part-00000.parquet": "p"})
+    (out / "config.json").mkdir()  # the user's (empty) folder, under a name the ensemble writes as a file
+    before = state(out)
+    refused(cli(capsys, "ensemble", *map(str, two_runs), "--out", str(out), "--overwrite"),
+            "config.json", "digitrec did not write this")
+    assert state(out) == before

@@ -166,7 +166,7 @@ def check_output_folder(target: str | os.PathLike, overwrite: bool | None = None
         raise DigitrecError(f"holds files digitrec did not write (it has no {MANIFEST}), so --overwrite will not "
                             "replace them", where=str(target), expected=_NOT_OURS)
     _check_listed(target, listed)
-    _check_writes(target, listed[0], writes)
+    _check_writes(target, listed, writes)
     return target
 
 
@@ -181,7 +181,7 @@ def check_resumable(target: str | os.PathLike, replaces: tuple[str, ...]) -> Pat
         raise DigitrecError(f"holds files digitrec did not write (it has no {MANIFEST}), so --resume will not "
                             "finish or replace them", where=str(target), expected=_NOT_OURS)
     _check_listed(target, listed)
-    _check_writes(target, listed[0], replaces)
+    _check_writes(target, listed, replaces)
     return target
 
 
@@ -254,13 +254,15 @@ def _check_listed(folder: Path, listed: tuple[set[str], set[str]]) -> None:
                                 "it", where=str(folder / relative), expected=_NOT_OURS)
 
 
-def _check_writes(folder: Path, files: set[str], writes: tuple[str, ...]) -> None:
-    """Every file under a name digitrec is about to write is one it wrote (the manifest lists it), and every
-    folder on the way a real one: nothing of anyone else's is written over or mixed into digitrec's output."""
+def _check_writes(folder: Path, listed: tuple[set[str], set[str]], writes: tuple[str, ...]) -> None:
+    """Every file and folder under a name digitrec is about to write is one it wrote (the manifest lists it):
+    nothing of anyone else's, not even an empty folder where a file will go, is written over or mixed into
+    digitrec's output."""
+    files, folders = listed
     for entry in os.scandir(folder):
         if entry.name != MANIFEST and _matches(entry.name, writes):
             for relative, mode in _tree(folder, entry.name):
-                ours = stat.S_ISDIR(mode) or (stat.S_ISREG(mode) and relative in files)
+                ours = relative in (folders if stat.S_ISDIR(mode) else files if stat.S_ISREG(mode) else ())
                 if not ours:
                     raise DigitrecError("digitrec did not write this (its output folder's manifest does not list "
                                         "it), so --overwrite will not replace it", where=str(folder / relative),
