@@ -115,7 +115,7 @@ def small_train(digits) -> data.Digits:
 
 @pytest.fixture(scope="session")
 def trained_run(digits_dir, tmp_path_factory) -> Path:
-    """One finished run, shared by the session: the `mlp` recipe for 3 epochs on `digits_dir` (split_seed 0,
+    """One finished run, shared by the whole test run: the `mlp` recipe for 3 epochs on `digits_dir` (split_seed 0,
     1,800 training and 200 validation digits), figures drawn. Read it only; `copy_run` for a run to change."""
     from digitrec.recipes import get_recipe
     from digitrec.train import train_run

@@ -153,7 +153,7 @@ def test_read_on_ray_answers_each_fault_in_its_row(tmp_path):
     from digitrec import cluster
 
     pics = _faulty_folder(tmp_path, denied=False)
-    with cluster.session(None):
+    with cluster.connected(None):
         result = cluster.read_archive(str(pics), tmp_path / "out", mode="read")
     rows = pq.read_table(tmp_path / "out").to_pylist()
     assert result.pictures == len(rows) and result.errors == len(FAULTS)

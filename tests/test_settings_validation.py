@@ -109,7 +109,7 @@ def test_ray_verbs_refuse_bad_settings_before_ray_starts(tmp_path, capsys, monke
     def no_ray(*args, **kwargs):
         pytest.fail("Ray was started for settings that had to be refused first")
 
-    monkeypatch.setattr(cluster, "session", no_ray)
+    monkeypatch.setattr(cluster, "connected", no_ray)
     out = tmp_path / "out"
     _refused(capsys, [*argv, "--out", str(out)])
     assert not out.exists()

@@ -576,7 +576,7 @@ def progress_bar(unit: str = "picture", quiet: bool = False):
 
 
 @contextlib.contextmanager
-def session(address: str | None, say: Callable[[str], None] | None = None):
+def connected(address: str | None, say: Callable[[str], None] | None = None):
     """Ray connected for a block and shut down after it when this process started it."""
     started_here = not require_ray().is_initialized()
     where = connect(address)

@@ -319,7 +319,7 @@ def _read_on_cluster(args, mode: str) -> int:
         raise DigitrecError("--cluster writes its answers to --out", expected="no --json or --score with --cluster")
     source = cluster.plan_source(args.input)
     cluster.check_out_folder(Path(args.out), Path(args.input) if source.kind != "glob" else None, args.overwrite)
-    with cluster.session(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
+    with cluster.connected(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
         bar = cluster.progress_bar(quiet=args.quiet)
         try:
             result = cluster.read_archive(args.input, args.out, args.model, mode, args.overwrite, bar)
@@ -417,7 +417,7 @@ def cmd_ensemble(args) -> int:
     cluster.require_ray()
     recipe = _recipe_from(args)
     plan = trials.plan_members(recipe, args.data, out, args.train, args.resume, args.overwrite)
-    with cluster.session(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
+    with cluster.connected(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
         members = trials.run_members(plan, say=lambda line: print(line, file=sys.stderr))
     with recording(out, trials.ENSEMBLE_WRITES, claim=(WEIGHTS, CONFIG)):
         accuracy = trials.build_ensemble(members, out, recipe, args.data)
@@ -485,7 +485,7 @@ def cmd_sweep(args) -> int:
     space = trials.parse_space(args.space)
     # Every check (the folder, the data, each setting) before Ray starts and before anything is removed.
     plan = trials.plan_sweep(recipe, args.data, space, args.trials, Path(args.out), args.overwrite)
-    with cluster.session(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
+    with cluster.connected(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
         result = trials.run_sweep(plan, say=lambda line: print(line, file=sys.stderr))
     keys = list(space)
     rows = [[row["trial"], *(row[k] for k in keys), row["epochs"],

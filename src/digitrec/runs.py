@@ -97,7 +97,7 @@ class RunConfig:
     weights_sha256: str | None = None  # of model.safetensors, checked when it is loaded
     pending_weights_sha256: str | None = None  # of weights being written (a kill then leaves either file)
     train_seconds: float | None = None
-    wall_seconds_this_session: float | None = None
+    wall_seconds_last_start: float | None = None  # wall time of the last start (a resumed run counts its own)
     val_accuracy: float | None = None
     val_loss: float | None = None
     # Probabilities are softmax(logits / temperature), fitted on the run's validation digits (1: not fitted).

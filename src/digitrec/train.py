@@ -453,6 +453,6 @@ def _finish_run(run_dir: Path, config: RunConfig, result: TrainResult, val_set: 
     plots.run_figures(run_dir, result.history, val_set, probabilities)
     config.status, config.finished, config.hardware = "finished", _now(), hardware.describe()
     config.train_seconds = round(sum(m.seconds for m in result.history), 2)
-    config.wall_seconds_this_session = round(seconds, 2)
+    config.wall_seconds_last_start = round(seconds, 2)
     runs.write_config(run_dir, config)
     (run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
