@@ -158,15 +158,10 @@ def check_output_folder(target: str | os.PathLike, overwrite: bool | None = None
     if not overwrite:
         raise DigitrecError("already exists" if whole else f"already holds {taken[0]}", where=str(target),
                             expected="another --out folder, or --overwrite")
-    listed = read_manifest(target)
-    if listed is None and not whole:
+    if not whole and read_manifest(target) is None:
         raise DigitrecError(f"digitrec did not write this (there is no {MANIFEST} beside it), so it will not be "
                             "replaced", where=str(target / taken[0]), expected=_NOT_OURS)
-    if listed is None:
-        raise DigitrecError(f"holds files digitrec did not write (it has no {MANIFEST}), so --overwrite will not "
-                            "replace them", where=str(target), expected=_NOT_OURS)
-    _check_listed(target, listed)
-    _check_writes(target, listed, writes)
+    _require_ours(target, writes, "--overwrite will not replace them")
     return target
 
 
@@ -176,13 +171,18 @@ def check_resumable(target: str | os.PathLike, replaces: tuple[str, ...]) -> Pat
     target = check_output_folder(target)
     if _kind(target) is None or not any(e.name != MANIFEST for e in os.scandir(target)):
         return target
+    _require_ours(target, replaces, "--resume will not finish or replace them")
+    return target
+
+
+def _require_ours(target: Path, writes: tuple[str, ...], refusal: str) -> None:
+    """`target` has a manifest, every name it lists is still digitrec's, and so is everything under `writes`."""
     listed = read_manifest(target)
     if listed is None:
-        raise DigitrecError(f"holds files digitrec did not write (it has no {MANIFEST}), so --resume will not "
-                            "finish or replace them", where=str(target), expected=_NOT_OURS)
+        raise DigitrecError(f"holds files digitrec did not write (it has no {MANIFEST}), so {refusal}",
+                            where=str(target), expected=_NOT_OURS)
     _check_listed(target, listed)
-    _check_writes(target, listed, replaces)
-    return target
+    _check_writes(target, listed, writes)
 
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:
