@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from pathlib import Path
 
 from digitrec import hardware
 from digitrec.data import DATA_ENV
@@ -31,3 +33,21 @@ def print_table(rows: list[dict]) -> None:
         print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
         if n == 0:
             print("-+-".join("-" * w for w in widths))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_health(url: str, timeout: float) -> float:
+    """Seconds /api/health took to answer 200; infinity when it did not."""
+    import httpx
+
+    start = time.perf_counter()
+    try:
+        ok = httpx.get(f"{url}/api/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        ok = False
+    return time.perf_counter() - start if ok else float("inf")

@@ -21,8 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-from common import machine_line, print_table
+from common import cpu_seconds, machine_line, print_table, timed_health
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from server import running_server  # noqa: E402
@@ -100,12 +99,7 @@ def churn(url: str, connections: int, seconds: float, cut_every: float, silent: 
     health = []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        start = time.perf_counter()
-        try:
-            ok = httpx.get(f"{url}/api/health", timeout=30).status_code == 200
-        except httpx.HTTPError:
-            ok = False
-        health.append(time.perf_counter() - start if ok else float("inf"))
+        health.append(timed_health(url, timeout=30))
         time.sleep(0.1)
     totals = [0, 0, 0]
     for child in children:
@@ -118,11 +112,6 @@ def churn(url: str, connections: int, seconds: float, cut_every: float, silent: 
     return {"checks": len(health), "max_s": ordered[-1], "p99_s": ordered[int(0.99 * (len(ordered) - 1))],
             "median_s": statistics.median(ordered), "over_1s": sum(h > 1 for h in health),
             "opened": totals[0], "cut": totals[1], "connect_failures": totals[2]}
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _cycle(port: int, count: int, pid: int) -> tuple[float, float]:

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import httpx
-from common import machine_line, print_table
+from common import machine_line, print_table, timed_health
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from server import running_server  # noqa: E402
@@ -157,12 +157,7 @@ def flood(url: str, payloads: list[bytes], idle: int, slow: int, hold: float = 2
     health, answers, errors = [], [], 0
     end = time.monotonic() + hold - 5
     while time.monotonic() < end:
-        start = time.perf_counter()
-        try:
-            ok = httpx.get(f"{url}/api/health", timeout=5).status_code == 200
-        except httpx.HTTPError:
-            ok = False
-        health.append(time.perf_counter() - start if ok else float("inf"))
+        health.append(timed_health(url, timeout=5))
         start = time.perf_counter()
         try:
             r = httpx.post(f"{url}/api/predict", content=payloads[len(answers) % len(payloads)],
