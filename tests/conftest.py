@@ -174,3 +174,12 @@ def write_kaggle_csv(path: Path, images: np.ndarray, labels: np.ndarray | None) 
 @pytest.fixture
 def tiny_digits(digits) -> data.Digits:
     return digits["test"].subset(np.arange(50))
+
+
+@pytest.fixture(scope="session")
+def replay_dir(digits, tmp_path_factory) -> Path:
+    """Replay digits for tuning without the real MNIST: the synthetic stand-in as an IDX folder (train only)."""
+    folder = tmp_path_factory.mktemp("replay")
+    write_idx(folder / "train-images-idx3-ubyte", digits["train"].x)
+    write_idx(folder / "train-labels-idx1-ubyte", digits["train"].y)
+    return folder

@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import write_idx
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -416,14 +415,6 @@ def test_a_failed_tune_is_said_on_the_servers_stderr(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- tune and examples it cannot read
-
-
-@pytest.fixture(scope="module")
-def replay_dir(digits, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("replay")
-    write_idx(folder / "train-images-idx3-ubyte", digits["train"].x)
-    write_idx(folder / "train-labels-idx1-ubyte", digits["train"].y)
-    return folder
 
 
 def _hand(folder: Path, digits=range(10), k=2) -> Path:

@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-from conftest import write_idx
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -29,15 +28,6 @@ def _hand_folder(folder, hand="backhand", k=3, seed=0, digits=range(10)):
         (folder / str(d)).mkdir(parents=True, exist_ok=True)
         for n in range(k):
             synthetic.hand_digit(hand, d, rng, size=112).save(folder / str(d) / f"{n}.png")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def replay_dir(digits, tmp_path_factory):
-    """Replay digits without the real MNIST: the synthetic stand-in as an IDX folder (train only)."""
-    folder = tmp_path_factory.mktemp("replay")
-    write_idx(folder / "train-images-idx3-ubyte", digits["train"].x)
-    write_idx(folder / "train-labels-idx1-ubyte", digits["train"].y)
     return folder
 
 
