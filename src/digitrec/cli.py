@@ -138,8 +138,7 @@ def _add_model_verbs(verbs) -> None:
                          help="auto: onnxruntime when the run folder has a model.onnx (the bundled model does), "
                               "else PyTorch")
     predict.add_argument("--overwrite", action="store_true",
-                         help="replace an existing --out file (never an input or a run's own files); with "
-                              "--cluster, what digitrec wrote in an --out folder it made")
+                         help=OVERWRITE_HELP)
     predict.add_argument("--cluster", nargs="?", const="", metavar="ADDRESS", help=CLUSTER_HELP + "; INPUT may also be "
                          "a glob or a .txt/.csv list of paths")
     predict.add_argument("--quiet", action="store_true", help="no progress bar (--cluster)")
@@ -157,7 +156,7 @@ def _add_model_verbs(verbs) -> None:
     read.add_argument("--score", action="store_true",
                       help="compare with INPUT/numbers.csv (scripts/make_numbers.py): strings and digits right")
     read.add_argument("--engine", choices=ENGINES, default="auto")
-    read.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    read.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     read.add_argument("--cluster", nargs="?", const="", metavar="ADDRESS", help=CLUSTER_HELP)
     read.add_argument("--quiet", action="store_true", help="no progress bar (--cluster)")
     read.set_defaults(func=cmd_read)
@@ -239,6 +238,10 @@ def _add_run_verbs(verbs) -> None:
     report.add_argument("--model", help="run folder")
     report.add_argument("--data", help=DATA_HELP + " (default: the run's own held-out data)")
     report.set_defaults(func=cmd_report)
+
+
+OVERWRITE_HELP = ("replace an existing --out file (never an input or a run's own files); with --cluster, what "
+                  "digitrec wrote in an --out folder it made")
 
 
 def build_parser() -> argparse.ArgumentParser:
