@@ -51,3 +51,22 @@ def timed_health(url: str, timeout: float) -> float:
     except httpx.HTTPError:
         ok = False
     return time.perf_counter() - start if ok else float("inf")
+
+
+IDLE_UPLOAD_HEAD = (b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                    b"Content-Length: 1000000\r\n\r\n")
+
+
+async def open_idle_uploads(port: int, count: int) -> list:
+    """`count` connections that each send an upload's headers and then nothing, opened in waves of 500."""
+    import asyncio
+
+    async def one():
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(IDLE_UPLOAD_HEAD)
+        return writer
+
+    writers = []
+    for start in range(0, count, 500):
+        writers += await asyncio.gather(*(one() for _ in range(min(500, count - start))))
+    return writers

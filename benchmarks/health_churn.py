@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import cpu_seconds, machine_line, print_table, timed_health
+from common import cpu_seconds, machine_line, open_idle_uploads, print_table, timed_health
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from server import running_server  # noqa: E402
@@ -120,18 +120,8 @@ async def _cycle(port: int, count: int, pid: int) -> tuple[float, float]:
     import socket
     import struct
 
-    head = (b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
-            b"Content-Length: 1000000\r\n\r\n")
-
-    async def one():
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(head)
-        return writer
-
     before = cpu_seconds(pid)
-    writers = []
-    for start in range(0, count, 500):
-        writers += await asyncio.gather(*(one() for _ in range(min(500, count - start))))
+    writers = await open_idle_uploads(port, count)
     await asyncio.sleep(3)
     arrived = cpu_seconds(pid)
     for writer in writers:

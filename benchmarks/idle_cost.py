@@ -16,25 +16,16 @@ import time
 from pathlib import Path
 
 import httpx
-from common import cpu_seconds, machine_line, print_table
+from common import cpu_seconds, machine_line, open_idle_uploads, print_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from server import running_server  # noqa: E402
 
-HEAD = b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nContent-Length: 1000000\r\n\r\n"
-
 
 async def storm(port: int, count: int, pid: int) -> tuple[float, float]:
     """(server CPU seconds for `count` idle uploads, seconds of the first /api/health after them)."""
-    async def one():
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(HEAD)
-        return writer
-
     before = cpu_seconds(pid)
-    writers = []
-    for start in range(0, count, 500):  # in waves, as serve_load.py opens them
-        writers += await asyncio.gather(*(one() for _ in range(min(500, count - start))))
+    writers = await open_idle_uploads(port, count)
     await asyncio.sleep(0.05)
     started = time.perf_counter()
     await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{port}/api/health", timeout=30)
