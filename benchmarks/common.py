@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from digitrec import hardware
+from digitrec.core import hardware
 from digitrec.data import DATA_ENV
 
 

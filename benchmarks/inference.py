@@ -20,9 +20,11 @@ import numpy as np
 import torch
 from common import data_path, machine_line, print_table
 
-from digitrec import data, hardware, runs
-from digitrec.export import export_onnx
-from digitrec.predict import ONNX_FILE, OnnxPredictor, Predictor
+from digitrec import data
+from digitrec.core import hardware
+from digitrec.inference import runs
+from digitrec.inference.engine import ONNX_FILE, OnnxPredictor, Predictor
+from digitrec.inference.export import export_onnx
 
 MIN_IMAGES_PER_S = 20_000
 MAX_P50_MS = 1.0

@@ -22,13 +22,13 @@ from common import machine_line, print_table
 
 
 def load_preprocess(src: str | None):
-    """digitrec.preprocess from `src` (None: this checkout's), as a module object of its own."""
+    """digitrec.imaging.preprocess from `src` (None: this checkout's), as a module object of its own."""
     for name in [m for m in sys.modules if m == "digitrec" or m.startswith("digitrec.")]:
         del sys.modules[name]
     if src:
         sys.path.insert(0, src)
     try:
-        module = importlib.import_module("digitrec.preprocess")
+        module = importlib.import_module("digitrec.imaging.preprocess")
     finally:
         if src:
             sys.path.remove(src)
@@ -36,7 +36,7 @@ def load_preprocess(src: str | None):
 
 
 def picture_groups(count: int, sets: Path | None, open_image, to_mnist) -> dict[str, list]:
-    from digitrec import synthetic
+    from digitrec.data import synthetic
 
     drawings = [open_image(synthetic.png_bytes(im)) for im in synthetic.drawn_digits(count, seed=5)[0]]
     rng = np.random.default_rng(1)

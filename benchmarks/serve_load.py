@@ -27,7 +27,7 @@ from common import machine_line, print_table, timed_health
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from server import running_server  # noqa: E402
 
-from digitrec import synthetic  # noqa: E402
+from digitrec.data import synthetic  # noqa: E402
 
 MAX_P50_MS = 10.0
 
@@ -86,8 +86,8 @@ async def load(url: str, payloads: list[bytes], requests: int, concurrency: int,
 def cpu_limit(payloads: list[bytes], count: int = 500) -> float:
     """CPU seconds of decode + preprocess + inference for one request, in this process (onnxruntime, one
     thread, as each server worker runs it)."""
-    from digitrec.predict import load_predictor
-    from digitrec.preprocess import open_image, to_mnist
+    from digitrec.imaging.preprocess import open_image, to_mnist
+    from digitrec.inference.engine import load_predictor
 
     predictor = load_predictor(threads=1)
     for p in payloads[:20]:

@@ -17,12 +17,13 @@ from common import data_path, machine_line, print_table
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from digitrec import data, hardware
-from digitrec.evaluate import evaluate
-from digitrec.predict import Predictor
-from digitrec.recipes import get_recipe
-from digitrec.runs import RunConfig
-from digitrec.train import train
+from digitrec import data
+from digitrec.core import hardware
+from digitrec.inference.engine import Predictor
+from digitrec.inference.metrics import evaluate
+from digitrec.inference.runs import RunConfig
+from digitrec.models.recipes import get_recipe
+from digitrec.training.loop import train
 
 TARGETS = {"default": (0.995, 0.25, None), "fast": (0.990, None, 10.0)}  # accuracy, time ratio, seconds
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from common import data_path, machine_line, print_table
 
 from digitrec import data
-from digitrec.predict import Predictor
-from digitrec.tune import tune_run
+from digitrec.inference.engine import Predictor
+from digitrec.training.hand import tune_run
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"k10": 0.99, "k3": 0.97, "mnist": 0.995, "seconds": 30.0, "below": 0.95}

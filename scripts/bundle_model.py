@@ -20,8 +20,8 @@ import json
 import shutil
 from pathlib import Path
 
-from digitrec import runs
-from digitrec.files import atomic_write_text
+from digitrec.core.files import atomic_write_text
+from digitrec.inference import runs
 
 ROOT = Path(__file__).resolve().parents[1]
 LINE_FILES = ("line.onnx", "metrics.csv")
@@ -51,9 +51,9 @@ def portable(config: runs.RunConfig) -> runs.RunConfig:
 
 def bundle_digits(run: Path, data: str | None, command: str, into: Path) -> None:
     from digitrec.data import load
-    from digitrec.evaluate import evaluate
-    from digitrec.export import export_onnx
-    from digitrec.predict import ONNX_FILE, Predictor
+    from digitrec.inference.engine import ONNX_FILE, Predictor
+    from digitrec.inference.export import export_onnx
+    from digitrec.inference.metrics import evaluate
 
     predictor = Predictor.load(run)
     test = load(data, "test")
@@ -71,7 +71,7 @@ def bundle_digits(run: Path, data: str | None, command: str, into: Path) -> None
         (into / runs.METRICS).unlink(missing_ok=True)
     config.weights_sha256 = runs.weights_sha256(into)  # checked on every load
     runs.write_config(into, config)
-    # The ONNX copy lets `digitrec predict` skip importing torch (see digitrec.predict).
+    # The ONNX copy lets `digitrec predict` skip importing torch (see digitrec.inference.engine).
     export_onnx(Predictor.load(into), into / ONNX_FILE)
     print(f"bundled {run} into {into}: test accuracy {result.accuracy:.4f}")
 

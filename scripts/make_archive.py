@@ -1,5 +1,5 @@
 """Write an archive of N pictures for the cluster bench: MNIST *test* digits photographed small (a meter or form
-crop, 48-96 px, JPEG), as old low-resolution scans, or in faint pencil (digitrec.synthetic's real-world
+crop, 48-96 px, JPEG), as old low-resolution scans, or in faint pencil (digitrec.data.synthetic's real-world
 renderers), in a sharded folder tree OUT/<shard>/<index>.<ext>, 1,000 pictures a folder. The answers go to a
 hidden file, OUT/.answers.csv (file,digit,test_index), which no digitrec reader lists.
 
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec import data, synthetic
+from digitrec import data
+from digitrec.data import synthetic
 
 PER_FOLDER = 1000
 CHUNK = 10_000  # pictures per job: each job's pictures come from its own seeded stream

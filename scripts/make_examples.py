@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec import data, synthetic
+from digitrec import data
+from digitrec.data import synthetic
 
 
 def main() -> None:

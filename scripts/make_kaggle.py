@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from digitrec import data
-from digitrec.files import atomic_write_text
+from digitrec.core.files import atomic_write_text
 
 
 def write_csv(path: Path, images: np.ndarray, labels: np.ndarray | None) -> None:

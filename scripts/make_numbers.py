@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec import data, synthetic
-from digitrec.files import atomic_write_text
-from digitrec.lines import line_split
+from digitrec import data
+from digitrec.core.files import atomic_write_text
+from digitrec.data import synthetic
+from digitrec.reading.line import line_split
 
 GROUPS = {"spaced": (0.15, 0.7), "touching": (-0.08, 0.0), "overlapping": (-0.2, -0.08)}
 

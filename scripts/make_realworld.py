@@ -8,7 +8,7 @@
 - scans, marker, ballpoint, pencil, ruled, boxed, framed: MNIST *test* digits as old low-resolution scans
   (8x8 counts of 0-16 scaled up), a thick felt-tip, a thin ball-point line, faint grainy pencil, a photo of
   ruled paper, a 16x16 box the digit is stretched to fill whatever its shape, as some collections store
-  digits, and a digit written in a form's printed box (digitrec.synthetic's renderers; boxed and framed,
+  digits, and a digit written in a form's printed box (digitrec.data.synthetic's renderers; boxed and framed,
   added last, leave the others as they were).
 
 None of them is used for training. Score a set with `digitrec evaluate --data realworld/photos`
@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from digitrec import data, synthetic
+from digitrec import data
+from digitrec.data import synthetic
 
 FONT_DIRS = ["/usr/share/fonts/truetype", "/usr/share/fonts/opentype"]
 HANDWRITING = ("dkg", "breip", "bwht", "femke", "comic", "dancing")

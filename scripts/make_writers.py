@@ -1,6 +1,6 @@
 """Small labelled sets of distinct hands, for `digitrec tune` and `benchmarks/tune.py`.
 
-Each hand (`digitrec.synthetic.HANDS`: a meter's seven segments, a backhand with a long-flagged 1, a
+Each hand (`digitrec.data.synthetic.HANDS`: a meter's seven segments, a backhand with a long-flagged 1, a
 quick hand with an S-shaped 5 and an open 4, an engineer's slashed zero and crossed Z) writes some digits
 its own way, always the same way, with the wobble of a person writing a shape again. For every hand:
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec import synthetic
+from digitrec.data import synthetic
 
 SIZES = (1, 3, 10)
 

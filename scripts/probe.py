@@ -27,9 +27,11 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageFont
 from scipy import ndimage
 
-from digitrec import data, preprocess, synthetic
-from digitrec.errors import DigitrecError
-from digitrec.predict import OnnxPredictor, Predictor, load_predictor
+from digitrec import data
+from digitrec.core.errors import DigitrecError
+from digitrec.data import synthetic
+from digitrec.imaging import preprocess
+from digitrec.inference.engine import OnnxPredictor, Predictor, load_predictor
 
 Conditions = Iterator[tuple[str, Iterable]]  # (condition, one picture per input: PIL image or encoded bytes)
 

@@ -28,8 +28,9 @@ from probe import OUTLINE_SIDE as SIDE
 from probe import broad_digits, probe_setup, report_condition
 from scipy import ndimage
 
-from digitrec import preprocess, synthetic
-from digitrec.errors import DigitrecError
+from digitrec.core.errors import DigitrecError
+from digitrec.data import synthetic
+from digitrec.imaging import preprocess
 
 MARGIN = 24
 SKETCHED_FONT = Path("/usr/share/fonts/truetype/femkeklaver/femkeklaver.ttf")

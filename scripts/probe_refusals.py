@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec.errors import DigitrecError
-from digitrec.predict import load_predictor
-from digitrec.preprocess import open_image, to_mnist
+from digitrec.core.errors import DigitrecError
+from digitrec.imaging.preprocess import open_image, to_mnist
+from digitrec.inference.engine import load_predictor
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
 

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec import data, runs
-from digitrec.predict import Predictor
+from digitrec import data
+from digitrec.inference import runs
+from digitrec.inference.engine import Predictor
 
 SETS = ("photos", "small", "scans", "marker", "ballpoint", "pencil", "ruled")
 MNIST_SLACK = 0.001

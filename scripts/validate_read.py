@@ -25,11 +25,11 @@ import numpy as np
 from PIL import Image
 
 from digitrec import data
-from digitrec.errors import DigitrecError
-from digitrec.lines import LINE_ONNX, WORK_HEIGHT, LineModel, decode, digit_height, line_split, to_line
-from digitrec.predict import load_predictor
-from digitrec.preprocess import ink_map, open_image, to_mnist
-from digitrec.read import read_number
+from digitrec.core.errors import DigitrecError
+from digitrec.imaging.preprocess import ink_map, open_image, to_mnist
+from digitrec.inference.engine import load_predictor
+from digitrec.reading.line import LINE_ONNX, WORK_HEIGHT, LineModel, decode, digit_height, line_split, to_line
+from digitrec.reading.numbers import read_number
 
 
 def line_only(picture, line_model: LineModel) -> str:

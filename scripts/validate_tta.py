@@ -16,9 +16,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from digitrec import data, runs
-from digitrec.inputs import predict_logits
-from digitrec.models import ShiftAverage
+from digitrec import data
+from digitrec.inference import runs
+from digitrec.models.architectures import ShiftAverage
+from digitrec.models.tensors import predict_logits
 
 
 class AffineAverage(torch.nn.Module):

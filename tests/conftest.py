@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitrec import data, synthetic
-from digitrec.preprocess import to_mnist
+from digitrec import data
+from digitrec.data import synthetic
+from digitrec.imaging.preprocess import to_mnist
 
 # Torch and onnxruntime run one thread in the tests, and in the commands they start, unless DIGITREC_THREADS
 # says otherwise: the suite's networks and batches are small, and a second intra-op thread cost more than it gave.
@@ -86,7 +87,7 @@ def mnist(mnist_dir) -> dict[str, data.Digits]:
 
 
 def synthetic_digits(count: int, seed: int) -> data.Digits:
-    """Pen-drawn digits (digitrec.synthetic) brought to MNIST style by the one preprocessing path: labelled,
+    """Pen-drawn digits (digitrec.data.synthetic) brought to MNIST style by the one preprocessing path: labelled,
     balanced, seeded, and made in about a millisecond each, so that logic tests need no download."""
     pictures, labels = synthetic.drawn_digits(count, seed=seed, size=112)
     return data.Digits(np.stack([to_mnist(p) for p in pictures]), labels.astype(np.int64), f"synthetic (seed {seed})")
@@ -117,8 +118,8 @@ def small_train(digits) -> data.Digits:
 def trained_run(digits_dir, tmp_path_factory) -> Path:
     """One finished run, shared by the whole test run: the `mlp` recipe for 3 epochs on `digits_dir` (split_seed 0,
     1,800 training and 200 validation digits), figures drawn. Read it only; `copy_run` for a run to change."""
-    from digitrec.recipes import get_recipe
-    from digitrec.train import train_run
+    from digitrec.models.recipes import get_recipe
+    from digitrec.training.loop import train_run
 
     run_dir = tmp_path_factory.mktemp("runs") / "mlp3"
     train_run(get_recipe(arch="mlp").update(epochs=3), digits_dir, run_dir)
@@ -149,7 +150,7 @@ def tiny_line_model(digits, tmp_path_factory) -> tuple[Path, Path]:
 def no_figures(monkeypatch):
     """Runs trained in this test draw no figures: their five matplotlib figures take most of a small run's
     time. For tests that never look at a run's figures."""
-    from digitrec import plots
+    from digitrec.inference import plots
 
     monkeypatch.setattr(plots, "run_figures", lambda *args, **kwargs: [])
 

@@ -22,31 +22,32 @@ def test_imports_follow_the_layers():
     assert "Contracts: 2 kept, 0 broken." in result.stdout
 
 
-def test_the_old_runs_train_cycle_would_fail(tmp_path):
-    # Before the move, runs imported train.EpochMetrics while train imported runs: put that import back.
+def test_a_lower_room_importing_a_higher_one_breaks_the_contract(tmp_path):
+    # Run folders (inference) importing the training loop would make a cycle: the contract must catch it.
     copy = tmp_path / "digitrec"
     shutil.copytree(ROOT / "src" / "digitrec", copy, ignore=shutil.ignore_patterns("bundled", "__pycache__"))
-    runs = copy / "runs.py"
-    runs.write_text(runs.read_text() + "\n\ndef _old_cycle():\n    from digitrec.train import TrainResult  # noqa\n")
+    runs = copy / "inference" / "runs.py"
+    cycle = "\n\ndef _cycle():\n    from digitrec.training.loop import TrainResult  # noqa\n"
+    runs.write_text(runs.read_text() + cycle)
     result = _lint(tmp_path)
     assert result.returncode != 0
-    assert "digitrec.runs is not allowed to import digitrec.train" in result.stdout
+    assert "digitrec.inference.runs -> digitrec.training.loop" in result.stdout
 
 
 def test_predict_through_onnx_never_imports_torch_or_the_loop():
-    script = ("import sys; from digitrec.predict import load_predictor; import numpy as np; import digitrec\n"
+    script = ("import sys; from digitrec.inference.engine import load_predictor; import numpy as np; import digitrec\n"
               "p = load_predictor(); p.probabilities(np.zeros((2, 28, 28), np.uint8))\n"
               "m = digitrec.load_model(); m.predict('examples'); m.predict_proba('examples/drawn-7.png')\n"
               "assert m.read('docs/number-2026.jpg').text == '2026'\n"
-              "assert 'torch' not in sys.modules and 'digitrec.train' not in sys.modules, sorted(sys.modules)\n"
+              "assert 'torch' not in sys.modules and 'digitrec.training.loop' not in sys.modules, sorted(sys.modules)\n"
               "assert 'pandas' not in sys.modules and 'matplotlib' not in sys.modules, sorted(sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
 
 
 def test_the_server_reads_pictures_without_torch():
-    script = ("import sys; from digitrec.serve import app_from_environment; from fastapi.testclient import TestClient\n"
-              "from digitrec import synthetic\n"
+    script = ("import sys; from digitrec.serving.app import app_from_environment\n"
+              "from fastapi.testclient import TestClient; from digitrec.data import synthetic\n"
               "images, _ = synthetic.drawn_digits(1, seed=1)\n"
               "client = TestClient(app_from_environment(), base_url='http://localhost')\n"
               "r = client.post('/api/predict', content=synthetic.png_bytes(images[0]),"

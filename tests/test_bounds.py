@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitrec import data, formats
-from digitrec.errors import DigitrecError
+from digitrec import data
+from digitrec.core.errors import DigitrecError
+from digitrec.data import formats
 
 BLOCK = 16 << 20
 
@@ -174,8 +175,8 @@ def _png_claiming(width: int, height: int) -> bytes:
 @pytest.mark.parametrize(("width", "height"), [(7000, 7000), (100_000, 100_000)],
                          ids=["over-ours", "over-twice-pillows"])
 def test_a_picture_over_the_pixel_limit_is_refused_from_its_header(width, height):
-    from digitrec.errors import TooLargeError
-    from digitrec.preprocess import MAX_IMAGE_PIXELS, open_image
+    from digitrec.core.errors import TooLargeError
+    from digitrec.imaging.preprocess import MAX_IMAGE_PIXELS, open_image
 
     with pytest.raises(TooLargeError, match=f"over the pixel limit.*at most {MAX_IMAGE_PIXELS:,} pixels"):
         open_image(_png_claiming(width, height))
@@ -184,7 +185,7 @@ def test_a_picture_over_the_pixel_limit_is_refused_from_its_header(width, height
 def test_pillows_own_limit_is_digitrecs():
     from PIL import Image
 
-    from digitrec.preprocess import MAX_IMAGE_PIXELS
+    from digitrec.imaging.preprocess import MAX_IMAGE_PIXELS
 
     assert Image.MAX_IMAGE_PIXELS == MAX_IMAGE_PIXELS
 
@@ -203,7 +204,7 @@ def _saved(fmt: str, **options) -> bytes:
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF"])
 def test_the_formats_digitrec_reads_still_open(fmt):
-    from digitrec.preprocess import open_image
+    from digitrec.imaging.preprocess import open_image
 
     assert open_image(_saved(fmt)).size == (64, 64)
 
@@ -212,14 +213,14 @@ def test_the_formats_digitrec_reads_still_open(fmt):
 def test_other_formats_are_refused_unopened(fmt):
     # An ICO (or CUR) decodes the whole picture it wraps when opened, before its size can be checked: a
     # 12500x12500 PNG in one took 805 MB per request. No other format is needed to read a digit.
-    from digitrec.preprocess import open_image
+    from digitrec.imaging.preprocess import open_image
 
     with pytest.raises(DigitrecError, match=r"not a readable image .*expected PNG, JPEG, GIF, BMP, WebP or TIFF"):
         open_image(_saved(fmt))
 
 
 def test_an_ico_wrapping_a_picture_over_the_limit_is_refused_without_decoding_it():
-    from digitrec.preprocess import open_image
+    from digitrec.imaging.preprocess import open_image
 
     png = _png_claiming(7000, 7000)
     ico = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 22) + png
@@ -230,7 +231,7 @@ def test_an_ico_wrapping_a_picture_over_the_limit_is_refused_without_decoding_it
 def test_pictures_decode_in_several_threads_at_once():
     from concurrent.futures import ThreadPoolExecutor
 
-    from digitrec.preprocess import open_image
+    from digitrec.imaging.preprocess import open_image
 
     payloads = [_saved(fmt) for fmt in ("PNG", "JPEG", "GIF", "WEBP")] * 8 + [_png_claiming(7000, 7000)] * 8
     def size_or_refusal(payload: bytes):
@@ -261,7 +262,7 @@ def _strokes(width: int, height: int, every: int, seed: int = 0) -> np.ndarray:
 @pytest.fixture(scope="module")
 def counted():
     """The bundled predictor, counting the candidate digits its network is asked to read."""
-    from digitrec.predict import load_predictor
+    from digitrec.inference.engine import load_predictor
 
     predictor = load_predictor()
     read = predictor.logits
@@ -306,13 +307,13 @@ def test_a_40000x12_png_of_thousands_of_pieces_is_refused_in_one_line_with_bound
 
 
 def test_a_very_wide_picture_is_refused_before_its_ink_is_measured(counted, monkeypatch):
-    from digitrec import read
-    from digitrec.errors import NoDigitError
+    from digitrec.core.errors import NoDigitError
+    from digitrec.reading import numbers
 
     def no_ink_map(*args):
         raise AssertionError("ink_map called")
 
-    monkeypatch.setattr(read, "ink_map", no_ink_map)
+    monkeypatch.setattr(numbers, "ink_map", no_ink_map)
     with pytest.raises(NoDigitError, match=r"40000x12 pixels, 3333 times as wide as it is high.*at most 32 to 1"):
         counted.read(_strokes(40_000, 12, 6))
 
@@ -320,7 +321,7 @@ def test_a_very_wide_picture_is_refused_before_its_ink_is_measured(counted, monk
 def test_a_picture_one_pixel_high_holds_no_digit(counted):
     from PIL import Image
 
-    from digitrec.errors import NoDigitError
+    from digitrec.core.errors import NoDigitError
 
     rng = np.random.default_rng(1)
     for pixels in (rng.integers(0, 256, (1, 640), dtype=np.uint8), np.linspace(0, 255, 640).astype(np.uint8)[None]):
@@ -329,7 +330,7 @@ def test_a_picture_one_pixel_high_holds_no_digit(counted):
 
 
 def test_ink_one_or_two_pixels_high_is_no_digit(counted):
-    from digitrec.errors import NoDigitError
+    from digitrec.core.errors import NoDigitError
 
     for high in (1, 2):
         dashes = np.full((50, 640), 255, np.uint8)
@@ -340,8 +341,8 @@ def test_ink_one_or_two_pixels_high_is_no_digit(counted):
 
 
 def test_a_line_of_more_pieces_than_the_cap_is_refused_before_the_network(counted):
-    from digitrec.errors import NoDigitError
-    from digitrec.read import MAX_PIECES
+    from digitrec.core.errors import NoDigitError
+    from digitrec.reading.numbers import MAX_PIECES
 
     counted.batches.clear()
     with pytest.raises(NoDigitError, match=f"pieces of ink.*at most {MAX_PIECES} pieces"):
@@ -350,7 +351,7 @@ def test_a_line_of_more_pieces_than_the_cap_is_refused_before_the_network(counte
 
 
 def test_a_line_at_the_cap_is_read_with_bounded_candidates(counted):
-    from digitrec.read import MAX_ATOMS, MAX_PIECES
+    from digitrec.reading.numbers import MAX_ATOMS, MAX_PIECES
 
     counted.batches.clear()
     reading = counted.read(_strokes(1920, 96, 1920 // (MAX_PIECES - 8)))

@@ -11,8 +11,8 @@ import pytest
 from conftest import write_idx, write_kaggle_csv
 from PIL import Image
 
-from digitrec import synthetic
 from digitrec.cli import main
+from digitrec.data import synthetic
 
 
 def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -203,7 +203,7 @@ def test_examples_folder_with_bundled_model(capsys):
 def test_ensemble_is_a_run_folder_like_any_other(tmp_path, digits_dir, capsys):
     import shutil
 
-    from digitrec.runs import BUNDLED_DIR
+    from digitrec.inference.runs import BUNDLED_DIR
 
     for name in ("a", "b"):
         shutil.copytree(BUNDLED_DIR, tmp_path / name)
@@ -247,9 +247,9 @@ def test_an_ensemble_of_runs_is_calibrated_on_their_shared_validation_digits(tmp
 
 
 def test_train_on_everything_says_nothing_is_held_out(tmp_path, tiny_digits, capsys):
-    from digitrec.errors import DigitrecError
-    from digitrec.evaluate import held_out
-    from digitrec.runs import read_config
+    from digitrec.core.errors import DigitrecError
+    from digitrec.inference.metrics import held_out
+    from digitrec.inference.runs import read_config
 
     folder = tmp_path / "digits"
     folder.mkdir()
@@ -276,7 +276,7 @@ def test_train_on_everything_says_nothing_is_held_out(tmp_path, tiny_digits, cap
 def test_outputs_never_replace_inputs_or_existing_files_unasked(tmp_path, tiny_digits, capsys):
     import shutil
 
-    from digitrec.runs import BUNDLED_DIR
+    from digitrec.inference.runs import BUNDLED_DIR
 
     csv = write_kaggle_csv(tmp_path / "t.csv", tiny_digits.x[:5], None)
     before = csv.read_bytes()
@@ -324,7 +324,7 @@ def test_evaluate_counts_a_picture_with_no_digit_as_an_error_and_goes_on(tmp_pat
     # A real-world folder with one blank picture stopped the whole evaluation at it; it is now one error
     # of many, named. Loading the same folder to train on still refuses it, naming the file.
     from digitrec import data
-    from digitrec.errors import BlankImageError
+    from digitrec.core.errors import BlankImageError
 
     images, labels = synthetic.drawn_digits(6, seed=4)
     for i, (image, label) in enumerate(zip(images, labels, strict=True)):

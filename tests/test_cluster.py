@@ -14,8 +14,10 @@ from PIL import Image
 from test_cli import assert_refused, refused, run_cli
 from test_read import number_picture
 
-from digitrec import cluster, synthetic, trials
-from digitrec.errors import DigitrecError
+from digitrec import cluster
+from digitrec.cluster import sweeps
+from digitrec.core.errors import DigitrecError
+from digitrec.data import synthetic
 
 
 def _pictures(folder, count: int, seed: int = 0, bad: int = 0):
@@ -66,15 +68,15 @@ def test_manifest_parts_hold_every_picture_once(tmp_path, monkeypatch):
 
 
 def test_sweep_space_is_typed_and_every_point_comes_before_repeats():
-    space = trials.parse_space(["lr=0.001,0.01,0.1", "batch_size=64,128"])
+    space = sweeps.parse_space(["lr=0.001,0.01,0.1", "batch_size=64,128"])
     assert space == {"lr": [0.001, 0.01, 0.1], "batch_size": [64, 128]}
-    points = trials.sweep_points(space, 8, seed=0)
+    points = sweeps.sweep_points(space, 8, seed=0)
     assert len({tuple(p.items()) for p in points[:6]}) == 6 and points[6:] == points[:2]
-    assert trials.sweep_points(space, 8, seed=0) == points  # seeded
+    assert sweeps.sweep_points(space, 8, seed=0) == points  # seeded
     with pytest.raises(DigitrecError, match="unknown recipe field"):
-        trials.parse_space(["speed=1,2"])
+        sweeps.parse_space(["speed=1,2"])
     with pytest.raises(DigitrecError, match="not a number"):
-        trials.parse_space(["lr=fast"])
+        sweeps.parse_space(["lr=fast"])
 
 
 def test_without_ray_the_verbs_say_how_to_install_it(tmp_path, capsys, monkeypatch):
@@ -134,7 +136,7 @@ def _answers(folder) -> dict:
 
 @pytest.mark.cluster
 def test_predict_on_ray_matches_plain_predict(local_ray, tmp_path, monkeypatch):
-    from digitrec.predict import load_predictor, predict_files
+    from digitrec.inference.engine import load_predictor, predict_files
 
     monkeypatch.setattr(cluster, "PART_ROWS", 64)  # several parts: both actors get work
     labels = _pictures(tmp_path / "archive", 300, bad=2)
@@ -180,7 +182,7 @@ def test_lists_globs_and_kaggle_csvs_on_ray(local_ray, tmp_path, digits):
 
 @pytest.mark.cluster
 def test_read_numbers_on_ray_and_overwrite(local_ray, tmp_path):
-    from digitrec import files
+    from digitrec.core import files
 
     folder = tmp_path / "numbers"
     folder.mkdir()
@@ -260,8 +262,8 @@ def test_ensemble_and_sweep_on_local_ray(local_ray, tmp_path, digits_dir, capsys
 @pytest.mark.cluster
 def test_overwrite_never_deletes_a_folder_of_other_files(tmp_path, digits_dir):
     """--overwrite replaces what digitrec wrote there (its manifest lists it), never a folder of someone else's."""
-    from digitrec import files
-    from digitrec.recipes import get_recipe
+    from digitrec.core import files
+    from digitrec.models.recipes import get_recipe
 
     mine = tmp_path / "mine"
     mine.mkdir()
@@ -269,9 +271,9 @@ def test_overwrite_never_deletes_a_folder_of_other_files(tmp_path, digits_dir):
     with pytest.raises(DigitrecError, match="digitrec did not write"):
         cluster.check_out_folder(mine, None, overwrite=True)
     with pytest.raises(DigitrecError, match="digitrec did not write"):
-        trials.train_members(get_recipe("fast", None), str(digits_dir), mine, 2, overwrite=True)
+        sweeps.train_members(get_recipe("fast", None), str(digits_dir), mine, 2, overwrite=True)
     with pytest.raises(DigitrecError, match="digitrec did not write"):
-        trials.sweep(get_recipe("fast", None), str(digits_dir), {"lr": [0.1]}, 1, mine, overwrite=True)
+        sweeps.sweep(get_recipe("fast", None), str(digits_dir), {"lr": [0.1]}, 1, mine, overwrite=True)
     assert (mine / "thesis.tex").read_text() == "years of work"
     (tmp_path / "answers").mkdir()
     (tmp_path / "answers" / "part-00000.parquet").write_bytes(b"old answers")

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from test_cluster import _answers, _pictures
 
-from digitrec import cluster, runs, trials
+from digitrec import cluster
+from digitrec.cluster import sweeps
+from digitrec.inference import runs
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -31,7 +33,7 @@ def two_nodes():
 
 
 def test_a_batch_job_survives_losing_a_worker_node(two_nodes, tmp_path, monkeypatch):
-    from digitrec.predict import load_predictor, predict_files
+    from digitrec.inference.engine import load_predictor, predict_files
 
     nodes, workers = two_nodes
     monkeypatch.setattr(cluster, "PART_ROWS", 50)  # many small parts: work is still queued when the node goes
@@ -54,7 +56,7 @@ def test_a_batch_job_survives_losing_a_worker_node(two_nodes, tmp_path, monkeypa
 
 def test_an_ensemble_retries_the_trial_whose_node_was_removed(two_nodes, tmp_path, digits_dir):
     nodes, workers = two_nodes
-    from digitrec.recipes import get_recipe
+    from digitrec.models.recipes import get_recipe
 
     removed, lines = [], []
 
@@ -65,7 +67,7 @@ def test_an_ensemble_retries_the_trial_whose_node_was_removed(two_nodes, tmp_pat
             removed.append(line)
 
     recipe = get_recipe("fast", None).update(epochs=3)
-    members = trials.train_members(recipe, str(digits_dir), tmp_path / "ens", 2, say=say)
+    members = sweeps.train_members(recipe, str(digits_dir), tmp_path / "ens", 2, say=say)
     assert removed, "no node was removed"
     assert any("failed" in line for line in lines), "no trial lost its node"
     config = runs.make_ensemble(members, tmp_path / "ens")
@@ -74,7 +76,7 @@ def test_an_ensemble_retries_the_trial_whose_node_was_removed(two_nodes, tmp_pat
         member_config = json.loads((member / "config.json").read_text())
         assert member_config["status"] == "finished" and member_config["epochs_done"] == 3
         assert [m.epoch for m in runs.read_metrics(member)] == [1, 2, 3]  # no finished epoch lost or repeated
-    from digitrec.predict import Predictor
+    from digitrec.inference.engine import Predictor
 
     x = np.zeros((1, 28, 28), np.uint8)
     assert Predictor.load(tmp_path / "ens").probabilities(x).shape == (1, 10)

@@ -149,9 +149,9 @@ PYTHON_API = NO_TORCH + """
 import numpy as np
 from PIL import Image
 import digitrec
-from digitrec import synthetic
+from digitrec.data import synthetic
 from fastapi.testclient import TestClient
-from digitrec.serve import app_from_environment
+from digitrec.serving.app import app_from_environment
 
 model = digitrec.load_model()
 images, labels = synthetic.drawn_digits(10, seed=3)

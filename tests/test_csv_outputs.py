@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from digitrec import synthetic
 from digitrec.cli import main
-from digitrec.csvout import FORMULA_STARTS, csv_text, spreadsheet_safe
-from digitrec.errors import DigitrecError
-from digitrec.evaluate import NUMBERS_MAX_FIELD, load_numbers
+from digitrec.core.csvout import FORMULA_STARTS, csv_text, spreadsheet_safe
+from digitrec.core.errors import DigitrecError
+from digitrec.data import synthetic
+from digitrec.inference.metrics import NUMBERS_MAX_FIELD, load_numbers
 
 
 def _bench(folder: Path, numbers: bytes) -> Path:
@@ -137,7 +137,7 @@ def test_read_out_leaves_an_unreadable_picture_empty(tmp_path, capsys):
 
 
 def test_the_sweep_table_keeps_paths_and_settings_from_becoming_formulas(tmp_path):
-    from digitrec.trials import _write_sweep_table
+    from digitrec.cluster.sweeps import _write_sweep_table
 
     row = {"trial": "trial-000", "teacher": "=cmd|' /C calc'!A0", "lr": 0.01, "epochs": 2, "val_accuracy": 0.91,
            "val_loss": -0.5, "status": "finished", "run_dir": "/runs/a,b"}

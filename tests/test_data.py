@@ -11,8 +11,9 @@ import pytest
 from conftest import write_idx, write_kaggle_csv
 from PIL import Image
 
-from digitrec import data, formats
-from digitrec.errors import DigitrecError
+from digitrec import data
+from digitrec.core.errors import DigitrecError
+from digitrec.data import formats
 
 
 def test_real_mnist_matches_published_counts(mnist):
@@ -285,7 +286,7 @@ def test_download_tries_the_next_mirror_after_a_corrupt_file_or_a_gzip_bomb(tmp_
 
 
 def test_a_local_gzip_bomb_is_refused_before_it_fills_memory(tmp_path, monkeypatch):
-    from digitrec import formats
+    from digitrec.data import formats
 
     monkeypatch.setattr(formats, "MAX_INFLATED", 1 << 20)
     path = tmp_path / "train-images-idx3-ubyte.gz"

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from digitrec.core.constants import UNSURE_BELOW
 from digitrec.data import Digits
-from digitrec.evaluate import evaluate, expected_calibration_error, fit_temperature, wilson_interval
-from digitrec.inputs import UNSURE_BELOW
+from digitrec.inference.metrics import evaluate, expected_calibration_error, fit_temperature, wilson_interval
 
 
 def test_wilson_interval_matches_published_values():

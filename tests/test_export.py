@@ -6,10 +6,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from digitrec import models
-from digitrec.export import export_onnx
-from digitrec.predict import Predictor
-from digitrec.runs import ENSEMBLE, RunConfig
+from digitrec.inference.engine import Predictor
+from digitrec.inference.export import export_onnx
+from digitrec.inference.runs import ENSEMBLE, RunConfig
+from digitrec.models import architectures
 
 
 def _session(path):
@@ -38,10 +38,10 @@ def test_bundled_model_in_onnxruntime_matches_pytorch(tmp_path, mnist):
     assert inputs.name == "image" and inputs.shape[1:] == [1, 28, 28] and isinstance(inputs.shape[0], str)
 
 
-@pytest.mark.parametrize("arch", models.list_models())
+@pytest.mark.parametrize("arch", architectures.list_models())
 def test_every_architecture_exports(tmp_path, arch):
     torch.manual_seed(0)
-    model = models.create_model(arch).eval()
+    model = architectures.create_model(arch).eval()
     predictor = Predictor(model, RunConfig(name=arch, arch=arch), tmp_path / arch)
     path = export_onnx(predictor, tmp_path / f"{arch}.onnx")
     x = np.random.default_rng(0).random((7, 1, 28, 28), dtype=np.float32)
@@ -53,8 +53,8 @@ def test_every_architecture_exports(tmp_path, arch):
 
 
 def test_ensemble_exports(tmp_path):
-    members = [models.create_model("mlp").eval() for _ in range(2)]
-    model = models.Ensemble(members).eval()
+    members = [architectures.create_model("mlp").eval() for _ in range(2)]
+    model = architectures.Ensemble(members).eval()
     path = export_onnx(Predictor(model, RunConfig(name="ens", arch=ENSEMBLE), tmp_path), tmp_path / "ens.onnx")
     x = np.random.default_rng(1).random((3, 1, 28, 28), dtype=np.float32)
     with torch.no_grad():
@@ -67,7 +67,7 @@ def test_an_onnx_file_whose_input_was_renamed_is_one_clear_error(tmp_path, capsy
     import onnx
 
     from digitrec.cli import main
-    from digitrec.runs import BUNDLED_DIR
+    from digitrec.inference.runs import BUNDLED_DIR
 
     run = tmp_path / "run"
     shutil.copytree(BUNDLED_DIR, run, ignore=shutil.ignore_patterns("lines"))

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 
-from digitrec.filters import (
+from digitrec.imaging.morphology import (
     EIGHT_CONNECTED,
     FOUR_CONNECTED,
     closing,

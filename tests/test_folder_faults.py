@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from test_cli import check_refusal, run_main
 
-from digitrec import data, formats
-from digitrec.errors import DigitrecError
+from digitrec import data
+from digitrec.core.errors import DigitrecError
+from digitrec.data import formats
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 GOOD = {"a.png": 3, "sub/b.png": 7, "7/c.png": 7, "linked-inside.png": 3}  # file: the digit it shows
@@ -121,7 +122,7 @@ def test_a_folder_that_cannot_be_listed_is_one_line(tmp_path, capsys, denials):
 
 
 def test_tune_skips_the_examples_it_cannot_read(tmp_path, denials):
-    from digitrec.tune import load_examples
+    from digitrec.training.hand import load_examples
 
     pics = _faulty_folder(tmp_path)
     examples = load_examples(pics)

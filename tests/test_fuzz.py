@@ -22,12 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from digitrec.errors import DigitrecError
-from digitrec.formats import load_npz, read_csv, read_idx
-from digitrec.predict import load_predictor
-from digitrec.preprocess import open_image, to_mnist
-from digitrec.read import read_number
-from digitrec.serve import ApiError, base64_image_from_json, create_app, pixels_from_json
+from digitrec.core.errors import DigitrecError
+from digitrec.data.formats import load_npz, read_csv, read_idx
+from digitrec.imaging.preprocess import open_image, to_mnist
+from digitrec.inference.engine import load_predictor
+from digitrec.reading.numbers import read_number
+from digitrec.serving.app import ApiError, base64_image_from_json, create_app, pixels_from_json
 
 SCALE = float(os.environ.get("FUZZ_SCALE", "1"))
 PARSER_CASES = max(10, int(1000 * SCALE))
@@ -224,7 +224,7 @@ CONTENT_TYPES = ["multipart/form-data; boundary=xyz", "application/json", "image
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    from digitrec.collect import Collector
+    from digitrec.serving.corrections import Collector
 
     app = create_app(load_predictor(threads=1), collector=Collector(tmp_path_factory.mktemp("kept")))
     with TestClient(app, raise_server_exceptions=False) as client:  # one event loop for every request

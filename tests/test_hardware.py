@@ -1,4 +1,4 @@
-from digitrec import hardware
+from digitrec.core import hardware
 
 
 def test_bf16_follows_the_cpu_flags_unless_forced(monkeypatch):

@@ -3,7 +3,7 @@ is half written and just after it is in place; every folder left behind must be 
 restartable, and no finished epoch may be lost.
 
 Each kill happens in a process of its own whose `os.replace` (the last step of every atomic write in
-digitrec.files) is wrapped: at the N-th call it cuts the temporary file in half and dies ("during"), or
+digitrec.core.files) is wrapped: at the N-th call it cuts the temporary file in half and dies ("during"), or
 lets the rename happen and dies ("after"). The parent then looks at the folder and carries the run on.
 
 The killed processes are forked from one child that imported digitrec and torch once (on one thread, so
@@ -21,10 +21,10 @@ import textwrap
 import pytest
 from conftest import write_idx
 
-from digitrec import runs
-from digitrec.errors import DigitrecError
-from digitrec.recipes import get_recipe
-from digitrec.train import train_run
+from digitrec.core.errors import DigitrecError
+from digitrec.inference import runs
+from digitrec.models.recipes import get_recipe
+from digitrec.training.loop import train_run
 
 pytestmark = pytest.mark.slow
 
@@ -33,9 +33,9 @@ EPOCHS = 2
 DRIVER = textwrap.dedent("""
     import json, os, sys
     from pathlib import Path
-    from digitrec import plots  # noqa: F401  (matplotlib imported once, before the forks)
-    from digitrec.recipes import get_recipe
-    from digitrec.train import train_run
+    from digitrec.inference import plots  # noqa: F401  (matplotlib imported once, before the forks)
+    from digitrec.models.recipes import get_recipe
+    from digitrec.training.loop import train_run
 
     data_dir, root = sys.argv[1], Path(sys.argv[2])
     real_replace = os.replace

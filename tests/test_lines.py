@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitrec import synthetic
 from digitrec.cli import main
-from digitrec.lines import (
+from digitrec.data import synthetic
+from digitrec.imaging.preprocess import ink_map, stroke_width
+from digitrec.reading.line import (
     BLANK,
     DIGIT_HEIGHT,
     LINE_HEIGHT,
@@ -19,7 +20,6 @@ from digitrec.lines import (
     line_split,
     to_line,
 )
-from digitrec.preprocess import ink_map, stroke_width
 
 
 def _probs(classes: list[int]) -> np.ndarray:
@@ -92,8 +92,8 @@ def test_read_uses_a_run_folders_line_model(tiny_line_model, tmp_path):
     """A run folder with lines/ is read with both readers; without, with segmentation alone."""
     import shutil
 
-    from digitrec.predict import load_predictor
-    from digitrec.runs import BUNDLED_DIR
+    from digitrec.inference.engine import load_predictor
+    from digitrec.inference.runs import BUNDLED_DIR
 
     _, lines = tiny_line_model
     run = tmp_path / "run"
@@ -110,14 +110,14 @@ def test_read_uses_a_run_folders_line_model(tiny_line_model, tmp_path):
 
 
 def synthetic_mnist(digit: int, rng) -> np.ndarray:
-    from digitrec.preprocess import to_mnist
+    from digitrec.imaging.preprocess import to_mnist
 
     return to_mnist(synthetic.hand_digit("quick", digit, rng, size=112))
 
 
 def test_the_bundled_reader_reads_touching_and_overlapping_digits(digits):
     """The point of the line model: digits that touch or overlap, which segmentation cuts badly."""
-    from digitrec.predict import load_predictor
+    from digitrec.inference.engine import load_predictor
 
     predictor = load_predictor()
     rng = np.random.default_rng(11)

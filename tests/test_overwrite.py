@@ -22,11 +22,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digitrec import cluster, files, trials
+from digitrec import cluster
 from digitrec.cli import main
-from digitrec.errors import DigitrecError
-from digitrec.recipes import get_recipe
-from digitrec.runs import BUNDLED_DIR
+from digitrec.cluster import sweeps
+from digitrec.core import files
+from digitrec.core.errors import DigitrecError
+from digitrec.inference import engine
+from digitrec.inference.runs import BUNDLED_DIR
+from digitrec.models.recipes import get_recipe
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -67,13 +70,12 @@ def state(*roots: Path) -> dict[str, tuple]:
 @pytest.fixture
 def no_work(monkeypatch):
     """Reading any picture, or starting Ray, fails the test: a refusal must come before the work."""
-    from digitrec import predict
 
     def fail(*args, **kwargs):
         raise AssertionError("the work started before --out was checked")
 
     for name in ("predict_files", "read_files", "write_submission"):
-        monkeypatch.setattr(predict, name, fail)
+        monkeypatch.setattr(engine, name, fail)
     monkeypatch.setattr(cluster, "connected", fail)
 
 
@@ -158,7 +160,7 @@ def test_sweep_checks_the_data_before_removing_anything(tmp_path, capsys, monkey
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not an npz at all")
     with pytest.raises(DigitrecError):
-        trials.sweep(get_recipe("fast", None), str(garbage), {"lr": [0.01, 0.02]}, 2, proj, overwrite=True)
+        sweeps.sweep(get_recipe("fast", None), str(garbage), {"lr": [0.01, 0.02]}, 2, proj, overwrite=True)
     assert state(proj) == before
     monkeypatch.setattr(cluster, "connected", lambda *a, **k: pytest.fail("Ray started before the data was checked"))
     refused(cli(capsys, "sweep", "--recipe", "fast", "--space", "lr=0.01,0.02", "--trials", "2", "--data",
@@ -171,7 +173,7 @@ def test_ensemble_train_checks_the_data_before_removing_anything(tmp_path, capsy
     proj = tmp_path / "proj2"
     before = _project(proj, {"members/seed-0/config.json": "{}", "config.json": "{}"}, {"thesis.tex": "years"})
     with pytest.raises(DigitrecError, match="no such file"):
-        trials.train_members(get_recipe("fast", None), str(tmp_path / "nonexistent"), proj, 2, overwrite=True)
+        sweeps.train_members(get_recipe("fast", None), str(tmp_path / "nonexistent"), proj, 2, overwrite=True)
     assert state(proj) == before
     monkeypatch.setattr(cluster, "connected", lambda *a, **k: pytest.fail("Ray started before the data was checked"))
     refused(cli(capsys, "ensemble", "--train", "2", "--recipe", "fast", "--data", str(tmp_path / "nonexistent"),
@@ -185,19 +187,19 @@ def test_trials_replace_only_what_digitrec_wrote(tmp_path, digits_dir):
     proj = tmp_path / "proj"
     _project(proj, {"trials/trial-000/config.json": "{}", "trials.csv": "t\n", ".tune/sweep/state": "s"},
              {"notes.txt": "mine", "_archive/x": "old", ".hidden": "h"})
-    plan = trials.plan_sweep(get_recipe("fast", None), str(digits_dir), {"lr": [0.01]}, 1, proj, overwrite=True)
-    trials._make_room(plan, trials.SWEEP_WRITES)
+    plan = sweeps.plan_sweep(get_recipe("fast", None), str(digits_dir), {"lr": [0.01]}, 1, proj, overwrite=True)
+    sweeps._make_room(plan, sweeps.SWEEP_WRITES)
     assert sorted(p.name for p in proj.iterdir()) == sorted([files.MANIFEST, "notes.txt", "_archive", ".hidden"])
     (proj / "trials").mkdir()  # a folder of the user's own under a name the sweep writes
     with pytest.raises(DigitrecError, match="trials: digitrec did not write this"):
-        trials.plan_sweep(get_recipe("fast", None), str(digits_dir), {"lr": [0.01]}, 1, proj, overwrite=True)
+        sweeps.plan_sweep(get_recipe("fast", None), str(digits_dir), {"lr": [0.01]}, 1, proj, overwrite=True)
     again = tmp_path / "again"
     _project(again, {"trials/trial-000/config.json": "{}"}, {})
     (again / "trials" / "mine.txt").write_text("put among the trials")
     with pytest.raises(DigitrecError, match="mine.txt: digitrec did not write this"):
-        trials.plan_sweep(get_recipe("fast", None), str(digits_dir), {"lr": [0.01]}, 1, again, overwrite=True)
+        sweeps.plan_sweep(get_recipe("fast", None), str(digits_dir), {"lr": [0.01]}, 1, again, overwrite=True)
     with pytest.raises(DigitrecError, match="already exists"):
-        trials.plan_members(get_recipe("fast", None), str(digits_dir), tmp_path / "proj", 2)
+        sweeps.plan_members(get_recipe("fast", None), str(digits_dir), tmp_path / "proj", 2)
 
 
 def test_recording_lists_the_files_and_folders_a_block_made(tmp_path):
@@ -360,9 +362,9 @@ def _op_dataset(out: Path, overwrite: bool) -> None:
 
 def _trial_op(writes: tuple[str, ...], written: tuple[str, ...]):
     def op(out: Path, overwrite: bool) -> None:
-        plan = trials.TrialPlan(out, [], overwrite)
-        trials.check_out(out, overwrite, writes)
-        trials._make_room(plan, writes)
+        plan = sweeps.TrialPlan(out, [], overwrite)
+        sweeps.check_out(out, overwrite, writes)
+        sweeps._make_room(plan, writes)
         with files.recording(out, writes):
             for relative in written:
                 (out / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -371,7 +373,7 @@ def _trial_op(writes: tuple[str, ...], written: tuple[str, ...]):
 
 
 def _op_lines(out: Path, overwrite: bool) -> None:
-    from digitrec.commands import LINE_FILES
+    from digitrec.cli.commands import LINE_FILES
 
     files.check_output_folder(out, overwrite, LINE_FILES, whole=False)
     with files.recording(out, LINE_FILES):
@@ -381,9 +383,9 @@ def _op_lines(out: Path, overwrite: bool) -> None:
 
 OPS = {
     "dataset": _op_dataset,
-    "sweep": _trial_op(trials.SWEEP_WRITES, ("trials/trial-000/config.json", "trials/trial-000/model.safetensors",
+    "sweep": _trial_op(sweeps.SWEEP_WRITES, ("trials/trial-000/config.json", "trials/trial-000/model.safetensors",
                                              ".tune/sweep/state.json", "trials.csv", "trials.png")),
-    "ensemble": _trial_op(trials.ENSEMBLE_WRITES, ("members/seed-0/config.json", "members/seed-1/config.json",
+    "ensemble": _trial_op(sweeps.ENSEMBLE_WRITES, ("members/seed-0/config.json", "members/seed-1/config.json",
                                                    ".tune/ensemble/state.json", "model.safetensors", "config.json")),
     "lines": _op_lines,
 }
@@ -513,7 +515,7 @@ def test_an_ensemble_that_lists_itself_is_one_line_not_a_recursion(tmp_path, cap
     config = json.loads((ens / "config.json").read_text())
     config["members"][0]["path"] = str(ens)  # as the old bug left it: the ensemble among its own members
     (ens / "config.json").write_text(json.dumps(config))
-    from digitrec import runs
+    from digitrec.inference import runs
 
     with pytest.raises(DigitrecError, match="lists itself"):
         runs.read_config(ens).splits()
@@ -526,23 +528,23 @@ def test_resume_finishes_only_a_folder_digitrec_made(tmp_path):
     (theirs / "model.safetensors").write_bytes(b"my weights")
     before = state(theirs)
     with pytest.raises(DigitrecError, match="did not write"):
-        trials.check_out(theirs, False, trials.ENSEMBLE_WRITES, resume=True)
+        sweeps.check_out(theirs, False, sweeps.ENSEMBLE_WRITES, resume=True)
     assert state(theirs) == before
     ours = tmp_path / "ours"
     (ours / "members" / "seed-0").mkdir(parents=True)
     files.write_manifest(ours, set(), {"members"})
     (ours / "config.json").write_text("{}")  # not listed: someone else's
     with pytest.raises(DigitrecError, match="did not write"):
-        trials.check_out(ours, False, trials.ENSEMBLE_WRITES, resume=True)
+        sweeps.check_out(ours, False, sweeps.ENSEMBLE_WRITES, resume=True)
     files.add_written(ours, {"config.json"})
-    assert trials.check_out(ours, False, trials.ENSEMBLE_WRITES, resume=True) == ours
-    assert trials.check_out(tmp_path / "new", False, trials.ENSEMBLE_WRITES, resume=True) == tmp_path / "new"
+    assert sweeps.check_out(ours, False, sweeps.ENSEMBLE_WRITES, resume=True) == ours
+    assert sweeps.check_out(tmp_path / "new", False, sweeps.ENSEMBLE_WRITES, resume=True) == tmp_path / "new"
 
 
 def _tune_inputs(tmp_path, digits) -> tuple[Path, Path]:
     import numpy as np
 
-    from digitrec import synthetic
+    from digitrec.data import synthetic
     from tests.conftest import write_idx
 
     hand, replay = tmp_path / "hand", tmp_path / "replay"
@@ -573,7 +575,7 @@ def test_tune_removes_only_its_own_staging_folder_and_refuses_a_symlinked_out(tm
 
 
 def test_train_drops_only_its_own_stale_temporaries(tmp_path):
-    from digitrec import runs
+    from digitrec.inference import runs
 
     run = tmp_path / "T1"
     run.mkdir()
@@ -590,7 +592,7 @@ def test_train_drops_only_its_own_stale_temporaries(tmp_path):
 def _pics(folder: Path) -> Path:
     import numpy as np
 
-    from digitrec import synthetic
+    from digitrec.data import synthetic
 
     folder.mkdir()
     synthetic.hand_digit("backhand", 3, np.random.default_rng(0), size=112).save(folder / "3.png")

@@ -5,10 +5,11 @@ import pytest
 from conftest import copy_run, write_kaggle_csv
 from PIL import Image
 
-from digitrec import data, plots
-from digitrec.evaluate import evaluate, held_out
-from digitrec.predict import Predictor
-from digitrec.report import write_report
+from digitrec import data
+from digitrec.inference import plots
+from digitrec.inference.engine import Predictor
+from digitrec.inference.metrics import evaluate, held_out
+from digitrec.inference.report import write_report
 
 
 def assert_figure(path):
@@ -67,7 +68,7 @@ def test_error_grid_shows_each_misread_digit(tmp_path, digits):
 
 
 def test_curves_from_epoch_metrics(tmp_path):
-    from digitrec.runs import EpochMetrics
+    from digitrec.inference.runs import EpochMetrics
 
     history = [EpochMetrics(e, 1 / e, 1 - 0.1 / e, 1.1 / e, 1 - 0.2 / e, 1.0, 0.01) for e in range(1, 6)]
     assert_figure(plots.curves(history, tmp_path / "curves.png"))

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitrec import DigitrecError, load_model, synthetic
+from digitrec import DigitrecError, load_model
+from digitrec.data import synthetic
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_missing_run_folder(tmp_path):
 
 
 def test_onnx_engine_agrees_with_pytorch(digits):
-    from digitrec.predict import OnnxPredictor, Predictor, load_predictor
+    from digitrec.inference.engine import OnnxPredictor, Predictor, load_predictor
 
     onnx_engine = load_predictor()  # the bundled run ships a model.onnx
     assert isinstance(onnx_engine, OnnxPredictor)
@@ -75,7 +76,7 @@ def test_onnx_engine_agrees_with_pytorch(digits):
 def _copy_bundled(tmp_path):
     import shutil
 
-    from digitrec import runs
+    from digitrec.inference import runs
 
     run = tmp_path / "run"
     shutil.copytree(runs.BUNDLED_DIR, run)
@@ -83,7 +84,7 @@ def _copy_bundled(tmp_path):
 
 
 def test_stale_onnx_file_is_refused(tmp_path):
-    from digitrec.predict import load_predictor
+    from digitrec.inference.engine import load_predictor
 
     run = _copy_bundled(tmp_path)
     weights = run / "model.safetensors"
@@ -95,7 +96,7 @@ def test_stale_onnx_file_is_refused(tmp_path):
 
 
 def test_onnx_engine_needs_an_onnx_file(tmp_path):
-    from digitrec.predict import Predictor, load_predictor
+    from digitrec.inference.engine import Predictor, load_predictor
 
     run = _copy_bundled(tmp_path)
     (run / "model.onnx").unlink()

@@ -5,9 +5,9 @@ import pytest
 from PIL import Image, ImageOps
 from scipy import ndimage
 
-from digitrec import synthetic
-from digitrec.errors import DigitrecError, NoDigitError
-from digitrec.preprocess import FIT_SIZE, MAX_INK_SHARE, even_stroke, ink_map, open_image, to_mnist
+from digitrec.core.errors import DigitrecError, NoDigitError
+from digitrec.data import synthetic
+from digitrec.imaging.preprocess import FIT_SIZE, MAX_INK_SHARE, even_stroke, ink_map, open_image, to_mnist
 
 
 def _png(image: Image.Image) -> bytes:
@@ -116,7 +116,7 @@ def test_ink_that_no_digit_makes_is_no_digit(picture):
 
 
 def test_pens_far_from_mnists_width_are_brought_to_it(digits):
-    from digitrec.preprocess import STROKE_RANGE, stroke_width
+    from digitrec.imaging.preprocess import STROKE_RANGE, stroke_width
 
     for payload_of in (synthetic.ballpoint, synthetic.marker):
         rng = np.random.default_rng(0)
@@ -236,7 +236,7 @@ def test_light_pieces_far_from_the_digit_go_unless_there_are_too_many_to_compare
     # Dots far from a stroke, each holding 9 % of its ink: a few are specks beside a digit and go; past
     # MAX_CHAINED the picture is noise, not a digit and its specks, and every two pieces are not compared
     # (that would grow quadratically with the pieces), so all stay.
-    from digitrec.preprocess import MAX_CHAINED, _clean
+    from digitrec.imaging.preprocess import MAX_CHAINED, _clean
 
     ink = np.zeros((200, 200), np.float32)
     ink[10:40, 10:16] = 1.0  # the digit: a 1's stem

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digitrec import load_model, synthetic
-from digitrec.errors import DigitrecError
-from digitrec.evaluate import edit_distance, score_numbers
+from digitrec import load_model
+from digitrec.core.errors import DigitrecError
+from digitrec.data import synthetic
+from digitrec.inference.metrics import edit_distance, score_numbers
 
 
 def number_picture(text: str, seed: int = 0, gap: float = 0.5, height: int = 120) -> Image.Image:
@@ -110,8 +111,8 @@ def test_cli_reads_a_folder_and_scores_against_numbers_csv(tmp_path_factory, cap
 def test_api_reads_uploads_and_base64_json():
     from fastapi.testclient import TestClient
 
-    from digitrec.predict import Predictor
-    from digitrec.serve import create_app
+    from digitrec.inference.engine import Predictor
+    from digitrec.serving.app import create_app
 
     client = TestClient(create_app(Predictor.load()))
     png = synthetic.png_bytes(number_picture("907", seed=5))
@@ -138,8 +139,8 @@ def test_a_large_jpeg_is_decoded_reduced_and_boxed_in_its_own_pixels():
 
     from PIL import Image
 
-    from digitrec.predict import load_predictor
-    from digitrec.preprocess import open_image
+    from digitrec.imaging.preprocess import open_image
+    from digitrec.inference.engine import load_predictor
 
     photo = Image.open(Path(__file__).parent.parent / "docs" / "number-2026.jpg")
     big = io.BytesIO()
@@ -154,8 +155,8 @@ def test_a_large_jpeg_is_decoded_reduced_and_boxed_in_its_own_pixels():
 
 
 def test_where_both_readers_find_as_many_digits_each_digit_goes_to_the_surer_one():
-    from digitrec.lines import LineDigit
-    from digitrec.read import DigitReading, Reading, _digit_by_digit
+    from digitrec.reading.line import LineDigit
+    from digitrec.reading.numbers import DigitReading, Reading, _digit_by_digit
 
     crops = np.zeros((3, 28, 28), np.uint8)
     segmented = Reading("171", 0.5, [DigitReading(1, 0.99, [0, 0, 5, 9]), DigitReading(7, 0.55, [6, 0, 11, 9]),

@@ -31,7 +31,7 @@ def test_each_stage_needs_only_stages_listed_before_it(rebuild):
 
 def test_the_bundled_recipe_is_the_one_the_shipped_config_records(rebuild):
     """The ftbox30 stage's settings, run through the CLI's parser, give the shipped network's recipe."""
-    from digitrec import runs
+    from digitrec.inference import runs
 
     shipped = runs.read_config(None).recipe
     command = rebuild.command(rebuild.BY_NAME["ftbox30"], Path("runs/rebuild"), "MNIST")

@@ -1,7 +1,7 @@
 import pytest
 
-from digitrec.errors import DigitrecError
-from digitrec.recipes import RECIPES, Recipe, get_recipe, list_recipes, parse_overrides
+from digitrec.core.errors import DigitrecError
+from digitrec.models.recipes import RECIPES, Recipe, get_recipe, list_recipes, parse_overrides
 
 
 def test_overrides_are_typed_by_the_dataclass():

@@ -1,4 +1,4 @@
-"""Training digits drawn as other pens, papers and scanners give them (digitrec.rendered)."""
+"""Training digits drawn as other pens, papers and scanners give them (digitrec.data.views)."""
 
 from pathlib import Path
 
@@ -7,18 +7,18 @@ import pytest
 import torch
 from test_train import _quick
 
-from digitrec import rendered
-from digitrec.errors import DigitrecError
-from digitrec.train import _with_rendered, train
+from digitrec.core.errors import DigitrecError
+from digitrec.data import views
+from digitrec.training.loop import _with_rendered, train
 
 
 def test_views_are_the_same_digits_through_preprocessing_and_seeded(small_train):
     images = small_train.x[:24]
-    one = rendered.render_views(images, 2, seed=7, processes=1)
-    two = rendered.render_views(images, 2, seed=7, processes=2)
+    one = views.render_views(images, 2, seed=7, processes=1)
+    two = views.render_views(images, 2, seed=7, processes=2)
     assert one.shape == (2, 24, 28, 28) and one.dtype == np.uint8
     assert np.array_equal(one, two)  # the work's split does not change the views
-    assert not np.array_equal(one, rendered.render_views(images, 2, seed=8, processes=1))
+    assert not np.array_equal(one, views.render_views(images, 2, seed=8, processes=1))
     assert not np.array_equal(one[0], images) and not np.array_equal(one[0], one[1])
     # Still the same digit: each view correlates with its digit far more than with another digit.
     flat = lambda a: (a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(1, keepdims=True)).astype(float)  # noqa: E731
@@ -28,45 +28,45 @@ def test_views_are_the_same_digits_through_preprocessing_and_seeded(small_train)
 
 
 def test_a_recipe_names_the_kinds_of_view_and_the_default_is_rendered_training_kinds(small_train):
-    from digitrec.recipes import Recipe
+    from digitrec.models.recipes import Recipe
 
-    assert tuple(Recipe().render_kinds.split(",")) == rendered.TRAINING_KINDS
+    assert tuple(Recipe().render_kinds.split(",")) == views.TRAINING_KINDS
     images = small_train.x[:12]
-    usual = rendered.render_views(images, 2, seed=3, processes=1)
-    assert np.array_equal(usual, rendered.render_views(images, 2, seed=3, processes=1, kinds=rendered.TRAINING_KINDS))
-    boxed = rendered.render_views(images, 2, seed=3, processes=1, kinds=("boxed",))
+    usual = views.render_views(images, 2, seed=3, processes=1)
+    assert np.array_equal(usual, views.render_views(images, 2, seed=3, processes=1, kinds=views.TRAINING_KINDS))
+    boxed = views.render_views(images, 2, seed=3, processes=1, kinds=("boxed",))
     # A digit stretched to fill its box fills the 28x28's 20x20 box both ways, as no MNIST digit does.
     def wide(views):
         return ((views > 60).any(axis=2).sum(axis=2) >= 18).mean()
 
     assert wide(boxed) > 0.75 and wide(usual) < 0.4
     with pytest.raises(DigitrecError, match="unknown kind of rendered view 'crayon'"):
-        rendered.render_views(images, 1, seed=3, kinds=("photos", "crayon"))
+        views.render_views(images, 1, seed=3, kinds=("photos", "crayon"))
 
 
 def test_views_are_cached_and_made_again_when_anything_changes(small_train, tmp_path, monkeypatch):
-    monkeypatch.setenv(rendered.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(views.CACHE_ENV, str(tmp_path))
     images = small_train.x[:6]
-    first = rendered.cached_views(images, 1, seed=0)
+    first = views.cached_views(images, 1, seed=0)
     assert len(list(tmp_path.glob("views-*.npy"))) == 1
 
     def no_drawing(*args, **kwargs):
         raise AssertionError("drawn again although cached")
 
-    monkeypatch.setattr(rendered, "render_views", no_drawing)
-    assert np.array_equal(rendered.cached_views(images, 1, seed=0), first)
+    monkeypatch.setattr(views, "render_views", no_drawing)
+    assert np.array_equal(views.cached_views(images, 1, seed=0), first)
     with pytest.raises(AssertionError, match="drawn again"):
-        rendered.cached_views(images, 1, seed=1)  # other settings: other views
+        views.cached_views(images, 1, seed=1)  # other settings: other views
     with pytest.raises(AssertionError, match="drawn again"):
-        rendered.cached_views(images, 1, seed=0, kinds=("photos", "boxed"))  # other kinds named: other views
-    # Other kinds of picture drawn (rendered.py picks them): other views, not yesterday's from the cache.
+        views.cached_views(images, 1, seed=0, kinds=("photos", "boxed"))  # other kinds named: other views
+    # Other kinds of picture drawn (views.py picks them): other views, not yesterday's from the cache.
     changed = tmp_path / "rendered.py"
-    source = Path(rendered.__file__).read_text()
+    source = Path(views.__file__).read_text()
     changed.write_text(source.replace('"ruled")', '"ruled", "boxed")'))
     assert changed.read_text() != source
-    monkeypatch.setattr(rendered, "__file__", str(changed))
+    monkeypatch.setattr(views, "__file__", str(changed))
     with pytest.raises(AssertionError, match="drawn again"):
-        rendered.cached_views(images, 1, seed=0)
+        views.cached_views(images, 1, seed=0)
 
 
 def test_a_fraction_of_each_batch_is_swapped_for_its_views():
@@ -79,7 +79,7 @@ def test_a_fraction_of_each_batch_is_swapped_for_its_views():
 
 
 def test_training_with_rendered_views_learns(tmp_path, small_train, digits, monkeypatch):
-    monkeypatch.setenv(rendered.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(views.CACHE_ENV, str(tmp_path / "cache"))
     subset = small_train.subset(np.arange(300))  # drawing the views is most of the test's time
     result = train(_quick("mlp", epochs=2, rendered=0.5, render_views=1), subset, digits["test"], tmp_path / "run")
     assert result.history[-1].val_accuracy > 0.6
@@ -87,9 +87,9 @@ def test_training_with_rendered_views_learns(tmp_path, small_train, digits, monk
 
 
 def test_a_damaged_cache_file_is_made_again(small_train, tmp_path, monkeypatch):
-    monkeypatch.setenv(rendered.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(views.CACHE_ENV, str(tmp_path))
     images = small_train.x[:4]
-    first = rendered.cached_views(images, 1, seed=0)
+    first = views.cached_views(images, 1, seed=0)
     (cached,) = tmp_path.glob("views-*.npy")
     cached.write_bytes(cached.read_bytes()[:100])  # cut short, as a full disk or a copy gone wrong leaves it
-    assert np.array_equal(rendered.cached_views(images, 1, seed=0), first)
+    assert np.array_equal(views.cached_views(images, 1, seed=0), first)

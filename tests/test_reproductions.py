@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 from test_cli import check_refusal, run_cli, run_main
 
-from digitrec import runs, synthetic
+from digitrec.data import synthetic
+from digitrec.inference import runs
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

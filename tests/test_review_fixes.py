@@ -21,8 +21,8 @@ def _broken_exif_png() -> bytes:
 def client():
     from fastapi.testclient import TestClient
 
-    from digitrec.predict import load_predictor
-    from digitrec.serve import create_app
+    from digitrec.inference.engine import load_predictor
+    from digitrec.serving.app import create_app
 
     with TestClient(create_app(load_predictor(threads=1)), raise_server_exceptions=False) as c:
         yield c
@@ -38,7 +38,7 @@ def _run(capsys, argv):
 
 
 def test_damaged_exif_is_read_unrotated():
-    from digitrec.preprocess import open_image
+    from digitrec.imaging.preprocess import open_image
 
     image = open_image(_broken_exif_png())
     assert image.size == (100, 100)
@@ -66,7 +66,7 @@ def test_very_long_json_integer_is_a_400(client, endpoint, key):
 
 
 def test_oversized_picture_file_is_refused_unread(tmp_path, capsys, monkeypatch):
-    from digitrec import formats
+    from digitrec.data import formats
 
     big = tmp_path / "S" / "big.png"
     big.parent.mkdir()
@@ -93,8 +93,8 @@ def test_oversized_picture_file_is_refused_unread(tmp_path, capsys, monkeypatch)
 
 @pytest.mark.parametrize("name", [".examples.csv", "3", ".inputs", ".tuned/tune.log", ""])
 def test_collect_folder_with_a_link_is_refused(tmp_path, name):
-    from digitrec.collect import Collector
-    from digitrec.errors import DigitrecError
+    from digitrec.core.errors import DigitrecError
+    from digitrec.serving.corrections import Collector
 
     outside = tmp_path / "outside.csv"
     outside.write_text("keep\n")
@@ -110,7 +110,7 @@ def test_collect_folder_with_a_link_is_refused(tmp_path, name):
 
 
 def test_collect_log_is_never_appended_through_a_link(tmp_path):
-    from digitrec.collect import _append_line
+    from digitrec.serving.corrections import _append_line
 
     outside = tmp_path / "outside.csv"
     outside.write_text("keep\n")
@@ -123,7 +123,7 @@ def test_collect_log_is_never_appended_through_a_link(tmp_path):
 def test_carriage_return_in_a_cell_is_quoted_and_keeps_the_row_whole():
     import csv
 
-    from digitrec.csvout import csv_text
+    from digitrec.core.csvout import csv_text
 
     text = csv_text(["file", "digit"], [["a\rb.png", 3], ["c\nd.png", 4], ["=1+1\r.png", 5], ["plain", -0.5]])
     assert text.startswith("file,digit\n") and text.endswith("plain,-0.5\n")
@@ -133,7 +133,7 @@ def test_carriage_return_in_a_cell_is_quoted_and_keeps_the_row_whole():
 
 
 def test_read_folder_does_not_go_back_through_a_loop(tmp_path, capsys):
-    from digitrec import synthetic
+    from digitrec.data import synthetic
 
     images, _ = synthetic.drawn_digits(2, seed=3)
     (tmp_path / "sub").mkdir()
@@ -165,9 +165,9 @@ def test_counts_on_the_command_line_have_an_upper_bound(tmp_path, capsys, monkey
 def test_damaged_exif_in_a_correction_is_kept(tmp_path):
     from fastapi.testclient import TestClient
 
-    from digitrec.collect import Collector
-    from digitrec.predict import load_predictor
-    from digitrec.serve import create_app
+    from digitrec.inference.engine import load_predictor
+    from digitrec.serving.app import create_app
+    from digitrec.serving.corrections import Collector
 
     app = create_app(load_predictor(threads=1), collector=Collector(tmp_path / "COL"))
     with TestClient(app, raise_server_exceptions=False) as c:

@@ -3,10 +3,10 @@ import re
 
 import pytest
 
-from digitrec import runs
-from digitrec.errors import BlankImageError, DigitrecError, TooLargeError
-from digitrec.files import atomic_path, atomic_write_text
-from digitrec.recipes import Recipe
+from digitrec.core.errors import BlankImageError, DigitrecError, TooLargeError
+from digitrec.core.files import atomic_path, atomic_write_text
+from digitrec.inference import runs
+from digitrec.models.recipes import Recipe
 
 
 def test_the_bundled_config_reads_and_writes_back_unchanged(tmp_path):

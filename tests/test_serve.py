@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from server import running_server
 
-from digitrec import synthetic
+from digitrec.data import synthetic
 
 
 @pytest.fixture(scope="module")
@@ -210,8 +210,8 @@ def test_clients_that_go_away_or_send_huge_headers_leave_no_traceback(tmp_path):
 def test_requests_arriving_together_are_read_in_one_batch_with_the_same_answers():
     import asyncio
 
-    from digitrec.predict import load_predictor
-    from digitrec.serve import create_app
+    from digitrec.inference.engine import load_predictor
+    from digitrec.serving.app import create_app
 
     app = create_app(load_predictor(threads=1))
     images, _ = synthetic.drawn_digits(16, seed=8)

@@ -20,11 +20,13 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from digitrec import collect, serve, synthetic
 from digitrec.cli import main
-from digitrec.collect import INPUTS, LOG, Collector
-from digitrec.formats import iter_image_files
-from digitrec.predict import load_predictor
+from digitrec.data import synthetic
+from digitrec.data.formats import iter_image_files
+from digitrec.inference.engine import load_predictor
+from digitrec.serving import app as server_app
+from digitrec.serving import corrections
+from digitrec.serving.corrections import INPUTS, LOG, Collector
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def _kept(folder: Path) -> list[Path]:
 @pytest.fixture
 def collecting(predictor, tmp_path):
     def make(origins=()):
-        app = serve.create_app(predictor, ("localhost", "127.0.0.1"), Collector(tmp_path / "kept"), origins)
+        app = server_app.create_app(predictor, ("localhost", "127.0.0.1"), Collector(tmp_path / "kept"), origins)
         return TestClient(app, base_url="http://127.0.0.1:8000"), tmp_path / "kept"
     return make
 
@@ -88,7 +90,7 @@ def test_the_own_page_and_scripts_still_store_examples(collecting, headers):
 
 
 def test_the_default_port_is_the_same_origin(predictor):
-    client = TestClient(serve.create_app(predictor, ("localhost",)), base_url="http://localhost:80")
+    client = TestClient(server_app.create_app(predictor, ("localhost",)), base_url="http://localhost:80")
     response = client.post("/api/predict", content=_png(), headers={"content-type": "image/png",
                                                                     "origin": "http://localhost"})
     assert response.status_code == 200, response.text
@@ -96,7 +98,7 @@ def test_the_default_port_is_the_same_origin(predictor):
 
 @pytest.mark.parametrize("path", ["/api/predict", "/api/read"])
 def test_reading_endpoints_refuse_another_origin_and_answer_scripts(predictor, path):
-    client = TestClient(serve.create_app(predictor))
+    client = TestClient(server_app.create_app(predictor))
     send = {"content": _png(), "headers": {"content-type": "image/png"}}
     refused = client.post(path, **{**send, "headers": {**send["headers"], "origin": "http://evil.example"}})
     assert refused.status_code == 403 and "error" in refused.json()
@@ -133,7 +135,7 @@ def test_serve_refuses_an_origin_that_is_not_one(value, capsys):
 
 def test_decoding_runs_in_threads_a_few_at_a_time_and_health_answers(predictor, monkeypatch):
     """Decoding a picture blocks; done on the event loop it kept /api/health waiting for every upload."""
-    real, running, most = serve.open_image, [0], [0]
+    real, running, most = server_app.open_image, [0], [0]
     lock = threading.Lock()
 
     def slow_open(payload, max_pixels):
@@ -145,8 +147,8 @@ def test_decoding_runs_in_threads_a_few_at_a_time_and_health_answers(predictor, 
             running[0] -= 1
         return real(payload, max_pixels)
 
-    monkeypatch.setattr(serve, "open_image", slow_open)
-    app = serve.create_app(predictor)
+    monkeypatch.setattr(server_app, "open_image", slow_open)
+    app = server_app.create_app(predictor)
     big = io.BytesIO()
     Image.new("L", (1500, 1500), 255).save(big, format="PNG")  # over LARGE_PIXELS: the one-at-a-time path
 
@@ -166,7 +168,7 @@ def test_decoding_runs_in_threads_a_few_at_a_time_and_health_answers(predictor, 
     health, waited, answers = asyncio.run(scenario())
     assert health.status_code == 200 and waited < 0.3, waited
     assert [a.status_code for a in answers] == [200] * 8 + [422]  # the large one is blank paper
-    assert 2 <= most[0] <= serve.DECODE_SLOTS + 1  # small ones in parallel, bounded; the large one beside
+    assert 2 <= most[0] <= server_app.DECODE_SLOTS + 1  # small ones in parallel, bounded; the large one beside
 
 
 def test_an_upload_that_never_comes_never_reaches_the_framework(predictor, monkeypatch):
@@ -181,8 +183,8 @@ def test_an_upload_that_never_comes_never_reaches_the_framework(predictor, monke
         await real(self, scope, receive, send)
 
     monkeypatch.setattr(FastAPI, "__call__", counting)
-    monkeypatch.setattr(serve, "BODY_SECONDS", 0.2)
-    app = serve.create_app(predictor)
+    monkeypatch.setattr(server_app, "BODY_SECONDS", 0.2)
+    app = server_app.create_app(predictor)
 
     def upload(then: dict):
         messages = iter([{"type": "http.request", "body": b"\x89PNG", "more_body": True}, then])
@@ -214,8 +216,8 @@ def test_an_upload_that_never_comes_never_reaches_the_framework(predictor, monke
 def test_a_picture_whose_size_the_header_does_not_tell_is_read_one_at_a_time():
     ico = io.BytesIO()
     Image.new("RGBA", (64, 64), (0, 0, 0, 255)).save(ico, format="ICO")
-    assert serve._large(ico.getvalue()) and serve._large(b"not a picture")
-    assert not serve._large(_png())
+    assert server_app._large(ico.getvalue()) and server_app._large(b"not a picture")
+    assert not server_app._large(_png())
 
 
 # ---------------------------------------------------------------- malformed requests
@@ -229,14 +231,14 @@ def test_a_picture_whose_size_the_header_does_not_tell_is_read_one_at_a_time():
     ("data:,,,,", 400), ("data:\x00;base64,AA==", 400),
 ])
 def test_malformed_data_urls_are_a_json_4xx(predictor, url, status):
-    client = TestClient(serve.create_app(predictor), raise_server_exceptions=False)
+    client = TestClient(server_app.create_app(predictor), raise_server_exceptions=False)
     response = client.post("/api/read", json={"image": url})
     assert response.status_code == status, response.text
     assert set(response.json()) == {"error"}
 
 
 def test_a_data_url_of_a_picture_is_read(predictor):
-    client = TestClient(serve.create_app(predictor))
+    client = TestClient(server_app.create_app(predictor))
     url = "data:image/png;base64," + base64.b64encode(_png(4)).decode()
     assert client.post("/api/read", json={"image": url}).json()["text"] == "4"
 
@@ -272,7 +274,10 @@ def _exchange(port: int, request: bytes) -> bytes:
     return answer
 
 
-@pytest.mark.parametrize("protocol", ["digitrec.serve:JsonHttpToolsProtocol", "digitrec.serve:JsonH11Protocol"])
+PROTOCOLS = ["digitrec.serving.app:JsonHttpToolsProtocol", "digitrec.serving.app:JsonH11Protocol"]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_malformed_http_gets_a_json_400(protocol):
     server, thread, port = _uvicorn(protocol)
     try:
@@ -299,8 +304,8 @@ def _closed_after(port: int, send: bytes) -> float:
 
 def test_a_connection_whose_headers_never_come_is_closed(monkeypatch):
     """uvicorn alone holds a connection that sends nothing, or its headers a byte at a time, forever."""
-    monkeypatch.setattr(serve, "HEADER_SECONDS", 0.5)
-    server, thread, port = _uvicorn("digitrec.serve:JsonHttpToolsProtocol")
+    monkeypatch.setattr(server_app, "HEADER_SECONDS", 0.5)
+    server, thread, port = _uvicorn("digitrec.serving.app:JsonHttpToolsProtocol")
     try:
         assert _closed_after(port, b"") < 3
         assert _closed_after(port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a") < 3
@@ -316,7 +321,8 @@ def test_a_connection_whose_headers_never_come_is_closed(monkeypatch):
 def test_serve_runs_the_json_protocol(monkeypatch):
     import uvicorn
 
-    for name in (serve.SERVE_MODEL_ENV, serve.SERVE_HOSTS_ENV, serve.SERVE_ORIGINS_ENV, serve.SERVE_COLLECT_ENV):
+    for name in ("SERVE_MODEL_ENV", "SERVE_HOSTS_ENV", "SERVE_ORIGINS_ENV", "SERVE_COLLECT_ENV"):
+        name = getattr(server_app, name)
         monkeypatch.setenv(name, "")  # restored after the test
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: seen.update(k))
@@ -324,8 +330,8 @@ def test_serve_runs_the_json_protocol(monkeypatch):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     assert main(["serve", "--port", str(port), "--workers", "1", "--allow-origin", "http://localhost:3000/"]) == 0
-    assert seen["http"] == "digitrec.serve:JsonHttpToolsProtocol"
-    assert os.environ[serve.SERVE_ORIGINS_ENV] == "http://localhost:3000"
+    assert seen["http"] == "digitrec.serving.app:JsonHttpToolsProtocol"
+    assert os.environ[server_app.SERVE_ORIGINS_ENV] == "http://localhost:3000"
 
 
 @pytest.fixture
@@ -372,7 +378,7 @@ def _no_room_for_the_28x28(kept: Path) -> None:
                          ids=["second-picture", "log"])
 def test_an_example_that_cannot_be_kept_whole_is_not_kept_at_all(predictor, tmp_path, block):
     kept = tmp_path / "kept"
-    client = TestClient(serve.create_app(predictor, collector=Collector(kept)))
+    client = TestClient(server_app.create_app(predictor, collector=Collector(kept)))
     (kept / "5").mkdir()
     (kept / "5" / "mine.png").write_bytes(b"the user's own file")
     block(kept)
@@ -392,25 +398,25 @@ def test_a_log_line_cut_short_by_a_full_disk_is_cut_back_off(tmp_path, monkeypat
         real(fd, data[: len(data) // 2])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(collect.os, "write", half)
+    monkeypatch.setattr(corrections.os, "write", half)
     with pytest.raises(OSError):
-        collect._append_line(log, "b/c.png,2,corrected,7\n")
+        corrections._append_line(log, "b/c.png,2,corrected,7\n")
     assert log.read_text() == "a,1\n"
-    monkeypatch.setattr(collect.os, "write", lambda fd, data: real(fd, data[:3]))
+    monkeypatch.setattr(corrections.os, "write", lambda fd, data: real(fd, data[:3]))
     with pytest.raises(OSError):
-        collect._append_line(log, "b/c.png,2,corrected,7\n")
+        corrections._append_line(log, "b/c.png,2,corrected,7\n")
     assert log.read_text() == "a,1\n"
 
 
 def test_a_failed_tune_is_said_on_the_servers_stderr(tmp_path, capsys):
     collector = Collector(tmp_path / "kept", tune_every=1)
-    (tmp_path / "kept" / collect.TUNED).mkdir()
+    (tmp_path / "kept" / corrections.TUNED).mkdir()
     fail = [sys.executable, "-c", "import sys; print('warning: skipped 3/x.png: empty file', file=sys.stderr); "
                              "print('digitrec: error: no example left', file=sys.stderr); sys.exit(2)"]
-    collector._tune(fail, tmp_path / "kept" / collect.TUNED / "run", 1)
+    collector._tune(fail, tmp_path / "kept" / corrections.TUNED / "run", 1)
     err = capsys.readouterr().err
     assert "skipped 3/x.png" in err and "no example left" in err and "failed (exit 2)" in err
-    assert "no example left" in (tmp_path / "kept" / collect.TUNED / "tune.log").read_text()
+    assert "no example left" in (tmp_path / "kept" / corrections.TUNED / "tune.log").read_text()
     assert collector.current_model() is None
 
 
@@ -461,7 +467,7 @@ def test_tune_refuses_when_a_digit_is_left_with_no_example(tmp_path, replay_dir,
 
 def test_tune_reads_a_collect_folder_with_a_stray_picture(tmp_path, replay_dir, predictor, capsys):
     kept = tmp_path / "kept"
-    client = TestClient(serve.create_app(predictor, collector=Collector(kept)))
+    client = TestClient(server_app.create_app(predictor, collector=Collector(kept)))
     for d in (1, 4):
         assert client.post("/api/correct", files={"file": ("x.png", _png(d), "image/png")},
                            data={"label": str(d)}).status_code == 200

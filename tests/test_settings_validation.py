@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from digitrec import runs
 from digitrec.cli import main
-from digitrec.errors import DigitrecError
-from digitrec.recipes import SEED_MAX, SETTING_RULES, Recipe, check_setting, parse_overrides
+from digitrec.core.errors import DigitrecError
+from digitrec.inference import runs
+from digitrec.models.recipes import SEED_MAX, SETTING_RULES, Recipe, check_setting, parse_overrides
 
 
 def _refused(capsys, argv: list[str]) -> str:
@@ -116,20 +116,20 @@ def test_ray_verbs_refuse_bad_settings_before_ray_starts(tmp_path, capsys, monke
 
 
 def test_ensemble_member_seeds_stay_in_range(tmp_path):
-    from digitrec import trials
+    from digitrec.cluster import sweeps
 
     with pytest.raises(DigitrecError, match=f"seeds {SEED_MAX - 1} to {SEED_MAX + 1} for 3 members"):
-        trials.train_members(Recipe(seed=SEED_MAX - 1), None, tmp_path / "ens", 3)
+        sweeps.train_members(Recipe(seed=SEED_MAX - 1), None, tmp_path / "ens", 3)
     assert not (tmp_path / "ens").exists()
 
 
 def test_a_sweep_can_try_without_and_with_a_teacher(tmp_path):
-    from digitrec import trials
+    from digitrec.cluster import sweeps
 
     teacher = tmp_path / "teacher"
     teacher.mkdir()
     (teacher / runs.CONFIG).write_text("{}")
-    space = trials.parse_space([f"teacher=,{teacher}", "lr=0.01,0.02"])
+    space = sweeps.parse_space([f"teacher=,{teacher}", "lr=0.01,0.02"])
     assert space == {"teacher": ["", str(teacher.resolve())], "lr": [0.01, 0.02]}
 
 

@@ -3,11 +3,13 @@ import pytest
 import torch
 from conftest import copy_run
 
-from digitrec import models, runs
-from digitrec.errors import DigitrecError
-from digitrec.inputs import channels_last, to_input
-from digitrec.recipes import Recipe, get_recipe
-from digitrec.train import (
+from digitrec.core.errors import DigitrecError
+from digitrec.data import views
+from digitrec.inference import runs
+from digitrec.models import architectures
+from digitrec.models.recipes import Recipe, get_recipe
+from digitrec.models.tensors import channels_last, to_input
+from digitrec.training.loop import (
     augment,
     augment_with_clean,
     distillation_targets,
@@ -31,7 +33,7 @@ def test_convolutions_run_channels_last(tiny_digits, arch):
     # One-channel NCHW strides would send every later layer down PyTorch's slower NCHW path.
     x = to_input(tiny_digits.x[:4])
     assert x.stride() == (784, 1, 28, 1)
-    model = models.create_model(arch).to(memory_format=torch.channels_last)
+    model = architectures.create_model(arch).to(memory_format=torch.channels_last)
     conv_outputs = []
     for layer in model.modules():
         if isinstance(layer, torch.nn.Conv2d):
@@ -238,10 +240,9 @@ def test_augment_with_clean_turns_the_clean_digits_as_it_turns_the_batch(tiny_di
 
 @pytest.mark.parametrize("reads", ["view", "clean"])
 def test_a_teacher_reads_the_view_or_the_digit_as_written(tmp_path, small_train, monkeypatch, reads):
-    from digitrec import rendered
 
     # Every digit swapped for a blank view: a teacher reading the view sees no ink, one reading the digit does.
-    monkeypatch.setattr(rendered, "cached_views",
+    monkeypatch.setattr(views, "cached_views",
                         lambda images, views, seed, kinds: np.zeros((views, *images.shape), np.uint8))
     teacher = _WatchingTeacher()
     recipe = _quick("mlp", schedule="constant", rendered=1.0, teacher="watching", teacher_reads=reads)
@@ -335,13 +336,13 @@ def test_a_run_with_test_time_shifts_saves_loads_and_exports_them(tmp_path, digi
                                                                   no_figures):
     import onnxruntime as ort
 
-    from digitrec.export import export_onnx
-    from digitrec.predict import Predictor
+    from digitrec.inference.engine import Predictor
+    from digitrec.inference.export import export_onnx
 
     _small_loader(monkeypatch)
     _, config = train_run(_quick("mlp", epochs=1, tta_shift_px=1), digits_dir, tmp_path / "run")
     model, _ = runs.load_run(tmp_path / "run")
-    assert isinstance(model, models.ShiftAverage)
+    assert isinstance(model, architectures.ShiftAverage)
     unseen = digits["test"]
     with torch.no_grad():
         probabilities = model(to_input(unseen.x)).exp()
@@ -354,8 +355,8 @@ def test_a_run_with_test_time_shifts_saves_loads_and_exports_them(tmp_path, digi
     train_run(_quick("mlp", epochs=1), digits_dir, tmp_path / "plain")
     runs.make_ensemble([tmp_path / "run", tmp_path / "plain"], tmp_path / "ens")
     ensemble, _ = runs.load_run(tmp_path / "ens")
-    assert [type(m) for m in ensemble.members][0] is models.ShiftAverage
-    assert not isinstance(ensemble.members[1], models.ShiftAverage)
+    assert [type(m) for m in ensemble.members][0] is architectures.ShiftAverage
+    assert not isinstance(ensemble.members[1], architectures.ShiftAverage)
 
 
 class _Killed(Exception):

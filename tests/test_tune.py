@@ -9,15 +9,15 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from digitrec import synthetic
 from digitrec.cli import main
-from digitrec.collect import INPUTS, Collector
-from digitrec.formats import iter_image_files
-from digitrec.predict import Predictor, load_predictor
-from digitrec.preprocess import to_mnist
-from digitrec.runs import read_config, weights_sha256
-from digitrec.serve import create_app
-from digitrec.tune import TuneSettings, examples_sha256, load_examples, tune_run
+from digitrec.data import synthetic
+from digitrec.data.formats import iter_image_files
+from digitrec.imaging.preprocess import to_mnist
+from digitrec.inference.engine import Predictor, load_predictor
+from digitrec.inference.runs import read_config, weights_sha256
+from digitrec.serving.app import create_app
+from digitrec.serving.corrections import INPUTS, Collector
+from digitrec.training.hand import TuneSettings, examples_sha256, load_examples, tune_run
 
 FAST = TuneSettings(steps=40, replay=1000)  # enough to learn a hand's 1 (0 of 20 read right before, 20 after)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from server import running_server
 
-from digitrec import synthetic
+from digitrec.data import synthetic
 
 CHROMIUM = os.environ.get("DIGITREC_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -201,7 +201,7 @@ def test_correct_a_misread_digit_on_the_page_then_tune_reads_it(browser, tmp_pat
     --collect DIR; `digitrec tune` on that folder reads the same drawing as 1 (replaying the synthetic stand-in:
     the replayed digits keep the others, and need not be MNIST's for this)."""
     from digitrec.cli import main
-    from digitrec.predict import Predictor
+    from digitrec.inference.engine import Predictor
 
     kept = tmp_path / "kept"
     with running_server("--collect", str(kept), "--workers", "1") as url:

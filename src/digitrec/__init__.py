@@ -1,7 +1,7 @@
 """digitrec: handwritten digit recognition on a plain CPU."""
 
-from digitrec.errors import DigitrecError
-from digitrec.version import __version__
+from digitrec.core.errors import DigitrecError
+from digitrec.core.version import __version__
 
 
 def load_model(path=None, engine: str = "auto"):
@@ -9,7 +9,7 @@ def load_model(path=None, engine: str = "auto"):
     take arrays, PIL images, paths and folders. engine "auto": onnxruntime when the run has a model.onnx (the
     bundled model does), without importing torch; "torch" (or a run without model.onnx): PyTorch, from the
     train extra (`pip install "digitrec[train]"`)."""
-    from digitrec.predict import load_predictor  # `import digitrec` stays light: nothing loads until asked
+    from digitrec.inference.engine import load_predictor  # `import digitrec` stays light: nothing loads until asked
 
     return load_predictor(path, engine)
 
@@ -23,11 +23,11 @@ def tune(examples, out, model=None, replay=None, steps: int | None = None):
         >>> mine = digitrec.tune("my-digits/", "runs/mine")
         >>> mine.predict("seven.png")
     """
-    from digitrec.hardware import require_torch
+    from digitrec.core.hardware import require_torch
 
     require_torch("digitrec.tune")  # the train extra: a DigitrecError naming it, not an ImportError
-    from digitrec.predict import Predictor
-    from digitrec.tune import TuneSettings, tune_run
+    from digitrec.inference.engine import Predictor
+    from digitrec.training.hand import TuneSettings, tune_run
 
     settings = TuneSettings() if steps is None else TuneSettings(steps=steps)
     tune_run(examples, out, model, replay, settings)

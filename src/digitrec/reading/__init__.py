@@ -1,0 +1,1 @@
+"""Whole numbers: cutting a line into digits and decoding the line model."""

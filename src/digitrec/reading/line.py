@@ -1,0 +1,161 @@
+"""A line of digits as the line model sees it, and what its output says.
+
+The line model (`models.create_model("crnn")`, trained by `digitrec train-lines`) reads a whole line at
+once: a strip LINE_HEIGHT pixels high in which the digits are DIGIT_HEIGHT pixels tall (MNIST's 20-pixel
+fit) with MNIST's stroke width, light ink on black, as wide as the line. Its output is one column of
+class scores every STRIDE pixels (ten digits and a blank), read with CTC's rule: repeated classes
+merge, blanks separate. Touching and overlapping neighbours need no cut: the model was trained on them.
+
+No torch here: the server and `read` use the exported ONNX file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from digitrec.core.errors import DigitrecError
+from digitrec.imaging.morphology import EIGHT_CONNECTED
+from digitrec.imaging.preprocess import STROKE_RANGE, even_stroke, stroke_width
+
+WORK_HEIGHT = 96  # a picture is turned into ink at about this height: digits 40-90 px tall
+LINE_HEIGHT = 32
+DIGIT_HEIGHT = 20  # the height each digit is brought to, as MNIST fits its digits into 20x20
+STRIDE = 4  # input columns per output column
+MARGIN = 8  # blank columns either side of the ink: the first and last digit get whole frames
+BLANK = 10  # CTC's blank class after the ten digits
+MAX_LINE_WIDTH = 2048  # a line wider than this (about 90 digits) is refused rather than read
+
+
+@dataclass
+class LineInput:
+    """The strip the line model reads and how its columns map back to the ink map."""
+
+    pixels: np.ndarray  # uint8 [LINE_HEIGHT, W], light ink on black
+    scale: float  # strip pixels per ink-map pixel
+    left: int  # ink-map column of the strip's column MARGIN
+    top: int  # ink-map row of the cropped ink's first row
+
+    def ink_columns(self, first_frame: int, last_frame: int) -> tuple[int, int]:
+        """The ink-map columns that output frames first..last (inclusive) look at."""
+        x0 = (first_frame * STRIDE - MARGIN) / self.scale + self.left
+        x1 = ((last_frame + 1) * STRIDE - MARGIN) / self.scale + self.left
+        return int(np.floor(x0)), int(np.ceil(x1))
+
+
+def digit_height(ink: np.ndarray) -> float:
+    """The line's digit height in ink-map pixels: the median height of the tall pieces of ink (a dot, a
+    dash or a comma is not a digit, and a detached stroke is lower than its digit)."""
+    labels, count = ndimage.label(ink > 0.3, structure=EIGHT_CONNECTED)
+    if not count:
+        return 0.0
+    boxes = [b for b in ndimage.find_objects(labels) if b is not None]
+    heights = np.array([b[0].stop - b[0].start for b in boxes])
+    return float(np.median(heights[heights >= 0.5 * heights.max()]))
+
+
+def to_line(ink: np.ndarray, height: float) -> LineInput:
+    """An ink map of one line (0-1, light on black) and its digit height -> the line model's strip."""
+    strong = ink > 0.2
+    rows, cols = np.flatnonzero(strong.any(axis=1)), np.flatnonzero(strong.any(axis=0))
+    top, bottom = max(rows[0] - 1, 0), min(rows[-1] + 2, ink.shape[0])
+    left, right = max(cols[0] - 1, 0), min(cols[-1] + 2, ink.shape[1])
+    crop = ink[top:bottom, left:right]
+    scale = DIGIT_HEIGHT / max(height, 1.0)
+    # A line taller than the strip (steep baseline drift, a digit far larger than the rest) is shrunk to fit.
+    scale = min(scale, (LINE_HEIGHT - 2) / crop.shape[0], (MAX_LINE_WIDTH - 2 * MARGIN) / crop.shape[1])
+    pen = stroke_width(crop)
+    if not STROKE_RANGE[0] <= pen * scale <= STROKE_RANGE[1]:
+        evened = even_stroke(crop, scale, pen)
+        pad = (evened.shape[0] - crop.shape[0]) // 2
+        crop, top, left = evened, top - pad, left - pad
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    small = np.clip(np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(
+        size, Image.Resampling.LANCZOS), np.float32), 0, 1)
+    h, w = small.shape
+    h = min(h, LINE_HEIGHT)
+    small = small[:h]
+    # The ink's centre of mass on the strip's middle row, as MNIST centres its digits.
+    mass = small.sum(axis=1)
+    centre = float((np.arange(h) * mass).sum() / mass.sum()) if mass.sum() > 0 else h / 2
+    y = int(np.clip(round(LINE_HEIGHT / 2 - centre - 0.5), 0, LINE_HEIGHT - h))
+    strip = np.zeros((LINE_HEIGHT, w + 2 * MARGIN), np.float32)
+    strip[y : y + h, MARGIN : MARGIN + w] = small
+    return LineInput(np.round(strip * 255).astype(np.uint8), scale, left, top)
+
+
+def frames(width: int) -> int:
+    """Output columns for a strip `width` pixels wide."""
+    return width // STRIDE
+
+
+@dataclass
+class LineDigit:
+    digit: int
+    confidence: float
+    first_frame: int
+    last_frame: int
+
+
+def decode(probabilities: np.ndarray) -> list[LineDigit]:
+    """Class probabilities per output column [T, 11] -> the digits, by CTC's best path: the most probable
+    class in each column, repeats merged, blanks dropped. A digit's confidence is its highest probability
+    over its columns."""
+    best = probabilities.argmax(axis=1)
+    digits: list[LineDigit] = []
+    previous = BLANK
+    for t, c in enumerate(best):
+        c = int(c)
+        if c != BLANK and c == previous:
+            digits[-1].last_frame = t
+            digits[-1].confidence = max(digits[-1].confidence, float(probabilities[t, c]))
+        elif c != BLANK:
+            digits.append(LineDigit(c, float(probabilities[t, c]), t, t))
+        previous = c
+    return digits
+
+
+def line_split(count: int, fraction: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of MNIST training digits for composing training lines and validation lines: disjoint."""
+    order = np.random.default_rng(seed).permutation(count)
+    n_val = int(round(count * fraction))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+LINES_DIR = "lines"  # a run folder's line model lives in this subfolder (`digitrec train-lines --out RUN/lines`)
+LINE_ONNX = "line.onnx"
+
+
+class LineModel:
+    """A trained line model's `line.onnx` in onnxruntime: strip -> class probabilities per column."""
+
+    def __init__(self, path: Path, threads: int = 1):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.path = Path(path)
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types for unreadable models
+            raise DigitrecError(f"unreadable line model ({e.__class__.__name__})", where=str(self.path)) from None
+        if [i.name for i in self.session.get_inputs()] != ["strip"]:
+            raise DigitrecError("line model's input is not 'strip'", where=str(self.path),
+                                expected="a line.onnx from digitrec train-lines")
+
+    @classmethod
+    def of_run(cls, run_dir: Path, threads: int = 1) -> LineModel | None:
+        """The run folder's line model, or None when it has none (then `read` segments alone)."""
+        path = Path(run_dir) / LINES_DIR / LINE_ONNX
+        return cls(path, threads) if path.is_file() else None
+
+    def probabilities(self, strip: np.ndarray) -> np.ndarray:
+        """uint8 [LINE_HEIGHT, W] -> probabilities [W / STRIDE, 11]."""
+        x = (strip.astype(np.float32) / 255)[None, None]
+        scores = self.session.run(None, {"strip": x})[0][0]
+        exp = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return exp / exp.sum(axis=1, keepdims=True)

@@ -1,0 +1,1 @@
+"""Training: the loop, the line model's training, teaching one person's hand."""
