@@ -3,7 +3,8 @@ import pytest
 
 from digitrec.core.constants import UNSURE_BELOW
 from digitrec.data import Digits
-from digitrec.inference.metrics import evaluate, expected_calibration_error, fit_temperature, wilson_interval
+from digitrec.inference.calibration import fit_temperature
+from digitrec.inference.metrics import evaluate, expected_calibration_error, wilson_interval
 
 
 def test_wilson_interval_matches_published_values():

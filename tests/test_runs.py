@@ -124,3 +124,15 @@ def test_weights_that_diverged_to_nan_are_refused_not_printed_as_nan(tmp_path, c
     assert main(["predict", "examples", "--model", str(run), "--json"]) == 2
     out, err = capsys.readouterr()
     assert "NaN" not in out and "weights hold NaN or infinite values" in err
+
+
+def test_a_teacher_or_init_run_that_may_have_learnt_the_held_out_digits_is_refused():
+    from digitrec.training.lineage import same_held_out
+
+    config = runs.RunConfig(name="t", arch="cnn", data=runs.DataInfo(sha256="abc"))
+    recipe = Recipe()
+    same_held_out(config, recipe, "abc", "T", "teacher")  # the same data, fraction and seed: accepted
+    same_held_out(config, Recipe(val_fraction=0.0), "other", "T", "teacher")  # nothing held out: accepted
+    for data_sha, other in (("other", recipe), ("abc", Recipe(split_seed=recipe.split_seed + 1))):
+        with pytest.raises(DigitrecError, match="teacher may have learnt the digits this run holds out"):
+            same_held_out(config, other, data_sha, "T", "teacher")

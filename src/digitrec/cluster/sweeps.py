@@ -361,8 +361,8 @@ def calibrate_ensemble(out: Path, recipe, data_path) -> float | None:
     validation accuracy, or None when the recipe holds nothing out."""
     from digitrec import data
     from digitrec.inference import runs
+    from digitrec.inference.calibration import fit_temperature
     from digitrec.inference.engine import Predictor
-    from digitrec.inference.metrics import fit_temperature
 
     train_set, val_set = data.load_for_training(data.resolve_data_path(data_path), recipe.val_fraction,
                                                 recipe.split_seed)

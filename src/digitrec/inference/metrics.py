@@ -105,25 +105,6 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
     return float(sum(gaps))
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature T that makes softmax(logits / T) fit `labels` best (least negative log-likelihood):
-    one number, found by golden-section search on log T, that leaves every reading's digit as it was."""
-    def nll(log_t: float) -> float:
-        z = logits / np.exp(log_t)
-        z = z - z.max(1, keepdims=True)
-        return float(-(z[np.arange(len(labels)), labels] - np.log(np.exp(z).sum(1))).mean())
-
-    low, high = np.log(0.05), np.log(20.0)
-    ratio = (np.sqrt(5) - 1) / 2
-    for _ in range(60):
-        a, b = high - ratio * (high - low), low + ratio * (high - low)
-        if nll(a) < nll(b):
-            high = b
-        else:
-            low = a
-    return round(float(np.exp((low + high) / 2)), 4)
-
-
 def evaluate(probabilities: np.ndarray, digits: Digits) -> Evaluation:
     """Score probabilities [N, 10] against the labels of `digits`. A picture `digits` lists as refused (no
     digit in it) is an error: no digit read, an even 0.1 for each in the loss and the calibration."""

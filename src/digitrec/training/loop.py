@@ -25,11 +25,12 @@ from digitrec.core.errors import DigitrecError
 from digitrec.core.version import __version__
 from digitrec.data import Digits, views
 from digitrec.inference import plots, runs
-from digitrec.inference.metrics import fit_temperature
+from digitrec.inference.calibration import fit_temperature
 from digitrec.inference.runs import DataInfo, EpochMetrics, RunConfig
 from digitrec.models.architectures import count_parameters, create_model, with_test_time_shifts
 from digitrec.models.recipes import Recipe
 from digitrec.models.tensors import channels_last, predict_logits, to_input
+from digitrec.training.lineage import load_init, load_teacher
 
 
 @dataclass
@@ -410,10 +411,10 @@ def train_run(
     if config and data_sha256 != config.data.sha256:
         raise DigitrecError("data changed since the run started", where=str(data_path))
     train_set, val_set = data.load_for_training(data_path, recipe.val_fraction, recipe.split_seed)
-    teacher, teacher_info = runs.load_teacher(recipe, data_sha256) if recipe.teacher else (None, None)
+    teacher, teacher_info = load_teacher(recipe, data_sha256) if recipe.teacher else (None, None)
     if config and teacher_info != config.teacher:
         raise DigitrecError("the teacher changed since the run started", where=recipe.teacher)
-    init, init_info = runs.load_init(recipe, data_sha256) if recipe.init else (None, None)
+    init, init_info = load_init(recipe, data_sha256) if recipe.init else (None, None)
     if config and init_info != config.init:
         raise DigitrecError("the init run's weights changed since the run started", where=recipe.init)
     run_dir.mkdir(parents=True, exist_ok=True)
