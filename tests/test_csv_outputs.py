@@ -14,7 +14,7 @@ from digitrec.cli import main
 from digitrec.core.csvout import FORMULA_STARTS, csv_text, spreadsheet_safe
 from digitrec.core.errors import DigitrecError
 from digitrec.data import synthetic
-from digitrec.inference.metrics import NUMBERS_MAX_FIELD, load_numbers
+from digitrec.reading.score import NUMBERS_MAX_FIELD, load_numbers
 
 
 def _bench(folder: Path, numbers: bytes) -> Path:

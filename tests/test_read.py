@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from digitrec import load_model
 from digitrec.core.errors import DigitrecError
 from digitrec.data import synthetic
-from digitrec.inference.metrics import edit_distance, score_numbers
+from digitrec.reading.score import edit_distance, score_numbers
 
 
 def number_picture(text: str, seed: int = 0, gap: float = 0.5, height: int = 120) -> Image.Image:
@@ -139,7 +139,7 @@ def test_a_large_jpeg_is_decoded_reduced_and_boxed_in_its_own_pixels():
 
     from PIL import Image
 
-    from digitrec.imaging.preprocess import open_image
+    from digitrec.imaging.decode import open_image
     from digitrec.inference.engine import load_predictor
 
     photo = Image.open(Path(__file__).parent.parent / "docs" / "number-2026.jpg")
