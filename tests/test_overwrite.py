@@ -373,7 +373,7 @@ def _trial_op(writes: tuple[str, ...], written: tuple[str, ...]):
 
 
 def _op_lines(out: Path, overwrite: bool) -> None:
-    from digitrec.cli.commands import LINE_FILES
+    from digitrec.cli.common import LINE_FILES
 
     files.check_output_folder(out, overwrite, LINE_FILES, whole=False)
     with files.recording(out, LINE_FILES):
