@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from digitrec.core import settings as environment
 from digitrec.core.errors import DigitrecError
 
 
@@ -26,7 +27,7 @@ def _train_trial(settings: dict) -> None:
     from digitrec.training.loop import train_run
 
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
-    os.environ["DIGITREC_THREADS"] = str(max(1, int(cpus)))  # torch's threads: what Tune gave this trial
+    os.environ[environment.THREADS] = str(max(1, int(cpus)))  # torch's threads: what Tune gave this trial
     recipe = Recipe.from_dict(settings["recipe"])
     run_dir = Path(settings["run_dir"])
     last = settings["epochs"]
@@ -113,7 +114,7 @@ def _trial_errors(results) -> list[str]:
 def cpus_per_trial() -> int:
     """DIGITREC_THREADS when set (each trial's torch threads and the CPUs Tune reserves for it), else 1:
     on small models, one trial per core trains more models an hour than one trial on every core."""
-    return max(1, int(os.environ.get("DIGITREC_THREADS", 0) or 1))
+    return environment.threads() or 1
 
 
 # What `ensemble --train` and `sweep` write at the top of their --out folder: what --overwrite may replace there.

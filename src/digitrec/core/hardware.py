@@ -9,6 +9,7 @@ import os
 import platform
 from functools import cache
 
+from digitrec.core import settings
 from digitrec.core.errors import DigitrecError
 
 
@@ -40,9 +41,9 @@ def bf16_autocast_supported() -> bool:
     """bf16 pays on CPUs with native bf16 matrix units (AMX or AVX-512 BF16); elsewhere fp32 is faster.
 
     DIGITREC_BF16=0 or 1 overrides the detection (for benchmarks)."""
-    forced = os.environ.get("DIGITREC_BF16")
-    if forced in ("0", "1"):
-        return forced == "1"
+    forced = settings.bf16()
+    if forced is not None:
+        return forced
     return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
@@ -55,7 +56,7 @@ def available_cores() -> int:
 
 def thread_count() -> int:
     """DIGITREC_THREADS, or one thread per core this process may use."""
-    return int(os.environ.get("DIGITREC_THREADS", 0)) or available_cores()
+    return settings.threads() or available_cores()
 
 
 def configure_threads() -> int:
@@ -86,7 +87,7 @@ def training_device():
     else the CPU. Inference always runs on the CPU."""
     import torch
 
-    wanted = os.environ.get("DIGITREC_DEVICE", "")
+    wanted = settings.device()
     if wanted == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device(wanted or "cuda")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec.core import settings
 from digitrec.core.constants import NUM_CLASSES
 from digitrec.core.errors import DigitrecError
 from digitrec.core.files import atomic_write_bytes
@@ -35,7 +36,7 @@ __all__ = ["DATA_ENV", "Digits", "check", "detect_kind", "download_mnist", "fing
            "load_for_training", "load_splits", "read_idx", "read_image", "read_picture_file", "resolve_data_path",
            "stratified_split", "summarize"]
 
-DATA_ENV = "DIGITREC_DATA"
+DATA_ENV = settings.DATA
 
 MNIST_FILES = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -53,7 +54,7 @@ MNIST_MIRRORS = (
 def resolve_data_path(path: str | os.PathLike | None) -> Path:
     """The `--data` argument, or `$DIGITREC_DATA` when it is left out."""
     if path is None:
-        path = os.environ.get(DATA_ENV)
+        path = settings.data_path()
         if not path:
             raise DigitrecError(f"no data given: pass --data PATH or set {DATA_ENV}")
     resolved = Path(path).expanduser()
@@ -208,8 +209,7 @@ def check(path: str | os.PathLike | None) -> CheckReport:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "digitrec" / "mnist"
+    return settings.user_cache() / "mnist"
 
 
 MAX_DOWNLOAD = 32 << 20  # MNIST's largest file is 9.9 MB gzipped

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from digitrec import data
+from digitrec.core import settings
 from digitrec.core.constants import NUM_CLASSES, UNSURE_BELOW
 from digitrec.core.errors import DigitrecError
 from digitrec.data import Digits
@@ -133,7 +133,7 @@ def held_out(path, run_config: RunConfig | None = None) -> tuple[Digits, str]:
     A source's test split where it has one (MNIST, npz). A labelled file or folder without one is
     held out whole, unless it is the run's own training data: then its validation part, rebuilt
     from the run's seed and fraction."""
-    if path is None and run_config and not os.environ.get(data.DATA_ENV):
+    if path is None and run_config and not settings.data_path():
         path = run_config.data.path
     resolved = data.resolve_data_path(path)
     splits = data.load_splits(resolved, keep_refused=True)
