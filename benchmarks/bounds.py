@@ -27,7 +27,7 @@ from pathlib import Path
 start = time.perf_counter()
 try:
     if sys.argv[2] == 'open_image':  # what the server does with an upload
-        from digitrec.imaging.preprocess import open_image
+        from digitrec.imaging.decode import open_image
         status = open_image(Path(sys.argv[3]).read_bytes()).size
     else:
         from digitrec.cli import main

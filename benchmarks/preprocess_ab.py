@@ -16,23 +16,29 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from common import machine_line, print_table
 
 
-def load_preprocess(src: str | None):
-    """digitrec.imaging.preprocess from `src` (None: this checkout's), as a module object of its own."""
+def load_preprocess(src: str | None) -> SimpleNamespace:
+    """`to_mnist` and `open_image` from `src` (None: this checkout's): its digitrec.imaging.fit and .decode, or
+    digitrec.imaging.preprocess where it is older, as an object of their own."""
     for name in [m for m in sys.modules if m == "digitrec" or m.startswith("digitrec.")]:
         del sys.modules[name]
     if src:
         sys.path.insert(0, src)
     try:
-        module = importlib.import_module("digitrec.imaging.preprocess")
+        try:
+            fit = importlib.import_module("digitrec.imaging.fit")
+            decode = importlib.import_module("digitrec.imaging.decode")
+        except ModuleNotFoundError:
+            fit = decode = importlib.import_module("digitrec.imaging.preprocess")
     finally:
         if src:
             sys.path.remove(src)
-    return module
+    return SimpleNamespace(to_mnist=fit.to_mnist, open_image=decode.open_image)
 
 
 def picture_groups(count: int, sets: Path | None, open_image, to_mnist) -> dict[str, list]:

@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from server import running_server  # noqa: E402
 
 from digitrec.data import synthetic  # noqa: E402
-from digitrec.imaging.preprocess import open_image, to_mnist  # noqa: E402
+from digitrec.imaging.decode import open_image  # noqa: E402
+from digitrec.imaging.fit import to_mnist  # noqa: E402
 from digitrec.inference.engine import load_predictor  # noqa: E402
 
 TARGETS_MS = {"preprocess": 1.0, "read": 20.0, "api": 30.0}

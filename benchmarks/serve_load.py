@@ -86,7 +86,8 @@ async def load(url: str, payloads: list[bytes], requests: int, concurrency: int,
 def cpu_limit(payloads: list[bytes], count: int = 500) -> float:
     """CPU seconds of decode + preprocess + inference for one request, in this process (onnxruntime, one
     thread, as each server worker runs it)."""
-    from digitrec.imaging.preprocess import open_image, to_mnist
+    from digitrec.imaging.decode import open_image
+    from digitrec.imaging.fit import to_mnist
     from digitrec.inference.engine import load_predictor
 
     predictor = load_predictor(threads=1)

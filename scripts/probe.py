@@ -30,7 +30,8 @@ from scipy import ndimage
 from digitrec import data
 from digitrec.core.errors import DigitrecError
 from digitrec.data import synthetic
-from digitrec.imaging import preprocess
+from digitrec.imaging.decode import open_image
+from digitrec.imaging.fit import to_mnist
 from digitrec.inference.engine import OnnxPredictor, Predictor, load_predictor
 
 Conditions = Iterator[tuple[str, Iterable]]  # (condition, one picture per input: PIL image or encoded bytes)
@@ -41,13 +42,13 @@ Conditions = Iterator[tuple[str, Iterable]]  # (condition, one picture per input
 
 def probe_read(pictures: Iterable, labels: np.ndarray,
                predictor: Predictor | OnnxPredictor) -> tuple[np.ndarray, np.ndarray, int]:
-    """Each picture through `preprocess.to_mnist` and the model: the labels of those read, what they were
+    """Each picture through `to_mnist` and the model: the labels of those read, what they were
     read as, and how many were refused."""
     read, truth, refused = [], [], 0
     for picture, label in zip(pictures, labels, strict=True):
         try:
-            image = preprocess.open_image(picture) if isinstance(picture, bytes) else picture
-            read.append(preprocess.to_mnist(image))
+            image = open_image(picture) if isinstance(picture, bytes) else picture
+            read.append(to_mnist(image))
             truth.append(label)
         except DigitrecError:
             refused += 1

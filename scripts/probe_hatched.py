@@ -8,7 +8,7 @@ times over, which leaves slivers of paper between the lines), 35-90 % of a 100-9
 Then what no digit is, which must stay refused: tangles (one pen wandering through 12-30 points), a page
 crossed by 15-40 straight lines, coils (a spring of 6-12 loops), a patch shaded by hatching or cross-hatching
 inside its outline, a digit crossed out by a zigzag, and blots; each 240 px, photographed. Read through
-`preprocess.to_mnist`.
+`to_mnist`.
 
     DIGITREC_DATA=../shared/data/mnist python scripts/probe_hatched.py [--model RUN] [--count 600]
 
@@ -30,7 +30,7 @@ from scipy import ndimage
 
 from digitrec.core.errors import DigitrecError
 from digitrec.data import synthetic
-from digitrec.imaging import preprocess
+from digitrec.imaging.fit import to_mnist
 
 MARGIN = 24
 SKETCHED_FONT = Path("/usr/share/fonts/truetype/femkeklaver/femkeklaver.ttf")
@@ -156,7 +156,7 @@ def main() -> None:
 
 def _refused(picture: Image.Image) -> bool:
     try:
-        preprocess.to_mnist(picture)
+        to_mnist(picture)
     except DigitrecError:
         return True
     return False

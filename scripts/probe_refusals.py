@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.core.errors import DigitrecError
-from digitrec.imaging.preprocess import open_image, to_mnist
+from digitrec.imaging.decode import open_image
+from digitrec.imaging.fit import to_mnist
 from digitrec.inference.engine import load_predictor
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}

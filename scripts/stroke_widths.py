@@ -1,4 +1,4 @@
-"""Stroke widths (digitrec.imaging.preprocess.stroke_width, pixels at 28x28) of MNIST's training digits and of
+"""Stroke widths (digitrec.imaging.stroke.stroke_width, pixels at 28x28) of MNIST's training digits and of
 what preprocessing makes of every real-world set: the distributions side by side, as a Markdown table.
 
     DIGITREC_DATA=../shared/data/mnist python scripts/stroke_widths.py --sets realworld
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from digitrec import data
-from digitrec.imaging.preprocess import stroke_width
+from digitrec.imaging.stroke import stroke_width
 
 
 def row(name: str, images: np.ndarray) -> str:

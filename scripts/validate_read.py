@@ -26,7 +26,9 @@ from PIL import Image
 
 from digitrec import data
 from digitrec.core.errors import DigitrecError
-from digitrec.imaging.preprocess import ink_map, open_image, to_mnist
+from digitrec.imaging.decode import open_image
+from digitrec.imaging.fit import to_mnist
+from digitrec.imaging.ink import ink_map
 from digitrec.inference.engine import load_predictor
 from digitrec.reading.line import LINE_ONNX, WORK_HEIGHT, LineModel, decode, digit_height, line_split, to_line
 from digitrec.reading.numbers import read_number

@@ -21,7 +21,7 @@ import pytest
 
 from digitrec import data
 from digitrec.data import synthetic
-from digitrec.imaging.preprocess import to_mnist
+from digitrec.imaging.fit import to_mnist
 
 # Torch and onnxruntime run one thread in the tests, and in the commands they start, unless DIGITREC_THREADS
 # says otherwise: the suite's networks and batches are small, and a second intra-op thread cost more than it gave.

@@ -176,7 +176,7 @@ def _png_claiming(width: int, height: int) -> bytes:
                          ids=["over-ours", "over-twice-pillows"])
 def test_a_picture_over_the_pixel_limit_is_refused_from_its_header(width, height):
     from digitrec.core.errors import TooLargeError
-    from digitrec.imaging.preprocess import MAX_IMAGE_PIXELS, open_image
+    from digitrec.imaging.decode import MAX_IMAGE_PIXELS, open_image
 
     with pytest.raises(TooLargeError, match=f"over the pixel limit.*at most {MAX_IMAGE_PIXELS:,} pixels"):
         open_image(_png_claiming(width, height))
@@ -185,7 +185,7 @@ def test_a_picture_over_the_pixel_limit_is_refused_from_its_header(width, height
 def test_pillows_own_limit_is_digitrecs():
     from PIL import Image
 
-    from digitrec.imaging.preprocess import MAX_IMAGE_PIXELS
+    from digitrec.imaging.decode import MAX_IMAGE_PIXELS
 
     assert Image.MAX_IMAGE_PIXELS == MAX_IMAGE_PIXELS
 
@@ -204,7 +204,7 @@ def _saved(fmt: str, **options) -> bytes:
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF"])
 def test_the_formats_digitrec_reads_still_open(fmt):
-    from digitrec.imaging.preprocess import open_image
+    from digitrec.imaging.decode import open_image
 
     assert open_image(_saved(fmt)).size == (64, 64)
 
@@ -213,14 +213,14 @@ def test_the_formats_digitrec_reads_still_open(fmt):
 def test_other_formats_are_refused_unopened(fmt):
     # An ICO (or CUR) decodes the whole picture it wraps when opened, before its size can be checked: a
     # 12500x12500 PNG in one took 805 MB per request. No other format is needed to read a digit.
-    from digitrec.imaging.preprocess import open_image
+    from digitrec.imaging.decode import open_image
 
     with pytest.raises(DigitrecError, match=r"not a readable image .*expected PNG, JPEG, GIF, BMP, WebP or TIFF"):
         open_image(_saved(fmt))
 
 
 def test_an_ico_wrapping_a_picture_over_the_limit_is_refused_without_decoding_it():
-    from digitrec.imaging.preprocess import open_image
+    from digitrec.imaging.decode import open_image
 
     png = _png_claiming(7000, 7000)
     ico = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 22) + png
@@ -231,7 +231,7 @@ def test_an_ico_wrapping_a_picture_over_the_limit_is_refused_without_decoding_it
 def test_pictures_decode_in_several_threads_at_once():
     from concurrent.futures import ThreadPoolExecutor
 
-    from digitrec.imaging.preprocess import open_image
+    from digitrec.imaging.decode import open_image
 
     payloads = [_saved(fmt) for fmt in ("PNG", "JPEG", "GIF", "WEBP")] * 8 + [_png_claiming(7000, 7000)] * 8
     def size_or_refusal(payload: bytes):

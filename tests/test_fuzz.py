@@ -24,7 +24,8 @@ from PIL import Image
 
 from digitrec.core.errors import DigitrecError
 from digitrec.data.formats import load_npz, read_csv, read_idx
-from digitrec.imaging.preprocess import open_image, to_mnist
+from digitrec.imaging.decode import open_image
+from digitrec.imaging.fit import to_mnist
 from digitrec.inference.engine import load_predictor
 from digitrec.reading.numbers import read_number
 from digitrec.serving.app import ApiError, base64_image_from_json, create_app, pixels_from_json

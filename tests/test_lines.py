@@ -8,7 +8,8 @@ from PIL import Image
 
 from digitrec.cli import main
 from digitrec.data import synthetic
-from digitrec.imaging.preprocess import ink_map, stroke_width
+from digitrec.imaging.ink import ink_map
+from digitrec.imaging.stroke import stroke_width
 from digitrec.reading.line import (
     BLANK,
     DIGIT_HEIGHT,
@@ -110,7 +111,7 @@ def test_read_uses_a_run_folders_line_model(tiny_line_model, tmp_path):
 
 
 def synthetic_mnist(digit: int, rng) -> np.ndarray:
-    from digitrec.imaging.preprocess import to_mnist
+    from digitrec.imaging.fit import to_mnist
 
     return to_mnist(synthetic.hand_digit("quick", digit, rng, size=112))
 

@@ -7,7 +7,11 @@ from scipy import ndimage
 
 from digitrec.core.errors import DigitrecError, NoDigitError
 from digitrec.data import synthetic
-from digitrec.imaging.preprocess import FIT_SIZE, MAX_INK_SHARE, even_stroke, ink_map, open_image, to_mnist
+from digitrec.imaging.decode import open_image
+from digitrec.imaging.fit import to_mnist
+from digitrec.imaging.ink import ink_map
+from digitrec.imaging.refusals import MAX_INK_SHARE
+from digitrec.imaging.stroke import FIT_SIZE, even_stroke
 
 
 def _png(image: Image.Image) -> bytes:
@@ -116,7 +120,7 @@ def test_ink_that_no_digit_makes_is_no_digit(picture):
 
 
 def test_pens_far_from_mnists_width_are_brought_to_it(digits):
-    from digitrec.imaging.preprocess import STROKE_RANGE, stroke_width
+    from digitrec.imaging.stroke import STROKE_RANGE, stroke_width
 
     for payload_of in (synthetic.ballpoint, synthetic.marker):
         rng = np.random.default_rng(0)
@@ -236,7 +240,7 @@ def test_light_pieces_far_from_the_digit_go_unless_there_are_too_many_to_compare
     # Dots far from a stroke, each holding 9 % of its ink: a few are specks beside a digit and go; past
     # MAX_CHAINED the picture is noise, not a digit and its specks, and every two pieces are not compared
     # (that would grow quadratically with the pieces), so all stay.
-    from digitrec.imaging.preprocess import MAX_CHAINED, _clean
+    from digitrec.imaging.pieces import MAX_CHAINED, _clean
 
     ink = np.zeros((200, 200), np.float32)
     ink[10:40, 10:16] = 1.0  # the digit: a 1's stem

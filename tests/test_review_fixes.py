@@ -38,7 +38,7 @@ def _run(capsys, argv):
 
 
 def test_damaged_exif_is_read_unrotated():
-    from digitrec.imaging.preprocess import open_image
+    from digitrec.imaging.decode import open_image
 
     image = open_image(_broken_exif_png())
     assert image.size == (100, 100)

@@ -12,7 +12,7 @@ from PIL import Image
 from digitrec.cli import main
 from digitrec.data import synthetic
 from digitrec.data.formats import iter_image_files
-from digitrec.imaging.preprocess import to_mnist
+from digitrec.imaging.fit import to_mnist
 from digitrec.inference.engine import Predictor, load_predictor
 from digitrec.inference.runs import read_config, weights_sha256
 from digitrec.serving.app import create_app

@@ -348,7 +348,7 @@ class PictureReader:
         from PIL import Image
 
         from digitrec.data.formats import read_image, read_picture_file
-        from digitrec.imaging.preprocess import open_image
+        from digitrec.imaging.decode import open_image
 
         pictures, errors = [], []
         pixels = batch["pixels"].to_pylist() if "pixels" in batch.column_names else None

@@ -24,7 +24,8 @@ import numpy as np
 
 from digitrec.core.constants import IMAGE_SIZE, NUM_PIXELS
 from digitrec.core.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
-from digitrec.imaging.preprocess import open_image, to_mnist
+from digitrec.imaging.decode import open_image
+from digitrec.imaging.fit import to_mnist
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 # Bytes all the arrays an .npz's digits are read from may declare together: MNIST stored as float64 (a common

@@ -1,7 +1,7 @@
 """Training digits as other pens, papers and scanners give them, read back through preprocessing.
 
 `synthetic` draws a digit as a picture: a phone photo on uneven paper, a felt-tip marker, a ball-point,
-faint pencil on grainy paper, ruled paper, an old scanner's 8x8 block counts. `preprocess.to_mnist` then
+faint pencil on grainy paper, ruled paper, an old scanner's 8x8 block counts. `imaging.fit.to_mnist` then
 brings the picture back to 28x28 exactly as it does a user's picture. Training on some of these views
 (the recipe's `rendered` fraction) shows the network what preprocessing makes of real pens and paper,
 which MNIST's own scanner never showed it. Views are made from the training digits only, once per
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -19,13 +20,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from digitrec.core import hardware, settings
+from digitrec import imaging
+from digitrec.core import hardware
 from digitrec.core.errors import DigitrecError
 from digitrec.core.files import atomic_path
 from digitrec.data import synthetic
-from digitrec.imaging import preprocess
+from digitrec.imaging.decode import open_image
+from digitrec.imaging.fit import to_mnist
 
-CACHE_ENV = settings.CACHE
+CACHE_ENV = "DIGITREC_CACHE"
 CHUNK = 500
 # Every kind a recipe's `render_kinds` may name: the renderers of the project's real-world sets.
 RENDERERS = {"photos": synthetic.photo_of, **synthetic.RENDERERS}
@@ -40,7 +43,7 @@ TRAINING_KINDS = ("photos", "scans", "marker", "ballpoint", "pencil", "ruled")
 def render_views(images: np.ndarray, views: int, seed: int, processes: int | None = None,
                  kinds: tuple[str, ...] = TRAINING_KINDS) -> np.ndarray:
     """uint8 [views, N, 28, 28]: each of `images` (uint8 [N, 28, 28], MNIST style) drawn `views` times, each
-    time by one of the renderers named in `kinds` picked at random, and read back by `preprocess.to_mnist`.
+    time by one of the renderers named in `kinds` picked at random, and read back by `to_mnist`.
     The same seed gives the same views whatever the number of processes."""
     unknown = [kind for kind in kinds if kind not in RENDERERS]
     if unknown or not kinds:
@@ -71,21 +74,21 @@ def _render_chunk(images: np.ndarray, views: int, seed: int, start: int, kinds: 
         for v in range(views):
             render = renderers[int(rng.integers(len(renderers)))]
             try:
-                out[v, i] = preprocess.to_mnist(preprocess.open_image(render(image, rng)))
+                out[v, i] = to_mnist(open_image(render(image, rng)))
             except DigitrecError:  # a view that preprocessing refuses (too faint, say): the digit as it is
                 out[v, i] = image
     return out
 
 
 def cached_views(images: np.ndarray, views: int, seed: int, kinds: tuple[str, ...] = TRAINING_KINDS) -> np.ndarray:
-    """`render_views`, kept in $DIGITREC_CACHE (default $XDG_CACHE_HOME/digitrec, else ~/.cache/digitrec)
-    under a name made from the images, the settings and the code that draws and preprocesses them: a change to
-    any makes new views."""
+    """`render_views`, kept in $DIGITREC_CACHE (default ~/.cache/digitrec) under a name made from the
+    images, the settings and the code that draws and preprocesses them: a change to any makes new views."""
     key = hashlib.sha256(np.ascontiguousarray(images).tobytes())
-    for source in (synthetic.__file__, preprocess.__file__, __file__):
+    imaging_sources = sorted(Path(imaging.__file__).parent.glob("*.py"))  # every module a picture goes through
+    for source in (synthetic.__file__, *imaging_sources, __file__):
         key.update(Path(source).read_bytes())
     key.update(f"{views} {seed} {','.join(kinds)}".encode())
-    folder = settings.cache_dir()
+    folder = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "digitrec")
     path = folder / f"views-{key.hexdigest()[:20]}.npy"
     if path.is_file():
         try:

@@ -23,7 +23,8 @@ from digitrec.core.errors import DigitrecError
 from digitrec.core.files import atomic_write_text
 from digitrec.core.hardware import has_torch, require_torch, thread_count
 from digitrec.data import Digits, iter_image_files, read_image, read_picture_file
-from digitrec.imaging.preprocess import open_image, to_mnist
+from digitrec.imaging.decode import open_image
+from digitrec.imaging.fit import to_mnist
 from digitrec.inference import runs
 from digitrec.inference.runs import RunConfig
 from digitrec.models import tensors

@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from digitrec.core.errors import DigitrecError
 from digitrec.imaging.morphology import EIGHT_CONNECTED
-from digitrec.imaging.preprocess import STROKE_RANGE, even_stroke, stroke_width
+from digitrec.imaging.stroke import STROKE_RANGE, even_stroke, stroke_width
 
 WORK_HEIGHT = 96  # a picture is turned into ink at about this height: digits 40-90 px tall
 LINE_HEIGHT = 32

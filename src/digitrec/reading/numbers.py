@@ -20,8 +20,9 @@ from scipy import ndimage
 
 from digitrec.core.arrays import softmax
 from digitrec.core.errors import BlankImageError, NoDigitError
+from digitrec.imaging.fit import ink_to_mnist, to_mnist
+from digitrec.imaging.ink import ink_map
 from digitrec.imaging.morphology import EIGHT_CONNECTED
-from digitrec.imaging.preprocess import ink_map, ink_to_mnist, to_mnist
 from digitrec.reading.line import WORK_HEIGHT, LineDigit, LineInput, LineModel, decode, to_line
 
 # Where segmentation reads one digit at least this sure and the line model two, one of them less sure than

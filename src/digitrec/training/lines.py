@@ -32,7 +32,8 @@ from digitrec.core.files import atomic_path, atomic_write_text
 from digitrec.core.version import __version__
 from digitrec.data.formats import Digits
 from digitrec.data.synthetic import number_ink, number_on_paper
-from digitrec.imaging.preprocess import ink_map, open_image
+from digitrec.imaging.decode import open_image
+from digitrec.imaging.ink import ink_map
 from digitrec.models.architectures import LineReader
 from digitrec.models.recipes import check_seed
 from digitrec.reading.line import BLANK, LINE_HEIGHT, LINE_ONNX, WORK_HEIGHT, decode, digit_height, frames, to_line
