@@ -13,7 +13,6 @@ from digitrec.imaging.morphology import (
     closing,
     edge_padded,
     max_filter,
-    median,
     min_cross,
     min_filter,
 )
@@ -63,13 +62,6 @@ def test_filters_leave_their_input_alone_and_refuse_even_squares():
 def test_label_structures_are_ndimages_own():
     np.testing.assert_array_equal(FOUR_CONNECTED, ndimage.generate_binary_structure(2, 1))
     np.testing.assert_array_equal(EIGHT_CONNECTED, ndimage.generate_binary_structure(2, 2))
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.one_of(arrays(np.float32, SHAPES, elements=st.floats(-1e4, 1e4, width=32)),
-                 arrays(np.float64, SHAPES, elements=st.floats(-1e6, 1e6))))
-def test_median_is_numpys_to_the_bit(values):
-    assert median(values) == float(np.median(values))
 
 
 @given(arrays(np.float32, SHAPES), st.integers(0, 5), st.integers(0, 5))

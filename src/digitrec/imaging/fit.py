@@ -14,7 +14,6 @@ from digitrec.core.constants import IMAGE_SIZE
 from digitrec.core.errors import NoDigitError
 from digitrec.imaging.decode import _enlarge_tiny, _gray_of, _reduce
 from digitrec.imaging.ink import _crop, _ink
-from digitrec.imaging.morphology import median
 from digitrec.imaging.pieces import _clean
 from digitrec.imaging.refusals import (
     MAX_HOLES,
@@ -60,7 +59,7 @@ def _mnist_already(gray: np.ndarray) -> np.ndarray | None:
     if gray.shape != (CANVAS, CANVAS):
         return None
     ring = np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
-    paper = median(ring)
+    paper = float(np.median(ring))
     if MNIST_PAPER < paper < 255 - MNIST_PAPER:
         return None
     image = np.clip(gray if paper <= MNIST_PAPER else 255 - gray, 0, 255)

@@ -5,8 +5,8 @@ They give exactly what scipy.ndimage's `maximum_filter`, `minimum_filter`, `grey
 give with their default edges (reflected: for a greatest or least value that is the window cut at the picture's
 edge), at a fraction of the cost on pictures of a few thousand pixels, where ndimage's cost is mostly that of
 the call itself (about 100 us for a 3x3 maximum of 140x140 bytes on a 2-core host, 10 us for a 4x4 array):
-numpy's elementwise maximum of shifted slices, one axis at a time, each shift twice the last. Likewise `median`
-and `edge_padded` do `np.median`'s and `np.pad`'s work without their general machinery.
+numpy's elementwise maximum of shifted slices, one axis at a time, each shift twice the last. Likewise
+`edge_padded` does `np.pad`'s work without its general machinery.
 """
 
 from __future__ import annotations
@@ -45,17 +45,6 @@ def min_cross(array: np.ndarray) -> np.ndarray:
     np.minimum(out[:, 1:], array[:, :-1], out=out[:, 1:])
     np.minimum(out[:, :-1], array[:, 1:], out=out[:, :-1])
     return out
-
-
-def median(values: np.ndarray) -> float:
-    """`np.median` of an array's values, to the bit (for float32: the two middle values' float32 mean), without
-    its general machinery: a third of the cost on the few thousand values it is asked about here."""
-    flat = values.ravel()
-    half = flat.size // 2
-    if flat.size % 2:
-        return float(np.partition(flat, half)[half])
-    middle = np.partition(flat, (half - 1, half))
-    return float((middle[half - 1] + middle[half]) / 2)
 
 
 def edge_padded(array: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from digitrec.imaging.morphology import edge_padded, max_filter, median, min_filter
+from digitrec.imaging.morphology import edge_padded, max_filter, min_filter
 
 SMALL_PICTURE = 64  # pixels a side: up to this, grain and paper are measured on every pixel, not a quarter
 # The paper's level is the least of each block's 3x3 neighbourhood, unless that stands more than this share
@@ -61,7 +61,7 @@ def _flatten_paper(gray: np.ndarray, line: bool = False) -> tuple[np.ndarray, fl
     else:  # a digit filling its box still leaves the corners blank
         k = max(1, min(h, w) // 10)
         corners = np.concatenate([gray[:k, :k], gray[:k, -k:], gray[-k:, :k], gray[-k:, -k:]], axis=None)
-        corner = median(corners)
+        corner = float(np.median(corners))
         # Corners half ink and half paper sit exactly halfway (a bar stretched from corner to corner). Then
         # the shade farther from mid-grey is the paper (white paper is whiter than ink is black), as it always
         # was; in black and white, where neither is farther, it is the shade that covers more of the picture.
@@ -73,7 +73,7 @@ def _flatten_paper(gray: np.ndarray, line: bool = False) -> tuple[np.ndarray, fl
             light_paper = 2 * np.count_nonzero(gray > middle) > gray.size
     if light_paper:  # dark ink on light paper
         gray, sample, means = 255 - gray, 255 - sample, 255 - means
-    noise = median(np.abs(np.diff(sample, axis=1))) / 0.954 / 1.1 if sample.shape[1] > 1 else 0.0
+    noise = float(np.median(np.abs(np.diff(sample, axis=1)))) / 0.954 / 1.1 if sample.shape[1] > 1 else 0.0
     # The paper's level from the quarter sample: it varies slowly, and the surface is resized anyway.
     sh, sw = sample.shape
     side = max(1, -(-max(sh, sw) // 8))
@@ -108,7 +108,7 @@ def _flatten_paper(gray: np.ndarray, line: bool = False) -> tuple[np.ndarray, fl
     # Grain that varies slowly (JPEG smooths the pixel-to-pixel steps) shows in the paper's own spread,
     # which a digit filling most of its picture inflates: that one sets the ink threshold, not blankness.
     few = ink[::2, ::2]
-    return ink, noise, max(noise, 1.4826 * median(np.abs(few - np.float32(median(few)))))
+    return ink, noise, max(noise, 1.4826 * float(np.median(np.abs(few - np.float32(np.median(few))))))
 
 
 def _shadow_edge(means: np.ndarray, least: np.ndarray, blocks: np.ndarray, side: int,
@@ -127,7 +127,7 @@ def _shadow_edge(means: np.ndarray, least: np.ndarray, blocks: np.ndarray, side:
     if float(shade.max() - shade.min()) <= least_step:
         return None  # the common case: no two blocks differ enough (two reductions of an 8x8 grid)
     across, down = np.abs(shade[:, 2:] - shade[:, :-2]), np.abs(shade[2:] - shade[:-2])
-    sharp = max(least_step, 3 * median(np.concatenate([across.ravel(), down.ravel()])))
+    sharp = max(least_step, 3 * float(np.median(np.concatenate([across.ravel(), down.ravel()]))))
     step = np.zeros(blocks.shape, bool)
     step[:, 1:-1] |= across > sharp
     step[1:-1] |= down > sharp
