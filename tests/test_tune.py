@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import time
 
 import numpy as np
@@ -203,3 +204,63 @@ def test_retuning_in_the_background_swaps_the_model_in(tmp_path, replay_dir, mon
     assert collector.current_model() is not None, (tmp_path / "kept" / ".tuned" / "tune.log").read_text()
     assert client.get("/api/model").json()["name"] != name
     assert client.post("/api/predict", files={"file": ("x.png", _drawn(1), "image/png")}).status_code == 200
+
+
+# ---------------------------------------------------------------- one tuning at a time: the lock
+
+LOCK_HOLDER = ("import sys, time; from pathlib import Path; from digitrec.serving.corrections import _try_lock\n"
+               "assert _try_lock(Path(sys.argv[1])) is not None; print('held', flush=True); time.sleep(60)\n")
+
+
+def test_a_killed_tuning_never_blocks_the_next(tmp_path):
+    import subprocess
+    import sys
+
+    from digitrec.serving.corrections import _try_lock
+
+    lock = tmp_path / "lock"
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert _try_lock(lock) is None  # held by a live process
+        holder.kill()
+        holder.wait(timeout=30)
+        fd = _try_lock(lock)  # the kernel let go of it with the process: no stale file to take over
+        assert fd is not None
+        assert _try_lock(lock) is None  # a second taker in the same process is refused as well
+        os.close(fd)
+        os.close(_try_lock(lock))
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_lock_file_naming_a_live_process_does_not_block_tuning(tmp_path, monkeypatch):
+    # The file a killed tuning left behind, whose process id now belongs to another live process (this one):
+    # only a held lock blocks, never what a file says.
+    collector = Collector(tmp_path / "kept", tune_every=1)
+    (tmp_path / "kept" / ".tuned").mkdir()
+    (tmp_path / "kept" / ".tuned" / "lock").write_text(str(os.getpid()))
+    started = []
+    monkeypatch.setattr(Collector, "_tune", lambda self, command, out, count, lock: started.append(lock))
+    assert collector._maybe_tune(1)
+    deadline = time.monotonic() + 10
+    while not started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert started
+    assert not collector._maybe_tune(1)  # one tuning at a time while it holds the lock
+    os.close(started[0])
+    assert collector._maybe_tune(1)
+
+
+def test_a_failed_tuning_lets_go_of_the_lock(tmp_path, capsys):
+    import sys
+
+    from digitrec.serving.corrections import _try_lock
+
+    collector = Collector(tmp_path / "kept", tune_every=1)
+    (tmp_path / "kept" / ".tuned").mkdir()
+    lock = _try_lock(tmp_path / "kept" / ".tuned" / "lock")
+    collector._tune([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "kept" / ".tuned" / "run", 1, lock)
+    assert "failed (exit 3)" in capsys.readouterr().err
+    os.close(_try_lock(tmp_path / "kept" / ".tuned" / "lock"))

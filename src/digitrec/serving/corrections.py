@@ -8,14 +8,14 @@ in the background (`--tune-every N`).
 
 No name from the client reaches the disk. The folder is one that every verb reads (`--data DIR`):
 hidden entries are skipped. Tuning runs `digitrec tune` as a child process (torch stays out of the
-server), one at a time across the server's workers (a lock file); each worker swaps the new run in on
+server), one at a time across the server's workers (a lock the kernel holds for the tuning's worker and
+lets go of when that process ends, however it ends); each worker swaps the new run in on
 its next request, after loading it, so no request is dropped.
 """
 
 from __future__ import annotations
 
 import errno
-import io
 import os
 import subprocess
 import sys
@@ -24,11 +24,18 @@ import time
 import uuid
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
+
 import numpy as np
 from PIL import Image
 
 from digitrec.core.errors import DigitrecError
 from digitrec.core.files import atomic_write_bytes, atomic_write_text
+from digitrec.imaging.decode import png_bytes
 
 INPUTS, TUNED, LOG = ".inputs", ".tuned", ".examples.csv"
 CURRENT, LOCK, COUNT, TUNE_LOG = "current", "lock", "count", "tune.log"
@@ -112,7 +119,10 @@ class Collector:
             last = int((tuned / COUNT).read_text())
         except (OSError, ValueError):
             last = 0
-        if count - last < self.tune_every or not self._lock(tuned / LOCK):
+        if count - last < self.tune_every:
+            return False
+        lock = _try_lock(tuned / LOCK)
+        if lock is None:
             return False
         out = tuned / f"run-{count:06d}-{uuid.uuid4().hex[:6]}"
         command = [sys.executable, "-m", "digitrec", "tune", "--data", str(self.folder), "--out", str(out), "--quiet"]
@@ -120,10 +130,10 @@ class Collector:
             command += ["--model", self.base_model]
         if self.tune_steps:
             command += ["--steps", str(self.tune_steps)]
-        threading.Thread(target=self._tune, args=(command, out, count), daemon=True).start()
+        threading.Thread(target=self._tune, args=(command, out, count, lock), daemon=True).start()
         return True
 
-    def _tune(self, command: list[str], out: Path, count: int) -> None:
+    def _tune(self, command: list[str], out: Path, count: int, lock: int) -> None:
         """Run `digitrec tune`; its output goes to .tuned/tune.log, and its warnings (an example it skipped)
         and its error, if it fails, also to the server's own stderr: a tune that fails is never silent."""
         tuned = self.folder / TUNED
@@ -142,25 +152,25 @@ class Collector:
                 print(f"digitrec serve: tuning on {self.folder} failed (exit {done.returncode}); the model in "
                       f"service is kept; see {tuned / TUNE_LOG}", file=sys.stderr, flush=True)
         finally:
-            (tuned / LOCK).unlink(missing_ok=True)
+            os.close(lock)  # lets go of the lock; the file stays (removing it would let two tunings lock two files)
 
-    @staticmethod
-    def _lock(path: Path) -> bool:
-        """One tuning at a time across worker processes; a lock left by a dead process is taken over."""
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                os.kill(int(path.read_text() or 0), 0)
-                return False
-            except (ProcessLookupError, ValueError):
-                path.unlink(missing_ok=True)
-                return Collector._lock(path)
-            except (PermissionError, OSError):
-                return False
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
-        return True
+
+def _try_lock(path: Path) -> int | None:
+    """An exclusive lock on `path`, as an open descriptor to close when done, or None while another holds it.
+
+    The kernel holds the lock for the open file and drops it when the holder closes it or ends, killed too: no
+    process id is kept in the file, so a holder that died (its id since reused, or from another container
+    sharing the folder) never blocks the next tuning, and no two processes take over a stale lock at once."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | _NOFOLLOW, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:  # Windows: a lock on the file's first byte, dropped as well when its process ends
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError:  # BlockingIOError (EWOULDBLOCK) with flock, PermissionError (EACCES) with msvcrt
+        os.close(fd)
+        return None
+    return fd
 
 
 def _append_line(path: Path, line: str) -> None:
@@ -186,6 +196,5 @@ def _append_line(path: Path, line: str) -> None:
 
 
 def _png(picture: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    picture.convert("L" if picture.mode in ("1", "L", "P", "LA") else "RGB").save(buffer, format="PNG")
-    return buffer.getvalue()
+    """Gray from a bilevel, gray or palette picture (alpha dropped), else RGB."""
+    return png_bytes(picture.convert("L" if picture.mode in ("1", "L", "P", "LA") else "RGB"))
