@@ -12,6 +12,8 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from digitrec.imaging.decode import png_bytes as png_bytes  # the tests' and scripts' PNG encoder, one for all
+
 Point = tuple[float, float]
 
 
@@ -137,12 +139,6 @@ def photograph(ink_layer: np.ndarray, rng: np.random.Generator) -> bytes:
     rgb = Image.fromarray(np.clip(np.asarray(photo, np.float32)[..., None] * tint, 0, 255).astype(np.uint8))
     buffer = io.BytesIO()
     rgb.save(buffer, format="JPEG", quality=int(rng.integers(50, 90)))
-    return buffer.getvalue()
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -69,6 +69,13 @@ def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Imag
     return image
 
 
+def png_bytes(picture: Image.Image) -> bytes:
+    """A picture as the bytes of a PNG file, in its own mode."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _grayscale(image: Image.Image) -> np.ndarray:
     """Luminance as float32 [H, W] in 0-255; transparent areas become background."""
     if image.mode in ("I;16", "I;16B", "I", "F"):  # 16 or 32 bits, or floats: no 0-255 scale of their own
