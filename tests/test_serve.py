@@ -29,6 +29,26 @@ def test_health_model_and_docs(server):
     assert "/api/predict" in httpx.get(f"{server}/openapi.json").json()["paths"]
 
 
+def test_openapi_shows_every_request_body_with_its_limits(server):
+    """/docs shows what each route accepts: a picture (multipart or raw image/*) and its JSON body's schema."""
+    document = httpx.get(f"{server}/openapi.json").json()
+    schemas, paths = document["components"]["schemas"], document["paths"]
+    for path, model in (("/api/predict", "PixelsBody"), ("/api/read", "ImageBody")):
+        content = paths[path]["post"]["requestBody"]["content"]
+        assert content["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model}"}
+        assert content["image/*"]["schema"]["format"] == "binary"
+        assert content["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"
+        assert paths[path]["post"]["responses"]["422"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorAnswer"}
+    rows = schemas["PixelsBody"]["properties"]["pixels"]
+    assert rows["minItems"] == rows["maxItems"] == 28 == rows["items"]["minItems"] == rows["items"]["maxItems"]
+    assert rows["items"]["items"] == {"type": "number", "minimum": 0, "maximum": 255}
+    assert schemas["ImageBody"]["required"] == ["image"]
+    form = paths["/api/correct"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+    assert set(form) == {"file", "label", "text", "confirmed"} and form["label"]["pattern"] == "^[0-9]?$"
+    assert "inputs" in [p["name"] for p in paths["/api/read"]["post"]["parameters"]]
+
+
 def test_api_docs_work_offline(server):
     """/docs loads Swagger UI from the package, never from a CDN."""
     docs = httpx.get(f"{server}/docs")

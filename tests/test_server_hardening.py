@@ -107,6 +107,16 @@ def test_reading_endpoints_refuse_another_origin_and_answer_scripts(predictor, p
     assert client.get("/api/health", headers={"origin": "http://evil.example"}).status_code == 200
 
 
+@pytest.mark.parametrize("fields", [{"label": "x", "text": "12"}, {"label": "12"}, {"text": "1a"}, {"label": ""},
+                                    {"text": "1" * 33}, {"confirmed": "1"}])
+def test_a_correction_that_does_not_say_one_digit_or_digits_is_a_422(collecting, fields):
+    client, kept = collecting()
+    response = client.post("/api/correct", files={"file": ("x.png", _png(7), "image/png")}, data=fields)
+    assert response.status_code == 422, response.text
+    assert response.json() == {"error": "say what it shows: 'label', one digit 0-9, or 'text', 1-32 digits"}
+    assert _kept(kept) == []
+
+
 def test_allow_origin_lets_one_page_post_and_read_the_answer(collecting):
     client, kept = collecting(origins=("http://localhost:3000",))
     answer = _correct(client, {"origin": "http://localhost:3000", "sec-fetch-site": "same-site"})

@@ -14,9 +14,10 @@ import os
 from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -29,7 +30,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
 from swagger_ui_bundle import swagger_ui_path
 
-from digitrec.core.constants import IMAGE_FORMATS, IMAGE_FORMATS_TEXT, UNSURE_BELOW
+from digitrec.core.constants import IMAGE_FORMATS, UNSURE_BELOW
 from digitrec.core.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
 from digitrec.core.version import __version__
 from digitrec.data import resolve_data_path
@@ -37,6 +38,20 @@ from digitrec.imaging.decode import MAX_IMAGE_PIXELS, open_image
 from digitrec.imaging.fit import to_mnist
 from digitrec.inference.engine import OnnxPredictor, Predictor, load_predictor
 from digitrec.serving.corrections import Collector
+from digitrec.serving.schemas import (
+    ApiError,
+    CorrectionAnswer,
+    CorrectionFields,
+    DigitAnswer,
+    ErrorAnswer,
+    ImageBody,
+    NumberAnswer,
+    PixelsBody,
+    parse_fields,
+    parse_json,
+    request_body,
+    with_request_schemas,
+)
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 SMALL_JSON_BYTES = 64 * 1024  # a 28x28 of pixels is 3-20 KB; a larger JSON body is parsed in a thread
@@ -48,14 +63,7 @@ BODY_SECONDS = float(os.environ.get("DIGITREC_BODY_SECONDS", 10))  # the longest
 HEADER_SECONDS = float(os.environ.get("DIGITREC_HEADER_SECONDS", 10))  # ... and a request's headers
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
 WEB_DIR = Path(str(resources.files("digitrec.serving") / "web"))
-IMAGE_TYPES = IMAGE_FORMATS_TEXT
 STATUS_BY_KIND = {DigitrecError.kind: 400, BlankImageError.kind: 422, NoDigitError.kind: 422, TooLargeError.kind: 413}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str):
-        self.status = status
-        self.message = message
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -139,42 +147,16 @@ async def _file_from_multipart(request: Request, body: bytes) -> bytes:
 
 
 def pixels_from_json(body: bytes) -> np.ndarray:
-    """`{"pixels": 28 rows of 28 numbers 0-255}`, light ink on black, as a uint8 image."""
-    try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ApiError(400, f"malformed JSON: {e}") from None
-    except ValueError:  # an integer over Python's 4,300 digits for int() (sys.get_int_max_str_digits)
-        raise ApiError(400, "malformed JSON: a number too long") from None
-    except RecursionError:  # [[[[... nested deeper than Python's parser goes
-        raise ApiError(400, "malformed JSON: nested too deeply") from None
-    if not isinstance(payload, dict) or "pixels" not in payload:
-        raise ApiError(422, 'expected a JSON object {"pixels": [[28 numbers] x 28 rows]}')
-    rows = payload["pixels"]
-    if not isinstance(rows, list) or len(rows) != 28 or not all(isinstance(r, list) and len(r) == 28 for r in rows):
-        raise ApiError(422, "pixels must be 28 rows of 28 numbers")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for r in rows for v in r):
-        raise ApiError(422, "pixels must all be numbers 0-255")
-    try:
-        pixels = np.asarray(rows, dtype=np.float64)
-    except OverflowError:  # an integer of hundreds of digits
-        raise ApiError(422, "pixel values must lie in 0-255") from None
-    if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 255:
-        raise ApiError(422, "pixel values must lie in 0-255")
+    """`{"pixels": 28 rows of 28 numbers 0-255}` (PixelsBody), light ink on black, as a uint8 image."""
+    pixels = np.asarray(parse_json(PixelsBody, body).pixels, dtype=np.float64)
     if pixels.max() < 32:
         raise ApiError(422, "the image is blank: nothing is drawn")
     return np.round(pixels).astype(np.uint8)
 
 
 def base64_image_from_json(body: bytes) -> bytes:
-    """`{"image": "<base64 PNG or JPEG>"}` (a data: URL prefix allowed) -> the picture's bytes."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError) as e:  # ValueError: also an integer over 4,300 digits, not only bad JSON
-        raise ApiError(400, f"malformed JSON: {e.__class__.__name__}") from None
-    text = payload.get("image") if isinstance(payload, dict) else None
-    if not isinstance(text, str) or not text:
-        raise ApiError(422, 'expected a JSON object {"image": "<base64 PNG or JPEG>"}')
+    """`{"image": "<base64 PNG or JPEG>"}` (ImageBody; a data: URL prefix allowed) -> the picture's bytes."""
+    text = parse_json(ImageBody, body).image
     if text.startswith("data:"):
         text = _data_url_payload(text)
     try:
@@ -461,6 +443,16 @@ def origin_argument(value: str) -> str:
     return normal_origin(f"{parts.scheme}://{parts.netloc}")
 
 
+ERROR = {"model": ErrorAnswer}
+REFUSALS = {400: ERROR, 408: ERROR, 413: ERROR, 415: ERROR, 422: ERROR}
+
+
+def _openapi(app: FastAPI) -> dict:
+    if app.openapi_schema is None:
+        app.openapi_schema = with_request_schemas(FastAPI.openapi(app))
+    return app.openapi_schema
+
+
 class _GatedApp(FastAPI):
     """The app behind `_RequestCheck`, which runs before any of Starlette's own middleware: an upload that
     never comes costs the server about 50 us less of CPU than with the check added as middleware."""
@@ -515,11 +507,9 @@ async def _correction_form(request: Request) -> tuple[bytes, dict[str, str]]:
 def save_correction(predictor, collector: Collector, payload: bytes, fields: dict[str, str]) -> dict:
     """Read the picture as the model does, then keep it under the digit(s) the user says it shows: one
     digit (`label`), or a number (`text`) whose digits are kept one by one, each cut at its box."""
-    kind = "confirmed" if fields.get("confirmed") in ("1", "true") else "corrected"
-    label, text = fields.get("label", ""), fields.get("text", "")
-    if not (len(label) == 1 and label in "0123456789") and not (text and text.isascii() and text.isdigit()
-                                                             and len(text) <= 32):
-        raise ApiError(422, "say what it shows: 'label', one digit 0-9, or 'text', 1-32 digits")
+    said = parse_fields(CorrectionFields, fields)
+    kind = "confirmed" if said.confirmed in ("1", "true") else "corrected"
+    label, text = said.label, said.text
     try:
         picture = open_image(payload, MAX_IMAGE_PIXELS)
         if label:
@@ -556,6 +546,7 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
     place: that is why this function is longer than the rest."""
     app = _GatedApp(title="digitrec", version=__version__, description="Handwritten digit recognition",
                     docs_url=None, redoc_url=None)
+    app.openapi = functools.partial(_openapi, app)
     # The packaged Swagger UI (4.x) renders OpenAPI 3.0 documents; this schema uses nothing of 3.1.
     app.openapi_version = "3.0.3"
     if allowed_origins:  # an allowed page may also read the answers (its preflights answered)
@@ -586,9 +577,13 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
                 # this worker's micro-batching so far: requests read by the network, in how many calls
                 "batching": {"requests": batcher.requests, "batches": batcher.batches}}
 
-    @app.post("/api/predict", responses={400: {}, 413: {}, 415: {}, 422: {}})
+    @app.post("/api/predict", responses={200: {"model": DigitAnswer}, **REFUSALS},
+              openapi_extra=request_body(PixelsBody))
     async def predict(request: Request):
-        """Multipart with a `file` field (an image), raw image bytes, or JSON `{"pixels": 28x28 of 0-255}`."""
+        """One digit: multipart with a `file` field (an image), raw image bytes, or JSON `{"pixels": 28x28 of
+        0-255}`."""
+        # The body is read here, not by the framework: its limits are checked as it arrives (_RequestCheck),
+        # and a picture goes to the decoder as bytes.
         content_type, body = await _upload(request, "pixels")
         predictor = served.get()
         if content_type == "application/json":
@@ -608,8 +603,10 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
                     return await run_in_threadpool(digit_answer, predictor, payload)
         return _digit_response(predictor, image, await batcher.probabilities(predictor, image))
 
-    @app.post("/api/read", responses={400: {}, 413: {}, 415: {}, 422: {}})
-    async def read(request: Request):
+    @app.post("/api/read", responses={200: {"model": NumberAnswer}, **REFUSALS},
+              openapi_extra=request_body(ImageBody))
+    async def read(request: Request, inputs: Annotated[str, Query(
+            description="1 or true: answer each digit's 28x28 as well")] = ""):
         """A whole number: multipart with a `file` field, raw image bytes, or JSON `{"image": "<base64>"}`.
         Answers `{"text", "confidence", "digits": [{"digit", "confidence", "box": [x0, y0, x1, y1]}],
         "rejected"}` (with `?inputs=1` also `"inputs"`: each digit's 28x28); no digits is a 422."""
@@ -618,12 +615,13 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
             body = await _file_from_multipart(request, body)
         if not body:
             raise ApiError(400, "the uploaded file is empty")
-        with_inputs = request.query_params.get("inputs") in ("1", "true")
+        with_inputs = inputs in ("1", "true")
         async with heavy:
             answer = await run_in_threadpool(reading_from_upload, served.get(), content_type, body, with_inputs)
         return Response(json.dumps(answer), media_type="application/json")
 
-    @app.post("/api/correct", responses={400: {}, 403: {}, 413: {}, 415: {}, 422: {}, 507: {}})
+    @app.post("/api/correct", responses={200: {"model": CorrectionAnswer}, **REFUSALS, 403: ERROR, 507: ERROR},
+              openapi_extra=request_body(None, images=False, form_model=CorrectionFields))
     async def correct(request: Request):
         """Keep a picture as an example of what it shows (only with `serve --collect DIR`): multipart with
         a `file` field and `label` (one digit) or `text` (the digits of a number); `confirmed=1` when the
