@@ -593,3 +593,30 @@ def test_a_shadows_edge_across_the_page_is_not_taken_for_ink(digits, angle):
         out = to_mnist(Image.fromarray((shadowed * (1 - 0.8 * ink)).astype(np.uint8)))
         alike += _same_strokes(out, reference)
     assert alike >= 9
+
+
+def test_crop_to_ink_keeps_a_pixel_of_soft_edge_around_clear_ink_and_says_where_it_cut():
+    from digitrec.imaging.ink import crop_to_ink
+
+    ink = np.zeros((20, 30), np.float32)
+    ink[5:9, 10:14] = 1.0
+    ink[4, 10] = 0.15  # soft edge: inside the margin, not clear ink
+    ink[15, 25] = 0.1  # grain far away: not clear ink, does not stretch the box
+    crop, top, left = crop_to_ink(ink)
+    assert (top, left) == (4, 9)
+    np.testing.assert_array_equal(crop, ink[4:10, 9:15])
+    edge = np.zeros((6, 6), np.float32)
+    edge[0:2, 4:6] = 0.9  # ink on the border: the margin stops at the picture's edge
+    crop, top, left = crop_to_ink(edge)
+    assert (top, left, crop.shape) == (0, 3, (3, 3))
+
+
+def test_every_imaging_module_says_in_one_line_what_it_owns():
+    import importlib
+    import pkgutil
+
+    import digitrec.imaging
+
+    for info in pkgutil.iter_modules(digitrec.imaging.__path__):
+        doc = importlib.import_module(f"digitrec.imaging.{info.name}").__doc__
+        assert doc and doc.strip().splitlines()[0].strip(), info.name
