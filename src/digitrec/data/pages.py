@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
+
+from digitrec.core.files import atomic_write_text
 
 LAYOUTS = ("list", "table", "boxes")
 LOOKS = ("scanned", "photographed")
@@ -255,7 +258,7 @@ class FontHand(Hand):
         # Drawn with the digits' top at row 4, so a sign keeps its height on the line (a dot low, a minus mid).
         top = font.getbbox("0")[1]
         ImageDraw.Draw(layer).text((4, 4 - top), char, fill=255, font=font)
-        coverage = np.asarray(layer, np.float32) / 255
+        coverage = np.clip(np.asarray(layer, np.float32) / 255 * 1.6, 0, 1)  # a light font's thin strokes as ink
         if char.isdigit():
             return _crop(coverage)
         rows = np.flatnonzero((coverage > 0.12).any(axis=1))
@@ -447,10 +450,12 @@ def _char_place(char: str, glyph: np.ndarray, height: int) -> float:
             ":": 0.5 * height - glyph.shape[0] / 2}.get(char, (height - glyph.shape[0]) / 2)
 
 
-def _write_line(hand: Hand, text: str, height: int, pen: float, rng: np.random.Generator) -> _Line:
+def _write_line(hand: Hand, text: str, height: int, pen: float, rng: np.random.Generator,
+                new_field: bool = True) -> _Line:
     """One field's handwriting: each character a little larger or smaller and higher or lower, gaps of
     10-45 % of a digit's width, the baseline drifting up to 2 degrees, slanted."""
-    hand.start_field(rng)
+    if new_field:
+        hand.start_field(rng)
     glyphs, tops = [], []
     for char in text:
         size = max(8, int(height * rng.uniform(0.9, 1.1))) if char.isdigit() else height
@@ -669,9 +674,10 @@ def _write_comb(sheet: _Sheet, text: str, lefts: list[float], top: float, side: 
     rng = sheet.rng
     inside = side - 2 * sheet.line_px - 2
     boxes = []
+    sheet.hand.start_field(rng)
     for char, left in zip(text, lefts, strict=False):
         height = int(inside * rng.uniform(0.55, 0.8))
-        coverage = _write_line(sheet.hand, char, height, sheet.pen * rng.uniform(0.9, 1.1), rng)
+        coverage = _write_line(sheet.hand, char, height, sheet.pen * rng.uniform(0.9, 1.1), rng, new_field=False)
         ch, cw = coverage.shape
         if ch > inside or cw > inside:
             factor = inside / max(ch, cw)
@@ -853,3 +859,38 @@ def _printed_fonts() -> list[tuple[Path, Path]]:
 @functools.lru_cache(maxsize=256)
 def _truetype(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
+
+
+# ---------------------------------------------------------------- a bench folder
+
+BENCH_JSON = "pages.json"
+
+
+def page_seed(seed: int, *parts: int) -> int:
+    """A page's own seed from the bench's seed and the page's place in it."""
+    return int(np.random.SeedSequence([seed, *parts]).generate_state(1)[0])
+
+
+def write_bench(out: Path, hands: list[tuple[str, Hand, int]], seed: int, layouts: tuple[str, ...] = LAYOUTS,
+                **options) -> list[dict]:
+    """Pages of each layout for each (name, hand, pages a layout): the first hand's are OUT/<layout>/<n>.jpg,
+    another's OUT/<layout>/<name>-<n>.jpg; and OUT/pages.json: {"seed", "pages": [page.truth(file) + "hand"]}.
+    `options` go to `render_page`. Returns the pages' records."""
+    records = []
+    for h, (name, hand, count) in enumerate(hands):
+        for li, layout in enumerate(layouts):
+            (Path(out) / layout).mkdir(parents=True, exist_ok=True)
+            for n in range(count):
+                own = page_seed(seed, h, li, n)
+                page = render_page(layout, hand, own, **options)
+                payload, suffix = page.encode(np.random.default_rng(own))
+                file = f"{layout}/{n:05d}{suffix}" if h == 0 else f"{layout}/{name}-{n:05d}{suffix}"
+                (Path(out) / file).write_bytes(payload)
+                records.append({**page.truth(file), "hand": name})
+    atomic_write_text(Path(out) / BENCH_JSON, json.dumps({"seed": seed, "pages": records}, indent=1) + "\n")
+    return records
+
+
+def read_bench(folder: Path) -> list[dict]:
+    """A bench folder's pages.json records."""
+    return json.loads((Path(folder) / BENCH_JSON).read_text())["pages"]
