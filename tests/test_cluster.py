@@ -136,7 +136,8 @@ def _answers(folder) -> dict:
 
 @pytest.mark.cluster
 def test_predict_on_ray_matches_plain_predict(local_ray, tmp_path, monkeypatch):
-    from digitrec.inference.engine import load_predictor, predict_files
+    from digitrec.inference.batch import predict_files
+    from digitrec.inference.engine import load_predictor
 
     monkeypatch.setattr(cluster, "PART_ROWS", 64)  # several parts: both actors get work
     labels = _pictures(tmp_path / "archive", 300, bad=2)

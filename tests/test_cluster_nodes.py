@@ -33,7 +33,8 @@ def two_nodes():
 
 
 def test_a_batch_job_survives_losing_a_worker_node(two_nodes, tmp_path, monkeypatch):
-    from digitrec.inference.engine import load_predictor, predict_files
+    from digitrec.inference.batch import predict_files
+    from digitrec.inference.engine import load_predictor
 
     nodes, workers = two_nodes
     monkeypatch.setattr(cluster, "PART_ROWS", 50)  # many small parts: work is still queued when the node goes

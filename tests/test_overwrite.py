@@ -27,7 +27,7 @@ from digitrec.cli import main
 from digitrec.cluster import sweeps
 from digitrec.core import files
 from digitrec.core.errors import DigitrecError
-from digitrec.inference import engine
+from digitrec.inference import batch
 from digitrec.inference.runs import BUNDLED_DIR
 from digitrec.models.recipes import get_recipe
 
@@ -75,7 +75,7 @@ def no_work(monkeypatch):
         raise AssertionError("the work started before --out was checked")
 
     for name in ("predict_files", "read_files", "write_submission"):
-        monkeypatch.setattr(engine, name, fail)
+        monkeypatch.setattr(batch, name, fail)
     monkeypatch.setattr(cluster, "connected", fail)
 
 

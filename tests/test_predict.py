@@ -73,6 +73,49 @@ def test_onnx_engine_agrees_with_pytorch(digits):
     assert np.allclose(onnx_probs.sum(1), 1, atol=1e-5)
 
 
+def test_both_engines_give_the_same_answers_on_arrays_paths_bytes_and_folders(digits, tmp_path):
+    from digitrec.inference.engine import OnnxPredictor, Predictor
+
+    onnx_engine, torch_engine = load_model(engine="onnx"), load_model(engine="torch")
+    assert isinstance(onnx_engine, OnnxPredictor) and isinstance(torch_engine, Predictor)
+    images, labels = synthetic.drawn_digits(6, seed=5)
+    for i, image in enumerate(images):
+        image.save(tmp_path / f"{i}.png")
+    x = digits["test"].x[:100]
+    inputs = {"array": x, "one 28x28 array": x[0], "path": tmp_path / "2.png", "str path": str(tmp_path / "3.png"),
+              "bytes": (tmp_path / "4.png").read_bytes(), "PIL image": images[5], "folder": tmp_path,
+              "a list of them": [tmp_path / "0.png", images[1], (tmp_path / "2.png").read_bytes()]}
+    for name, pictures in inputs.items():
+        onnx_digits, torch_digits = onnx_engine.predict(pictures), torch_engine.predict(pictures)
+        assert onnx_digits.tolist() == torch_digits.tolist(), name
+        assert np.abs(onnx_engine.predict_proba(pictures) - torch_engine.predict_proba(pictures)).max() < 1e-4, name
+    assert onnx_engine.predict(tmp_path).tolist() == labels.tolist()  # a folder: its pictures in listing order
+    assert onnx_engine.predict(inputs["bytes"]).tolist() == [4]
+    assert [r.text for r in onnx_engine.read(tmp_path)] == [r.text for r in torch_engine.read(tmp_path)]
+    assert onnx_engine.read(inputs["bytes"]).text == torch_engine.read(tmp_path / "4.png").text == "4"
+
+
+def test_an_engine_gives_only_logits_and_gets_the_whole_api(tmp_path):
+    from digitrec.inference import runs
+    from digitrec.inference.engine import Engine
+
+    class Fixed(Engine):  # answers 7 for every picture, twice as sure at temperature 0.5
+        def __init__(self):
+            self.path, self.config = runs.BUNDLED_DIR, runs.RunConfig(name="fixed", arch="x", temperature=0.5)
+
+        def logits(self, images):
+            return np.tile(np.eye(10, dtype=np.float32)[7], (len(images), 1))
+
+    images, _ = synthetic.drawn_digits(3, seed=2)
+    for i, image in enumerate(images):
+        image.save(tmp_path / f"{i}.png")
+    engine = Fixed()
+    assert engine.predict(tmp_path).tolist() == [7, 7, 7]
+    p = engine.predict_proba(np.zeros((2, 28, 28), np.uint8))
+    assert np.allclose(p[:, 7], np.exp(2) / (np.exp(2) + 9)) and np.allclose(p.sum(1), 1)
+    assert engine.probabilities(np.zeros((0, 28, 28), np.uint8)).shape == (0, 10)
+
+
 def _copy_bundled(tmp_path):
     import shutil
 

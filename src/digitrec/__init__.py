@@ -6,12 +6,12 @@ from digitrec.core.version import __version__
 
 def load_model(path=None, engine: str = "auto"):
     """Load a run folder (or the bundled model when `path` is None). Its `predict`, `predict_proba` and `read`
-    take arrays, PIL images, paths and folders. engine "auto": onnxruntime when the run has a model.onnx (the
-    bundled model does), without importing torch; "torch" (or a run without model.onnx): PyTorch, from the
-    train extra (`pip install "digitrec[train]"`)."""
-    from digitrec.inference.engine import load_predictor  # `import digitrec` stays light: nothing loads until asked
+    take arrays, PIL images, bytes, paths and folders, with either engine. engine "auto": onnxruntime when the
+    run has a model.onnx (the bundled model does), without importing torch; "torch" (or a run without
+    model.onnx): PyTorch, from the train extra (`pip install "digitrec[train]"`)."""
+    from digitrec.inference.engine import load_model  # `import digitrec` stays light: nothing loads until asked
 
-    return load_predictor(path, engine)
+    return load_model(path, engine)
 
 
 def tune(examples, out, model=None, replay=None, steps: int | None = None):

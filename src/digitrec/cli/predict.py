@@ -42,7 +42,8 @@ def add_parser(verbs) -> None:
 
 def cmd_predict(args) -> int:
     from digitrec import data
-    from digitrec.inference.engine import load_predictor, predict_files, write_submission
+    from digitrec.inference.batch import predict_files, write_submission
+    from digitrec.inference.engine import load_predictor
 
     if args.cluster is not None:
         return _read_on_cluster(args, "predict")

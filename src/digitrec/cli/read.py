@@ -39,7 +39,8 @@ def add_parser(verbs) -> None:
 
 
 def cmd_read(args) -> int:
-    from digitrec.inference.engine import load_predictor, read_files
+    from digitrec.inference.batch import read_files
+    from digitrec.inference.engine import load_predictor
 
     if args.cluster is not None:
         return _read_on_cluster(args, "read")

@@ -16,7 +16,7 @@ from digitrec.inference.engine import Predictor
 from digitrec.inference.runs import weights_sha256
 
 PREPROCESSING = ("float32 [N, 1, 28, 28] in [0, 1]: light ink on black, cropped to the ink, fitted in 20x20, "
-                 "centred by mass in 28x28 (digitrec.imaging.preprocess.to_mnist, then / 255); outputs logits [N, 10]; "
+                 "centred by mass in 28x28 (digitrec.imaging.fit.to_mnist, then / 255); outputs logits [N, 10]; "
                  "probabilities are softmax(logits / temperature), the temperature in this file's metadata")
 
 
