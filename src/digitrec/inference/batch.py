@@ -1,5 +1,4 @@
-"""Many pictures at once: the folder walk, per-file digits and numbers (one error row per bad file), Kaggle's
-submission file."""
+"""Many pictures at once: the folder walk, per-file digits and numbers (an error row per bad file), submissions."""
 
 from __future__ import annotations
 

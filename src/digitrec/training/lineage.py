@@ -1,5 +1,4 @@
-"""A run's lineage: the teacher it distils and the run its weights start from, refused when either may have
-learnt the digits this run holds out for validation."""
+"""A run's lineage: its teacher and init run, loaded and refused if they may have learnt its held-out digits."""
 
 from __future__ import annotations
 
