@@ -13,14 +13,22 @@ of its printed words.
 - `--fonts N`: N more pages a layout written in handwriting fonts (OUT/<layout>/font-<n>.jpg, "hand": "font"),
   other people's hands: validation and test benches only, never training.
 
+- `--examples DIR`: instead, the three small example pages of the docs and tests (DIR/page-<layout>.jpg at
+  150 dpi, from validation digits, under 200 KB each) and their truth (DIR/page-examples.json).
+
     DIGITREC_DATA=../shared/data/mnist python scripts/make_pages.py --out pages-val --split validation --count 100
+    DIGITREC_DATA=../shared/data/mnist python scripts/make_pages.py --examples docs
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import time
 from pathlib import Path
+
+from PIL import Image
 
 from digitrec import data
 from digitrec.data import pages
@@ -37,6 +45,23 @@ def digit_hand(data_path: str | None, split: str) -> pages.DigitHand:
     return pages.DigitHand(digits.x, digits.y)
 
 
+EXAMPLES = {"list": (1, "photographed"), "table": (2, "scanned"), "boxes": (3, "photographed")}  # seed, look
+
+
+def write_examples(folder: Path, hand: pages.Hand) -> None:
+    """The docs' example pages, one a layout, and their truth."""
+    truth = []
+    for layout, (seed, look) in EXAMPLES.items():
+        page = pages.render_page(layout, hand, seed, look=look, dpi=150)
+        buffer = io.BytesIO()
+        Image.fromarray(page.pixels).save(buffer, format="JPEG", quality=70, optimize=True)
+        name = f"page-{layout}.jpg"
+        (folder / name).write_bytes(buffer.getvalue())
+        truth.append(page.truth(name))
+        print(f"{folder / name}: {len(buffer.getvalue()) // 1024} KB, {[f.text for f in page.fields]}")
+    (folder / "page-examples.json").write_text(json.dumps({"pages": truth}, indent=1) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="MNIST folder (default $DIGITREC_DATA)")
@@ -46,7 +71,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=2028)
     parser.add_argument("--split", choices=["test", "validation"], default="test")
     parser.add_argument("--layouts", default=",".join(pages.LAYOUTS), help="comma-separated")
+    parser.add_argument("--examples", type=Path, help="write only the docs' example pages into this folder")
     args = parser.parse_args(argv)
+    if args.examples:
+        write_examples(args.examples, digit_hand(args.data, "validation"))
+        return
     layouts = tuple(args.layouts.split(","))
     unknown = [name for name in layouts if name not in pages.LAYOUTS]
     if unknown:

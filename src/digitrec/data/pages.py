@@ -182,9 +182,17 @@ class DigitHand(Hand):
         rows = self.by_digit[int(char)]
         image = np.asarray(self.images[int(rows[rng.integers(len(rows))])], np.float32)
         crop = _crop(image / max(float(image.max()), 1.0), 0.12)
-        width = max(2, round(crop.shape[1] * height / crop.shape[0]))
-        big = Image.fromarray((crop * 255).astype(np.uint8)).resize((width, height), Image.Resampling.BICUBIC)
-        return _crop(repen(np.asarray(big, np.float32) / 255, pen))
+        glyph = _repen_at(crop, height, pen)
+        if glyph.shape[0] < 0.95 * height:  # the centre line ends half MNIST's stroke inside the ink: grow back
+            glyph = _repen_at(crop, round(height * height / glyph.shape[0]), pen)
+        return glyph
+
+
+def _repen_at(crop: np.ndarray, height: int, pen: float) -> np.ndarray:
+    """A digit's ink scaled to `height` rows and redrawn with the pen, cropped."""
+    width = max(2, round(crop.shape[1] * height / crop.shape[0]))
+    big = Image.fromarray((crop * 255).astype(np.uint8)).resize((width, height), Image.Resampling.BICUBIC)
+    return _crop(repen(np.asarray(big, np.float32) / 255, pen), 0.25)
 
 
 def _sign_maker():
@@ -498,8 +506,8 @@ def _digit_height(sheet: _Sheet, low: float = 1.0, high: float = 1.0) -> int:
 
 
 def _label_size(sheet: _Sheet) -> float:
-    """Printed text 20-40 px at about 240 dpi (8-12 pt), larger on a finer page, never under 18 px."""
-    return max(18.0, sheet.rng.uniform(*LABEL_PX) * sheet.dpi / 240)
+    """Printed text 20-40 px up to 200 dpi, as large in points (8-14 pt) on a finer page."""
+    return sheet.rng.uniform(*LABEL_PX) * max(1.0, sheet.dpi / 200)
 
 
 def _header(sheet: _Sheet, margin: float) -> float:
@@ -639,7 +647,7 @@ def _layout_boxes(sheet: _Sheet, count: int | None) -> None:
     y = _header(sheet, margin)
     label_size = _label_size(sheet)
     style = rng.choice(["squares", "joined", "comb"], p=[0.35, 0.45, 0.2])
-    side = rng.uniform(55, 110) * sheet.scale
+    side = rng.uniform(72, 130) * sheet.scale  # digits 0.6-0.85 of the inside: about 40-110 px at 300 dpi
     font = sheet.font(label_size)
     start = margin + max(font.getlength(t) for t in COMB_LABELS) + label_size
     gap = side * rng.uniform(0.12, 0.3) if style == "squares" else 0.0
@@ -676,7 +684,7 @@ def _write_comb(sheet: _Sheet, text: str, lefts: list[float], top: float, side: 
     boxes = []
     sheet.hand.start_field(rng)
     for char, left in zip(text, lefts, strict=False):
-        height = int(inside * rng.uniform(0.55, 0.8))
+        height = int(inside * rng.uniform(0.6, 0.85))
         coverage = _write_line(sheet.hand, char, height, sheet.pen * rng.uniform(0.9, 1.1), rng, new_field=False)
         ch, cw = coverage.shape
         if ch > inside or cw > inside:
