@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from server import running_server
 
 from digitrec.data import synthetic
@@ -268,3 +269,85 @@ def test_api_docs_render_without_the_internet(browser, server):
     page.goto(f"{server}/docs")
     page.wait_for_selector(".swagger-ui .opblock", timeout=10_000)
     assert page.locator(".opblock-summary-path", has_text="/api/read").count() >= 1
+
+
+# Every piece of text, every picture and every bar in a result, as the boxes a reader sees: a text node's line
+# boxes (not its element's, which may be wider than its ink), a canvas's or an image's box.
+RESULT_BOXES = """(selector) => {
+  const root = document.querySelector(selector), found = [];
+  const add = (element, what, r) => { if (r.width > 0 && r.height > 0) found.push({ element, what, r }); };
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (!node.textContent.trim() || !node.parentElement.checkVisibility()) continue;
+    const range = document.createRange(); range.selectNodeContents(node);
+    for (const r of range.getClientRects()) add(node.parentElement, node.textContent.trim().slice(0, 40), r);
+  }
+  root.querySelectorAll("canvas, img, .bar").forEach((e) => {
+    if (e.checkVisibility()) add(e, e.id || e.className || e.tagName, e.getBoundingClientRect()); });
+  return found.map(({ element, what, r }) => ({ what, x0: r.left, y0: r.top, x1: r.right, y1: r.bottom,
+    inside: found.filter((o) => o.element !== element && o.element.contains(element)).map((o) => o.what) }));
+}"""
+
+
+def _overlaps(boxes: list[dict], margin: float = 1.0) -> list[tuple[str, str]]:
+    """Pairs of boxes that cover one another by more than `margin` px both ways (text inside its own bar or
+    picture excepted)."""
+    found = []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            if a["what"] in b["inside"] or b["what"] in a["inside"]:
+                continue
+            wide = min(a["x1"], b["x1"]) - max(a["x0"], b["x0"])
+            tall = min(a["y1"], b["y1"]) - max(a["y0"], b["y0"])
+            if wide > margin and tall > margin:
+                found.append((a["what"], b["what"]))
+    return found
+
+
+def _number_picture(number: str, rng) -> Image.Image:
+    """A number written on white: each digit drawn by `synthetic` in its own 200-px cell."""
+    line = Image.new("L", (40 + 200 * len(number), 260), 255)
+    for i, ch in enumerate(number):
+        strokes, pen = synthetic.digit_strokes(int(ch), rng, 200)
+        line.paste(synthetic.render_strokes(strokes, pen, 200), (20 + 200 * i, 30))
+    return line
+
+
+def _phone(browser):
+    return browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                            reduced_motion="reduce")
+
+
+def _laid_out_cleanly(page, name: str) -> None:
+    """The result has no text or picture set over another and nothing wider than the phone; a screenshot
+    of it is kept in tests/artifacts."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    boxes = page.evaluate(RESULT_BOXES, ".result")
+    assert len(boxes) >= 3
+    assert _overlaps(boxes) == [], _overlaps(boxes)
+    assert page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth") <= 0
+    assert max(b["x1"] for b in boxes) <= 390
+
+
+def test_digit_result_lays_out_cleanly_on_a_phone(browser, server, tmp_path, digits):
+    page = _phone(browser)
+    page.goto(server)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(synthetic.photo_of(digits["test"].x[0], np.random.default_rng(3)))
+    page.set_input_files("#upload", str(photo))
+    page.wait_for_function("document.querySelector('#prediction').textContent !== ''", timeout=5000)
+    _laid_out_cleanly(page, "phone-digit-result")
+
+
+@pytest.mark.parametrize("number", ["172", "30571946"])
+def test_number_result_lays_out_cleanly_on_a_phone(browser, server, tmp_path, number):
+    page = _phone(browser)
+    page.goto(f"{server}/number")
+    picture = tmp_path / "number.png"
+    _number_picture(number, np.random.default_rng(1)).save(picture)
+    page.set_input_files("#upload", str(picture))
+    page.wait_for_function("document.querySelector('#text').textContent !== ''", timeout=5000)
+    assert page.text_content("#text") == number
+    _laid_out_cleanly(page, f"phone-number-result-{len(number)}")
