@@ -8,7 +8,7 @@ Without --bench it first makes a validation bench (set-aside MNIST training digi
 validation`) in a temporary folder (or --keep DIR); the test bench (`make_pages.py --split test`) is only read
 to report, with --bench. Exits 1 when a target is missed.
 
-    DIGITREC_DATA=../shared/data/mnist python benchmarks/read_pages.py [--count 40] [--bench DIR] [--fonts 10]
+    DIGITREC_DATA=../shared/data/mnist python benchmarks/read_pages.py [--count 100] [--bench DIR] [--fonts 10]
 """
 
 from __future__ import annotations
@@ -129,7 +129,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bench", type=Path, help="a bench folder from scripts/make_pages.py (default: make one)")
     parser.add_argument("--keep", type=Path, help="make the validation bench in this folder and keep it")
-    parser.add_argument("--count", type=int, default=40, help="pages a layout in the bench made")
+    parser.add_argument("--count", type=int, default=100,
+                        help="pages a layout in the bench made (100: one invented page is the 1 %% allowed)")
     parser.add_argument("--fonts", type=int, default=0, help="pages a layout in handwriting fonts in the bench made")
     parser.add_argument("--seed", type=int, default=3031, help="the made bench's seed (the test bench uses 2028)")
     parser.add_argument("--model", help="run folder (default: the bundled model)")
