@@ -37,19 +37,25 @@ def score_numbers(answers: list[tuple[str, str | None, str]]) -> dict:
 
 
 NUMBERS = "numbers.csv"
+VALUES = "values.csv"  # scripts/make_values.py's bench: the same columns, texts with signs
 NUMBERS_MAX_BYTES = 64 << 20  # a bench of a million numbers is 40 MB: more is not a bench, and is read whole
 NUMBERS_MAX_FIELD = 4096  # characters: a path's limit on Linux; no line of digits in one picture is longer
 _DIGITS = frozenset("0123456789")
+_TEXT = _DIGITS | frozenset(".,-/:")  # the signs people write inside numbers: 12.50, -3, 24/12/2026, 14:05
 
 
 def load_numbers(folder: Path) -> list[tuple[str, str, str]]:
-    """A folder's numbers.csv (file,text[,group], as scripts/make_numbers.py writes it; a UTF-8 byte-order
-    mark is accepted) -> (file, text, group) rows. Anything else is refused in one line naming the file, the
-    line and what was expected: a row with too few or too many fields, an empty or non-digit text, a file
-    listed twice, bytes that are not UTF-8, a field over NUMBERS_MAX_FIELD, a file that cannot be read."""
+    """A folder's numbers.csv, or else its values.csv (file,text[,group], as scripts/make_numbers.py and
+    make_values.py write them; a UTF-8 byte-order mark is accepted) -> (file, text, group) rows. Anything else
+    is refused in one line naming the file, the line and what was expected: a row with too few or too many
+    fields, a text without digits or with characters other than digits and signs, a file listed twice, bytes
+    that are not UTF-8, a field over NUMBERS_MAX_FIELD, a file that cannot be read."""
     path = Path(folder) / NUMBERS
+    if not path.is_file() and (Path(folder) / VALUES).is_file():
+        path = Path(folder) / VALUES
     if not path.is_file():
-        raise DigitrecError("no numbers.csv to score against", where=str(folder), expected="file,text,group rows")
+        raise DigitrecError("no numbers.csv or values.csv to score against", where=str(folder),
+                            expected="file,text,group rows")
     text = _numbers_text(path)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -99,9 +105,9 @@ def _number_row(row: list[str], header: list[str], where: str, seen: dict[str, s
     file, text, group = cells["file"], cells["text"].strip(), cells.get("group", "").strip() or "all"
     if not file.strip():
         raise DigitrecError("no file name", where=where, expected="the picture's path in the folder")
-    if not text or not set(text) <= _DIGITS:
+    if not set(text) & _DIGITS or not set(text) <= _TEXT:
         raise DigitrecError(f"text {text!r}" if text else "empty text", where=where,
-                            expected="the digits 0-9 the picture shows")
+                            expected="the digits 0-9 the picture shows, and the signs . , - / : among them")
     if file in seen:
         raise DigitrecError(f"{file[:80]!r} is listed again (first at {seen[file].rsplit(', ', 1)[-1]})",
                             where=where, expected="each picture once")
