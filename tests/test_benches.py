@@ -1,0 +1,157 @@
+"""The bench makers (scripts/make_values.py, make_numbers.py's fonts group), the fonts' validation/test split,
+and the confidence figures (`digitrec.reading.confidence`): quick, from pen-drawn synthetic digits."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import synthetic_digits
+from test_cli import run_main
+
+from digitrec.core.errors import DigitrecError
+from digitrec.reading.confidence import calibration, score_fields
+from digitrec.reading.score import load_numbers
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def _script(name: str):
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))  # make_values imports make_numbers, as when run from scripts/
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def make_values():
+    return _script("make_values")
+
+
+@pytest.fixture(scope="module")
+def make_numbers():
+    return _script("make_numbers")
+
+
+@pytest.fixture(scope="module")
+def few_digits():
+    return synthetic_digits(60, seed=7)
+
+
+def _rows(folder: Path, name: str) -> list[dict]:
+    with open(folder / name, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_make_values_writes_a_folder_read_scores(tmp_path, capsys, make_values, few_digits):
+    out = tmp_path / "values"
+    assert make_values.write_values(out, few_digits, 3, 0, "none") == 9
+    rows = _rows(out, "values.csv")
+    assert [r["group"] for r in rows] == ["spaced"] * 3 + ["touching"] * 3 + ["photographed"] * 3
+    for r in rows:
+        assert (out / r["file"]).is_file() and r["file"].startswith(r["group"] + "/")
+        assert set(r["text"]) & set("0123456789") and set(r["text"]) & set(".,-/:")
+    assert [(f, t, g) for f, t, g in load_numbers(out)] == [(r["file"], r["text"], r["group"]) for r in rows]
+    code, report, _ = run_main(capsys, "read", str(out), "--score", "--json")
+    groups = json.loads(report)["groups"]
+    assert code == 0 and {g: s["n"] for g, s in groups.items()} == {"photographed": 3, "spaced": 3, "touching": 3}
+
+
+def test_values_with_commas_are_quoted_and_read_back(tmp_path, make_values, few_digits):
+    texts = [make_values.value_text(np.random.default_rng(s)) for s in range(200)]
+    assert any("," in t for t in texts) and any("/" in t for t in texts) and any(":" in t for t in texts)
+    assert any(t.startswith("-") for t in texts) and any("." in t for t in texts)
+    out = tmp_path / "values"
+    make_values.write_values(out, few_digits, 12, 3, "none")
+    texts = [t for _, t, _ in load_numbers(out)]
+    assert any("," in t for t in texts)  # a quoted field, read back whole
+    assert (out / "values.csv").read_text().count('"') == 2 * sum("," in t for t in texts)
+
+
+def test_font_halves_are_disjoint_and_cover_the_installed_handwriting_fonts(make_numbers):
+    validation, test = set(make_numbers.FONTS_VALIDATION), set(make_numbers.FONTS_TEST)
+    assert validation and test and not validation & test
+    family = {name: name.lower()[:3] for name in validation | test}  # bec, dkg, fem | com, dan, bre
+    assert not {family[n] for n in validation} & {family[n] for n in test}  # no family in both halves
+    realworld = _script("make_realworld")
+    assert {p.name for p in realworld.handwriting_fonts()} <= validation | test
+    for half in ("val", "test"):
+        assert {p.name for p in make_numbers.handwriting_fonts(half)} <= set(make_numbers.FONT_HALVES[half])
+
+
+def test_numbers_fonts_group_leaves_the_other_groups_as_they_were(tmp_path, make_numbers, few_digits):
+    if not make_numbers.handwriting_fonts("val"):
+        pytest.skip("no validation handwriting fonts installed")
+    with_fonts, without = tmp_path / "with", tmp_path / "without"
+    assert make_numbers.write_numbers(with_fonts, few_digits, 2, 5, "val") == 10
+    assert make_numbers.write_numbers(without, few_digits, 2, 5, "none") == 8
+    rows = _rows(with_fonts, "numbers.csv")
+    fonts = [r for r in rows if r["group"] == "fonts-val"]
+    assert len(fonts) == 2 and all(r["text"].isdigit() and (with_fonts / r["file"]).is_file() for r in fonts)
+    assert [r for r in rows if r["group"] != "fonts-val"] == _rows(without, "numbers.csv")
+    for r in _rows(without, "numbers.csv"):
+        assert (with_fonts / r["file"]).read_bytes() == (without / r["file"]).read_bytes()
+
+
+def test_missing_fonts_skip_the_group_with_a_one_line_note(tmp_path, capsys, monkeypatch, make_values, few_digits):
+    numbers = sys.modules["make_numbers"]  # the module make_values imported its font helpers from
+    monkeypatch.setattr(numbers, "FONT_DIRS", (str(tmp_path / "no-fonts"),))
+    out = tmp_path / "values"
+    assert make_values.write_values(out, few_digits, 1, 0, "test") == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no test handwriting fonts" in err and "skipped" in err
+    assert {g for _, _, g in load_numbers(out)} == {"spaced", "touching", "photographed"}
+
+
+@pytest.mark.parametrize(("text", "ok"), [("12.50", True), ("-3", True), ("24/12/2026", True), ("14:05", True),
+                                          ("1,250", True), ("-", False), ("12a", False), ("1 2", False)])
+def test_bench_texts_may_hold_signs_but_need_a_digit(tmp_path, text, ok):
+    (tmp_path / "values.csv").write_text(f'file,text,group\n0.png,"{text}",a\n')
+    if ok:
+        assert load_numbers(tmp_path) == [("0.png", text, "a")]
+    else:
+        with pytest.raises(DigitrecError, match="line 2"):
+            load_numbers(tmp_path)
+
+
+def test_numbers_csv_comes_before_values_csv(tmp_path):
+    (tmp_path / "numbers.csv").write_text("file,text\n0.png,12\n")
+    (tmp_path / "values.csv").write_text("file,text\n0.png,1.2\n")
+    assert load_numbers(tmp_path) == [("0.png", "12", "all")]
+
+
+def test_calibration_by_hand():
+    confidence = [0.99, 0.98, 0.97, 0.96, 0.95, 0.9, 0.8, 0.7, 0.6, None]  # the last was not read
+    right = [True, True, True, False, True, True, True, False, True, False]
+    c = calibration(right, confidence)
+    # keeping 90 % is keeping 9 of 10: the threshold is the 9th highest, 0.6; 7 of those 9 are right.
+    assert (c.keep_threshold, c.kept, c.kept_accuracy) == (0.6, 0.9, pytest.approx(7 / 9))
+    # 0.5 % of 10 fields allows no wrong field kept: down to 0.97 (3 right), 0.96 keeps a wrong one.
+    assert (c.read_threshold, c.read_rate, c.read_error) == (0.97, pytest.approx(0.3), 0.0)
+    c = calibration(right, confidence, keep=0.5, error_rate=0.1)
+    assert (c.keep_threshold, c.kept, c.kept_accuracy) == (0.95, 0.5, pytest.approx(0.8))
+    # one wrong field in ten allowed: 0.8 keeps 7, 6 right; 0.7 would keep a second wrong one.
+    assert (c.read_threshold, c.read_rate, c.read_error) == (0.8, pytest.approx(0.6), pytest.approx(0.1))
+
+
+def test_calibration_ties_and_nothing_within_the_error_rate():
+    c = calibration([True, False, True, True], [0.9, 0.9, 0.9, 0.5], keep=0.25)
+    assert (c.keep_threshold, c.kept, c.kept_accuracy) == (0.9, 0.75, pytest.approx(2 / 3))  # ties kept together
+    assert (c.read_threshold, c.read_rate, c.read_error) == (None, 0.0, 0.0)  # the top confidence holds a wrong one
+    with pytest.raises(ValueError):
+        calibration([], [])
+
+
+def test_score_fields_per_group_counts_unread_fields_as_wrong():
+    report = score_fields([("1.5", "1.5", 0.99, "a"), ("2", "7", 0.4, "a"), ("3:00", None, None, "b")])
+    assert report["all"]["n"] == 3 and report["all"]["string_accuracy"] == pytest.approx(1 / 3)
+    assert report["groups"]["a"]["string_accuracy"] == 0.5 and report["groups"]["b"]["string_accuracy"] == 0.0
+    assert report["groups"]["b"]["calibration"]["keep_threshold"] == 0.0
+    assert report["all"]["calibration"]["read_threshold"] == 0.99
