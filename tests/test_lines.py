@@ -12,7 +12,9 @@ from digitrec.imaging.ink import ink_map
 from digitrec.imaging.stroke import stroke_width
 from digitrec.reading.line import (
     BLANK,
+    CHARS,
     DIGIT_HEIGHT,
+    LINE_CLASSES,
     LINE_HEIGHT,
     STRIDE,
     LineModel,
@@ -69,7 +71,10 @@ def test_train_lines_writes_a_line_model_folder(tiny_line_model, capsys):
     model = LineModel(out / "line.onnx")
     strip = np.zeros((LINE_HEIGHT, 96), np.uint8)
     probabilities = model.probabilities(strip)
-    assert probabilities.shape == (96 // STRIDE, 11) and np.allclose(probabilities.sum(1), 1, atol=1e-4)
+    assert probabilities.shape == (96 // STRIDE, LINE_CLASSES) and np.allclose(probabilities.sum(1), 1, atol=1e-4)
+    config = json.loads((out / "config.json").read_text())
+    assert {"val_string_accuracy", "val_plain_accuracy", "val_value_accuracy"} <= set(config)
+    assert not (out / "line-checkpoint.pt").exists()  # a finished run keeps no checkpoint
     # A toy run of 100 lines is checked on 100 validation lines (the fewest), not the full run's 2,000.
     assert json.loads((out / "config.json").read_text())["settings"]["val_lines"] == 100
     # A finished folder is not trained over unasked.
@@ -107,7 +112,8 @@ def test_read_uses_a_run_folders_line_model(tiny_line_model, tmp_path):
     ink = synthetic.number_ink([synthetic_mnist(d, rng) for d in (4, 2)], (0.4, 0.6), rng)
     payload, _ = synthetic.number_on_paper(ink, rng, photographed=False)
     reading = predictor.read(payload)
-    assert reading.text.isdigit() and len(reading.digits) == len(reading.text)
+    assert set(reading.text) <= set(CHARS) and len(reading.digits) == len(reading.text)  # a toy model's guess
+    assert predictor.read(payload, digits_only=True).text.isdigit()
 
 
 def synthetic_mnist(digit: int, rng) -> np.ndarray:
@@ -139,3 +145,65 @@ def test_digit_height_ignores_marks():
     assert digit_height(ink) == 60
     picture = Image.fromarray((255 - ink * 255).astype(np.uint8))
     assert ink_map(picture, 96)[0].shape[0] == 100
+
+
+def test_a_digits_only_line_model_still_loads_and_reads_digits(tmp_path):
+    """A line model of eleven classes (ten digits and the blank, before signs) reads digits, never a sign."""
+    import shutil
+
+    import torch
+
+    from digitrec.inference.engine import load_predictor
+    from digitrec.inference.runs import BUNDLED_DIR
+    from digitrec.models.architectures import LineReader
+    from digitrec.training.lines import export_line_onnx
+
+    run = tmp_path / "run"
+    shutil.copytree(BUNDLED_DIR, run, ignore=shutil.ignore_patterns("lines"))
+    torch.manual_seed(0)
+    old = LineReader(classes=11)
+    with torch.no_grad():
+        old.classes.bias[:] = torch.tensor([0.0] * 10 + [-5.0])  # reads a digit in every column
+    export_line_onnx(old, run / "lines")
+    predictor = load_predictor(run)
+    assert predictor.line_model.probabilities(np.zeros((LINE_HEIGHT, 64), np.uint8)).shape[1] == 11
+    rng = np.random.default_rng(2)
+    ink = synthetic.number_ink([synthetic_mnist(d, rng) for d in (4, 2, 7)], (0.4, 0.6), rng)
+    payload, _ = synthetic.number_on_paper(ink, rng, photographed=False)
+    reading = predictor.read(payload)
+    assert reading.text.isdigit() and all(isinstance(d.digit, int) for d in reading.digits)
+
+
+def test_training_starts_from_a_digits_only_model_widened_and_from_an_exported_one(tmp_path):
+    """A digits-only model's digit and blank rows are kept (the blank moves last), its sign rows start
+    near silent; and a bundled model, shipped as ONNX only, comes back as the same network in torch."""
+    import torch
+
+    from digitrec.models.architectures import LineReader
+    from digitrec.reading.line import CHARS
+    from digitrec.training.lines import export_line_onnx, line_reader_for, state_from_onnx, widened
+
+    torch.manual_seed(1)
+    old = LineReader(classes=11).eval()
+    for module in old.modules():  # batch norms as training leaves them, not the identity they start as
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.bias.data.uniform_(-0.2, 0.2)
+    rng = np.random.default_rng(3)
+    strips = [to_line(np.pad(synthetic.number_ink([synthetic_mnist(int(d), rng) for d in rng.integers(0, 10, 3)],
+                                                   (0.2, 0.4), rng), 8), 20.0).pixels for _ in range(6)]
+    export_line_onnx(old, tmp_path)
+    back = line_reader_for(state_from_onnx(tmp_path / "line.onnx", strips)).eval()
+    x = torch.from_numpy(np.stack([strips[0]])[:, None].astype(np.float32) / 255)
+    with torch.no_grad():
+        assert torch.allclose(old(x).softmax(-1), back(x).softmax(-1), atol=1e-3)
+    state = widened(old.state_dict())
+    assert state["classes.weight"].shape[0] == len(CHARS) + 1 == LINE_CLASSES
+    assert torch.equal(state["classes.weight"][:10], old.classes.weight[:10])
+    assert torch.equal(state["classes.weight"][-1], old.classes.weight[BLANK])
+    assert (state["classes.bias"][10:-1] < old.classes.bias[BLANK] - 3).all()
+    new = line_reader_for(state).eval()
+    with torch.no_grad():
+        p_old, p_new = old(x).softmax(-1), new(x).softmax(-1)
+    assert (p_old.argmax(-1) == torch.where(p_new.argmax(-1) == LINE_CLASSES - 1, BLANK, p_new.argmax(-1))).all()

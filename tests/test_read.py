@@ -184,3 +184,83 @@ def test_a_shadows_edge_across_a_line_of_digits_is_not_read_as_ink(model):
         picture = number_picture(text, seed=10 + seed, height=70)
         for angle, offset in ((0.3, 0.0), (1.2, 0.05), (2.0, -0.1), (np.pi / 2, 0.0)):
             assert model.read(_in_shadow(picture, angle, offset, 0.35)).text == text, (text, angle)
+
+
+def _value_with_dot(text: str = "15", seed: int = 3) -> tuple[Image.Image, int]:
+    """A drawn number with a dot on the baseline between its first two digits -> (picture, the dot's x)."""
+    picture = number_picture(text, seed=seed, gap=0.6)
+    ink = np.asarray(picture) < 128
+    columns = np.flatnonzero(ink.any(axis=0))
+    gaps = np.flatnonzero(np.diff(columns) > 20)
+    x = int((columns[gaps[0]] + columns[gaps[0] + 1]) // 2)
+    bottom = int(np.flatnonzero(ink[:, columns[0] : columns[gaps[0]] + 1].any(axis=1))[-1])
+    draw = ImageDraw.Draw(picture)
+    draw.ellipse((x - 7, bottom - 13, x + 7, bottom + 1), fill=0)
+    return picture, x
+
+
+class _SignReader:
+    """A line model made to read a '.' in the paper between the first two digits it reads (its own signs
+    taken for paper): what a line model with signs answers, to check that `read` puts the sign where it was
+    read, whatever the bundled line model reads."""
+
+    def __init__(self, line_model):
+        self.inner = line_model
+
+    def probabilities(self, strip: np.ndarray) -> np.ndarray:
+        from digitrec.reading.line import CHARS, LINE_CLASSES, decode, digits_only
+
+        p = digits_only(self.inner.probabilities(strip))
+        wide = np.zeros((len(p), LINE_CLASSES), np.float32)
+        wide[:, :10], wide[:, -1] = p[:, :10], p[:, 10]
+        first, second = decode(p)[:2]
+        frame = (first.last_frame + second.first_frame) // 2
+        wide[frame] = 0.0
+        wide[frame, CHARS.index(".")] = 0.93
+        wide[frame, -1] = 0.07
+        return wide
+
+
+@pytest.fixture
+def sign_reader(monkeypatch):
+    """Every predictor's line model reads a dot between its first two digits (`_SignReader`)."""
+    from digitrec.inference.engine import Engine
+    from digitrec.reading.line import LineModel
+
+    monkeypatch.setattr(Engine, "line_model", property(lambda self: _SignReader(LineModel.of_run(self.path))))
+
+
+def test_a_sign_the_line_model_reads_is_put_between_the_digits_with_its_box(sign_reader):
+    from digitrec.inference.engine import load_predictor
+
+    predictor = load_predictor()
+    picture, x = _value_with_dot("15")
+    reading = predictor.read(picture)
+    assert reading.text == "1.5" and [d.digit for d in reading.digits] == [1, ".", 5]
+    dot = reading.digits[1]
+    assert dot.confidence == pytest.approx(0.93, abs=1e-5)
+    assert dot.box[0] <= x <= dot.box[2] and dot.box[2] - dot.box[0] < 40  # the dot's own ink
+    assert reading.digits[0].box[2] <= dot.box[0] and dot.box[2] <= reading.digits[2].box[0]
+    assert reading.rejected == 0 and len(reading.crops) == 3
+    assert reading.confidence == pytest.approx(np.prod([d.confidence for d in reading.digits]), abs=1e-5)
+    only = predictor.read(picture, digits_only=True)
+    assert only.text == "15" and len(only.digits) == 2 and only.rejected == 1
+
+
+def test_digits_only_on_the_cli_and_the_api(sign_reader, tmp_path, capsys):
+    from fastapi.testclient import TestClient
+    from test_cli import run_main
+
+    from digitrec.inference.engine import Predictor
+    from digitrec.serving.app import create_app
+
+    picture, _ = _value_with_dot("15")
+    picture.save(tmp_path / "value.png")
+    code, out, _ = run_main(capsys, "read", str(tmp_path / "value.png"), "--json")
+    assert code == 0 and json.loads(out)[0]["text"] == "1.5" and json.loads(out)[0]["digits"][1]["digit"] == "."
+    code, out, _ = run_main(capsys, "read", str(tmp_path / "value.png"), "--json", "--digits-only")
+    assert code == 0 and json.loads(out)[0]["text"] == "15"
+    client = TestClient(create_app(Predictor.load()))
+    png = synthetic.png_bytes(picture)
+    assert client.post("/api/read", files={"file": ("v.png", png, "image/png")}).json()["text"] == "1.5"
+    assert client.post("/api/read?digits_only=1", files={"file": ("v.png", png, "image/png")}).json()["text"] == "15"

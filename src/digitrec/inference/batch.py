@@ -83,14 +83,15 @@ class FileReading:
         return {"file": self.file, **self.reading.as_dict()}
 
 
-def read_files(predictor: Engine, target: Path) -> list[FileReading]:
-    """Every picture under `target` (or `target` itself) read as a number; a bad file gets its error."""
+def read_files(predictor: Engine, target: Path, digits_only: bool = False) -> list[FileReading]:
+    """Every picture under `target` (or `target` itself) read as a number (`digits_only`: signs left out); a
+    bad file gets its error."""
     files, base = image_files(target)
     results = []
     for path in files:
         name = str(path.relative_to(base))
         try:  # each path is a picture of the walk or its Unreadable: never `read`, whose is_dir follows links
-            results.append(FileReading(name, predictor.read_file(path)))
+            results.append(FileReading(name, predictor.read_file(path, digits_only)))
         except DigitrecError as e:
             results.append(FileReading(name, None, e.what))
     return results

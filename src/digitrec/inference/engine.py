@@ -105,24 +105,26 @@ class Engine:
         folders."""
         return self.predict_proba(pictures).argmax(1)
 
-    def read(self, picture: str | os.PathLike | bytes | Image.Image | np.ndarray) -> Reading | list[Reading]:
-        """A whole number: the digits of one line of writing, left to right, each with its box
-        (`digitrec.reading.numbers`). A path, image bytes, a PIL image or an array; a folder gives one reading
-        per picture in it, in the order `digitrec read FOLDER` lists them."""
+    def read(self, picture: str | os.PathLike | bytes | Image.Image | np.ndarray,
+             digits_only: bool = False) -> Reading | list[Reading]:
+        """A whole number: the digits of one line of writing, left to right, each with its box, and the signs
+        written inside it (`.` `,` `-` `/` `:`) unless `digits_only` (`digitrec.reading.numbers`). A path, image
+        bytes, a PIL image or an array; a folder gives one reading per picture in it, in the order
+        `digitrec read FOLDER` lists them."""
         if isinstance(picture, (str, os.PathLike)):
             path = picture if isinstance(picture, Path) else Path(picture)  # a folder's Unreadable stays one
             if path.is_dir():
-                return [self.read_file(file) for file in image_files(path)[0]]
-            return self.read_file(path)
+                return [self.read_file(file, digits_only) for file in image_files(path)[0]]
+            return self.read_file(path, digits_only)
         if isinstance(picture, (bytes, bytearray)):
             picture = open_image(bytes(picture))
-        return read_number(picture, self, self.line_model)
+        return read_number(picture, self, self.line_model, digits_only)
 
-    def read_file(self, path: Path) -> Reading:
+    def read_file(self, path: Path, digits_only: bool = False) -> Reading:
         """One picture file read as a number; its errors name the file. `path` may be an entry of a folder's
         walk (`data.iter_image_files`), whose unreadable entries are their own error."""
         try:
-            return read_number(open_image(read_picture_file(path)), self, self.line_model)
+            return read_number(open_image(read_picture_file(path)), self, self.line_model, digits_only)
         except DigitrecError as e:
             raise e.located(str(path)) from None
 

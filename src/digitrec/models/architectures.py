@@ -200,13 +200,14 @@ def count_multiply_adds(model: nn.Module, size: int = 28) -> int:
 
 class LineReader(nn.Module):
     """The line model: a strip [N, 1, 32, W] (light ink on black, 0-1, digits 20 px tall; see `lines`) ->
-    class scores [N, W / 4, 11], one column every 4 pixels, ten digits and CTC's blank.
+    class scores [N, W / 4, classes], one column every 4 pixels: ten digits, the signs when it reads them
+    (`reading.line.CHARS`), CTC's blank last (11 classes: digits only).
 
     Convolutions read each 4-pixel column with its neighbours (a receptive field about one digit wide);
     a bidirectional GRU then sees the whole line, so that a column between two touching digits knows
     where the one ends and the next begins."""
 
-    def __init__(self, widths: tuple[int, int, int] = (32, 48, 64), hidden: int = 96):
+    def __init__(self, widths: tuple[int, int, int] = (32, 48, 64), hidden: int = 96, classes: int = NUM_CLASSES + 1):
         super().__init__()
         a, b, c = widths
         self.features = nn.Sequential(
@@ -217,7 +218,7 @@ class LineReader(nn.Module):
             _conv_bn(c, 2 * c, kernel=(4, 3), padding=(0, 1)),  # 1 x W/4
         )
         self.sequence = nn.GRU(2 * c, hidden, batch_first=True, bidirectional=True)
-        self.classes = nn.Linear(2 * hidden, NUM_CLASSES + 1)
+        self.classes = nn.Linear(2 * hidden, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         columns = self.features(x).squeeze(2).transpose(1, 2)  # [N, T, C]

@@ -3,8 +3,10 @@
 The line model (`models.create_model("crnn")`, trained by `digitrec train-lines`) reads a whole line at
 once: a strip LINE_HEIGHT pixels high in which the digits are DIGIT_HEIGHT pixels tall (MNIST's 20-pixel
 fit) with MNIST's stroke width, light ink on black, as wide as the line. Its output is one column of
-class scores every STRIDE pixels (ten digits and a blank), read with CTC's rule: repeated classes
-merge, blanks separate. Touching and overlapping neighbours need no cut: the model was trained on them.
+class scores every STRIDE pixels, read with CTC's rule: repeated classes merge, blanks separate. Touching and
+overlapping neighbours need no cut: the model was trained on them. Its classes: the ten digits, the five signs
+people write inside numbers (CHARS: `.` `,` `-` `/` `:`), and CTC's blank last. A model with eleven classes
+(ten digits and the blank) reads digits only.
 
 No torch here: the server and `read` use the exported ONNX file.
 """
@@ -19,6 +21,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.core.errors import DigitrecError
+from digitrec.data.signs import SIGNS
 from digitrec.imaging.morphology import EIGHT_CONNECTED
 from digitrec.imaging.stroke import STROKE_RANGE, even_stroke, stroke_width
 
@@ -27,7 +30,9 @@ LINE_HEIGHT = 32
 DIGIT_HEIGHT = 20  # the height each digit is brought to, as MNIST fits its digits into 20x20
 STRIDE = 4  # input columns per output column
 MARGIN = 8  # blank columns either side of the ink: the first and last digit get whole frames
-BLANK = 10  # CTC's blank class after the ten digits
+BLANK = 10  # CTC's blank class after the ten digits in a digits-only model (11 classes)
+CHARS = "0123456789" + SIGNS  # a line model's classes, the blank after them: class i reads CHARS[i]
+LINE_CLASSES = len(CHARS) + 1
 MAX_LINE_WIDTH = 2048  # a line wider than this (about 90 digits) is refused rather than read
 
 
@@ -95,25 +100,44 @@ def frames(width: int) -> int:
 
 @dataclass
 class LineDigit:
-    digit: int
+    digit: int  # the class: a digit 0-9, or a sign (CHARS[digit])
     confidence: float
     first_frame: int
     last_frame: int
 
+    @property
+    def char(self) -> str:
+        return CHARS[self.digit]
 
-def decode(probabilities: np.ndarray) -> list[LineDigit]:
-    """Class probabilities per output column [T, 11] -> the digits, by CTC's best path: the most probable
-    class in each column, repeats merged, blanks dropped. A digit's confidence is its highest probability
-    over its columns."""
+    @property
+    def is_sign(self) -> bool:
+        return self.digit >= 10
+
+
+def digits_only(probabilities: np.ndarray) -> np.ndarray:
+    """[T, C] -> [T, 11]: a sign's probability joins the blank's, so that a sign's columns read as paper
+    between digits (a digits-only reading of a model that reads signs)."""
+    if probabilities.shape[1] <= BLANK + 1:
+        return probabilities
+    return np.concatenate([probabilities[:, :BLANK], probabilities[:, BLANK:].sum(axis=1, keepdims=True)], axis=1)
+
+
+def decode(probabilities: np.ndarray, only_digits: bool = False) -> list[LineDigit]:
+    """Class probabilities per output column [T, C] (the blank last) -> the digits and signs, by CTC's best
+    path: the most probable class in each column, repeats merged, blanks dropped. A character's confidence is
+    its highest probability over its columns. `only_digits`: signs read as blank."""
+    if only_digits:
+        probabilities = digits_only(probabilities)
+    blank = probabilities.shape[1] - 1
     best = probabilities.argmax(axis=1)
     digits: list[LineDigit] = []
-    previous = BLANK
+    previous = blank
     for t, c in enumerate(best):
         c = int(c)
-        if c != BLANK and c == previous:
+        if c != blank and c == previous:
             digits[-1].last_frame = t
             digits[-1].confidence = max(digits[-1].confidence, float(probabilities[t, c]))
-        elif c != BLANK:
+        elif c != blank:
             digits.append(LineDigit(c, float(probabilities[t, c]), t, t))
         previous = c
     return digits
@@ -154,7 +178,7 @@ class LineModel:
         return cls(path, threads) if path.is_file() else None
 
     def probabilities(self, strip: np.ndarray) -> np.ndarray:
-        """uint8 [LINE_HEIGHT, W] -> probabilities [W / STRIDE, 11]."""
+        """uint8 [LINE_HEIGHT, W] -> probabilities [W / STRIDE, C] (C: 16 with signs, 11 for digits only)."""
         x = (strip.astype(np.float32) / 255)[None, None]
         scores = self.session.run(None, {"strip": x})[0][0]
         exp = np.exp(scores - scores.max(axis=1, keepdims=True))

@@ -1,4 +1,5 @@
-"""Whole numbers: a picture of one line of digits -> the digits, left to right, each with its box.
+"""Whole numbers: a picture of one line of digits -> the digits, left to right, each with its box; and the
+signs people write inside numbers (`.` `,` `-` `/` `:`) where the line model reads them.
 
 Segmentation guided by recognition. The picture becomes an ink map (the one preprocessing path).
 Its connected pieces of ink, a piece wider than a digit cut at the thin places of its ink (touching
@@ -7,6 +8,8 @@ candidate digit (a 5 with a detached top, a 4 drawn in two strokes, a crossed 7 
 atoms), all read by the classifier in one batch; dynamic programming then picks the split of the line
 into digits whose readings are most probable together, weighed by how plausible each digit's width is.
 A small atom may be left out as a mark that is not a digit (a comma, a dash, a stray dot): `rejected`.
+Signs come from the line model (segmentation reads digits only): each is put between the digits where the
+line model read it, boxed by the ink under its columns.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from digitrec.core.errors import BlankImageError, NoDigitError
 from digitrec.imaging.fit import ink_to_mnist, to_mnist
 from digitrec.imaging.ink import ink_map
 from digitrec.imaging.morphology import EIGHT_CONNECTED
-from digitrec.reading.line import WORK_HEIGHT, LineDigit, LineInput, LineModel, decode, to_line
+from digitrec.reading.line import MARGIN, STRIDE, WORK_HEIGHT, LineDigit, LineInput, LineModel, decode, to_line
 
 # Where segmentation reads one digit at least this sure and the line model two, one of them less sure than
 # DOUBT_PAIR, the picture is one digit (read as `predict` reads it). Chosen on validation numbers and
@@ -68,7 +71,7 @@ MAX_PIECES = 128
 
 @dataclass
 class DigitReading:
-    digit: int
+    digit: int | str  # 0-9, or a sign read inside the number: one of `.` `,` `-` `/` `:`
     confidence: float
     box: list[int]  # [x0, y0, x1, y1] in the input picture's pixels
 
@@ -78,8 +81,8 @@ class Reading:
     text: str
     confidence: float
     digits: list[DigitReading] = field(default_factory=list)
-    rejected: int = 0  # marks that are not digits (a comma, a dash, a dot)
-    crops: np.ndarray | None = field(default=None, repr=False)  # the 28x28 each digit was read from
+    rejected: int = 0  # marks that are neither digits nor signs read as such (a stray dot, a dash)
+    crops: np.ndarray | None = field(default=None, repr=False)  # the 28x28 each digit (or sign) was read from
 
     def as_dict(self) -> dict:
         return {"text": self.text, "confidence": self.confidence, "digits": [asdict(d) for d in self.digits],
@@ -102,16 +105,19 @@ class _Atom:
         return (self.x0 + self.x1) / 2
 
 
-def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineModel | None = None) -> Reading:
+def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineModel | None = None,
+                digits_only: bool = False) -> Reading:
     """Read one line of digits with a predictor (its `logits` and `config.temperature`) and, when the run
-    has one, its line model.
+    has one, its line model; with the signs the line model reads between them unless `digits_only`.
 
     Two readers of the same ink map: segmentation (below) and the line model, which reads the whole line
     at once and was trained on touching and overlapping digits. Where the line model sees one digit, the
     picture is read as `predict` reads it (so the two agree on single digits); where both readers agree,
     segmentation's reading stands, with its exact boxes; where they disagree, the line model's, which is
     right far more often on validation lines (MODEL_CARD.md), each digit boxed by the ink under the
-    columns it was read from. Without a line model, segmentation alone."""
+    columns it was read from. The digits are chosen as the line model reads them with its signs taken for
+    paper (as a digits-only model reads); then the signs it reads go in between (`_with_signs`). Without a
+    line model, segmentation alone (digits only)."""
     _check_shape(picture)
     try:
         ink, scale = ink_map(picture, WORK_HEIGHT)
@@ -127,19 +133,24 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
         reading = None
     if line_model is not None:
         line = to_line(ink, height)
-        line_digits = decode(line_model.probabilities(line.pixels))
+        probabilities = line_model.probabilities(line.pixels)
+        line_digits = decode(probabilities, only_digits=True)
+        signs = [] if digits_only else [c for c in decode(probabilities) if c.is_sign]
         text = "".join(str(d.digit) for d in line_digits)
         segmented = len(reading.digits) if reading is not None else 0
         pair = np.prod([d.confidence for d in line_digits]) if len(line_digits) == 2 else 1.0
         doubtful_pair = segmented == 1 and len(line_digits) == 2 and (
             (reading.confidence >= SURE_SINGLE and min(d.confidence for d in line_digits) < DOUBT_PAIR)
             or reading.confidence >= SINGLE_OVER_PAIR * pair)
-        if reading is not None and (len(line_digits) == 1 or (segmented <= 1 and not line_digits) or doubtful_pair):
+        one_digit = len(line_digits) == 1 or (segmented <= 1 and not line_digits) or doubtful_pair
+        if reading is not None and one_digit and not signs:  # with a sign beside it, the picture is no one digit
             reading = _as_one_digit(picture, predictor, reading)
         elif reading is not None and text != reading.text and len(line_digits) == len(reading.digits):
             reading = _digit_by_digit(reading, line_digits)
         elif line_digits and (reading is None or text != reading.text):
             reading = _from_line(ink, line, line_digits, atoms, height, reading)
+        if reading is not None and signs:
+            reading = _with_signs(ink, line, probabilities, signs, atoms, height, reading)
     if reading is None:
         raise NoDigitError("no digits found", expected="a picture with handwritten digits")
     for d in reading.digits:  # boxes from the ink map's pixels to the picture's
@@ -257,6 +268,57 @@ def _from_line(ink: np.ndarray, line: LineInput, line_digits: list[LineDigit], a
                    and not any(x0 <= a.centre <= x1 for x0, x1 in inside))
     confidence = float(np.prod([d.confidence for d in digits]))
     return Reading("".join(str(d.digit) for d in digits), round(confidence, 6), digits, rejected, np.stack(crops))
+
+
+def _with_signs(ink: np.ndarray, line: LineInput, probabilities: np.ndarray, signs: list[LineDigit],
+                atoms: list[_Atom], height: float, reading: Reading) -> Reading:
+    """The digits read, with the line model's signs between them: each sign goes after as many digits as the
+    line model read before it (in its digits-only reading: where its columns lie among the digits'), boxed
+    by the pieces of ink under its columns that no digit holds (a colon's two dots: the two nearest)."""
+    digit_frames = [(d.first_frame + d.last_frame) / 2 for d in decode(probabilities, only_digits=True)]
+    if len(digit_frames) != len(reading.digits):  # the digits chosen are not the line model's: place by x
+        digit_frames = [(((d.box[0] + d.box[2]) / 2 - line.left) * line.scale + MARGIN) / STRIDE
+                        for d in reading.digits]
+    chars: list[tuple[float, DigitReading, np.ndarray]] = []
+    crops = reading.crops if reading.crops is not None else np.zeros((len(reading.digits), 28, 28), np.uint8)
+    for d, frame, crop in zip(reading.digits, digit_frames, crops, strict=True):
+        chars.append((frame, d, crop))
+    held = [(d.box[0], d.box[2]) for d in reading.digits]
+    used: set[int] = set()
+    for sign in signs:
+        box, pieces = _sign_box(ink, line, sign, atoms, height, held, used)
+        used |= pieces
+        try:
+            crop = ink_to_mnist(ink[box[1] : box[3], box[0] : box[2]])
+        except (NoDigitError, IndexError, ValueError):
+            crop = np.zeros((28, 28), np.uint8)
+        chars.append(((sign.first_frame + sign.last_frame) / 2, DigitReading(sign.char, round(sign.confidence, 6),
+                                                                              box), crop))
+    chars.sort(key=lambda c: c[0])
+    digits = [c[1] for c in chars]
+    small = sum(1 for i in used if atoms[i].y1 - atoms[i].y0 < SMALL * height)
+    confidence = float(np.prod([d.confidence for d in digits]))
+    return Reading("".join(str(d.digit) for d in digits), round(confidence, 6), digits,
+                   max(0, reading.rejected - small), np.stack([c[2] for c in chars]))
+
+
+def _sign_box(ink: np.ndarray, line: LineInput, sign: LineDigit, atoms: list[_Atom], height: float,
+              held: list[tuple[int, int]], used: set[int]) -> tuple[list[int], set[int]]:
+    """A sign's box in the ink map, and the atoms it holds: the atoms nearest its columns (within half a
+    digit) whose centre no digit's box covers, else the ink under its columns."""
+    x0, x1 = line.ink_columns(sign.first_frame, sign.last_frame)
+    centre = (x0 + x1) / 2
+    free = [i for i, a in enumerate(atoms) if i not in used and abs(a.centre - centre) <= 0.5 * height
+            and not any(h0 <= a.centre <= h1 for h0, h1 in held)]
+    free.sort(key=lambda i: abs(atoms[i].centre - centre))
+    pieces = set(free[: 2 if sign.char == ":" else 1])
+    if pieces:
+        chosen = [atoms[i] for i in pieces]
+        return [min(a.x0 for a in chosen), min(a.y0 for a in chosen), max(a.x1 for a in chosen),
+                max(a.y1 for a in chosen)], pieces
+    x0, x1 = max(0, x0), min(ink.shape[1], max(x1, x0 + 1))
+    rows = np.flatnonzero((ink[:, x0:x1] > 0.3).any(axis=1))
+    return ([x0, int(rows[0]), x1, int(rows[-1]) + 1] if len(rows) else [x0, 0, x1, ink.shape[0]]), set()
 
 
 def _atoms(ink: np.ndarray) -> tuple[list[_Atom], float]:

@@ -294,18 +294,19 @@ def _refused(e: DigitrecError) -> ApiError:
     return ApiError(STATUS_BY_KIND.get(e.kind, 400), str(e))
 
 
-def reading_from_upload(predictor, content_type: str, body: bytes, with_inputs: bool = False) -> dict:
+def reading_from_upload(predictor, content_type: str, body: bytes, with_inputs: bool = False,
+                        digits_only: bool = False) -> dict:
     """/api/read's work, all of it in a worker thread: a JSON body's base64 decoded, then the picture read."""
     payload = base64_image_from_json(body) if content_type == "application/json" else body
     if not payload:
         raise ApiError(400, "the uploaded file is empty")
-    return reading_from_bytes(predictor, payload, with_inputs)
+    return reading_from_bytes(predictor, payload, with_inputs, digits_only)
 
 
-def reading_from_bytes(predictor, payload: bytes, with_inputs: bool = False) -> dict:
+def reading_from_bytes(predictor, payload: bytes, with_inputs: bool = False, digits_only: bool = False) -> dict:
     error = None
     try:
-        reading = predictor.read(open_image(payload, MAX_IMAGE_PIXELS))
+        reading = predictor.read(open_image(payload, MAX_IMAGE_PIXELS), digits_only=digits_only)
     except DigitrecError as e:
         error = _refused(e)
     if error:
@@ -516,7 +517,7 @@ def save_correction(predictor, collector: Collector, payload: bytes, fields: dic
             seen = to_mnist(picture)
             read_as = str(int(predictor.probabilities(seen[None])[0].argmax()))
             return collector.save(picture, seen, int(label), kind, read_as)
-        reading = predictor.read(picture)
+        reading = predictor.read(picture, digits_only=True)  # a correction keeps digits, one by one
     except DigitrecError as e:
         error = _refused(e)
     else:
@@ -606,10 +607,13 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
     @app.post("/api/read", responses={200: {"model": NumberAnswer}, **REFUSALS},
               openapi_extra=request_body(ImageBody))
     async def read(request: Request, inputs: Annotated[str, Query(
-            description="1 or true: answer each digit's 28x28 as well")] = ""):
+            description="1 or true: answer each digit's 28x28 as well")] = "", digits_only: Annotated[str, Query(
+            description="1 or true: digits alone, the signs written inside the number left out")] = ""):
         """A whole number: multipart with a `file` field, raw image bytes, or JSON `{"image": "<base64>"}`.
         Answers `{"text", "confidence", "digits": [{"digit", "confidence", "box": [x0, y0, x1, y1]}],
-        "rejected"}` (with `?inputs=1` also `"inputs"`: each digit's 28x28); no digits is a 422."""
+        "rejected"}` (with `?inputs=1` also `"inputs"`: each digit's 28x28); no digits is a 422. A sign written
+        inside the number (`.` `,` `-` `/` `:`) is one of the "digits", its "digit" the sign; `?digits_only=1`
+        leaves signs out."""
         content_type, body = await _upload(request, "image")
         if content_type == "multipart/form-data":
             body = await _file_from_multipart(request, body)
@@ -617,7 +621,8 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
             raise ApiError(400, "the uploaded file is empty")
         with_inputs = inputs in ("1", "true")
         async with heavy:
-            answer = await run_in_threadpool(reading_from_upload, served.get(), content_type, body, with_inputs)
+            answer = await run_in_threadpool(reading_from_upload, served.get(), content_type, body, with_inputs,
+                                             digits_only in ("1", "true"))
         return Response(json.dumps(answer), media_type="application/json")
 
     @app.post("/api/correct", responses={200: {"model": CorrectionAnswer}, **REFUSALS, 403: ERROR, 507: ERROR},

@@ -1,0 +1,93 @@
+"""Handwritten signs inside numbers: their renderer, values composed with them, and how a line model's
+signs are decoded."""
+
+import numpy as np
+import pytest
+
+from digitrec.data.signs import SIGNS, VALUE_FORMATS, render_sign, value_ink, value_text
+from digitrec.reading.line import CHARS, LINE_CLASSES, decode
+
+
+def _rows(sign: str, base: int = 60, n: int = 40) -> list[tuple[float, float, float, float]]:
+    """(top, bottom, height, width) of `n` renderings of a sign, rows as shares of the digit height from the
+    digits' top (1.0: the baseline)."""
+    rng = np.random.default_rng(3)
+    out = []
+    for _ in range(n):
+        ink, top = render_sign(sign, base, rng)
+        assert ink.dtype == np.float32 and 0.8 <= ink.max() <= 1.0 and ink.min() >= 0
+        out.append((top / base, (top + ink.shape[0]) / base, ink.shape[0] / base, ink.shape[1] / base))
+    return out
+
+
+def test_a_dot_sits_on_the_baseline_and_is_small():
+    for top, bottom, height, width in _rows("."):
+        assert top >= 0.65 and 0.85 <= bottom <= 1.2 and height <= 0.35 and width <= 0.45
+
+
+def test_a_commas_tail_goes_below_the_baseline():
+    for top, bottom, height, _ in _rows(","):
+        assert top >= 0.7 and bottom >= 1.1 and height >= 0.2
+
+
+def test_a_minus_is_at_mid_height_and_wider_than_high():
+    widths = []
+    for top, bottom, height, width in _rows("-"):
+        assert top >= 0.3 and bottom <= 0.8 and width > 1.5 * height
+        widths.append(width)
+    assert min(widths) < 0.45 < 0.6 < max(widths)  # short and long ones
+
+
+def test_a_slash_crosses_the_line_leaning_right():
+    rng = np.random.default_rng(4)
+    for _ in range(30):
+        ink, top = render_sign("/", 60, rng)
+        assert top <= 0.15 * 60 and top + ink.shape[0] >= 0.9 * 60
+        rows = np.flatnonzero(ink.max(axis=1) > 0.5)
+        left_of = [np.average(np.arange(ink.shape[1]), weights=ink[r]) for r in (rows[0], rows[-1])]
+        assert left_of[0] > left_of[1]  # its top is right of its foot
+
+
+def test_a_colon_is_two_dots_around_mid_height():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        ink, top = render_sign(":", 60, rng)
+        _, count = ndimage.label(ink > 0.5)
+        assert count == 2 and top >= 0.1 * 60 and top + ink.shape[0] <= 1.15 * 60
+
+
+def test_values_use_every_sign_and_compose_with_digits():
+    rng = np.random.default_rng(0)
+    texts = [value_text(rng) for _ in range(400)]
+    assert all(set(t) <= set("0123456789" + SIGNS) for t in texts)
+    assert set("".join(texts)) >= set(SIGNS)
+    assert all(p[0] != "0" or p.startswith("0.") or p.startswith("0,") for p, _ in VALUE_FORMATS
+               if p[0] in "0D")
+    sample = np.zeros((2, 28, 28), np.uint8)
+    sample[:, 4:24, 12:16] = 255  # two 1s
+    ink = value_ink([sample[0], ".", sample[1]], (0.2, 0.4), rng)
+    assert ink.dtype == np.float32 and ink.max() > 0.8 and ink.shape[1] > ink.shape[0]
+
+
+def test_decoding_reads_signs_and_a_digits_only_reading_drops_them():
+    assert CHARS == "0123456789.,-/:" and LINE_CLASSES == 16
+    blank = LINE_CLASSES - 1
+    order = [blank, 1, blank, CHARS.index("."), CHARS.index("."), blank, 5, 0, blank]
+    p = np.full((len(order), LINE_CLASSES), 0.005, np.float32)
+    for t, c in enumerate(order):
+        p[t, c] = 0.9
+    read = decode(p)
+    assert "".join(d.char for d in read) == "1.50"
+    assert [d.is_sign for d in read] == [False, True, False, False]
+    assert (read[1].first_frame, read[1].last_frame) == (3, 4)
+    assert "".join(d.char for d in decode(p, only_digits=True)) == "150"
+
+
+@pytest.mark.parametrize("sign", list(SIGNS))
+def test_every_sign_renders_at_any_size(sign):
+    rng = np.random.default_rng(6)
+    for base in (12, 24, 96):
+        ink, _ = render_sign(sign, base, rng)
+        assert ink.size and ink.max() > 0.5
