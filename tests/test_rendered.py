@@ -9,7 +9,8 @@ from test_train import _quick
 
 from digitrec.core.errors import DigitrecError
 from digitrec.data import views
-from digitrec.training.loop import _with_rendered, train
+from digitrec.training.augment import with_rendered
+from digitrec.training.loop import train
 
 
 def test_views_are_the_same_digits_through_preprocessing_and_seeded(small_train):
@@ -72,7 +73,7 @@ def test_views_are_cached_and_made_again_when_anything_changes(small_train, tmp_
 def test_a_fraction_of_each_batch_is_swapped_for_its_views():
     xb = torch.zeros(1000, 1, 28, 28, dtype=torch.uint8)
     views = torch.stack([torch.full_like(xb, 1), torch.full_like(xb, 2)])
-    out = _with_rendered(xb, views, 0.4, torch.Generator().manual_seed(0))
+    out = with_rendered(xb, views, 0.4, torch.Generator().manual_seed(0))
     kinds = out[:, 0, 0, 0]
     assert 0.33 < (kinds > 0).float().mean() < 0.47  # about 40 % replaced
     assert (kinds == 1).sum() > 100 and (kinds == 2).sum() > 100  # by either view

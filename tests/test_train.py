@@ -9,16 +9,8 @@ from digitrec.inference import runs
 from digitrec.models import architectures
 from digitrec.models.recipes import Recipe, get_recipe
 from digitrec.models.tensors import channels_last, to_input
-from digitrec.training.loop import (
-    augment,
-    augment_with_clean,
-    distillation_targets,
-    elastic_field,
-    hollow_strokes,
-    random_affine,
-    train,
-    train_run,
-)
+from digitrec.training.augment import augment, augment_with_clean, elastic_field, hollow_strokes, random_affine
+from digitrec.training.loop import distillation_targets, train, train_run
 
 
 def test_to_input_scales_uint8_to_unit_range(tiny_digits):

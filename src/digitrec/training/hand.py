@@ -35,7 +35,7 @@ from digitrec.inference import runs
 from digitrec.models.recipes import check_seed
 from digitrec.models.tensors import to_input
 from digitrec.reading.line import LINES_DIR
-from digitrec.training.loop import augment
+from digitrec.training.augment import augment
 
 FEW = 3  # fewer examples of a digit than this are said to be too few (tuning still runs)
 DIGIT_FOLDERS = {str(d) for d in range(10)}
