@@ -14,8 +14,7 @@ from PIL import Image
 from test_cli import assert_refused, refused, run_cli
 from test_read import number_picture
 
-from digitrec import cluster
-from digitrec.cluster import sweeps
+from digitrec.cluster import batch, connect, sweeps
 from digitrec.core.errors import DigitrecError
 from digitrec.data import synthetic
 
@@ -40,23 +39,23 @@ def test_sources_are_told_apart(tmp_path):
     (tmp_path / "list.txt").write_text("archive/000/00000-0.png\n")
     (tmp_path / "list.csv").write_text("path,note\narchive/000/00000-0.png,x\n")
     write_kaggle_csv(tmp_path / "test.csv", np.zeros((2, 28, 28), np.uint8), None)
-    assert cluster.plan_source(str(tmp_path / "archive")).kind == "folder"
-    assert cluster.plan_source(str(tmp_path / "archive/*/*.png")).kind == "glob"
-    assert cluster.plan_source(str(tmp_path / "list.txt")).kind == "manifest"
-    assert cluster.plan_source(str(tmp_path / "list.csv")).kind == "manifest"
-    assert cluster.plan_source(str(tmp_path / "test.csv")).kind == "data"
+    assert batch.plan_source(str(tmp_path / "archive")).kind == "folder"
+    assert batch.plan_source(str(tmp_path / "archive/*/*.png")).kind == "glob"
+    assert batch.plan_source(str(tmp_path / "list.txt")).kind == "manifest"
+    assert batch.plan_source(str(tmp_path / "list.csv")).kind == "manifest"
+    assert batch.plan_source(str(tmp_path / "test.csv")).kind == "data"
     with pytest.raises(DigitrecError, match="no such file or folder"):
-        cluster.plan_source(str(tmp_path / "nothing"))
+        batch.plan_source(str(tmp_path / "nothing"))
 
 
 def test_manifest_parts_hold_every_picture_once(tmp_path, monkeypatch):
     pq = pytest.importorskip("pyarrow.parquet")
 
-    monkeypatch.setattr(cluster, "PART_ROWS", 7)
+    monkeypatch.setattr(batch, "PART_ROWS", 7)
     _pictures(tmp_path / "archive", 23)
     (tmp_path / "archive" / ".hidden").mkdir()
     (tmp_path / "archive" / ".hidden" / "x.png").write_bytes(b"")
-    count = cluster.write_manifest(cluster.Source("folder", str(tmp_path / "archive")), tmp_path / "m")
+    count = batch.write_manifest(batch.Source("folder", str(tmp_path / "archive")), tmp_path / "m")
     table = pq.read_table(tmp_path / "m")
     assert count == 23 == table.num_rows and len(list((tmp_path / "m").iterdir())) == 4
     assert sorted(table["index"].to_pylist()) == list(range(23))
@@ -64,7 +63,7 @@ def test_manifest_parts_hold_every_picture_once(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no pictures")
     with pytest.raises(DigitrecError, match="no pictures found"):
-        cluster.write_manifest(cluster.Source("folder", str(tmp_path / "empty")), tmp_path / "m2")
+        batch.write_manifest(batch.Source("folder", str(tmp_path / "empty")), tmp_path / "m2")
 
 
 def test_sweep_space_is_typed_and_every_point_comes_before_repeats():
@@ -121,9 +120,9 @@ def test_existing_output_folder_is_refused_before_ray_starts(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def local_ray():
     pytest.importorskip("ray")
-    cluster.connect(None)
+    connect.connect(None)
     yield
-    cluster.shutdown()
+    connect.shutdown()
 
 
 def _answers(folder) -> dict:
@@ -139,10 +138,10 @@ def test_predict_on_ray_matches_plain_predict(local_ray, tmp_path, monkeypatch):
     from digitrec.inference.batch import predict_files
     from digitrec.inference.engine import load_predictor
 
-    monkeypatch.setattr(cluster, "PART_ROWS", 64)  # several parts: both actors get work
+    monkeypatch.setattr(batch, "PART_ROWS", 64)  # several parts: both actors get work
     labels = _pictures(tmp_path / "archive", 300, bad=2)
     progress = []
-    result = cluster.read_archive(str(tmp_path / "archive"), tmp_path / "out",
+    result = batch.read_archive(str(tmp_path / "archive"), tmp_path / "out",
                                   on_progress=lambda done, total: progress.append((done, total)))
     assert result.pictures == 302 and result.errors == 2 and progress[-1] == (302, 302)
     answers = _answers(tmp_path / "out")
@@ -165,17 +164,17 @@ def test_lists_globs_and_kaggle_csvs_on_ray(local_ray, tmp_path, digits):
 
     _pictures(tmp_path / "archive", 60)
     (tmp_path / "list.txt").write_text("archive/000/00000-0.png\n# a comment\narchive/000/missing.png\n\n")
-    cluster.read_archive(str(tmp_path / "list.txt"), tmp_path / "from-list")
+    batch.read_archive(str(tmp_path / "list.txt"), tmp_path / "from-list")
     rows = _answers(tmp_path / "from-list")
     assert rows["archive/000/00000-0.png"]["digit"] == 0
     assert rows["archive/000/missing.png"]["error"].startswith("cannot be read")
 
-    cluster.read_archive(str(tmp_path / "archive" / "001" / "*.png"), tmp_path / "from-glob")
+    batch.read_archive(str(tmp_path / "archive" / "001" / "*.png"), tmp_path / "from-glob")
     assert len(_answers(tmp_path / "from-glob")) == 10
 
     x, y = digits["test"].x[:100], digits["test"].y[:100]
     write_kaggle_csv(tmp_path / "test.csv", x, None)
-    cluster.read_archive(str(tmp_path / "test.csv"), tmp_path / "from-csv")
+    batch.read_archive(str(tmp_path / "test.csv"), tmp_path / "from-csv")
     table = pq.read_table(tmp_path / "from-csv").sort_by("index")
     assert table["file"][0].as_py() == "test.csv:1"
     assert (np.array(table["digit"].to_pylist()) == y).mean() >= 0.97
@@ -194,8 +193,8 @@ def test_read_numbers_on_ray_and_overwrite(local_ray, tmp_path):
     (tmp_path / "out" / "old.parquet").write_text("old")
     files.write_manifest(tmp_path / "out", {"old.parquet"})  # as a job of digitrec leaves it
     with pytest.raises(DigitrecError, match="already exists"):
-        cluster.read_archive(str(folder), tmp_path / "out", mode="read")
-    cluster.read_archive(str(folder), tmp_path / "out", mode="read", overwrite=True)
+        batch.read_archive(str(folder), tmp_path / "out", mode="read")
+    batch.read_archive(str(folder), tmp_path / "out", mode="read", overwrite=True)
     rows = _answers(tmp_path / "out")
     assert rows["numbers/2026.png"]["text"] == "2026" and rows["numbers/417.png"]["text"] == "417"
     assert [d["digit"] for d in json.loads(rows["numbers/2026.png"]["digits"])] == [2, 0, 2, 6]
@@ -209,9 +208,9 @@ def test_a_killed_job_is_started_again_by_the_same_command(local_ray, tmp_path):
     command starts again from nothing and the output holds every picture once."""
     _pictures(tmp_path / "archive", 40)
     staging = tmp_path / ".out.partial"
-    (staging / cluster.MANIFEST).mkdir(parents=True)
+    (staging / batch.MANIFEST).mkdir(parents=True)
     (staging / "part-00000.parquet").write_bytes(b"half a part from the killed job")
-    result = cluster.read_archive(str(tmp_path / "archive"), tmp_path / "out")
+    result = batch.read_archive(str(tmp_path / "archive"), tmp_path / "out")
     assert result.pictures == 40 and len(_answers(tmp_path / "out")) == 40
     assert not staging.exists()
 
@@ -270,7 +269,7 @@ def test_overwrite_never_deletes_a_folder_of_other_files(tmp_path, digits_dir):
     mine.mkdir()
     (mine / "thesis.tex").write_text("years of work")
     with pytest.raises(DigitrecError, match="digitrec did not write"):
-        cluster.check_out_folder(mine, None, overwrite=True)
+        batch.check_out_folder(mine, None, overwrite=True)
     with pytest.raises(DigitrecError, match="digitrec did not write"):
         sweeps.train_members(get_recipe("fast", None), str(digits_dir), mine, 2, overwrite=True)
     with pytest.raises(DigitrecError, match="digitrec did not write"):
@@ -279,4 +278,4 @@ def test_overwrite_never_deletes_a_folder_of_other_files(tmp_path, digits_dir):
     (tmp_path / "answers").mkdir()
     (tmp_path / "answers" / "part-00000.parquet").write_bytes(b"old answers")
     files.write_manifest(tmp_path / "answers", {"part-00000.parquet"})
-    assert cluster.check_out_folder(tmp_path / "answers", None, overwrite=True) == tmp_path / "answers"
+    assert batch.check_out_folder(tmp_path / "answers", None, overwrite=True) == tmp_path / "answers"

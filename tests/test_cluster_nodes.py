@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from test_cluster import _answers, _pictures
 
-from digitrec import cluster
-from digitrec.cluster import sweeps
+from digitrec.cluster import batch, connect, sweeps
 from digitrec.inference import runs
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -26,7 +25,7 @@ def two_nodes():
     workers = [nodes.add_node(num_cpus=1, object_store_memory=150 * 2**20) for _ in range(2)]
     nodes.wait_for_nodes()
     ray.init(address=nodes.address, logging_level="ERROR", log_to_driver=False)
-    cluster._quiet_ray_data()
+    connect._quiet_ray_data()
     yield nodes, workers
     ray.shutdown()
     nodes.shutdown()
@@ -37,7 +36,7 @@ def test_a_batch_job_survives_losing_a_worker_node(two_nodes, tmp_path, monkeypa
     from digitrec.inference.engine import load_predictor
 
     nodes, workers = two_nodes
-    monkeypatch.setattr(cluster, "PART_ROWS", 50)  # many small parts: work is still queued when the node goes
+    monkeypatch.setattr(batch, "PART_ROWS", 50)  # many small parts: work is still queued when the node goes
     _pictures(tmp_path / "archive", 1500)
     removed = []
 
@@ -46,7 +45,7 @@ def test_a_batch_job_survives_losing_a_worker_node(two_nodes, tmp_path, monkeypa
             nodes.remove_node(workers[1])  # its raylet and its actors are killed, mid-job
             removed.append(done)
 
-    result = cluster.read_archive(str(tmp_path / "archive"), tmp_path / "out", on_progress=on_progress)
+    result = batch.read_archive(str(tmp_path / "archive"), tmp_path / "out", on_progress=on_progress)
     assert removed and removed[0] < 1500, "the node was not removed mid-job"
     assert result.pictures == 1500 and result.errors == 0
     answers = _answers(tmp_path / "out")  # asserts no index twice

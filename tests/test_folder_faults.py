@@ -151,11 +151,11 @@ def test_data_from_a_folder_with_a_loop_is_one_error_naming_it(tmp_path):
 def test_read_on_ray_answers_each_fault_in_its_row(tmp_path):
     pytest.importorskip("ray")
     pq = pytest.importorskip("pyarrow.parquet")
-    from digitrec import cluster
+    from digitrec.cluster import batch, connect
 
     pics = _faulty_folder(tmp_path, denied=False)
-    with cluster.connected(None):
-        result = cluster.read_archive(str(pics), tmp_path / "out", mode="read")
+    with connect.connected(None):
+        result = batch.read_archive(str(pics), tmp_path / "out", mode="read")
     rows = pq.read_table(tmp_path / "out").to_pylist()
     assert result.pictures == len(rows) and result.errors == len(FAULTS)
     _check_rows(rows, FAULTS, "text")

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digitrec import cluster
 from digitrec.cli import main
-from digitrec.cluster import sweeps
+from digitrec.cluster import batch as cluster_batch
+from digitrec.cluster import connect, sweeps
 from digitrec.core import files
 from digitrec.core.errors import DigitrecError
 from digitrec.inference import batch
@@ -76,7 +76,7 @@ def no_work(monkeypatch):
 
     for name in ("predict_files", "read_files", "write_submission"):
         monkeypatch.setattr(batch, name, fail)
-    monkeypatch.setattr(cluster, "connected", fail)
+    monkeypatch.setattr(connect, "connected", fail)
 
 
 def _someone_elses_home(folder: Path) -> None:
@@ -106,7 +106,7 @@ def test_cluster_overwrite_never_empties_a_folder_of_hidden_and_underscore_files
                    str(home), "digitrec did not write")
     assert files.MANIFEST in line
     with pytest.raises(DigitrecError, match="digitrec did not write"):
-        cluster.check_out_folder(home, None, overwrite=True)
+        cluster_batch.check_out_folder(home, None, overwrite=True)
     assert state(home) == before
 
 
@@ -115,33 +115,33 @@ def test_a_dataset_folder_digitrec_made_loses_only_its_own_parts(tmp_path):
     staging = tmp_path / ".answers.partial"
     staging.mkdir()
     (staging / "part-00000.parquet").write_bytes(b"first answers")
-    cluster.check_out_folder(out, None, overwrite=False)
-    cluster._put_in_place(staging, out, None, overwrite=False)
+    cluster_batch.check_out_folder(out, None, overwrite=False)
+    cluster_batch._put_in_place(staging, out, None, overwrite=False)
     assert json.loads((out / files.MANIFEST).read_text())["files"] == ["part-00000.parquet"]
     _someone_elses_home(out)  # added later by someone: never digitrec's
     (out / "README").write_text("what these answers are")
     theirs = state(*(p for p in out.iterdir() if p.name not in ("part-00000.parquet", files.MANIFEST)))
     with pytest.raises(DigitrecError, match="already exists"):
-        cluster.check_out_folder(out, None, overwrite=False)
+        cluster_batch.check_out_folder(out, None, overwrite=False)
     staging.mkdir()
     (staging / "part-00000.parquet").write_bytes(b"new answers")
-    cluster.check_out_folder(out, None, overwrite=True)
-    cluster._put_in_place(staging, out, None, overwrite=True)
+    cluster_batch.check_out_folder(out, None, overwrite=True)
+    cluster_batch._put_in_place(staging, out, None, overwrite=True)
     assert (out / "part-00000.parquet").read_bytes() == b"new answers" and not staging.exists()
     assert state(*(p for p in out.iterdir() if p.name not in ("part-00000.parquet", files.MANIFEST))) == theirs
     (out / "theirs.parquet").write_bytes(b"would be read as answers")
     with pytest.raises(DigitrecError, match="theirs.parquet: digitrec did not write this"):
-        cluster.check_out_folder(out, None, overwrite=True)
+        cluster_batch.check_out_folder(out, None, overwrite=True)
 
 
 def test_a_killed_jobs_staging_folder_is_removed_only_when_it_holds_only_its_files(tmp_path):
     staging = tmp_path / ".answers.partial"
-    (staging / cluster.MANIFEST).mkdir(parents=True)
+    (staging / cluster_batch.MANIFEST).mkdir(parents=True)
     (staging / "part-00000.parquet").write_bytes(b"half")
-    cluster.check_out_folder(tmp_path / "answers", None, overwrite=False)
+    cluster_batch.check_out_folder(tmp_path / "answers", None, overwrite=False)
     (staging / "thesis.tex").write_text("years of work")
     with pytest.raises(DigitrecError, match="did not write"):
-        cluster.check_out_folder(tmp_path / "answers", None, overwrite=False)
+        cluster_batch.check_out_folder(tmp_path / "answers", None, overwrite=False)
 
 
 def _project(folder: Path, ours: dict[str, str], theirs: dict[str, str]) -> dict:
@@ -162,7 +162,7 @@ def test_sweep_checks_the_data_before_removing_anything(tmp_path, capsys, monkey
     with pytest.raises(DigitrecError):
         sweeps.sweep(get_recipe("fast", None), str(garbage), {"lr": [0.01, 0.02]}, 2, proj, overwrite=True)
     assert state(proj) == before
-    monkeypatch.setattr(cluster, "connected", lambda *a, **k: pytest.fail("Ray started before the data was checked"))
+    monkeypatch.setattr(connect, "connected", lambda *a, **k: pytest.fail("Ray started before the data was checked"))
     refused(cli(capsys, "sweep", "--recipe", "fast", "--space", "lr=0.01,0.02", "--trials", "2", "--data",
                 str(garbage), "--out", str(proj), "--overwrite"), str(garbage))
     assert state(proj) == before
@@ -175,7 +175,7 @@ def test_ensemble_train_checks_the_data_before_removing_anything(tmp_path, capsy
     with pytest.raises(DigitrecError, match="no such file"):
         sweeps.train_members(get_recipe("fast", None), str(tmp_path / "nonexistent"), proj, 2, overwrite=True)
     assert state(proj) == before
-    monkeypatch.setattr(cluster, "connected", lambda *a, **k: pytest.fail("Ray started before the data was checked"))
+    monkeypatch.setattr(connect, "connected", lambda *a, **k: pytest.fail("Ray started before the data was checked"))
     refused(cli(capsys, "ensemble", "--train", "2", "--recipe", "fast", "--data", str(tmp_path / "nonexistent"),
                 "--out", str(proj), "--overwrite"), "nonexistent")
     assert state(proj) == before
@@ -350,12 +350,12 @@ KINDS = ["file", "dir", "symlink", "fifo", "dirlink"]
 
 def _op_dataset(out: Path, overwrite: bool) -> None:
     staging = out.parent / f".{out.name}.partial"
-    cluster.check_out_folder(out, None, overwrite)
+    cluster_batch.check_out_folder(out, None, overwrite)
     staging.mkdir()
     for i in range(2):
         (staging / f"part-{i:05d}.parquet").write_bytes(os.urandom(8))
     try:
-        cluster._put_in_place(staging, out, None, overwrite)
+        cluster_batch._put_in_place(staging, out, None, overwrite)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -634,8 +634,8 @@ def test_plots_and_cluster_out_inside_the_input_are_refused(tmp_path, capsys, di
         refused(cli(capsys, "data", "check", str(lab), "--plots", str(plots)), "inside the data")
     assert state(lab) == before
     with pytest.raises(DigitrecError, match="pictures being read"):
-        cluster.check_out_folder(lab / "answers", lab, False)
-    assert cluster.check_out_folder(tmp_path / "answers", lab, False) == tmp_path / "answers"
+        cluster_batch.check_out_folder(lab / "answers", lab, False)
+    assert cluster_batch.check_out_folder(tmp_path / "answers", lab, False) == tmp_path / "answers"
 
 
 def test_an_out_name_too_long_for_its_temporary_is_refused_before_the_work(tmp_path, capsys):

@@ -9,7 +9,7 @@ import time
 import pytest
 from test_cli import assert_refused, run_cli
 
-from digitrec import cluster
+from digitrec.cluster import connect
 
 pytestmark = pytest.mark.cluster
 
@@ -49,7 +49,7 @@ def test_local_ray_listens_on_the_loopback_only():
 
     if ray.is_initialized():
         ray.shutdown()
-    cluster.connect(None)
+    connect.connect(None)
     try:
         @ray.remote
         def ping() -> int:
@@ -60,9 +60,9 @@ def test_local_ray_listens_on_the_loopback_only():
         names = {name for name, _, _ in sockets}
         assert "gcs_server" in names and "raylet" in names, sockets
         assert [s for s in sockets if not _loopback(s[1])] == []
-        cluster._check_gcs(ray.get_runtime_context().gcs_address)  # a live GCS passes the check
+        connect._check_gcs(ray.get_runtime_context().gcs_address)  # a live GCS passes the check
     finally:
-        cluster.shutdown()
+        connect.shutdown()
 
 
 class _Page(http.server.BaseHTTPRequestHandler):

@@ -104,12 +104,12 @@ def test_train_lines_refuses_a_negative_seed(tmp_path, capsys):
 ])
 def test_ray_verbs_refuse_bad_settings_before_ray_starts(tmp_path, capsys, monkeypatch, argv):
     pytest.importorskip("ray")
-    from digitrec import cluster
+    from digitrec.cluster import connect
 
     def no_ray(*args, **kwargs):
         pytest.fail("Ray was started for settings that had to be refused first")
 
-    monkeypatch.setattr(cluster, "connected", no_ray)
+    monkeypatch.setattr(connect, "connected", no_ray)
     out = tmp_path / "out"
     _refused(capsys, [*argv, "--out", str(out)])
     assert not out.exists()

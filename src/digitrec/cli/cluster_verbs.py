@@ -80,15 +80,14 @@ def cmd_ensemble(args) -> int:
             calibrated = _calibrated(args, config)
         print(f"ensemble of {len(config.members or [])} models saved to {args.out}{calibrated}")
         return 0
-    from digitrec import cluster
-    from digitrec.cluster import sweeps
+    from digitrec.cluster import connect, sweeps
 
     if args.runs:
         raise DigitrecError("give run folders or --train K, not both", expected="one of them")
-    cluster.require_ray()
+    connect.require_ray()
     recipe = _recipe_from(args)
     plan = sweeps.plan_members(recipe, args.data, out, args.train, args.resume, args.overwrite)
-    with cluster.connected(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
+    with connect.connected(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
         members = sweeps.run_members(plan, say=lambda line: print(line, file=sys.stderr))
     with recording(out, sweeps.ENSEMBLE_WRITES, claim=(WEIGHTS, CONFIG)):
         accuracy = sweeps.build_ensemble(members, out, recipe, args.data)
@@ -139,17 +138,16 @@ def _recipe_from(args):
 
 
 def cmd_sweep(args) -> int:
-    from digitrec import cluster
-    from digitrec.cluster import sweeps
+    from digitrec.cluster import connect, sweeps
 
     _at_most(args.trials, "--trials", MAX_TRIALS)
-    cluster.require_ray()
+    connect.require_ray()
 
     recipe = _recipe_from(args)
     space = sweeps.parse_space(args.space)
     # Every check (the folder, the data, each setting) before Ray starts and before anything is removed.
     plan = sweeps.plan_sweep(recipe, args.data, space, args.trials, Path(args.out), args.overwrite)
-    with cluster.connected(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
+    with connect.connected(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
         result = sweeps.run_sweep(plan, say=lambda line: print(line, file=sys.stderr))
     keys = list(space)
     rows = [[row["trial"], *(row[k] for k in keys), row["epochs"],

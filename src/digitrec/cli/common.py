@@ -68,19 +68,19 @@ def _run_names_beside(out: str) -> list[Path]:
 
 def _read_on_cluster(args, mode: str) -> int:
     """predict/read --cluster: every picture of INPUT through Ray Data into the Parquet dataset --out."""
-    from digitrec import cluster
+    from digitrec.cluster import batch, connect
 
-    cluster.require_ray()
+    connect.require_ray()
     if not args.out:
         raise DigitrecError("--cluster writes a Parquet dataset", expected="--out FOLDER")
     if getattr(args, "score", False) or args.json:
         raise DigitrecError("--cluster writes its answers to --out", expected="no --json or --score with --cluster")
-    source = cluster.plan_source(args.input)
-    cluster.check_out_folder(Path(args.out), Path(args.input) if source.kind != "glob" else None, args.overwrite)
-    with cluster.connected(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
-        bar = cluster.progress_bar(quiet=args.quiet)
+    source = batch.plan_source(args.input)
+    batch.check_out_folder(Path(args.out), Path(args.input) if source.kind != "glob" else None, args.overwrite)
+    with connect.connected(args.cluster or None, say=lambda where: print(where, file=sys.stderr)):
+        bar = batch.progress_bar(quiet=args.quiet)
         try:
-            result = cluster.read_archive(args.input, args.out, args.model, mode, args.overwrite, bar)
+            result = batch.read_archive(args.input, args.out, args.model, mode, args.overwrite, bar)
         finally:
             bar.close()
     print(f"{result.pictures:,} pictures in {result.seconds:.1f} s ({result.pictures / result.seconds:,.0f} a "

@@ -1,6 +1,6 @@
 """Many training runs as Ray Tune trials: the seeds of an ensemble (`ensemble --train K`) and sweeps over recipe
-settings (`sweep`, ASHA on validation accuracy). Connecting to Ray is `cluster`'s; each trial is a `digitrec train`
-run folder, so a trial retried after its node died resumes from its last finished epoch.
+settings (`sweep`, ASHA on validation accuracy). Connecting to Ray is `cluster.connect`'s; each trial is a
+`digitrec train` run folder, so a trial retried after its node died resumes from its last finished epoch.
 """
 
 from __future__ import annotations
