@@ -423,7 +423,8 @@ def test_a_failed_tune_is_said_on_the_servers_stderr(tmp_path, capsys):
     (tmp_path / "kept" / corrections.TUNED).mkdir()
     fail = [sys.executable, "-c", "import sys; print('warning: skipped 3/x.png: empty file', file=sys.stderr); "
                              "print('digitrec: error: no example left', file=sys.stderr); sys.exit(2)"]
-    collector._tune(fail, tmp_path / "kept" / corrections.TUNED / "run", 1)
+    lock = corrections._try_lock(tmp_path / "kept" / corrections.TUNED / corrections.LOCK)
+    collector._tune(fail, tmp_path / "kept" / corrections.TUNED / "run", 1, lock)
     err = capsys.readouterr().err
     assert "skipped 3/x.png" in err and "no example left" in err and "failed (exit 2)" in err
     assert "no example left" in (tmp_path / "kept" / corrections.TUNED / "tune.log").read_text()
