@@ -52,13 +52,17 @@ def cmd_read(args) -> int:
     from digitrec.inference.engine import load_predictor
 
     if args.cluster is not None:
+        if args.page:
+            raise DigitrecError("pages are read on this machine", where="--cluster",
+                                expected="--page without --cluster")
         if args.digits_only:
             raise DigitrecError("--digits-only reads on this machine", where="--cluster",
                                 expected="--digits-only without --cluster")
         return _read_on_cluster(args, "read")
     target = Path(args.input)
     if args.page and args.score:
-        raise DigitrecError("--score compares numbers, one a picture", where="--page", expected="no --score with --page")
+        raise DigitrecError("--score compares numbers, one a picture", where="--page",
+                            expected="no --score with --page")
     if args.out:
         check_output(args.out, args.overwrite, _protected(args.out, args.model), inputs=(target,))
     if args.page:

@@ -30,6 +30,7 @@ from digitrec.inference.runs import RunConfig
 from digitrec.models import tensors
 from digitrec.reading.line import LineModel
 from digitrec.reading.numbers import Reading, read_number
+from digitrec.reading.page import Page, read_page
 
 if TYPE_CHECKING:
     from torch import nn
@@ -119,6 +120,19 @@ class Engine:
         if isinstance(picture, (bytes, bytearray)):
             picture = open_image(bytes(picture))
         return read_number(picture, self, self.line_model, digits_only)
+
+    def read_page(self, picture: str | os.PathLike | bytes | Image.Image | np.ndarray,
+                  digits_only: bool = False) -> Page:
+        """Every handwritten field on a page (a form, a table, rows of digit boxes), each read as a number, in
+        reading order (`digitrec.reading.page`). A path, image bytes, a PIL image or an array."""
+        if isinstance(picture, (str, os.PathLike)):
+            try:
+                return read_page(open_image(read_picture_file(Path(picture))), self, self.line_model, digits_only)
+            except DigitrecError as e:
+                raise e.located(str(picture)) from None
+        if isinstance(picture, (bytes, bytearray)):
+            picture = open_image(bytes(picture))
+        return read_page(picture, self, self.line_model, digits_only)
 
     def read_file(self, path: Path, digits_only: bool = False) -> Reading:
         """One picture file read as a number; its errors name the file. `path` may be an entry of a folder's

@@ -1,0 +1,583 @@
+"""Whole pages: every handwritten field on a form, a table or a row of digit boxes, each read as a number.
+
+A page (a photo or scan up to A4 at 300 dpi) is analysed reduced, its handwriting WRITING_PX high or more:
+1. ink: dark or light ink on paper of either shade, the paper's light levelled block by block;
+2. rules: long straight runs of ink across the page (underlines, a table's grid, the frame of a row of digit
+   boxes) and the short uprights that join one rule to another (the walls between boxes) are taken away;
+3. pieces: what ink is left, in connected pieces (specks dropped), grouped into words by line and gap,
+   never across a rule;
+4. printed or handwritten: a word whose pieces sit on one baseline at a few shared heights, like a font's
+   glyphs, or that is much smaller than the page's handwriting, is printed (a label) and gives nothing;
+5. fields: the handwritten words, one field each (a row of digit boxes, all its boxes together), each
+   read with `read_number` from the picture's own pixels, the rest of the page masked out.
+Fields come in reading order: by line (top to bottom), then left to right.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from digitrec.core.errors import DigitrecError, NoDigitError, TooLargeError
+from digitrec.imaging.decode import DRAFTED
+from digitrec.imaging.morphology import EIGHT_CONNECTED, closing, max_filter
+from digitrec.reading.line import LineModel
+from digitrec.reading.numbers import Reading, read_number
+
+# A4 at 300 dpi is 2480x3508, 8.7 megapixels; a phone's 12-megapixel photo (4032x3024) fits too. Past this a
+# page is refused before any of it is analysed.
+MAX_PAGE_PIXELS = 13_000_000
+# The page is analysed reduced so that its handwriting is about WRITING_PX pixels high (measured on a sketch
+# SKETCH pixels on its longer side), but at least to PAGE_WORK pixels on its longer side.
+PRINTED_FILE = "printed.npz"  # the printed-or-handwritten classifier's weights, in digitrec/bundled
+WRITING_PX = 32
+SKETCH = 500
+PAGE_WORK = 1000
+BLOCK = 16  # work pixels: the paper's level is the lightest of each block and its neighbours'
+# Bounded work: a page holding more pieces of ink than this is noise, not a form; more fields than
+# MAX_FIELDS is no form either (an A4 form of 1 cm lines holds about 100).
+MAX_PAGE_PIECES = 6000
+MAX_FIELDS = 200
+MIN_INK = 24.0  # grey levels: ink weaker than this (and than 8 grain deviations) is a blank page
+# Grouping, in shares of the page's writing height: glyphs of one word at most WORD_GAP apart; handwritten
+# words of one field at most FIELD_GAP; a word lower than SMALL_PRINT is print; a field lower than MIN_FIELD
+# is a speck.
+WORD_GAP = 0.3
+FIELD_GAP = 1.0
+SMALL_PRINT = 0.6
+MIN_FIELD = 0.35
+X_HEIGHT = 0.78
+LETTERS = 0.25  # ... and at least this share of a printed word's glyphs are such letters
+# Digit boxes: paper enclosed by rules at most CELL_SIDE writing heights a side; the digits of neighbouring
+# boxes at most CELL_GAP writing heights apart are one field.
+CELL_SIDE = 2.5
+CELL_GAP = 2.2
+RULE = 2.5  # a rule is at least this many writing heights long
+WALL = 0.9  # an upright from rule to rule at least this many writing heights long is a wall
+# Work pixels: a rule's breaks this short are bridged, along a row and down a column. Along a row no more: the
+# digits of a number stand closer (7 turned a whole number written on a dotted line into a rule).
+GAP = (1, 5)
+TICK = (0.25, 0.85)  # a comb's tick rises this share of the writing height
+CELL = -1  # the region of every piece inside a digit box
+DESK = 0.6  # a block whose lightest pixel is darker than this share of the sheet's is no paper (the desk)
+
+
+@dataclass
+class Character:
+    char: str
+    confidence: float
+    box: list[int]  # [x0, y0, x1, y1] in the picture's pixels
+
+
+@dataclass
+class Field:
+    text: str
+    confidence: float
+    box: list[int]
+    characters: list[Character] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"text": self.text, "confidence": self.confidence, "box": self.box,
+                "characters": [{"char": c.char, "confidence": c.confidence, "box": c.box} for c in self.characters]}
+
+
+@dataclass
+class Page:
+    width: int
+    height: int
+    fields: list[Field] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"width": self.width, "height": self.height, "fields": [f.as_dict() for f in self.fields]}
+
+
+@dataclass
+class _Piece:
+    """A connected piece of ink at work scale: its box (x0, y0, x1, y1), pixel count and region (paper
+    enclosed by the same rules)."""
+
+    label: int
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    area: int
+    region: int
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+
+@dataclass
+class _Layout:
+    """What the analysis found, at work scale: the ink, the rules taken away, the pieces and their labels."""
+
+    gray: np.ndarray  # the picture at full size, dark ink on light paper, uint8
+    factor: int  # picture pixels per work pixel
+    ink: np.ndarray  # bool, work scale, rules taken away
+    rules: np.ndarray  # bool, work scale
+    labels: np.ndarray  # int32, work scale: each piece's pixels
+    pieces: list[_Piece]
+    height: float  # the typical height of the page's tallest writing, work pixels
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of True along each row: (row, start, stop) arrays, row by row, left to right."""
+    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), np.int8)
+    padded[:, 1:-1] = mask
+    steps = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(steps == 1)
+    _, stops = np.nonzero(steps == -1)
+    return rows, starts, stops
+
+
+def _paint(shape: tuple[int, int], rows: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The mask of the given runs along rows."""
+    marks = np.zeros((shape[0], shape[1] + 1), np.int32)
+    np.add.at(marks, (rows, starts), 1)
+    np.add.at(marks, (rows, stops), -1)
+    return np.cumsum(marks, axis=1)[:, :-1] > 0
+
+
+def _check_size(picture: Image.Image | np.ndarray) -> tuple[int, int]:
+    size = picture.size if isinstance(picture, Image.Image) else np.shape(picture)[1::-1]
+    if len(size) != 2 or min(size) < 1:
+        raise DigitrecError(f"image array has shape {np.shape(picture)}", expected="a 2-D grayscale image")
+    width, height = (int(v) for v in size)
+    if width * height > MAX_PAGE_PIXELS:
+        raise TooLargeError(f"page is {width}x{height} pixels, over the page limit",
+                            expected=f"at most {MAX_PAGE_PIXELS:,} pixels (A4 at 300 dpi is 2480x3508)")
+    return width, height
+
+
+def _gray(picture: Image.Image | np.ndarray) -> np.ndarray:
+    """The picture's luminance, uint8, dark ink on light paper whatever its own polarity."""
+    if isinstance(picture, Image.Image):
+        if "A" in picture.getbands() or (picture.mode == "P" and "transparency" in picture.info):
+            rgba = picture.convert("RGBA")
+            paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            picture = Image.alpha_composite(paper, rgba)
+        if picture.mode in ("I;16", "I;16B", "I", "F"):
+            picture = np.asarray(picture)
+        else:
+            gray = np.asarray(picture.convert("L"))
+    if isinstance(picture, np.ndarray):
+        values = np.asarray(picture, np.float64)
+        if values.ndim == 3:
+            values = values.mean(axis=2)
+        if values.ndim != 2:
+            raise DigitrecError(f"image array has shape {values.shape}", expected="a 2-D grayscale image")
+        values = np.where(np.isfinite(values), values, 0)
+        if np.asarray(picture).dtype != np.uint8:
+            low, high = float(values.min()), float(values.max())
+            values = (values - low) * (255 / (high - low)) if high > low else np.zeros_like(values)
+        gray = np.clip(values, 0, 255).astype(np.uint8)
+    sample = gray[:: max(1, gray.shape[0] // 200), :: max(1, gray.shape[1] // 200)]
+    low, high = np.percentile(sample, (0.5, 99.5))
+    if np.median(sample) < (low + high) / 2:  # light ink on dark paper
+        gray = 255 - gray
+    return gray
+
+
+def _reduced(gray: np.ndarray, factor: int) -> np.ndarray:
+    """The page at work scale: the darkest pixel of each factor x factor block, so that a rule one pixel wide
+    stays as dark as it was (an average would pale it into the paper)."""
+    if factor == 1:
+        return gray.astype(np.float32)
+    return _blocks(gray, factor, np.minimum).astype(np.float32)
+
+
+def _blocks(array: np.ndarray, side: int, pick) -> np.ndarray:
+    """`pick` (np.minimum or np.maximum) over each side x side block, the edge's part-blocks left out: one
+    axis at a time, each a reduction over contiguous memory (a 4-D view's reduction costs three times more)."""
+    h, w = (array.shape[0] // side) * side, (array.shape[1] // side) * side
+    rows = pick.reduce(array[:h, :w].reshape(h // side, side, w), axis=1)
+    return pick.reduce(rows.reshape(h // side, w // side, side), axis=2)
+
+
+def _ink(work: np.ndarray) -> np.ndarray | None:
+    """Ink at work scale (bool), the paper's light levelled: its level is the lightest pixel of each BLOCK
+    square and its neighbours (a stroke is narrower than a block), smoothed back to full size. Outside the
+    sheet (the desk around a photographed page: blocks far darker than the paper, and the block beside them)
+    nothing is ink. None: a blank page."""
+    h, w = work.shape
+    rows, cols = -(-h // BLOCK), -(-w // BLOCK)
+    padded = np.pad(work, ((0, rows * BLOCK - h), (0, cols * BLOCK - w)), mode="edge")
+    lightest = _blocks(padded, BLOCK, np.maximum)
+    blocks = max_filter(lightest, 3)
+    sheet = float(np.median(blocks))
+    desk = max_filter(lightest < DESK * sheet, 3)
+    paper = np.asarray(Image.fromarray(blocks, mode="F").resize((cols * BLOCK, rows * BLOCK),
+                                                                 Image.Resampling.BILINEAR))[:h, :w]
+    ink = paper - work
+    if desk.any():
+        ink[np.kron(desk, np.ones((BLOCK, BLOCK), bool))[:h, :w]] = 0
+    sample = ink[::3, ::3]
+    middle = float(np.median(sample))
+    grain = 1.4826 * float(np.median(np.abs(sample - middle)))
+    strongest = float(ndimage.uniform_filter(ink, 3).max()) - middle
+    if strongest < max(8 * grain, MIN_INK):
+        return None
+    return ink > middle + max(5 * grain, 0.2 * strongest)
+
+
+def _writing_height(labels: np.ndarray, count: int, shape: tuple[int, int]) -> float:
+    """The height of the page's tallest writing, work pixels: the 95th percentile of the pieces' heights,
+    leaving out specks, rules (pieces far longer than high) and grids (a fifth of the page and sparse: a
+    line of digits filling a small picture is ink over a fifth of its box)."""
+    boxes = [b for b in ndimage.find_objects(labels, count) if b is not None]
+    sizes = np.array([[b[0].stop - b[0].start, b[1].stop - b[1].start] for b in boxes]).reshape(-1, 2)
+    h, w = sizes[:, 0], sizes[:, 1]
+    area = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    area = area[area > 0] if len(area) != len(h) else area
+    large = (h >= 0.2 * shape[0]) | (w >= 0.2 * shape[1])
+    keep = (h >= 4) & (w < 8 * h) & (h < 15 * w) & ~(large & (area < 0.1 * h * w))
+    return float(np.percentile(h[keep], 95)) if keep.any() else 8.0
+
+
+def _rules(ink: np.ndarray, height: float) -> tuple[np.ndarray, np.ndarray]:
+    """Printed rules (bool): runs of ink along a row at least RULE writing heights long, and uprights either as
+    long or reaching from one rule to another at least WALL writing heights apart (the walls of a row of digit
+    boxes, of a table's cells; a digit between two rules is lower). A rule turned up to 2 degrees still runs on:
+    the two rows either side of each row join it; so does an upright broken in places (its short breaks, GAP,
+    are bridged). Returns the rules' ink and the walls they make (the runs whole), which no paper crosses."""
+    long = max(15, int(RULE * height))
+    thick = closing(max_filter(ink, (5, 1)), (1, GAP[0]))
+    rows, starts, stops = _runs(thick)
+    keep = stops - starts >= long
+    wall = _paint(ink.shape, rows[keep], starts[keep], stops[keep])
+    across = wall & ink
+    rest = closing(max_filter(ink & ~across, (1, 5)), (GAP[1], 1)).T
+    near = max_filter(across, (5, 3)).T  # the transposed page: columns are rows
+    cols, tops, bottoms = _runs(rest)
+    length = bottoms - tops
+    last = rest.shape[1] - 1
+    joins = near[cols, np.maximum(tops - 1, 0)] & near[cols, np.minimum(bottoms, last)]
+    keep = (length >= long) | (joins & (length >= WALL * height))
+    walls = wall | _paint(rest.shape, cols[keep], tops[keep], bottoms[keep]).T
+    return across | (walls & ink), walls
+
+
+def _frames(labels: np.ndarray, count: int, height: float) -> np.ndarray:
+    """Separate printed boxes (bool): pieces one to CELL_SIDE writing heights a side whose four sides are
+    nearly all ink (a digit touching its box is part of the piece); the band along each side is the box."""
+    frames = np.zeros(labels.shape, bool)
+    for n, box in enumerate(ndimage.find_objects(labels, count), start=1):
+        if box is None:
+            continue
+        h, w = box[0].stop - box[0].start, box[1].stop - box[1].start
+        if not (0.9 * height <= h <= CELL_SIDE * height and 0.6 * height <= w <= CELL_SIDE * height):
+            continue
+        mask = labels[box] == n
+        band = max(2, round(0.08 * min(h, w)))
+        sides = (mask[:band].any(axis=0), mask[-band:].any(axis=0), mask[:, :band].any(axis=1),
+                 mask[:, -band:].any(axis=1))
+        if min(side.mean() for side in sides) < 0.9:
+            continue
+        edge = np.zeros(mask.shape, bool)
+        edge[:band], edge[-band:], edge[:, :band], edge[:, -band:] = True, True, True, True
+        frames[box] |= mask & edge
+    return frames
+
+
+def _work_factor(gray: np.ndarray) -> int | None:
+    """How much the page is reduced for analysis: its writing kept at least WRITING_PX pixels high, as
+    measured on a sketch of the page (longer side SKETCH); never past PAGE_WORK pixels a side at most
+    reduced, nor enlarged. None: a blank page."""
+    most = max(1, -(-max(gray.shape) // PAGE_WORK))
+    if most == 1:
+        return 1
+    sketch = max(1, -(-max(gray.shape) // SKETCH))
+    inked = _ink(_reduced(gray, sketch))
+    if inked is None:
+        return None
+    labels, count = ndimage.label(inked, structure=EIGHT_CONNECTED)
+    height = _writing_height(labels, count, inked.shape) * sketch
+    return int(np.clip(height // WRITING_PX, 1, most))
+
+
+def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
+    gray = _gray(picture)
+    factor = _work_factor(gray)
+    if factor is None:
+        return None
+    work = _reduced(gray, factor)
+    inked = _ink(work)
+    if inked is None:
+        return None
+    labels, count = ndimage.label(inked, structure=EIGHT_CONNECTED)
+    if count > MAX_PAGE_PIECES:
+        raise _too_many(count)
+    height = _writing_height(labels, count, inked.shape)
+    rules, walls = _rules(inked, height)
+    frames = _frames(labels, count, height)
+    rules |= frames
+    rest = inked & ~rules
+    labels, count = ndimage.label(rest, structure=EIGHT_CONNECTED)
+    if count > MAX_PAGE_PIECES:
+        raise _too_many(count)
+    regions, _ = ndimage.label(~(walls | frames))  # 4-connected: paper never crosses a rule, even a turned one
+    cells = _cells(regions, height)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    least = max(4, 0.01 * height**2)  # specks of dirt and grain
+    pieces = []
+    for n, box in enumerate(ndimage.find_objects(labels, count), start=1):
+        if box is None or areas[n] < least or _tick(box, rules, height):
+            continue
+        ys, xs = box
+        inside = regions[box][labels[box] == n]
+        inside = inside[inside > 0]
+        region = int(np.bincount(inside).argmax()) if len(inside) else 0
+        pieces.append(_Piece(n, xs.start, ys.start, xs.stop, ys.stop, int(areas[n]), CELL if cells[region] else region))
+    return _Layout(gray, factor, rest, rules, labels, pieces, height)
+
+
+def _tick(box: tuple[slice, slice], rules: np.ndarray, height: float) -> bool:
+    """A printed tick: a thin upright bar standing on a rule, lower than the writing, its top free (the walls
+    of a comb, a row of boxes open at the top, rise TICK of the box or less; a digit in a box is written clear of
+    its floor)."""
+    ys, xs = box
+    h, w = ys.stop - ys.start, xs.stop - xs.start
+    if not (TICK[0] * height <= h <= TICK[1] * height and w <= max(3, 0.25 * h)):
+        return False
+    columns = slice(max(0, xs.start - 1), xs.stop + 1)
+    below = rules[ys.stop : ys.stop + 2, columns].any()
+    above = rules[max(0, ys.start - 2) : ys.start, columns].any()
+    return bool(below and not above)
+
+
+def _cells(regions: np.ndarray, height: float) -> np.ndarray:
+    """Which regions are boxes for one digit each (paper enclosed by rules, at most CELL_SIDE writing heights
+    a side): a row of them is one field, their digits grouped across the walls."""
+    boxes = ndimage.find_objects(regions)
+    small = np.zeros(len(boxes) + 1, bool)
+    most = CELL_SIDE * height
+    for n, box in enumerate(boxes, start=1):
+        if box is not None:
+            small[n] = box[0].stop - box[0].start <= most and box[1].stop - box[1].start <= most
+    return small
+
+
+def _too_many(count: int) -> NoDigitError:
+    return NoDigitError(f"no fields found: {count:,} pieces of ink (noise, not a page of writing)",
+                        expected=f"a page with at most {MAX_PAGE_PIECES:,} pieces of ink")
+
+
+def _groups(pieces: list[_Piece], gap: float, least_gap: float = 0.0) -> list[list[_Piece]]:
+    """Pieces joined into groups: two pieces in the same region (no rule between them), side by side on one
+    line (overlapping rows over at least a third of the lower one's height) and at most `gap` times the taller
+    one's height apart (at least `least_gap` pixels), chained; each group left to right."""
+    if not pieces:
+        return []
+    x0 = np.array([p.x0 for p in pieces])
+    x1 = np.array([p.x1 for p in pieces])
+    y0 = np.array([p.y0 for p in pieces])
+    y1 = np.array([p.y1 for p in pieces])
+    region = np.array([p.region for p in pieces])
+    h = y1 - y0
+    reach = np.where((region[:, None] == CELL) & (region[None] == CELL), max(gap, CELL_GAP), gap)
+    overlap = np.minimum(y1[:, None], y1[None]) - np.maximum(y0[:, None], y0[None])
+    apart = np.maximum(x0[None] - x1[:, None], x0[:, None] - x1[None])
+    near = (region[:, None] == region[None]) & (overlap >= np.minimum(h[:, None], h[None]) / 3) & \
+        (apart <= np.maximum(reach * np.maximum(h[:, None], h[None]), least_gap))
+    from scipy.sparse.csgraph import connected_components
+
+    _, group = connected_components(near, directed=False)
+    out: dict[int, list[_Piece]] = {}
+    for piece, g in zip(pieces, group, strict=True):
+        out.setdefault(int(g), []).append(piece)
+    return [sorted(g, key=lambda p: p.x0) for g in out.values()]
+
+
+def _is_printed(word: list[_Piece], height: float) -> bool:
+    """A printed word (a label, a heading, a table's header): much smaller than the page's handwriting, or
+    holding lower-case letters: glyphs clearly lower than the word's tallest (x-height letters, at most
+    X_HEIGHT of it) standing on the same baseline. A handwritten number's digits are all about one height
+    (its signs, far lower, are left out)."""
+    tallest = max(p.height for p in word)
+    if tallest < SMALL_PRINT * height:
+        return True
+    if any(p.region == CELL for p in word):
+        return False  # a digit box holds handwriting
+    glyphs = [p for p in word if p.height >= 0.4 * tallest]
+    # Letters of a bold or small font touch: a piece counts as many glyphs as it is wide for its height.
+    count = np.array([max(1, round((p.x1 - p.x0) / (0.8 * p.height))) for p in glyphs])
+    if count.sum() < 2:
+        return False
+    x = np.array([(p.x0 + p.x1) / 2 for p in glyphs])
+    bottoms = np.array([p.y1 for p in glyphs], float)
+    # The baseline through the bottoms, turned as the page may be: the median slope between two glyphs
+    # (descenders and a stray glyph do not move it), through the median of the rest.
+    dx = x[None] - x[:, None]
+    pairs = np.abs(dx) > 0
+    slope = float(np.clip(np.median((bottoms[None] - bottoms[:, None])[pairs] / dx[pairs]), -0.07, 0.07)) \
+        if pairs.any() else 0.0
+    rest = bottoms - slope * x
+    off = np.abs(rest - np.median(rest))
+    low = np.array([p.height <= X_HEIGHT * tallest for p in glyphs])
+    letters = count[low & (off <= max(1.5, 0.08 * tallest))].sum()
+    return bool(letters >= 1 and letters >= LETTERS * count.sum())
+
+
+SHAPE = 12  # a piece's shape, for the printed-or-handwritten decision, is its mask brought to SHAPE x SHAPE
+
+
+def _features(layout: _Layout, word: list[_Piece]) -> np.ndarray:
+    """Each piece of a word as numbers for the printed-or-handwritten decision: its shape (its mask centred
+    in a square, SHAPE x SHAPE), and its size, proportions, fill and pen against the page's writing and
+    the word's tallest glyph, where it stands against the word's baseline, and the word's own size."""
+    height = layout.height
+    tallest = max(p.height for p in word)
+    x = np.array([(p.x0 + p.x1) / 2 for p in word])
+    bottoms = np.array([p.y1 for p in word], float)
+    dx = x[None] - x[:, None]
+    pairs = np.abs(dx) > 0
+    slope = float(np.clip(np.median((bottoms[None] - bottoms[:, None])[pairs] / dx[pairs]), -0.07, 0.07)) \
+        if pairs.any() else 0.0
+    rest = bottoms - slope * x
+    offsets = (rest - np.median(rest)) / tallest
+    rows = []
+    for piece, offset in zip(word, offsets, strict=True):
+        mask = layout.labels[piece.y0 : piece.y1, piece.x0 : piece.x1] == piece.label
+        h, w = mask.shape
+        side = max(h, w)
+        square = np.zeros((side, side), np.float32)
+        square[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = mask
+        shape = np.asarray(Image.fromarray(square, mode="F").resize((SHAPE, SHAPE), Image.Resampling.BOX)).ravel()
+        edges = np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(mask[:, 1:] != mask[:, :-1]) + \
+            2 * (h + w)
+        pen = 2 * piece.area / max(edges, 1)
+        rows.append(np.concatenate([shape, [
+            math.log(h / height), math.log(w / h), piece.area / (h * w), pen / h, pen / height,
+            h / tallest, float(np.clip(offset, -1, 1)), math.log(tallest / height), math.log(len(word)),
+            float(piece.region == CELL)]]))
+    return np.array(rows, np.float32)
+
+
+def _printed_words(layout: _Layout, words: list[list[_Piece]]) -> list[bool]:
+    """Which words are printed (or no writing at all: a rule's stub, paper dirt): the bundled classifier's
+    mean probability over a word's pieces (`scripts/train_printed.py`)."""
+    weights = _classifier()
+    if weights is None or not words:
+        return [_is_printed(w, layout.height) for w in words]
+    features = np.concatenate([_features(layout, w) for w in words])
+    hidden = np.maximum(features @ weights["w1"] + weights["b1"], 0)
+    printed = 1 / (1 + np.exp(-(hidden @ weights["w2"] + weights["b2"]).ravel()))
+    out, start = [], 0
+    for word in words:
+        out.append(bool(printed[start : start + len(word)].mean() > 0.5))
+        start += len(word)
+    return out
+
+
+@functools.cache
+def _classifier() -> dict[str, np.ndarray] | None:
+    path = Path(__file__).resolve().parent.parent / "bundled" / PRINTED_FILE
+    if not path.is_file():
+        return None
+    with np.load(path) as weights:
+        return {k: weights[k].astype(np.float32) for k in weights.files}
+
+
+def _fields(layout: _Layout) -> list[list[_Piece]]:
+    """The handwritten pieces grouped into fields, in reading order."""
+    height = layout.height
+    words = _groups(layout.pieces, WORD_GAP)
+    hand = [p for word, printed in zip(words, _printed_words(layout, words), strict=True) if not printed
+            for p in word]
+    fields = _groups(hand, FIELD_GAP, least_gap=FIELD_GAP * height)
+    fields = [f for f in fields if max(p.height for p in f) >= MIN_FIELD * height]
+    if len(fields) > MAX_FIELDS:
+        raise NoDigitError(f"no fields found: {len(fields)} groups of writing (noise, not a form)",
+                           expected=f"a page with at most {MAX_FIELDS} fields")
+    return _reading_order(fields)
+
+
+def _box(pieces: list[_Piece]) -> tuple[int, int, int, int]:
+    return (min(p.x0 for p in pieces), min(p.y0 for p in pieces), max(p.x1 for p in pieces),
+            max(p.y1 for p in pieces))
+
+
+def _reading_order(fields: list[list[_Piece]]) -> list[list[_Piece]]:
+    """Top to bottom by line, left to right within a line: a field belongs to the line of the first field
+    (by top) whose rows hold its middle."""
+    boxes = [_box(f) for f in fields]
+    order = sorted(range(len(fields)), key=lambda i: boxes[i][1])
+    lines: list[list[int]] = []
+    for i in order:
+        middle = (boxes[i][1] + boxes[i][3]) / 2
+        for line in lines:
+            first = boxes[line[0]]
+            if first[1] <= middle <= first[3]:
+                line.append(i)
+                break
+        else:
+            lines.append([i])
+    return [fields[i] for line in lines for i in sorted(line, key=lambda i: boxes[i][0])]
+
+
+def _field_picture(layout: _Layout, pieces: list[_Piece]) -> tuple[Image.Image, int, int]:
+    """The field's own ink from the picture's pixels, the rest of the page (labels, rules, other fields)
+    painted over with the paper around it; and the crop's corner in the picture's pixels."""
+    f = layout.factor
+    x0, y0, x1, y1 = _box(pieces)
+    pad = max(2, int(0.3 * (y1 - y0)))
+    x0, y0 = max(0, x0 - pad), max(0, y0 - pad)
+    x1, y1 = min(layout.ink.shape[1], x1 + pad), min(layout.ink.shape[0], y1 + pad)
+    labels = layout.labels[y0:y1, x0:x1]
+    mask = np.isin(labels, [p.label for p in pieces])
+    mask = max_filter(mask, 3)
+    mask = np.repeat(np.repeat(mask, f, axis=0), f, axis=1)
+    gray = layout.gray[y0 * f : y1 * f, x0 * f : x1 * f]
+    mask = mask[: gray.shape[0], : gray.shape[1]]
+    paper = np.percentile(gray[~mask], 75) if (~mask).any() else 255
+    crop = np.where(mask, gray, np.uint8(paper)).astype(np.uint8)
+    return Image.fromarray(crop), x0 * f, y0 * f
+
+
+def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineModel | None = None,
+              digits_only: bool = False) -> Page:
+    """Every handwritten field on a page, read as numbers (`read_number`, with the signs written inside them
+    unless `digits_only`), in reading order. A blank page has no fields; a picture of one line of writing and
+    nothing else is read whole, as `read` reads it."""
+    width, height = _check_size(picture)
+    scale = float(picture.info.get(DRAFTED, 1.0)) if isinstance(picture, Image.Image) else 1.0
+    layout = _analyse(picture)
+    page = Page(round(width * scale), round(height * scale))
+    if layout is None:
+        return page
+    groups = _fields(layout)
+    if len(groups) == 1 and len(groups[0]) == len(layout.pieces) and not layout.rules.any():
+        try:  # one line of writing and nothing else: as `read` reads it
+            page.fields.append(_as_field(read_number(picture, predictor, line_model, digits_only), 0, 0, 1.0))
+            return page
+        except DigitrecError:
+            pass
+    for pieces in groups:
+        crop, left, top = _field_picture(layout, pieces)
+        try:
+            reading = read_number(crop, predictor, line_model, digits_only)
+        except DigitrecError:
+            continue  # no digits there (a scribble, a blot): no field
+        page.fields.append(_as_field(reading, left, top, scale))
+    return page
+
+
+def _as_field(reading: Reading, left: int, top: int, scale: float) -> Field:
+    """A reading of a crop whose corner is (left, top) in the picture, boxes in the original's pixels."""
+    characters = []
+    for d in reading.digits:
+        box = [left + d.box[0], top + d.box[1], left + d.box[2], top + d.box[3]]
+        char = str(d.digit)  # a digit 0-9 or a sign read inside the number
+        characters.append(Character(char, d.confidence, [int(math.floor(v * scale)) if i < 2 else
+                                                         int(math.ceil(v * scale)) for i, v in enumerate(box)]))
+    boxes = np.array([c.box for c in characters]).reshape(-1, 4)
+    box = [int(boxes[:, 0].min()), int(boxes[:, 1].min()), int(boxes[:, 2].max()), int(boxes[:, 3].max())]
+    return Field(reading.text, reading.confidence, box, characters)

@@ -1,0 +1,155 @@
+"""Whole pages (`digitrec.reading.page.read_page`, `model.read_page`, `digitrec read --page`): every handwritten
+field of a form, a table or rows of digit boxes read, in reading order; printed words, rules and box lines give
+nothing; a blank page gives no fields; a picture of one line reads as `read` reads it."""
+
+import csv
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from digitrec.cli import main
+from digitrec.core.errors import DigitrecError
+from digitrec.data import pages, synthetic
+from digitrec.inference.engine import load_predictor
+from digitrec.reading.page import MAX_PAGE_PIXELS, read_page
+from digitrec.reading.page_score import score_pages
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_predictor()
+
+
+@pytest.fixture(scope="module")
+def hand():
+    """Pen-drawn synthetic digits (no MNIST needed), as the renderer takes them: light ink on black; values of
+    digits alone (the signs are the line model's to read, tested with it)."""
+    images, labels = synthetic.drawn_digits(200, seed=3)
+    hand = pages.DigitHand([255 - np.asarray(im.convert("L")) for im in images], labels)
+    hand.signs, hand.sign_maker = False, None
+    return hand
+
+
+def _paper(width: int = 1200, height: int = 1500, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(rng.normal(235, 3, (height, width)), 0, 255).astype(np.uint8)
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+def test_blank_page_has_no_fields(model):
+    page = read_page(Image.fromarray(_paper()), model, model.line_model)
+    assert (page.width, page.height, page.fields) == (1200, 1500, [])
+
+
+def test_printed_words_and_rules_only_give_nothing(model):
+    picture = Image.fromarray(_paper())
+    draw = ImageDraw.Draw(picture)
+    draw.text((100, 80), "Registration form", font=ImageFont.truetype(FONT, 48), fill=30)
+    font = ImageFont.truetype(FONT, 28)
+    for n, label in enumerate(["Amount:", "Date of birth", "Postal code", "Meter reading", "Invoice no."]):
+        y = 220 + 140 * n
+        draw.text((100, y), label, font=font, fill=30)
+        draw.line([(400, y + 40), (1000, y + 40)], fill=40, width=3)
+    for x in range(400, 1000, 80):  # a row of empty digit boxes
+        draw.rectangle([x, 1000, x + 80, 1090], outline=40, width=3)
+    assert read_page(picture, model, model.line_model).fields == []
+
+
+def test_one_line_picture_reads_as_read_does(model):
+    rng = np.random.default_rng(5)
+    images, labels = synthetic.drawn_digits(4, seed=11)
+    ink = synthetic.number_ink([np.asarray(synthetic.crop_to_ink(255 - np.asarray(im.convert("L").resize((28, 28)))))
+                                for im in images], (0.2, 0.5), rng)
+    payload, _ = synthetic.number_on_paper(ink, rng, photographed=False)
+    picture = Image.open(io.BytesIO(payload))
+    page = read_page(picture, model, model.line_model)
+    assert [f.text for f in page.fields] == [model.read(picture).text]
+    assert page.fields[0].characters and all(len(c.box) == 4 for c in page.fields[0].characters)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", pages.LAYOUTS)
+def test_rendered_pages_read_in_order(model, hand, layout):
+    """A page of each layout from the page renderer: every field found once, in reading order, nothing read from
+    its printed words, grid or box lines; the digits right (the signs are the line model's business)."""
+    records, read = [], {}
+    for seed in (1, 2):
+        page = pages.render_page(layout, hand, seed, look="scanned", dpi=150)
+        payload, _ = page.encode()
+        name = f"{layout}-{seed}"
+        records.append(page.truth(name))
+        read[name] = read_page(Image.open(io.BytesIO(payload)), model, model.line_model).fields
+    result = score_pages(records, read)["all"]
+    for kind in ("invented", "missed", "merged", "split", "out_of_order"):
+        assert result[kind] == 0, result
+    for record in records:
+        assert [_digits(f.text) for f in read[record["file"]]] == [_digits(f["text"]) for f in record["fields"]]
+
+
+def test_page_over_the_size_limit_is_refused(model):
+    side = int(MAX_PAGE_PIXELS**0.5) + 10
+    with pytest.raises(DigitrecError) as error:
+        read_page(np.full((side, side), 255, np.uint8), model)
+    assert "over the page limit" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_cli_refuses_an_oversize_page_in_one_line(tmp_path, capsys):
+    side = int(MAX_PAGE_PIXELS**0.5) + 10
+    path = tmp_path / "huge.png"
+    Image.new("L", (side, side), 255).save(path)
+    assert main(["read", str(path), "--page"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("digitrec: error: ") and "page limit" in err and "\n" not in err
+
+
+@pytest.fixture(scope="module")
+def table_page(hand, tmp_path_factory):
+    page = pages.render_page("table", hand, 4, look="scanned", dpi=150, fields=4)
+    payload, suffix = page.encode()
+    path = tmp_path_factory.mktemp("page") / f"table{suffix}"
+    path.write_bytes(payload)
+    return path, page
+
+
+def test_cli_page_json(table_page, capsys):
+    path, page = table_page
+    assert main(["read", str(path), "--page", "--json"]) == 0
+    [answer] = json.loads(capsys.readouterr().out)
+    assert answer["file"] == path.name and (answer["width"], answer["height"]) == page.size
+    assert len(answer["fields"]) == len(page.fields)
+    for field in answer["fields"]:
+        assert set(field) == {"text", "confidence", "box", "characters"}
+        assert len(field["box"]) == 4 and len(field["characters"]) >= len(_digits(field["text"]))
+
+
+def test_cli_page_out_csv(table_page, tmp_path, capsys):
+    path, page = table_page
+    out = tmp_path / "fields.csv"
+    assert main(["read", str(path), "--page", "--out", str(out)]) == 0
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["file", "field", "text", "confidence", "x0", "y0", "x1", "y1"]
+    assert [r[1] for r in rows[1:]] == [str(n) for n in range(1, len(page.fields) + 1)]
+    assert all(r[0] == path.name for r in rows[1:])
+    capsys.readouterr()
+    user_file = tmp_path / "mine.csv"
+    user_file.write_text("not digitrec's\n")
+    assert main(["read", str(path), "--page", "--out", str(user_file)]) == 2  # the overwrite rules of every verb
+    assert user_file.read_text() == "not digitrec's\n"
+    assert "digitrec: error:" in capsys.readouterr().err
+
+
+def test_model_read_page_takes_paths_and_bytes(model, table_page):
+    path, page = table_page
+    by_path = model.read_page(path)
+    by_bytes = model.read_page(path.read_bytes())
+    assert [f.text for f in by_path.fields] == [f.text for f in by_bytes.fields]
+    assert len(by_path.fields) == len(page.fields)
