@@ -1,3 +1,4 @@
+import base64
 import io
 import json
 import zlib
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from server import running_server
+from test_web import FORM, page_picture
 
 from digitrec.data import synthetic
 
@@ -47,6 +49,11 @@ def test_openapi_shows_every_request_body_with_its_limits(server):
     form = paths["/api/correct"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
     assert set(form) == {"file", "label", "text", "confirmed"} and form["label"]["pattern"] == "^[0-9]?$"
     assert "inputs" in [p["name"] for p in paths["/api/read"]["post"]["parameters"]]
+    page = paths["/api/page"]["post"]
+    assert page["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ImageBody"}
+    assert page["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PageAnswer"}
+    assert {"fields", "width", "height"} <= set(schemas["PageAnswer"]["properties"])
 
 
 def test_api_docs_work_offline(server):
@@ -66,6 +73,10 @@ def test_page_and_static_files_are_served(server):
         assert element in page.text
     assert "http://" not in page.text and "https://" not in page.text  # nothing from a CDN
     assert httpx.get(f"{server}/static/app.js").status_code == 200
+    for mode in ("/number", "/page"):
+        page = httpx.get(f"{server}{mode}")
+        assert page.status_code == 200 and 'id="upload"' in page.text and "http" not in page.text
+        assert all(f'href="{other}"' in page.text for other in ("/", "/number", "/page"))  # every mode a link away
 
 
 def test_drawn_png_is_read(server):
@@ -252,3 +263,97 @@ def test_requests_arriving_together_are_read_in_one_batch_with_the_same_answers(
     assert [a.json()["digit"] for a in answers] == [a.json()["digit"] for a in alone]
     assert all(abs(a.json()["confidence"] - b.json()["confidence"]) < 1e-5 for a, b in zip(answers, alone, strict=True))
     assert batching["requests"] == 32 and batching["batches"] < 32  # the 16 sent together shared calls
+
+
+# ---------------------------------------------------------------- pages
+
+
+def _png_of(picture: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_page_is_read_field_by_field(server):
+    """A form of printed labels and handwritten numbers: each number a field, in reading order, boxed in the
+    picture's pixels; the labels give nothing. The same as raw bytes, multipart and base64 JSON."""
+    png = _png_of(page_picture())
+    answers = [httpx.post(f"{server}/api/page", content=png, headers={"content-type": "image/png"}, timeout=30),
+               httpx.post(f"{server}/api/page", files={"file": ("form.png", png, "image/png")}, timeout=30),
+               httpx.post(f"{server}/api/page", json={"image": base64.b64encode(png).decode()}, timeout=30)]
+    assert [a.status_code for a in answers] == [200] * 3
+    first = answers[0].json()
+    assert all(a.json() == first for a in answers)
+    assert (first["width"], first["height"]) == (1200, 1000)
+    assert [f["text"] for f in first["fields"]] == [number for _, number in FORM]
+    for row, field in enumerate(first["fields"]):
+        x0, y0, x1, y1 = field["box"]
+        assert 380 <= x0 < x1 <= 1000 and 60 + 200 * row <= y0 < y1 <= 200 + 200 * row, field["box"]
+        assert 0 < field["confidence"] <= 1
+        assert "".join(c["char"] for c in field["characters"]) == field["text"]
+
+
+@pytest.mark.parametrize("size", [(800, 600), (2480, 3508)])
+def test_a_blank_page_has_no_fields(server, size):
+    answer = httpx.post(f"{server}/api/page", files={"file": ("blank.png", _png_of(Image.new("L", size, 255)),
+                                                              "image/png")}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"width": size[0], "height": size[1], "fields": []}
+
+
+@pytest.mark.parametrize(
+    ("send", "status", "message"),
+    [
+        (lambda u: httpx.post(f"{u}/api/page", content=b"\x89PNG" + b"\0" * (11 * 1024 * 1024),
+                              headers={"content-type": "image/png"}), 413, "limit"),
+        (lambda u: _post_page(u, _bomb_png(20000, 20000)), 413, "pixel limit"),
+        (lambda u: _post_page(u, _png_of(Image.new("L", (4000, 4000), 255))), 413, "page limit"),
+        (lambda u: _post_page(u, b"this is not an image at all"), 400, "not a readable image"),
+        (lambda u: _post_page(u, b""), 400, "empty"),
+        (lambda u: httpx.post(f"{u}/api/page", content=b"hello", headers={"content-type": "text/plain"}),
+         415, "unsupported content type"),
+        (lambda u: httpx.post(f"{u}/api/page", json={"pixels": 1}), 422, "image"),
+        (lambda u: httpx.post(f"{u}/api/page", json={"image": "!!"}), 422, "base64"),
+        (lambda u: httpx.post(f"{u}/api/page", content=b"{not json", headers={"content-type": "application/json"}),
+         400, "malformed JSON"),
+    ],
+    ids=["too-many-bytes", "decompression-bomb", "over-the-page-limit", "not-image", "empty", "content-type",
+         "json-key", "json-base64", "malformed-json"],
+)
+def test_bad_pages_get_a_json_4xx(server, send, status, message):
+    response = send(server)
+    assert response.status_code == status, response.text
+    assert set(response.json()) == {"error"} and message in response.json()["error"]
+
+
+def _post_page(url: str, payload: bytes):
+    return httpx.post(f"{url}/api/page", files={"file": ("page.png", payload, "image/png")}, timeout=30)
+
+
+def test_the_page_route_answers_what_the_page_reader_finds(monkeypatch):
+    """The route's contract, whatever the reader finds: the decoded picture and the run's line model go in,
+    the page's `as_dict` comes out."""
+    from fastapi.testclient import TestClient
+
+    from digitrec.inference.engine import load_predictor
+    from digitrec.reading.page import Character, Field, Page
+    from digitrec.serving import app as server_app
+
+    seen = {}
+
+    def reader(picture, predictor, line_model, digits_only):
+        seen.update(size=picture.size, line_model=line_model, digits_only=digits_only)
+        return Page(picture.width, picture.height, [Field("-3", 0.5, [1, 2, 30, 40], [
+            Character("-", 0.6, [1, 2, 10, 40]), Character("3", 0.9, [12, 2, 30, 40])])])
+
+    monkeypatch.setattr(server_app, "read_page", reader)
+    predictor = load_predictor(threads=1)
+    client = TestClient(server_app.create_app(predictor))
+    answer = client.post("/api/page?digits_only=1", content=_png_of(Image.new("L", (64, 48), 200)),
+                         headers={"content-type": "image/png"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"width": 64, "height": 48, "fields": [
+        {"text": "-3", "confidence": 0.5, "box": [1, 2, 30, 40], "characters": [
+            {"char": "-", "confidence": 0.6, "box": [1, 2, 10, 40]},
+            {"char": "3", "confidence": 0.9, "box": [12, 2, 30, 40]}]}]}
+    assert seen == {"size": (64, 48), "line_model": predictor.line_model, "digits_only": True}

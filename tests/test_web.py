@@ -2,13 +2,15 @@
 """The drawing page in a real browser: Debian's Chromium driven by Playwright, real server behind it. Marked
 `browser` (skipped without Chromium unless DIGITREC_REQUIRE_BROWSER is set, as in CI); the long ones `slow`."""
 
+import csv
+import io
 import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 from server import running_server
 
 from digitrec.data import synthetic
@@ -351,3 +353,97 @@ def test_number_result_lays_out_cleanly_on_a_phone(browser, server, tmp_path, nu
     page.wait_for_function("document.querySelector('#text').textContent !== ''", timeout=5000)
     assert page.text_content("#text") == number
     _laid_out_cleanly(page, f"phone-number-result-{len(number)}")
+
+
+# ---------------------------------------------------------------- page mode
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+FORM = (("Amount:", "1250"), ("Room:", "37"), ("Code:", "90418"), ("Count:", "6"))
+
+
+def _written(number: str, rng, height: int = 90) -> Image.Image:
+    """A number in one hand: each digit drawn by `synthetic`, cut to its ink, `height` px high, 14 px apart."""
+    digits = []
+    for ch in number:
+        strokes, pen = synthetic.digit_strokes(int(ch), rng, 200)
+        digit = synthetic.render_strokes(strokes, pen, 200)
+        digit = digit.crop(ImageOps.invert(digit).getbbox())
+        digits.append(digit.resize((max(8, round(digit.width * height / digit.height)), height)))
+    line = Image.new("L", (sum(d.width + 14 for d in digits), height), 255)
+    x = 0
+    for digit in digits:
+        line.paste(digit, (x, 0))
+        x += digit.width + 14
+    return line
+
+
+def page_picture(form=FORM, seed: int = 0, size=(1200, 1000)) -> Image.Image:
+    """A form: a printed label (DejaVu Sans) on each line, a handwritten number after it."""
+    rng = np.random.default_rng(seed)
+    page = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype(FONT, 34) if Path(FONT).exists() else ImageFont.load_default(34)
+    for row, (label, number) in enumerate(form):
+        top = 80 + row * 200
+        draw.text((60, top + 30), label, font=font, fill=30)
+        page.paste(_written(number, rng), (400, top))
+    return page
+
+
+def _read_a_page(page, tmp_path, name: str) -> list[dict]:
+    """Upload the form in page mode; its fields as the page shows them, and the CSV it offers."""
+    picture = tmp_path / "form.png"
+    page_picture().save(picture)
+    with page.expect_response("**/api/page") as response_info:
+        page.set_input_files("#upload", str(picture))
+    answer = response_info.value.json()
+    assert [f["text"] for f in answer["fields"]] == [number for _, number in FORM]
+    assert (answer["width"], answer["height"]) == (1200, 1000)
+    page.wait_for_function(f"document.querySelectorAll('#marks .field-box').length === {len(FORM)}", timeout=5000)
+    # each box lies on its field: the same share of the photo as of the page
+    photo = page.locator("#photo").bounding_box()
+    for mark, field in zip(page.locator("#marks .field-box").all(), answer["fields"], strict=True):
+        box, (x0, y0, x1, y1) = mark.bounding_box(), field["box"]
+        assert abs(box["x"] - photo["x"] - x0 * photo["width"] / 1200) < 3
+        assert abs(box["y"] - photo["y"] - y0 * photo["height"] / 1000) < 3
+        assert abs(box["width"] - (x1 - x0) * photo["width"] / 1200) < 3
+        assert abs(box["height"] - (y1 - y0) * photo["height"] / 1000) < 3
+        assert mark.text_content().startswith(f"{answer['fields'].index(field) + 1}: {field['text']} ")
+    assert page.locator("#fields tbody tr").count() == len(FORM)
+    assert page.text_content("#count") == str(len(FORM))
+    with page.expect_download() as download_info:
+        page.click("#csv")
+    rows = list(csv.reader(io.StringIO(Path(download_info.value.path()).read_text())))
+    assert rows[0] == ["file", "field", "text", "confidence", "x0", "y0", "x1", "y1"]
+    assert [r[:3] for r in rows[1:]] == [["form.png", str(i + 1), n] for i, (_, n) in enumerate(FORM)]
+    assert [[int(v) for v in r[4:]] for r in rows[1:]] == [f["box"] for f in answer["fields"]]
+    assert all(abs(float(r[3]) - f["confidence"]) < 1e-4 for r, f in zip(rows[1:], answer["fields"], strict=True))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    return answer["fields"]
+
+
+def test_page_mode_boxes_every_field_and_offers_them_as_csv(browser, server, tmp_path):
+    page = browser.new_page(viewport={"width": 1000, "height": 900}, reduced_motion="reduce", accept_downloads=True)
+    page.goto(f"{server}/page")
+    _read_a_page(page, tmp_path, "page-mode")
+
+
+def test_page_mode_on_a_phone(browser, server, tmp_path):
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                            reduced_motion="reduce", accept_downloads=True)
+    page.goto(f"{server}/page")
+    _read_a_page(page, tmp_path, "phone-page-mode")
+    assert page.locator("#photo").bounding_box()["width"] <= 390
+    _laid_out_cleanly(page, "phone-page-result")
+
+
+def test_page_mode_says_when_a_page_has_no_field(browser, server, tmp_path):
+    page = browser.new_page()
+    page.goto(f"{server}/page")
+    blank = tmp_path / "blank.png"
+    Image.new("L", (800, 600), 255).save(blank)
+    page.set_input_files("#upload", str(blank))
+    page.wait_for_function("document.querySelector('#count').textContent === 'none'", timeout=5000)
+    assert "No handwritten field" in page.text_content("#status")
+    assert page.locator("#csv").is_hidden() and page.locator("#marks .field-box").count() == 0

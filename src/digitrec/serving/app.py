@@ -37,6 +37,7 @@ from digitrec.data import resolve_data_path
 from digitrec.imaging.decode import MAX_IMAGE_PIXELS, open_image
 from digitrec.imaging.fit import to_mnist
 from digitrec.inference.engine import OnnxPredictor, Predictor, load_predictor
+from digitrec.reading.page import read_page
 from digitrec.serving.corrections import Collector
 from digitrec.serving.schemas import (
     ApiError,
@@ -46,6 +47,7 @@ from digitrec.serving.schemas import (
     ErrorAnswer,
     ImageBody,
     NumberAnswer,
+    PageAnswer,
     PixelsBody,
     parse_fields,
     parse_json,
@@ -315,6 +317,22 @@ def reading_from_bytes(predictor, payload: bytes, with_inputs: bool = False, dig
     if with_inputs:  # the 28x28 each digit was read from, for the page
         answer["inputs"] = reading.crops.tolist()
     return answer
+
+
+def page_from_upload(predictor, content_type: str, body: bytes, digits_only: bool = False) -> dict:
+    """/api/page's work, in a worker thread: every field on the page (`reading.page.read_page`); a blank page
+    has none. The limits of /api/read: MAX_UPLOAD_BYTES, MAX_IMAGE_PIXELS to decode, the page reader's own."""
+    payload = base64_image_from_json(body) if content_type == "application/json" else body
+    if not payload:
+        raise ApiError(400, "the uploaded file is empty")
+    error = None
+    try:
+        page = read_page(open_image(payload, MAX_IMAGE_PIXELS), predictor, predictor.line_model, digits_only)
+    except DigitrecError as e:
+        error = _refused(e)
+    if error:
+        raise error
+    return page.as_dict()
 
 
 def image_from_bytes(payload: bytes) -> np.ndarray:
@@ -625,6 +643,24 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
                                              digits_only in ("1", "true"))
         return Response(json.dumps(answer), media_type="application/json")
 
+    @app.post("/api/page", responses={200: {"model": PageAnswer}, **REFUSALS},
+              openapi_extra=request_body(ImageBody))
+    async def page(request: Request, digits_only: Annotated[str, Query(
+            description="1 or true: digits alone, the signs written inside the numbers left out")] = ""):
+        """Every written field on a page (a form, a table, a row of digit boxes): multipart with a `file`
+        field, raw image bytes, or JSON `{"image": "<base64>"}`. Answers `{"fields": [{"text", "confidence",
+        "box": [x0, y0, x1, y1], "characters"}], "width", "height"}`, fields in reading order and boxes in
+        the picture's pixels; a blank page has no fields."""
+        content_type, body = await _upload(request, "image")
+        if content_type == "multipart/form-data":
+            body = await _file_from_multipart(request, body)
+        if not body:
+            raise ApiError(400, "the uploaded file is empty")
+        async with heavy:
+            answer = await run_in_threadpool(page_from_upload, served.get(), content_type, body,
+                                             digits_only in ("1", "true"))
+        return Response(json.dumps(answer), media_type="application/json")
+
     @app.post("/api/correct", responses={200: {"model": CorrectionAnswer}, **REFUSALS, 403: ERROR, 507: ERROR},
               openapi_extra=request_body(None, images=False, form_model=CorrectionFields))
     async def correct(request: Request):
@@ -648,6 +684,10 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
     @app.get("/number", include_in_schema=False)
     async def number_page():
         return FileResponse(WEB_DIR / "number.html")
+
+    @app.get("/page", include_in_schema=False)
+    async def page_mode():
+        return FileResponse(WEB_DIR / "page.html")
 
     @app.get("/docs", include_in_schema=False)
     async def docs():

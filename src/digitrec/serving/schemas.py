@@ -135,12 +135,18 @@ class NumberAnswer(BaseModel):
     inputs: list[list[list[int]]] = Field([], description="with ?inputs=1 only: each digit's 28x28")
 
 
+class Character(BaseModel):
+    char: str = Field(description="a digit, or a sign written inside the number")
+    confidence: float
+    box: list[int] = Field(description="x0, y0, x1, y1 in the picture's pixels")
+
+
 class Field_(BaseModel):
     model_config = ConfigDict(title="Field")
     text: str = Field(description="the field's reading")
     confidence: float
     box: list[int] = Field(description="x0, y0, x1, y1 in the picture's pixels")
-    characters: list[dict] = Field(description="each character read: its text, confidence and box")
+    characters: list[Character] = Field(description="each character read, left to right")
 
 
 class PageAnswer(BaseModel):
