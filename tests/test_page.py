@@ -153,3 +153,27 @@ def test_model_read_page_takes_paths_and_bytes(model, table_page):
     by_bytes = model.read_page(path.read_bytes())
     assert [f.text for f in by_path.fields] == [f.text for f in by_bytes.fields]
     assert len(by_path.fields) == len(page.fields)
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_pages_on_the_cluster(table_page, tmp_path):
+    """`read --page --cluster`: one Parquet row a page, its fields as `read --page --json` gives them; a blank
+    page has none, and no error."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    from digitrec.cluster import batch, connect
+
+    path, page = table_page
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / path.name).write_bytes(path.read_bytes())
+    Image.fromarray(_paper(600, 800)).save(folder / "blank.png")
+    connect.connect(None)
+    try:
+        batch.read_archive(str(folder), tmp_path / "out", mode="page")
+    finally:
+        connect.shutdown()
+    rows = {row["file"]: row for row in pq.read_table(tmp_path / "out").to_pylist()}
+    table = rows[f"pages/{path.name}"]
+    assert table["error"] is None and table["count"] == len(page.fields) == len(json.loads(table["fields"]))
+    assert rows["pages/blank.png"]["count"] == 0 and rows["pages/blank.png"]["error"] is None

@@ -39,7 +39,8 @@ def add_parser(verbs) -> None:
     read.add_argument("--page", action="store_true",
                       help="a page of fields (a form, a table, rows of digit boxes): every handwritten field read, "
                            "in reading order; --json gives {file, width, height, fields}, --out one CSV row a field "
-                           "(file, field, text, confidence, x0, y0, x1, y1)")
+                           "(file, field, text, confidence, x0, y0, x1, y1); with --cluster, a Parquet dataset "
+                           "of one row a page (file, fields as JSON, count)")
     read.add_argument("--engine", choices=ENGINES, default="auto")
     read.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     read.add_argument("--cluster", nargs="?", const="", metavar="ADDRESS", help=CLUSTER_HELP)
@@ -52,13 +53,10 @@ def cmd_read(args) -> int:
     from digitrec.inference.engine import load_predictor
 
     if args.cluster is not None:
-        if args.page:
-            raise DigitrecError("pages are read on this machine", where="--cluster",
-                                expected="--page without --cluster")
         if args.digits_only:
             raise DigitrecError("--digits-only reads on this machine", where="--cluster",
                                 expected="--digits-only without --cluster")
-        return _read_on_cluster(args, "read")
+        return _read_on_cluster(args, "page" if args.page else "read")
     target = Path(args.input)
     if args.page and args.score:
         raise DigitrecError("--score compares numbers, one a picture", where="--page",

@@ -27,7 +27,7 @@ from digitrec.core.errors import DigitrecError
 PART_ROWS = 256  # pictures per manifest part: the unit of work an actor takes (and a retry repeats)
 OUT_PART_ROWS = 200_000  # answers per output Parquet file
 MANIFEST = "_manifest"  # Parquet readers skip names starting with "_" or "."
-MODES = ("predict", "read")
+MODES = ("predict", "read", "page")
 
 
 # ---------------------------------------------------------------- sources and the manifest
@@ -167,6 +167,8 @@ def answer_schema(mode: str):
     if mode == "read":
         return pa.schema([*common, ("text", pa.string()), ("confidence", pa.float32()), ("digits", pa.string()),
                           ("rejected", pa.int32()), ("error", pa.string())])
+    if mode == "page":  # `read --page`: a page's fields, as `read --page --json` gives them
+        return pa.schema([*common, ("fields", pa.string()), ("count", pa.int32()), ("error", pa.string())])
     return pa.schema([*common, ("digit", pa.int8()), ("confidence", pa.float32()), ("unsure", pa.bool_()),
                       ("probabilities", pa.list_(pa.float32())), ("error", pa.string())])
 
@@ -196,7 +198,8 @@ class PictureReader:
         import pyarrow as pa
 
         pictures, errors = self._open(batch)
-        columns = self._read(pictures, errors) if self.mode == "read" else self._predict(pictures)
+        read = {"read": self._read, "page": self._page}.get(self.mode)
+        columns = read(pictures, errors) if read else self._predict(pictures)
         columns["error"] = errors
         columns["index"] = batch["index"].to_pylist()
         columns["file"] = batch["file"].to_pylist()
@@ -217,8 +220,8 @@ class PictureReader:
                     raise DigitrecError(why)
                 if pixels is not None:
                     image = np.frombuffer(item, np.uint8).reshape(28, 28)
-                    picture = Image.fromarray(255 - image) if self.mode == "read" else image
-                elif self.mode == "read":
+                    picture = Image.fromarray(255 - image) if self.mode != "predict" else image
+                elif self.mode != "predict":
                     picture = open_image(read_picture_file(Path(item)))
                 else:
                     picture = read_image(Path(item))
@@ -262,6 +265,20 @@ class PictureReader:
             text[i], confidence[i], rejected[i] = answer["text"], answer["confidence"], answer["rejected"]
             digits[i] = json.dumps(answer["digits"])
         return {"text": text, "confidence": confidence, "digits": digits, "rejected": rejected}
+
+    def _page(self, pictures: list, errors: list) -> dict:
+        """Pages, one at a time: each page's fields as JSON and how many; a page that cannot be read gets its error."""
+        fields, count = [None] * len(pictures), [None] * len(pictures)
+        for i, picture in enumerate(pictures):
+            if picture is None:
+                continue
+            try:
+                page = self.predictor.read_page(picture)
+            except DigitrecError as e:
+                errors[i] = e.what
+                continue
+            fields[i], count[i] = json.dumps(page.as_dict()["fields"]), len(page.fields)
+        return {"fields": fields, "count": count}
 
 
 def _reader_for(run_dir: str | os.PathLike | None, mode: str) -> type:
