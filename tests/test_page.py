@@ -76,7 +76,18 @@ def test_one_line_picture_reads_as_read_does(model):
     assert page.fields[0].characters and all(len(c.box) == 4 for c in page.fields[0].characters)
 
 
-@pytest.mark.slow
+def test_one_digit_pictures_read_as_read_does(model):
+    """A picture that is no page (one digit: drawn, photographed in its box, an array of floats) gets `read`'s
+    answer; a picture too small to hold a digit, no fields (not an error)."""
+    rng = np.random.default_rng(0)
+    images, _ = synthetic.drawn_digits(5, seed=1)
+    photo = Image.open(io.BytesIO(synthetic.photo_of(np.asarray(images[2].convert("L").resize((28, 28))), rng)))
+    for picture in (images[0], photo, np.asarray(images[4].convert("L"), np.float32) / 255):
+        assert [f.text for f in read_page(picture, model, model.line_model).fields] == [model.read(picture).text]
+    for size in ((1, 1), (1000, 1)):
+        assert read_page(Image.new("L", size, 255), model, model.line_model).fields == []
+
+
 @pytest.mark.parametrize("layout", pages.LAYOUTS)
 def test_rendered_pages_read_in_order(model, hand, layout):
     """A page of each layout from the page renderer: every field found once, in reading order, nothing read from

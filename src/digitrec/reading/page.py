@@ -41,7 +41,10 @@ PRINTED_FILE = "printed.npz"  # the printed-or-handwritten classifier's weights,
 WRITING_PX = 32
 SKETCH = 500
 PAGE_WORK = 1000
-BLOCK = 16  # work pixels: the paper's level is the lightest of each block and its neighbours'
+# Work pixels: the paper's level is the lightest of each block (and its neighbours') BLOCK a side on a page, an
+# eighth of the picture's shorter side on a smaller picture (one digit photographed large: strokes 30 px wide).
+BLOCK = 16
+SMALL_PICTURE = 600
 # Bounded work: a page holding more pieces of ink than this is noise, not a form; more fields than
 # MAX_FIELDS is no form either (an A4 form of 1 cm lines holds about 100).
 MAX_PAGE_PIECES = 6000
@@ -213,21 +216,23 @@ def _ink(work: np.ndarray) -> np.ndarray | None:
     sheet (the desk around a photographed page: blocks far darker than the paper, and the block beside them)
     nothing is ink. None: a blank page."""
     h, w = work.shape
-    rows, cols = -(-h // BLOCK), -(-w // BLOCK)
-    padded = np.pad(work, ((0, rows * BLOCK - h), (0, cols * BLOCK - w)), mode="edge")
-    lightest = _blocks(padded, BLOCK, np.maximum)
+    side = BLOCK if min(h, w) >= SMALL_PICTURE else max(BLOCK, min(h, w) // 8)
+    rows, cols = -(-h // side), -(-w // side)
+    padded = np.pad(work, ((0, rows * side - h), (0, cols * side - w)), mode="edge")
+    lightest = _blocks(padded, side, np.maximum)
     blocks = max_filter(lightest, 3)
     sheet = float(np.median(blocks))
     desk = max_filter(lightest < DESK * sheet, 3)
-    paper = np.asarray(Image.fromarray(blocks, mode="F").resize((cols * BLOCK, rows * BLOCK),
+    paper = np.asarray(Image.fromarray(blocks, mode="F").resize((cols * side, rows * side),
                                                                  Image.Resampling.BILINEAR))[:h, :w]
     ink = paper - work
     if desk.any():
-        ink[np.kron(desk, np.ones((BLOCK, BLOCK), bool))[:h, :w]] = 0
+        ink[np.kron(desk, np.ones((side, side), bool))[:h, :w]] = 0
     sample = ink[::3, ::3]
     middle = float(np.median(sample))
     grain = 1.4826 * float(np.median(np.abs(sample - middle)))
-    strongest = float(_blocks(ink, 2, np.add).max()) / 4 - middle  # 2x2 means: a hot pixel is no ink
+    means = _blocks(ink, 2, np.add) / 4 if min(h, w) >= 2 else ink  # 2x2 means: a hot pixel is no ink
+    strongest = float(means.max()) - middle
     if strongest < max(8 * grain, MIN_INK):
         return None
     return ink > middle + max(5 * grain, 0.2 * strongest)
@@ -530,8 +535,8 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
     if layout is None:
         return page
     groups = _fields(layout)
-    if len(groups) == 1 and len(groups[0]) == len(layout.pieces) and not layout.rules.any():
-        try:  # one line of writing and nothing else: as `read` reads it
+    if _one_line(layout, groups):
+        try:  # as `read` reads it (ruled paper included)
             page.fields.append(_as_field(read_number(picture, predictor, line_model, digits_only), 0, 0, 1.0))
             return page
         except DigitrecError:
@@ -546,6 +551,16 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
             continue  # a printed word taken for writing, read as digits no one wrote
         page.fields.append(_as_field(reading, left, top, scale))
     return page
+
+
+def _one_line(layout: _Layout, groups: list[list[_Piece]]) -> bool:
+    """A picture of one line of writing (or one digit, boxed or not), not a page: one field, not a row of digit
+    boxes (a piece or two at most in boxes), and what was taken for print beside it (a stroke of a digit, a
+    speck) holds less ink than the field."""
+    if len(groups) != 1 or (len(groups[0]) > 2 and any(p.region == CELL for p in groups[0])):
+        return False
+    kept = sum(p.area for p in groups[0])
+    return sum(p.area for p in layout.pieces) - kept < kept
 
 
 def _as_field(reading: Reading, left: int, top: int, scale: float) -> Field:
