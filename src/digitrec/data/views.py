@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -21,14 +20,14 @@ import numpy as np
 from tqdm import tqdm
 
 from digitrec import imaging
-from digitrec.core import hardware
+from digitrec.core import hardware, settings
 from digitrec.core.errors import DigitrecError
 from digitrec.core.files import atomic_path
 from digitrec.data import synthetic
 from digitrec.imaging.decode import open_image
 from digitrec.imaging.fit import to_mnist
 
-CACHE_ENV = "DIGITREC_CACHE"
+CACHE_ENV = settings.CACHE
 CHUNK = 500
 # Every kind a recipe's `render_kinds` may name: the renderers of the project's real-world sets.
 RENDERERS = {"photos": synthetic.photo_of, **synthetic.RENDERERS}
@@ -81,14 +80,15 @@ def _render_chunk(images: np.ndarray, views: int, seed: int, start: int, kinds: 
 
 
 def cached_views(images: np.ndarray, views: int, seed: int, kinds: tuple[str, ...] = TRAINING_KINDS) -> np.ndarray:
-    """`render_views`, kept in $DIGITREC_CACHE (default ~/.cache/digitrec) under a name made from the
-    images, the settings and the code that draws and preprocesses them: a change to any makes new views."""
+    """`render_views`, kept in $DIGITREC_CACHE (default $XDG_CACHE_HOME/digitrec, else ~/.cache/digitrec)
+    under a name made from the images, the settings and the code that draws and preprocesses them: a change to
+    any makes new views."""
     key = hashlib.sha256(np.ascontiguousarray(images).tobytes())
     imaging_sources = sorted(Path(imaging.__file__).parent.glob("*.py"))  # every module a picture goes through
     for source in (synthetic.__file__, *imaging_sources, __file__):
         key.update(Path(source).read_bytes())
     key.update(f"{views} {seed} {','.join(kinds)}".encode())
-    folder = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "digitrec")
+    folder = settings.cache_dir()
     path = folder / f"views-{key.hexdigest()[:20]}.npy"
     if path.is_file():
         try:

@@ -30,6 +30,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
 from swagger_ui_bundle import swagger_ui_path
 
+from digitrec.core import settings
 from digitrec.core.constants import IMAGE_FORMATS, UNSURE_BELOW
 from digitrec.core.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
 from digitrec.core.version import __version__
@@ -61,8 +62,8 @@ DECODE_SLOTS = 4  # small pictures decoded at once in each worker process, each 
 BATCH_WAIT_S = 0.004  # the longest a decoded picture waits for others being decoded to join its batch
 BATCH_FULL = 16  # ... and it waits no longer once this many are waiting
 MAX_HEADER_BYTES = 16 * 1024  # a browser sends under 2 KB
-BODY_SECONDS = float(os.environ.get("DIGITREC_BODY_SECONDS", 10))  # the longest an upload may take to arrive
-HEADER_SECONDS = float(os.environ.get("DIGITREC_HEADER_SECONDS", 10))  # ... and a request's headers
+BODY_SECONDS = settings.body_seconds()  # the longest an upload may take to arrive
+HEADER_SECONDS = settings.header_seconds()  # ... and a request's headers
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
 WEB_DIR = Path(str(resources.files("digitrec.serving") / "web"))
 STATUS_BY_KIND = {DigitrecError.kind: 400, BlankImageError.kind: 422, NoDigitError.kind: 422, TooLargeError.kind: 413}
@@ -786,21 +787,21 @@ def http_protocol() -> str:
 # ---------------------------------------------------------------- the server
 
 
-SERVE_MODEL_ENV = "DIGITREC_SERVE_MODEL"  # how `serve` tells its worker processes which run to load
-SERVE_HOSTS_ENV = "DIGITREC_SERVE_HOSTS"  # ... and which Host header names to answer
-SERVE_ORIGINS_ENV = "DIGITREC_SERVE_ORIGINS"  # ... and which other sites' pages may post to the API
-SERVE_COLLECT_ENV = "DIGITREC_SERVE_COLLECT"  # ... and where corrections go: "DIR" or "DIR|N" (tune every N)
+SERVE_MODEL_ENV = settings.SERVE_MODEL  # how `serve` tells its worker processes which run to load
+SERVE_HOSTS_ENV = settings.SERVE_HOSTS  # ... and which Host header names to answer
+SERVE_ORIGINS_ENV = settings.SERVE_ORIGINS  # ... and which other sites' pages may post to the API
+SERVE_COLLECT_ENV = settings.SERVE_COLLECT  # ... and where corrections go: "DIR" or "DIR|N" (tune every N)
 
 
 def app_from_environment() -> FastAPI:
     """The app of one worker process: the run named in DIGITREC_SERVE_MODEL (the bundled one when empty),
     in onnxruntime when the run has a model.onnx, one thread per request (threads cost more than they give
     for one picture; the workers use the cores)."""
-    allowed = tuple(h for h in os.environ.get(SERVE_HOSTS_ENV, "").split(",") if h) or LOCAL_HOSTS
-    model = os.environ.get(SERVE_MODEL_ENV) or None
-    collect, _, every = os.environ.get(SERVE_COLLECT_ENV, "").partition("|")
-    collector = Collector(collect, int(every or 0), model) if collect else None
-    origins = tuple(o for o in os.environ.get(SERVE_ORIGINS_ENV, "").split(" ") if o)
+    allowed = settings.serve_hosts() or LOCAL_HOSTS
+    model = settings.serve_model()
+    collect, every = settings.serve_collect()
+    collector = Collector(collect, every, model) if collect else None
+    origins = settings.serve_origins()
     return create_app(load_predictor(model, threads=1), allowed, collector, origins)
 
 
