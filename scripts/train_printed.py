@@ -8,7 +8,7 @@ piece of ink is labelled handwriting when its word lies in a field's box, else p
 stubs, dirt).
 A one-hidden-layer network on `reading.page._features`, saved as numpy arrays.
 
-    python scripts/train_printed.py --data $DIGITREC_DATA --pages 90 --out src/digitrec/bundled/printed.npz
+    python scripts/train_printed.py --data $DIGITREC_DATA --pages 480 --out src/digitrec/bundled/printed.npz
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def train(x: np.ndarray, y: np.ndarray, hidden: int = 32, epochs: int = 600, see
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="MNIST folder (default: $DIGITREC_DATA)")
-    parser.add_argument("--pages", type=int, default=240)
+    parser.add_argument("--pages", type=int, default=480)
     parser.add_argument("--out", default=str(Path(reader.__file__).resolve().parent.parent / "bundled"
                                              / reader.PRINTED_FILE))
     parser.add_argument("--cache", help="save/load the examples here (.npz)")
