@@ -1,3 +1,3 @@
 """The package version: at the bottom of the layers, so that any module may record it."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
