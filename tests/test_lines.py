@@ -71,15 +71,28 @@ def test_train_lines_writes_a_line_model_folder(tiny_line_model, capsys):
     model = LineModel(out / "line.onnx")
     strip = np.zeros((LINE_HEIGHT, 96), np.uint8)
     probabilities = model.probabilities(strip)
-    assert probabilities.shape == (96 // STRIDE, LINE_CLASSES) and np.allclose(probabilities.sum(1), 1, atol=1e-4)
-    config = json.loads((out / "config.json").read_text())
-    assert {"val_string_accuracy", "val_plain_accuracy", "val_value_accuracy"} <= set(config)
+    assert probabilities.shape == (96 // STRIDE, BLANK + 1) and np.allclose(probabilities.sum(1), 1, atol=1e-4)
     assert not (out / "line-checkpoint.pt").exists()  # a finished run keeps no checkpoint
     # A toy run of 100 lines is checked on 100 validation lines (the fewest), not the full run's 2,000.
     assert json.loads((out / "config.json").read_text())["settings"]["val_lines"] == 100
     # A finished folder is not trained over unasked.
     assert main(["train-lines", "--data", str(folder), "--out", str(out), "--lines", "100", "--epochs", "1"]) == 2
     assert "already holds a finished line model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_lines_with_signs_reads_sixteen_classes_and_validates_on_values(tiny_line_model, tmp_path, capsys):
+    folder, digits_only = tiny_line_model
+    out = tmp_path / "signs"
+    assert main(["train-lines", "--data", str(folder), "--out", str(out), "--lines", "100", "--epochs", "1",
+                 "--signs", "--init", str(digits_only)]) == 0
+    assert LineModel(out / "line.onnx").probabilities(np.zeros((LINE_HEIGHT, 96), np.uint8)).shape[1] == LINE_CLASSES
+    config = json.loads((out / "config.json").read_text())
+    assert config["settings"]["signs"] and {"val_plain_accuracy", "val_value_accuracy"} <= set(config)
+    # A model that reads signs is not trained on as a digits-only one.
+    assert main(["train-lines", "--data", str(folder), "--out", str(tmp_path / "back"), "--lines", "100",
+                 "--epochs", "1", "--init", str(out)]) == 2
+    assert "this line model reads signs" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [

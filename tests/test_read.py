@@ -60,8 +60,13 @@ def test_leading_zeros_polarity_and_marks_that_are_not_digits(model):
     mid = [d.box for d in model.read(picture).digits]
     x = (mid[1][2] + mid[2][0]) // 2
     draw.line([(x - 15, h // 2), (x + 15, h // 2)], fill=0, width=6)  # a dash between 4 and 2
-    reading = model.read(dash)
+    reading = model.read(dash, digits_only=True)
     assert reading.text == "0427" and reading.rejected == 1
+    signs = model.line_model.probabilities(np.zeros((32, 64), np.uint8)).shape[1] > 11
+    reading = model.read(dash)  # a line model with signs reads the dash as a minus, where it is
+    assert (reading.text, reading.rejected) == (("04-27", 0) if signs else ("0427", 1))
+    if signs:
+        assert mid[1][2] <= reading.digits[2].box[0] and reading.digits[2].box[2] <= mid[2][0]
 
 
 def test_a_picture_without_digits_is_refused(model):
@@ -264,3 +269,44 @@ def test_digits_only_on_the_cli_and_the_api(sign_reader, tmp_path, capsys):
     png = synthetic.png_bytes(picture)
     assert client.post("/api/read", files={"file": ("v.png", png, "image/png")}).json()["text"] == "1.5"
     assert client.post("/api/read?digits_only=1", files={"file": ("v.png", png, "image/png")}).json()["text"] == "15"
+
+
+def test_two_signs_read_side_by_side_are_one_the_surest():
+    from digitrec.reading.numbers import DigitReading, _one_sign_between_digits
+
+    crop = np.zeros((28, 28), np.uint8)
+    chars = [(0, DigitReading(2, 0.99, [0, 0, 5, 9]), crop), (1, DigitReading("-", 0.4, [6, 3, 9, 5]), crop),
+             (2, DigitReading("/", 0.9, [6, 0, 10, 10]), crop), (3, DigitReading(0, 0.98, [11, 0, 16, 9]), crop),
+             (4, DigitReading(".", 0.8, [17, 8, 18, 9]), crop), (5, DigitReading(5, 0.97, [19, 0, 24, 9]), crop)]
+    assert [c[1].digit for c in _one_sign_between_digits(chars)] == [2, "/", 0, ".", 5]
+
+
+def _drawn_value(text: str, seed: int) -> bytes:
+    """A value written with pen-drawn digits (not MNIST's) and the project's signs, on white paper (PNG)."""
+    from digitrec.data.signs import value_ink
+    from digitrec.imaging.fit import to_mnist
+
+    rng = np.random.default_rng(seed)
+    items = [c if not c.isdigit() else to_mnist(synthetic.render_strokes(*synthetic.digit_strokes(int(c), rng, 200),
+                                                                         200)) for c in text]
+    payload, _ = synthetic.number_on_paper(value_ink(items, (0.3, 0.6), rng, size=(40, 60), slant=0.1), rng,
+                                           photographed=False)
+    return payload
+
+
+@pytest.mark.slow
+def test_the_bundled_model_reads_signs_in_drawn_values(model):
+    if model.line_model.probabilities(np.zeros((32, 64), np.uint8)).shape[1] == 11:
+        pytest.skip("the bundled line model reads digits only")
+    texts = ["12.50", "-3", "24/12", "14:05", "1,250", "2026-12-05", "05.12.26", "-12.6"]
+    readings = [model.read(_drawn_value(text, seed)) for seed, text in enumerate(texts)]
+    right = [r.text == t for r, t in zip(readings, texts, strict=True)]
+    assert sum(right) >= 6, [r.text for r in readings]
+    for reading, ok in zip(readings, right, strict=True):
+        if not ok:
+            continue
+        for n, d in enumerate(reading.digits):
+            assert len(d.box) == 4 and 0 < d.confidence <= 1
+            if isinstance(d.digit, str) and 0 < n < len(reading.digits) - 1:  # a sign between its neighbours
+                assert reading.digits[n - 1].box[0] < d.box[0] + 2 and d.box[2] < reading.digits[n + 1].box[2] + 2
+    assert model.read(_drawn_value("12.50", 0), digits_only=True).text == "1250"

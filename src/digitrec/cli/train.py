@@ -65,6 +65,8 @@ def _add_train_lines(verbs) -> None:
                             "never change, so runs compare")
     lines.add_argument("--init", metavar="DIR", help="start from this line model (more epochs, e.g. on new lines)")
     lines.add_argument("--overwrite", action="store_true", help="train again into a folder with a finished model")
+    lines.add_argument("--signs", action="store_true", default=None,
+                       help="also the signs inside numbers (. , - / :): values with signs among the lines, 16 classes")
     lines.set_defaults(func=cmd_train_lines)
 
 
@@ -132,7 +134,8 @@ def cmd_train_lines(args) -> int:
                             expected="another --out, or --overwrite to train it again")
     check_output_folder(out, args.overwrite, LINE_FILES, whole=False)
     settings = LineSettings(**{k: v for k, v in {"lines": args.lines, "epochs": args.epochs, "seed": args.seed,
-                                                  "lr": args.lr, "init": args.init}.items() if v is not None})
+                                                  "lr": args.lr, "init": args.init, "signs": args.signs}.items()
+                                 if v is not None})
     if settings.init and not (Path(settings.init) / "line.safetensors").is_file():
         raise DigitrecError("no line model here", where=settings.init,
                             expected="a train-lines folder with line.safetensors")

@@ -295,11 +295,25 @@ def _with_signs(ink: np.ndarray, line: LineInput, probabilities: np.ndarray, sig
         chars.append(((sign.first_frame + sign.last_frame) / 2, DigitReading(sign.char, round(sign.confidence, 6),
                                                                               box), crop))
     chars.sort(key=lambda c: c[0])
+    chars = _one_sign_between_digits(chars)
     digits = [c[1] for c in chars]
     small = sum(1 for i in used if atoms[i].y1 - atoms[i].y0 < SMALL * height)
     confidence = float(np.prod([d.confidence for d in digits]))
     return Reading("".join(str(d.digit) for d in digits), round(confidence, 6), digits,
                    max(0, reading.rejected - small), np.stack([c[2] for c in chars]))
+
+
+def _one_sign_between_digits(chars: list[tuple[float, DigitReading, np.ndarray]]) -> list:
+    """Of signs read side by side, with no digit between them, the surest alone: people write one sign
+    between two digits (12.50, 24/12, 14:05), and two in a row are one sign read twice (a slash as '-/')."""
+    kept: list[tuple[float, DigitReading, np.ndarray]] = []
+    for char in chars:
+        if kept and isinstance(char[1].digit, str) and isinstance(kept[-1][1].digit, str):
+            if char[1].confidence > kept[-1][1].confidence:
+                kept[-1] = char
+            continue
+        kept.append(char)
+    return kept
 
 
 def _sign_box(ink: np.ndarray, line: LineInput, sign: LineDigit, atoms: list[_Atom], height: float,

@@ -75,6 +75,7 @@ class LineSettings:
     lr: float = 2e-3
     seed: int = 0
     init: str | None = None  # a line model's folder to start from (more epochs on new lines)
+    signs: bool = False  # also the signs inside numbers (VALUE_SHARE of the lines values, 16 classes)
 
     def __post_init__(self) -> None:
         check_seed(self.seed)
@@ -284,19 +285,25 @@ def train_lines(train_set: Digits, val_set: Digits, out: Path, settings: LineSet
     started = time.time()
     if settings.val_lines is None:
         settings = replace(settings, val_lines=min(VAL_LINES, max(MIN_VAL_LINES, settings.lines // 10)))
-    on_progress(f"making {settings.lines:,} training and {settings.val_lines:,} x 3 validation lines")
-    train_lines_ = make_lines(train_set, settings.lines, settings.seed)
+    sets = 3 if settings.signs else 1
+    on_progress(f"making {settings.lines:,} training and {settings.val_lines:,} x {sets} validation lines")
+    # Without signs: the digit lines every digits-only line model was trained on (marks left out of the label).
+    train_lines_ = make_lines(train_set, settings.lines, settings.seed, kind="mixed" if settings.signs else "digits")
     # The same validation lines for every run: comparable.
     val_digit_lines = make_lines(val_set, settings.val_lines, VAL_SEED, kind="digits")
-    val_plain = make_lines(val_set, settings.val_lines, VAL_SEED + 1, kind="plain")
-    val_values = make_lines(val_set, settings.val_lines, VAL_SEED + 2, kind="values")
+    val_plain = make_lines(val_set, settings.val_lines, VAL_SEED + 1, kind="plain") if settings.signs else []
+    val_values = make_lines(val_set, settings.val_lines, VAL_SEED + 2, kind="values") if settings.signs else []
     on_progress(f"made in {time.time() - started:.0f} s")
+    classes = LINE_CLASSES if settings.signs else BLANK + 1
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    model = LineReader(classes=LINE_CLASSES)
+    model = LineReader(classes=classes)
     if settings.init:
-        model.load_state_dict(widened(initial_state(Path(settings.init), [s for s, _ in train_lines_[:256]])))
+        state = initial_state(Path(settings.init), [s for s, _ in train_lines_[:256]])
+        if state["classes.weight"].shape[0] > classes:
+            raise DigitrecError("this line model reads signs", where=settings.init, expected="train-lines --signs")
+        model.load_state_dict(widened(state, classes))
     opt = torch.optim.AdamW(model.parameters(), settings.lr, weight_decay=1e-4)
     steps = math.ceil(len(train_lines_) / settings.batch_size) * settings.epochs
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, settings.lr, total_steps=steps, pct_start=0.15)
@@ -324,8 +331,7 @@ def train_lines(train_set: Digits, val_set: Digits, out: Path, settings: LineSet
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
                 logits = model(_augment(x, generator))
             log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # [T, N, C]
-            loss = F.ctc_loss(log_probs, targets, lengths, target_lengths, blank=LINE_CLASSES - 1,
-                              zero_infinity=True)
+            loss = F.ctc_loss(log_probs, targets, lengths, target_lengths, blank=classes - 1, zero_infinity=True)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -334,16 +340,18 @@ def train_lines(train_set: Digits, val_set: Digits, out: Path, settings: LineSet
             loss_sum += loss.item() * len(batch)
             seen += len(batch)
         accuracy = _accuracy(model, val_digit_lines, only_digits=True)
-        plain, values = _accuracy(model, val_plain), _accuracy(model, val_values)
-        history.append({"epoch": epoch, "train_loss": round(loss_sum / seen, 5), "val_string_accuracy": accuracy,
-                        "val_plain_accuracy": plain, "val_value_accuracy": values,
-                        "seconds": round(time.time() - t0, 1)})
-        on_progress(f"epoch {epoch}/{settings.epochs}: loss {loss_sum / seen:.4f}, validation strings "
-                    f"{accuracy:.2%} (digit lines, read digits only), plain numbers {plain:.2%}, values "
-                    f"{values:.2%} ({time.time() - t0:.0f} s)")
-        # The best epoch on digit lines and values together: a sign learned must not cost digits.
-        if accuracy + values > best:
-            best = accuracy + values
+        row = {"epoch": epoch, "train_loss": round(loss_sum / seen, 5), "val_string_accuracy": accuracy}
+        said = f"validation strings {accuracy:.2%}"
+        if settings.signs:
+            row["val_plain_accuracy"] = _accuracy(model, val_plain)
+            row["val_value_accuracy"] = _accuracy(model, val_values)
+            said += (f" (digit lines, read digits only), plain numbers {row['val_plain_accuracy']:.2%}, values "
+                     f"{row['val_value_accuracy']:.2%}")
+        history.append(row | {"seconds": round(time.time() - t0, 1)})
+        on_progress(f"epoch {epoch}/{settings.epochs}: loss {loss_sum / seen:.4f}, {said} ({time.time() - t0:.0f} s)")
+        # With signs, the best epoch on digit lines and values together: a sign learned must not cost digits.
+        if _score(row) > best:
+            best = _score(row)
             save_line_model(model, out)
         _write_metrics(out, history)
         with atomic_path(checkpoint) as tmp:
@@ -352,15 +360,18 @@ def train_lines(train_set: Digits, val_set: Digits, out: Path, settings: LineSet
                         "generator": generator.get_state(), "history": history, "best": best}, tmp)
     model.load_state_dict(load_line_state(out))
     export_line_onnx(model, out)
-    chosen = max(history, key=lambda h: h["val_string_accuracy"] + h["val_value_accuracy"])
+    chosen = max(history, key=_score)
     checkpoint.unlink(missing_ok=True)
-    config = {"kind": "line-reader", "settings": asdict(settings), "classes": CHARS + " (blank last)",
-              "val_string_accuracy": chosen["val_string_accuracy"], "val_plain_accuracy": chosen["val_plain_accuracy"],
-              "val_value_accuracy": chosen["val_value_accuracy"], "epoch": chosen["epoch"],
+    config = {"kind": "line-reader", "settings": asdict(settings), "classes": CHARS[: classes - 1] + " (blank last)",
+              **{k: v for k, v in chosen.items() if k.startswith("val_")}, "epoch": chosen["epoch"],
               "train_digits": len(train_set), "val_digits": len(val_set), "seconds": round(time.time() - started),
               "digitrec_version": __version__, "hardware": hardware.describe()}
     atomic_write_text(out / LINE_CONFIG, json.dumps(config, indent=2) + "\n")
     return config
+
+
+def _score(row: dict) -> float:
+    return row["val_string_accuracy"] + row.get("val_value_accuracy", 0.0)
 
 
 def _write_metrics(out: Path, history: list[dict]) -> None:
