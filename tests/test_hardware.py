@@ -120,3 +120,14 @@ def test_only_settings_reads_digitrec_variables():
     assert offenders == []
     named = set(re.findall(r"DIGITREC_[A-Z0-9_]+", "".join(p.read_text() for p in src.rglob("*.py"))))
     assert named <= set(settings.NAMES), named - set(settings.NAMES)
+
+
+def test_a_thread_count_past_any_machine_is_refused_in_one_line(monkeypatch, capsys):
+    """100,000 threads took 4.3 GB and hung `read`: a typing slip, not a machine."""
+    from digitrec.cli import main
+
+    monkeypatch.setenv("DIGITREC_THREADS", "99999999")
+    assert main(["read", "docs/number-2026.jpg"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("digitrec: error: DIGITREC_THREADS: '99999999' is too large (expected "), err
+    assert err.count("\n") == 1

@@ -655,3 +655,13 @@ def test_a_users_folder_where_digitrec_writes_a_file_is_refused_not_replaced(tmp
     refused(cli(capsys, "ensemble", *map(str, two_runs), "--out", str(out), "--overwrite"),
             "config.json", "digitrec did not write this")
     assert state(out) == before
+
+
+def test_no_out_replaces_a_file_of_the_bundled_models():
+    """The page reader's classifier and the line model's first-run metrics are the bundled models' too."""
+    from digitrec.cli.common import _protected
+
+    protected = set(_protected("fields.csv", None))
+    for path in (BUNDLED_DIR / "printed.npz", BUNDLED_DIR / "lines" / "metrics-first-run.csv",
+                 BUNDLED_DIR / "lines" / "line.onnx", BUNDLED_DIR / "model.onnx"):
+        assert path in protected, path

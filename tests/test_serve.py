@@ -357,3 +357,22 @@ def test_the_page_route_answers_what_the_page_reader_finds(monkeypatch):
             {"char": "-", "confidence": 0.6, "box": [1, 2, 10, 40]},
             {"char": "3", "confidence": 0.9, "box": [12, 2, 30, 40]}]}]}
     assert seen == {"size": (64, 48), "line_model": predictor.line_model, "digits_only": True}
+
+
+@pytest.mark.parametrize("value, on", [("1", True), ("TRUE", True), ("true", True), ("0", False), ("False", False)])
+def test_a_query_switch_takes_any_case(value, on):
+    from digitrec.serving.app import _switch
+
+    assert _switch(value, "digits_only") is on
+
+
+@pytest.mark.parametrize("value", ["yes", "\x00", "a b", "2"])
+def test_a_query_switch_that_is_no_switch_is_a_422_naming_it(server, value):
+    """A typo was taken for "off": ?digits_only=yes answered with the signs left in."""
+    with open("docs/number-2026.jpg", "rb") as f:
+        picture = f.read()
+    for route in ("/api/read", "/api/page"):
+        answer = httpx.post(f"{server}{route}", params={"digits_only": value}, content=picture,
+                            headers={"content-type": "image/jpeg"}, timeout=30)
+        assert answer.status_code == 422, (route, answer.text)
+        assert "digits_only" in answer.json()["error"]

@@ -264,3 +264,22 @@ def test_a_failed_tuning_lets_go_of_the_lock(tmp_path, capsys):
     collector._tune([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "kept" / ".tuned" / "run", 1, lock)
     assert "failed (exit 3)" in capsys.readouterr().err
     os.close(_try_lock(tmp_path / "kept" / ".tuned" / "lock"))
+
+
+def test_a_tuning_that_ends_while_the_lock_is_taken_is_not_run_twice(tmp_path, monkeypatch):
+    """The count was read before the lock: a worker could tune again the examples a tuning had just taken."""
+    from digitrec.serving import corrections
+
+    collector = corrections.Collector(tmp_path / "kept", tune_every=3)
+    tuned = tmp_path / "kept" / corrections.TUNED
+    real_lock = corrections._try_lock
+
+    def lock_after_another_tuning_ended(path):
+        (tuned / corrections.COUNT).write_text("3")  # the other worker's tuning of the same 3 examples ended
+        return real_lock(path)
+
+    monkeypatch.setattr(corrections, "_try_lock", lock_after_another_tuning_ended)
+    started = []
+    monkeypatch.setattr(corrections.threading, "Thread", lambda **kw: started.append(kw) or None)
+    assert collector._maybe_tune(3) is False and not started
+    assert corrections._try_lock(tuned / corrections.LOCK) is not None  # the lock was let go

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from digitrec.core.constants import UNSURE_BELOW
 from digitrec.core.errors import DigitrecError
-from digitrec.inference.runs import CHECKPOINT, CONFIG, METRICS, ONNX, WEIGHTS, own_files, run_path
+from digitrec.inference.runs import BUNDLED_DIR, CHECKPOINT, CONFIG, METRICS, ONNX, WEIGHTS, own_files, run_path
 
 DATA_HELP = "data: MNIST IDX folder, Kaggle CSV, .npz, image or image folder (default: $DIGITREC_DATA)"
 CLUSTER_HELP = ("read on Ray: local Ray in this process without ADDRESS (or $RAY_ADDRESS), else the cluster at "
@@ -21,7 +21,7 @@ OVERWRITE_HELP = ("replace an existing --out file (never an input or a run's own
                   "digitrec wrote in an --out folder it made")
 
 # A run folder's own files (its line model's in lines/ too): no --out of another verb replaces them.
-LINE_FILES = ("line.onnx", "line.safetensors", CONFIG, METRICS)
+LINE_FILES = ("line.onnx", "line.safetensors", "line-checkpoint.pt", CONFIG, METRICS, "metrics-first-run.csv")
 RUN_FILES = (WEIGHTS, CONFIG, METRICS, CHECKPOINT, ONNX, "line.onnx", "line.safetensors", "curves.png",
              "confusion.png", "per_class.png", "errors.png", "samples.png", "confusion_test.png", "errors_test.png",
              "report.html")
@@ -52,7 +52,9 @@ def _protected(out: str, model: str | None) -> tuple[Path, ...]:
     """Files an --out may never replace: the model's own (its line model's too), and a run's own when --out
     lies in a run folder or in its lines/."""
     model_dir = run_path(model)
-    return (*own_files(model_dir), *(model_dir / "lines" / name for name in LINE_FILES), *_run_names_beside(out))
+    bundled = (path for path in BUNDLED_DIR.rglob("*") if path.is_file())  # the page classifier too
+    return (*own_files(model_dir), *(model_dir / "lines" / name for name in LINE_FILES), *bundled,
+            *_run_names_beside(out))
 
 
 def _run_names_beside(out: str) -> list[Path]:

@@ -35,8 +35,8 @@ def _raw(name: str) -> str:
     return os.environ.get(name, "").strip()
 
 
-def _whole(name: str, expected: str, at_least: int = 0) -> int | None:
-    """A whole number >= at_least, or None when unset."""
+def _whole(name: str, expected: str, at_least: int = 0, at_most: int | None = None) -> int | None:
+    """A whole number at_least..at_most, or None when unset."""
     raw = _raw(name)
     if not raw:
         return None
@@ -46,6 +46,8 @@ def _whole(name: str, expected: str, at_least: int = 0) -> int | None:
         raise DigitrecError(f"'{raw}' is not a whole number", where=name, expected=expected) from None
     if value < at_least:
         raise DigitrecError(f"'{raw}' is too small", where=name, expected=expected)
+    if at_most is not None and value > at_most:
+        raise DigitrecError(f"'{raw}' is too large", where=name, expected=expected)
     return value
 
 
@@ -84,10 +86,15 @@ def cache_dir() -> Path:
 # ---------------------------------------------------------------- threads and devices
 
 
+# More threads than this is a typing slip, not a machine: 100,000 threads took 4.3 GB and hung `read`.
+MAX_THREADS = 1024
+
+
 def threads() -> int | None:
     """DIGITREC_THREADS as a count of threads (at least 1), or None when unset or 0: each user says its default
     (reading and training: one thread per core; a Ray Tune trial: one CPU)."""
-    return _whole(THREADS, "a number of threads, at least 1; 0 or unset: the default", at_least=0) or None
+    return _whole(THREADS, f"a number of threads, 1-{MAX_THREADS}; 0 or unset: the default", at_least=0,
+                  at_most=MAX_THREADS) or None
 
 
 def bf16() -> bool | None:

@@ -320,6 +320,17 @@ def reading_from_bytes(predictor, payload: bytes, with_inputs: bool = False, dig
     return answer
 
 
+def _switch(value: str, name: str) -> bool:
+    """A query switch: 1/true on, 0/false/empty off (any case); anything else a 422 naming it, so a typo
+    is not taken for "off"."""
+    word = value.strip().lower()
+    if word in ("", "0", "false"):
+        return False
+    if word in ("1", "true"):
+        return True
+    raise ApiError(422, f"?{name}={value[:40]!r} is not a switch (expected 1, true, 0 or false)")
+
+
 def page_from_upload(predictor, content_type: str, body: bytes, digits_only: bool = False) -> dict:
     """/api/page's work, in a worker thread: every field on the page (`reading.page.read_page`); a blank page
     has none. The limits of /api/read: MAX_UPLOAD_BYTES, MAX_IMAGE_PIXELS to decode, the page reader's own."""
@@ -638,10 +649,10 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
             body = await _file_from_multipart(request, body)
         if not body:
             raise ApiError(400, "the uploaded file is empty")
-        with_inputs = inputs in ("1", "true")
+        with_inputs, digits_only = _switch(inputs, "inputs"), _switch(digits_only, "digits_only")
         async with heavy:
             answer = await run_in_threadpool(reading_from_upload, served.get(), content_type, body, with_inputs,
-                                             digits_only in ("1", "true"))
+                                             digits_only)
         return Response(json.dumps(answer), media_type="application/json")
 
     @app.post("/api/page", responses={200: {"model": PageAnswer}, **REFUSALS},
@@ -657,9 +668,9 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
             body = await _file_from_multipart(request, body)
         if not body:
             raise ApiError(400, "the uploaded file is empty")
+        digits_only = _switch(digits_only, "digits_only")
         async with heavy:
-            answer = await run_in_threadpool(page_from_upload, served.get(), content_type, body,
-                                             digits_only in ("1", "true"))
+            answer = await run_in_threadpool(page_from_upload, served.get(), content_type, body, digits_only)
         return Response(json.dumps(answer), media_type="application/json")
 
     @app.post("/api/correct", responses={200: {"model": CorrectionAnswer}, **REFUSALS, 403: ERROR, 507: ERROR},

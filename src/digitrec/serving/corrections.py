@@ -115,14 +115,13 @@ class Collector:
             return False
         tuned = self.folder / TUNED
         tuned.mkdir(exist_ok=True)
-        try:
-            last = int((tuned / COUNT).read_text())
-        except (OSError, ValueError):
-            last = 0
-        if count - last < self.tune_every:
+        if count - _tuned_count(tuned) < self.tune_every:
             return False
         lock = _try_lock(tuned / LOCK)
         if lock is None:
+            return False
+        if count - _tuned_count(tuned) < self.tune_every:  # a tuning that ended while we waited took these
+            os.close(lock)
             return False
         out = tuned / f"run-{count:06d}-{uuid.uuid4().hex[:6]}"
         command = [sys.executable, "-m", "digitrec", "tune", "--data", str(self.folder), "--out", str(out), "--quiet"]
@@ -153,6 +152,14 @@ class Collector:
                       f"service is kept; see {tuned / TUNE_LOG}", file=sys.stderr, flush=True)
         finally:
             os.close(lock)  # lets go of the lock; the file stays (removing it would let two tunings lock two files)
+
+
+def _tuned_count(tuned: Path) -> int:
+    """How many examples the last finished tuning saw (0 before the first)."""
+    try:
+        return int((tuned / COUNT).read_text())
+    except (OSError, ValueError):
+        return 0
 
 
 def _try_lock(path: Path) -> int | None:

@@ -311,7 +311,7 @@ def train_lines(train_set: Digits, val_set: Digits, out: Path, settings: LineSet
     history, best, first = [], -1.0, 1
     checkpoint = out / LINE_CHECKPOINT
     if checkpoint.is_file():
-        saved = torch.load(checkpoint, weights_only=False)
+        saved = torch.load(checkpoint, weights_only=True)  # a checkpoint is data, never code to run
         if saved["settings"] == asdict(settings):
             model.load_state_dict(saved["model"])
             opt.load_state_dict(saved["opt"])
