@@ -1,5 +1,5 @@
 """Speed of the picture paths that have targets, on this machine, one picture at a time:
-- `preprocess.to_mnist` on 280x280 drawings and on photographed digits (target: p50 under 1 ms);
+- `imaging.fit.to_mnist` on 280x280 drawings and on photographed digits (target: p50 under 1 ms);
 - `model.read` on 4-digit 640x200 photos of numbers (target: p50 at most 20 ms), onnx engine;
 - `POST /api/read` with the same photos to a real server on loopback (target: p50 at most 30 ms).
 

@@ -1,5 +1,5 @@
 """Refusals and accuracy on folders of real-world sets (make_realworld.py's output): each picture read through
-`preprocess.to_mnist` (as `digitrec predict` reads a file) and the model. A refused picture counts as wrong.
+`imaging.fit.to_mnist` (as `digitrec predict` reads a file) and the model. A refused picture counts as wrong.
 
     DIGITREC_DATA=../shared/data/mnist python scripts/probe_refusals.py realworld-val [--save val.npz]
     python scripts/probe_refusals.py realworld-val --compare val.npz    # what changed since --save

@@ -760,7 +760,7 @@ def read_picture_file(path: Path) -> bytes:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """One picture file, brought to MNIST style by `preprocess.to_mnist`."""
+    """One picture file, brought to MNIST style by `imaging.fit.to_mnist`."""
     payload = read_picture_file(path)
     try:
         return to_mnist(open_image(payload))
