@@ -173,6 +173,23 @@ def answer_schema(mode: str):
                       ("probabilities", pa.list_(pa.float32())), ("error", pa.string())])
 
 
+def _one_at_a_time(pictures: list, errors: list, read, columns, names: tuple[str, ...]) -> dict:
+    """Each picture read on its own (`read`, then `columns` of its answer); one that cannot be read gets its error
+    and empty columns, the rest are read."""
+    out = {name: [None] * len(pictures) for name in names}
+    for i, picture in enumerate(pictures):
+        if picture is None:
+            continue
+        try:
+            row = columns(read(picture))
+        except DigitrecError as e:
+            errors[i] = e.what
+            continue
+        for name in names:
+            out[name][i] = row[name]
+    return out
+
+
 class PictureReader:
     """One Ray actor's model (loaded once) and what it does to a batch of manifest rows: open, preprocess,
     read. A picture that cannot be read is a row with an `error`, never a failed batch."""
@@ -252,33 +269,20 @@ class PictureReader:
 
     def _read(self, pictures: list, errors: list) -> dict:
         """Numbers, one picture at a time (`read` segments each); a picture with no digits gets its error."""
-        text, confidence, digits, rejected = ([None] * len(pictures) for _ in range(4))
-        for i, picture in enumerate(pictures):
-            if picture is None:
-                continue
-            try:
-                reading = self.predictor.read(picture)
-            except DigitrecError as e:
-                errors[i] = e.what
-                continue
+        def columns(reading) -> dict:
             answer = reading.as_dict()
-            text[i], confidence[i], rejected[i] = answer["text"], answer["confidence"], answer["rejected"]
-            digits[i] = json.dumps(answer["digits"])
-        return {"text": text, "confidence": confidence, "digits": digits, "rejected": rejected}
+            return {"text": answer["text"], "confidence": answer["confidence"],
+                    "digits": json.dumps(answer["digits"]), "rejected": answer["rejected"]}
+
+        return _one_at_a_time(pictures, errors, self.predictor.read, columns,
+                              ("text", "confidence", "digits", "rejected"))
 
     def _page(self, pictures: list, errors: list) -> dict:
         """Pages, one at a time: each page's fields as JSON and how many; a page that cannot be read gets its error."""
-        fields, count = [None] * len(pictures), [None] * len(pictures)
-        for i, picture in enumerate(pictures):
-            if picture is None:
-                continue
-            try:
-                page = self.predictor.read_page(picture)
-            except DigitrecError as e:
-                errors[i] = e.what
-                continue
-            fields[i], count[i] = json.dumps(page.as_dict()["fields"]), len(page.fields)
-        return {"fields": fields, "count": count}
+        def columns(page) -> dict:
+            return {"fields": json.dumps(page.as_dict()["fields"]), "count": len(page.fields)}
+
+        return _one_at_a_time(pictures, errors, self.predictor.read_page, columns, ("fields", "count"))
 
 
 def _reader_for(run_dir: str | os.PathLike | None, mode: str) -> type:
