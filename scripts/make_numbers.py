@@ -150,21 +150,32 @@ def write_numbers(out: Path, digits: data.Digits, count: int, seed: int, fonts_h
     return len(rows) - 1
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def bench_arguments(doc: str, out: str, count: int, seed: int, splits: dict[str, str],
+                    argv: list[str] | None) -> argparse.Namespace:
+    """The options every bench maker takes: where MNIST is, where the bench goes, its size, seed, split
+    (`splits`: each choice and what it is for) and fonts half."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="MNIST folder (default $DIGITREC_DATA)")
-    parser.add_argument("--out", type=Path, default=Path("numbers"))
-    parser.add_argument("--count", type=int, default=1000, help="pictures per group")
-    parser.add_argument("--seed", type=int, default=2027)
-    parser.add_argument("--split", choices=["test", "train", "validation"], default="test",
-                        help="train: a development bench from training digits, to tune the reader on; "
-                             "validation: only the training digits that the line model never trains on")
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--count", type=int, default=count, help="pictures per group")
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--split", choices=list(splits), default="test",
+                        help="; ".join(f"{name}: {use}" for name, use in splits.items()))
     parser.add_argument("--fonts", choices=["val", "test", "none"],
                         help="the handwriting-font half for the fonts group (default: test with --split test, "
                              "else val); none: no fonts group")
     args = parser.parse_args(argv)
+    args.fonts = args.fonts or default_fonts(args.split)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = bench_arguments(__doc__, "numbers", 1000, 2027, {
+        "test": "MNIST test digits, only to report",
+        "train": "a development bench from training digits, to tune the reader on",
+        "validation": "only the training digits that the line model never trains on"}, argv)
     digits = load_digits(args.data, args.split)
-    written = write_numbers(args.out, digits, args.count, args.seed, args.fonts or default_fonts(args.split))
+    written = write_numbers(args.out, digits, args.count, args.seed, args.fonts)
     print(f"wrote {written} pictures to {args.out}")
 
 

@@ -21,7 +21,6 @@ Writes OUT/<group>/<n>.png|jpg and OUT/values.csv (file,text,group; a text with 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_numbers import GROUPS, default_fonts, font_pictures, fonts_or_note, load_digits  # noqa: E402
+from make_numbers import GROUPS, bench_arguments, font_pictures, fonts_or_note, load_digits  # noqa: E402
 
 from digitrec import data  # noqa: E402
 from digitrec.core.files import atomic_write_text  # noqa: E402
@@ -125,20 +124,11 @@ def write_values(out: Path, digits: data.Digits, count: int, seed: int, fonts_ha
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", help="MNIST folder (default $DIGITREC_DATA)")
-    parser.add_argument("--out", type=Path, default=Path("values"))
-    parser.add_argument("--count", type=int, default=300, help="pictures per group")
-    parser.add_argument("--seed", type=int, default=2028)
-    parser.add_argument("--split", choices=["test", "validation"], default="test",
-                        help="test: MNIST test digits, only to report; validation: the training digits the line "
-                             "model never trains on, to choose on")
-    parser.add_argument("--fonts", choices=["val", "test", "none"],
-                        help="the handwriting-font half for the fonts group (default: test with --split test, "
-                             "else val); none: no fonts group")
-    args = parser.parse_args(argv)
+    args = bench_arguments(__doc__, "values", 300, 2028, {
+        "test": "MNIST test digits, only to report",
+        "validation": "the training digits the line model never trains on, to choose on"}, argv)
     digits = load_digits(args.data, args.split)
-    written = write_values(args.out, digits, args.count, args.seed, args.fonts or default_fonts(args.split))
+    written = write_values(args.out, digits, args.count, args.seed, args.fonts)
     print(f"wrote {written} pictures to {args.out}")
 
 
