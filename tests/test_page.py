@@ -188,3 +188,112 @@ def test_pages_on_the_cluster(table_page, tmp_path):
     table = rows[f"pages/{path.name}"]
     assert table["error"] is None and table["count"] == len(page.fields) == len(json.loads(table["fields"]))
     assert rows["pages/blank.png"]["count"] == 0 and rows["pages/blank.png"]["error"] is None
+
+
+THIN = [(1, 12000), (12000, 1), (100000, 3), (3, 100000), (6000000, 2), (5, 5000)]
+
+
+def _thin(shape: tuple[int, int], ink: bool) -> np.ndarray:
+    picture = np.full(shape, 255, np.uint8)
+    if ink:
+        picture[::7, ::5] = 0
+    return picture
+
+
+@pytest.mark.parametrize("shape", THIN)
+@pytest.mark.parametrize("ink", [False, True])
+def test_thin_pictures_give_no_fields_or_a_digitrec_error(model, shape, ink):
+    """A picture thinner than the page's reduction factor is never reduced to no rows at all."""
+    try:
+        page = read_page(_thin(shape, ink), model, model.line_model)
+    except DigitrecError as error:
+        assert "\n" not in str(error)
+    else:
+        assert (page.width, page.height, page.fields) == (shape[1], shape[0], [])
+
+
+def test_cli_reads_a_folder_of_thin_pictures_in_one_line_each(tmp_path, capsys):
+    for n, shape in enumerate(THIN[:4]):
+        Image.fromarray(_thin(shape, n % 2 == 1)).save(tmp_path / f"thin{n}.png")
+    assert main(["read", str(tmp_path), "--page"]) in (0, 2)
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    for n in range(4):
+        assert main(["read", str(tmp_path / f"thin{n}.png"), "--page"]) in (0, 2)
+        err = capsys.readouterr().err.strip()
+        assert err == "" or (err.startswith("digitrec: error: ") and "\n" not in err)
+
+
+def test_the_page_route_answers_thin_pictures_without_a_server_error(model):
+    from fastapi.testclient import TestClient
+
+    from digitrec.serving.app import create_app
+
+    client = TestClient(create_app(model))
+    for shape in THIN[:4]:
+        payload = io.BytesIO()
+        Image.fromarray(_thin(shape, True)).save(payload, "PNG")
+        answer = client.post("/api/page", content=payload.getvalue(), headers={"content-type": "image/png"})
+        assert answer.status_code == 200 or 400 <= answer.status_code < 500, answer.text
+        assert answer.json().get("fields", []) == [] or answer.status_code == 200
+
+
+def _grid_pieces(count: int, seed: int = 0) -> list:
+    from digitrec.reading.page import _Piece
+
+    rng = np.random.default_rng(seed)
+    pieces = []
+    for n in range(count):
+        x, y = 24 * (n % 100) + int(rng.integers(0, 12)), 34 * (n // 100) + int(rng.integers(0, 8))
+        h = int(rng.integers(8, 30))
+        pieces.append(_Piece(n + 1, x, y, x + int(rng.integers(4, 20)), y + h, 50, int(rng.integers(0, 3)) - 1))
+    return pieces
+
+
+def test_grouping_many_pieces_takes_bounded_memory():
+    """6,000 pieces (the page's cap) grouped with memory in tens of MB, not n x n matrices (1.7 GB)."""
+    import tracemalloc
+
+    from digitrec.reading.page import MAX_PAGE_PIECES, _groups
+
+    pieces = _grid_pieces(MAX_PAGE_PIECES)
+    tracemalloc.start()
+    try:
+        groups = _groups(pieces, 0.3, cells=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sum(len(g) for g in groups) == len(pieces)
+    assert peak < 60e6, f"peak {peak / 1e6:.0f} MB"
+
+
+def test_grouping_in_slices_finds_the_same_groups(monkeypatch):
+    from digitrec.reading import page
+
+    pieces = _grid_pieces(700, seed=5)
+    whole = page._groups(pieces, 0.3, least_gap=10, cells=True)
+    monkeypatch.setattr(page, "GROUP_ROWS", 7)
+    sliced = page._groups(pieces, 0.3, least_gap=10, cells=True)
+    assert 1 < len(whole) < len(pieces)
+    assert sorted([p.label for p in g] for g in whole) == sorted([p.label for p in g] for g in sliced)
+
+
+def test_the_classifier_is_loaded_without_pickles(monkeypatch):
+    from digitrec.reading import page
+
+    seen = []
+    load = np.load
+    monkeypatch.setattr(np, "load", lambda *args, **kwargs: seen.append(kwargs) or load(*args, **kwargs))
+    page._classifier.cache_clear()
+    try:
+        assert set(page._classifier()) >= {"w1", "b1", "w2", "b2"}
+    finally:
+        page._classifier.cache_clear()
+    assert seen == [{"allow_pickle": False}]
+
+
+def test_page_constants_state_rules_not_tuning_history():
+    from digitrec.reading import page
+
+    comments = [line for line in open(page.__file__, encoding="utf-8") if line.lstrip().startswith("#")]
+    assert comments and not [c for c in comments if re.search(r"\d\s*->\s*\d|\bwere\b|\bturned\b", c)]

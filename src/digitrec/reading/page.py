@@ -36,8 +36,8 @@ from digitrec.reading.numbers import Reading, read_number
 MAX_PAGE_PIXELS = 13_000_000
 PRINTED_FILE = "printed.npz"  # the printed-or-handwritten classifier's weights, in digitrec/bundled
 # A page larger than PAGE_WORK a side is analysed reduced by a whole factor, its handwriting (measured on a
-# sketch SKETCH pixels on its longer side) kept WRITING_PX pixels high or more (24: validation fields right,
-# list 83.7 -> 80.6 %, table 88.2 -> 86.9 %, boxes 65.1 -> 67.1 %).
+# sketch SKETCH pixels on its longer side) kept WRITING_PX pixels high or more (validation fields right at 32
+# and at 24: list 83.7 and 80.6 %, table 88.2 and 86.9 %, boxes 65.1 and 67.1 %).
 WRITING_PX = 32
 SKETCH = 500
 PAGE_WORK = 1000
@@ -49,13 +49,15 @@ SMALL_PICTURE = 600
 # MAX_FIELDS is no form either (an A4 form of 1 cm lines holds about 100).
 MAX_PAGE_PIECES = 6000
 MAX_FIELDS = 200
-# A field read less surely than this is no field: most such were printed words taken for writing (validation:
-# table pages with an invented field 20.0 -> 13.3 %, no field right lost).
+GROUP_ROWS = 64  # pieces set against all the others at a time when grouping: 64 x 6000 pairs, 3 MB a matrix
+# A field read less surely than this is no field: most such are printed words taken for writing (validation
+# table pages with an invented field: 13.3 % with this floor, 20.0 % without; no field right is lost).
 LEAST_CONFIDENCE = 0.3
 MIN_INK = 24.0  # grey levels: ink weaker than this (and than 8 grain deviations) is a blank page
-# Grouping, in shares of the page's writing height: glyphs of one word at most WORD_GAP apart (0.45 put a
-# label and the value beside it in one word: validation fields right, list 78.8 -> 82.7 %, table 81.9 -> 84.9
-# % at 0.3); handwritten words of one field at most FIELD_GAP; a field lower than MIN_FIELD is a speck.
+# Grouping, in shares of the page's writing height: glyphs of one word at most WORD_GAP apart (at 0.45 a label
+# and the value beside it join into one word: validation fields right at 0.3 and at 0.45, list 82.7 and 78.8 %,
+# table 84.9 and 81.9 %); handwritten words of one field at most FIELD_GAP; a field lower than MIN_FIELD is a
+# speck.
 WORD_GAP = 0.3
 FIELD_GAP = 1.0
 MIN_FIELD = 0.35
@@ -65,11 +67,12 @@ CELL_SIDE = 2.5
 CELL_GAP = 2.2
 RULE = 2.5  # a rule is at least this many writing heights long
 # An upright straight from rule to rule at least this many writing heights long is a wall (digits nearly fill
-# their boxes on some forms: read with 0.9, the walls of such rows were 1s).
+# their boxes on some forms: at 0.9 the walls of such rows stay, and are read as 1s).
 WALL = 0.5
 # Work pixels: a rule's breaks this short are bridged, along a row and down a column (a photographed grid's
-# faint uprights; validation tables 81.0 -> 82.9 % right with 5). Along a row none: the digits of a number stand
-# closer (7 turned a whole number written on a dotted line into a rule, 3 cost list fields 8 %).
+# faint uprights: validation table fields right 82.9 % with 5, 81.0 % with none). Along a row none: the digits
+# of a number stand closer (bridging 7 makes a whole number written on a dotted line a rule; bridging 3 loses
+# 8 % of list fields).
 GAP = (1, 5)
 TICK = (0.25, 0.85)  # a comb's tick rises this share of the writing height
 CELL = -1  # the region of every piece inside a digit box
@@ -303,10 +306,11 @@ def _work_factor(gray: np.ndarray) -> int | None:
     """How much the page is reduced for analysis: its writing kept at least WRITING_PX pixels high, as
     measured on a sketch of the page (longer side SKETCH); never past PAGE_WORK pixels a side at most
     reduced, nor enlarged. None: a blank page."""
-    most = max(1, -(-max(gray.shape) // PAGE_WORK))
+    short = min(gray.shape)  # a thin picture is never reduced to nothing (a row at least remains)
+    most = min(max(1, -(-max(gray.shape) // PAGE_WORK)), short)
     if most == 1:
         return 1
-    sketch = max(1, -(-max(gray.shape) // SKETCH))
+    sketch = min(max(1, -(-max(gray.shape) // SKETCH)), short)
     inked = _ink(_reduced(gray, sketch))
     if inked is None:
         return None
@@ -387,23 +391,27 @@ def _groups(pieces: list[_Piece], gap: float, least_gap: float = 0.0, cells: boo
     line (overlapping rows over at least a third of the lower one's height) and at most `gap` times the taller
     one's height apart (at least `least_gap` pixels), chained; each group left to right. `cells`: a piece in a
     digit box also joins a piece beside it in another box, or outside one (a box left open), CELL_GAP apart."""
-    if not pieces:
-        return []
-    x0 = np.array([p.x0 for p in pieces])
-    x1 = np.array([p.x1 for p in pieces])
-    y0 = np.array([p.y0 for p in pieces])
-    y1 = np.array([p.y1 for p in pieces])
-    region = np.array([p.region for p in pieces])
-    h = y1 - y0
-    cell = ((region[:, None] == CELL) | (region[None] == CELL)) & cells
-    reach = np.where(cell, max(gap, CELL_GAP), gap)
-    overlap = np.minimum(y1[:, None], y1[None]) - np.maximum(y0[:, None], y0[None])
-    apart = np.maximum(x0[None] - x1[:, None], x0[:, None] - x1[None])
-    near = ((region[:, None] == region[None]) | cell) & (overlap >= np.minimum(h[:, None], h[None]) / 3) & \
-        (apart <= np.maximum(reach * np.maximum(h[:, None], h[None]), least_gap))
+    from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    _, group = connected_components(near, directed=False)
+    if not pieces:
+        return []
+    x0, y0, x1, y1, region = (np.array([getattr(p, k) for p in pieces]) for k in ("x0", "y0", "x1", "y1", "region"))
+    h = y1 - y0
+    near = []
+    for start in range(0, len(pieces), GROUP_ROWS):  # GROUP_ROWS pieces against all at a time: bounded memory
+        i = slice(start, start + GROUP_ROWS)
+        cell = ((region[i, None] == CELL) | (region[None] == CELL)) & cells
+        reach = np.where(cell, max(gap, CELL_GAP), gap)
+        overlap = np.minimum(y1[i, None], y1[None]) - np.maximum(y0[i, None], y0[None])
+        apart = np.maximum(x0[None] - x1[i, None], x0[i, None] - x1[None])
+        rows, cols = np.nonzero(((region[i, None] == region[None]) | cell) &
+                                (overlap >= np.minimum(h[i, None], h[None]) / 3) &
+                                (apart <= np.maximum(reach * np.maximum(h[i, None], h[None]), least_gap)))
+        near.append((rows + start, cols))
+    rows, cols = (np.concatenate(v) for v in zip(*near, strict=True))
+    pairs = coo_matrix((np.ones(len(rows), bool), (rows, cols)), shape=(len(pieces), len(pieces)))
+    _, group = connected_components(pairs, directed=False)
     out: dict[int, list[_Piece]] = {}
     for piece, g in zip(pieces, group, strict=True):
         out.setdefault(int(g), []).append(piece)
@@ -463,7 +471,7 @@ def _printed_words(layout: _Layout, words: list[list[_Piece]]) -> list[bool]:
 
 @functools.cache
 def _classifier() -> dict[str, np.ndarray]:
-    with np.load(Path(__file__).resolve().parent.parent / "bundled" / PRINTED_FILE) as weights:
+    with np.load(Path(__file__).resolve().parent.parent / "bundled" / PRINTED_FILE, allow_pickle=False) as weights:
         return {k: weights[k].astype(np.float32) for k in weights.files}
 
 
