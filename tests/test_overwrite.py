@@ -494,6 +494,7 @@ def test_train_never_writes_over_a_users_file_in_an_existing_folder(tmp_path, ca
     assert state(out) == before
 
 
+@pytest.mark.slow  # draws three figures twice: 6-8 s
 def test_data_check_plots_replace_only_their_own_figures(tmp_path, capsys, digits_dir):
     figures = tmp_path / "figs"
     assert cli(capsys, "data", "check", str(digits_dir), "--plots", str(figures))[0] in (0, 2)

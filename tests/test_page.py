@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,7 +191,8 @@ def test_pages_on_the_cluster(table_page, tmp_path):
     assert rows["pages/blank.png"]["count"] == 0 and rows["pages/blank.png"]["error"] is None
 
 
-THIN = [(1, 12000), (12000, 1), (100000, 3), (3, 100000), (6000000, 2), (5, 5000)]
+# 6,000,000 x 2 pixels takes 2-9 s: in the full suite only.
+THIN = [(1, 12000), (12000, 1), (100000, 3), (3, 100000), pytest.param((6000000, 2), marks=pytest.mark.slow), (5, 5000)]
 
 
 def _thin(shape: tuple[int, int], ink: bool) -> np.ndarray:
@@ -295,5 +297,6 @@ def test_the_classifier_is_loaded_without_pickles(monkeypatch):
 def test_page_constants_state_rules_not_tuning_history():
     from digitrec.reading import page
 
-    comments = [line for line in open(page.__file__, encoding="utf-8") if line.lstrip().startswith("#")]
+    source = Path(page.__file__).read_text(encoding="utf-8").splitlines()
+    comments = [line for line in source if line.lstrip().startswith("#")]
     assert comments and not [c for c in comments if re.search(r"\d\s*->\s*\d|\bwere\b|\bturned\b", c)]
