@@ -60,7 +60,7 @@ Box = list[int]
 @dataclass
 class Field:
     """One handwritten field: its text, the box of its ink in page pixels, its layout and kind (list: the
-    value's kind, e.g. amount, date, code; table: cell; boxes: comb)."""
+    value's kind, e.g. amount, date, code; table: cell; boxes: the boxes' style, squares, joined or comb)."""
 
     text: str
     box: Box
@@ -674,10 +674,10 @@ def _layout_boxes(sheet: _Sheet, count: int | None) -> None:
             else:
                 sheet.rectangle(left, top, left + side, top + side)
         text = _digits(rng, digits, digits, True)
-        _write_comb(sheet, text, lefts, top, side)
+        _write_comb(sheet, text, lefts, top, side, str(style))
 
 
-def _write_comb(sheet: _Sheet, text: str, lefts: list[float], top: float, side: float) -> None:
+def _write_comb(sheet: _Sheet, text: str, lefts: list[float], top: float, side: float, style: str) -> None:
     """One digit in each box, inside its lines, as one field."""
     rng = sheet.rng
     inside = side - 2 * sheet.line_px - 2
@@ -701,7 +701,7 @@ def _write_comb(sheet: _Sheet, text: str, lefts: list[float], top: float, side: 
         boxes.append([x + xs.min(), y + ys.min(), x + xs.max() + 1, y + ys.max() + 1])
     box = [int(min(b[0] for b in boxes)), int(min(b[1] for b in boxes)), int(max(b[2] for b in boxes)),
            int(max(b[3] for b in boxes))]
-    sheet.fields.append(Field(text, box, "boxes", "comb"))
+    sheet.fields.append(Field(text, box, "boxes", style))
 
 
 LAYOUT_DRAWERS = {"list": _layout_list, "table": _layout_table, "boxes": _layout_boxes}
