@@ -300,3 +300,33 @@ def test_page_constants_state_rules_not_tuning_history():
     source = Path(page.__file__).read_text(encoding="utf-8").splitlines()
     comments = [line for line in source if line.lstrip().startswith("#")]
     assert comments and not [c for c in comments if re.search(r"\d\s*->\s*\d|\bwere\b|\bturned\b", c)]
+
+
+def _comb_page(hand, texts: list[str], side: int = 90) -> Image.Image:
+    """A row a text: a printed label and a comb (a rule with a tick at each box's edge, open at the top), one digit
+    of `hand` in each box, narrow digits (1s) leaving wide paper between them."""
+    page = Image.fromarray(_paper(1200, 300 + 200 * len(texts)))
+    draw = ImageDraw.Draw(page)
+    rng = np.random.default_rng(0)
+    for row, text in enumerate(texts):
+        left, foot = 420, 300 + 200 * row
+        draw.text((40, foot - 70), "Account no.", fill=30, font=ImageFont.truetype(FONT, 28))
+        draw.line((left, foot, left + side * len(text), foot), fill=60, width=3)
+        for b in range(len(text) + 1):
+            draw.line((left + side * b, foot - int(0.4 * side), left + side * b, foot), fill=60, width=3)
+        sheet = np.asarray(page, np.float32).copy()
+        for b, char in enumerate(text):
+            glyph = hand.glyph(char, int(0.7 * side), 4.0, rng)
+            h, w = glyph.shape
+            x, y = left + side * b + (side - w) // 2, foot - int(0.1 * side) - h
+            sheet[y : y + h, x : x + w] = np.minimum(sheet[y : y + h, x : x + w], 235 - 215 * glyph)
+        page = Image.fromarray(sheet.astype(np.uint8))
+        draw = ImageDraw.Draw(page)
+    return page
+
+
+def test_a_comb_row_of_narrow_digits_is_one_field(model, hand):
+    """A comb's boxes are open at the top, so no paper is enclosed: the digits standing on its rule between its
+    ticks are one field however much paper lies between them (1s in boxes three writing heights wide)."""
+    fields = read_page(_comb_page(hand, ["1171141", "41171"]), model, model.line_model).fields
+    assert [_digits(f.text) for f in fields] == ["1171141", "41171"]
