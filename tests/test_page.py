@@ -330,3 +330,22 @@ def test_a_comb_row_of_narrow_digits_is_one_field(model, hand):
     ticks are one field however much paper lies between them (1s in boxes three writing heights wide)."""
     fields = read_page(_comb_page(hand, ["1171141", "41171"]), model, model.line_model).fields
     assert [_digits(f.text) for f in fields] == ["1171141", "41171"]
+
+
+def test_a_turned_tables_row_reads_left_to_right():
+    """On a page turned 1.4 degrees a row's right-hand numbers stand higher than its left-hand ones: measured
+    across the turn (the slope of the page's rules), they are still one line, read left to right."""
+    from digitrec.reading.page import _Piece, _reading_order, _slope
+
+    row = [_Piece(1, 229, 342, 296, 369, 500, 1), _Piece(2, 632, 332, 723, 361, 500, 1),
+           _Piece(3, 946, 327, 1025, 354, 500, 1)]
+    below = [_Piece(4, 225, 390, 292, 419, 500, 1)]
+    fields = [[row[2]], [row[1]], [row[0]], below]
+    assert [f[0].label for f in _reading_order(fields)] != [1, 2, 3, 4]  # level, the row falls apart
+    rules = np.zeros((600, 1200), bool)
+    for top in (300, 380):
+        for x in range(100, 1100):
+            rules[top - int(0.024 * x) : top - int(0.024 * x) + 2, x] = True
+    slope = _slope(rules, 28.0)
+    assert slope == pytest.approx(-0.024, abs=0.002)
+    assert [f[0].label for f in _reading_order(fields, slope)] == [1, 2, 3, 4]

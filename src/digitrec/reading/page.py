@@ -79,6 +79,9 @@ TICK = (0.25, 0.85)  # a comb's tick rises this share of the writing height
 # fields right 74.7 % without and 83.0 % with, fields split in two 13 and 1).
 COMB_TICKS = 3
 CELL = -1  # the region of every piece inside a digit box
+# Reading order across the page's turn, measured on rules at least SKEW_RULE writing heights wide (validation
+# table pages, tilted up to 2 degrees: fields out of order 15 without, 0 with; fields right 72.9 and 74.4 %).
+SKEW_RULE = 10
 # Ink: over STRONG of the page's strongest ink (and over the grain). Printed rules, boxes and grids are looked
 # for in ink over FAINT of it: grey box lines beside dark pen strokes fall under STRONG, and their digits would
 # be read as one line with the boxes' walls. Validation pages, fields right boxes / list / table, and pages with
@@ -148,6 +151,7 @@ class _Layout:
     labels: np.ndarray  # int32, work scale: each piece's pixels
     pieces: list[_Piece]
     height: float  # the typical height of the page's tallest writing, work pixels
+    slope: float = 0.0  # the page's turn: rows drop this many pixels a pixel to the right (from its rules)
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -370,7 +374,21 @@ def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
         region = int(np.bincount(inside).argmax()) if len(inside) else 0
         pieces.append(_Piece(n, xs.start, ys.start, xs.stop, ys.stop, int(areas[n]), CELL if cells[region] else region))
     _mark_combs(pieces, ticks, height)
-    return _Layout(gray, factor, rest, rules, labels, pieces, height)
+    return _Layout(gray, factor, rest, rules, labels, pieces, height, _slope(rules, height))
+
+
+def _slope(rules: np.ndarray, height: float) -> float:
+    """How far the page's rows drop a pixel to the right: the median slope of its long rules (each at least
+    SKEW_RULE writing heights wide, fitted through its pixels); 0 on a page without rules."""
+    labels, count = ndimage.label(rules, structure=EIGHT_CONNECTED)
+    slopes = []
+    for n, box in enumerate(ndimage.find_objects(labels, count), start=1):
+        if box is None or box[1].stop - box[1].start < SKEW_RULE * height or \
+                box[1].stop - box[1].start < 4 * (box[0].stop - box[0].start):
+            continue
+        ys, xs = np.nonzero(labels[box] == n)
+        slopes.append(np.polyfit(xs, ys, 1)[0])
+    return float(np.median(slopes)) if slopes else 0.0
 
 
 def _mark_combs(pieces: list[_Piece], ticks: list[tuple[slice, slice]], height: float) -> None:
@@ -527,7 +545,7 @@ def _fields(layout: _Layout) -> list[list[_Piece]]:
     if len(fields) > MAX_FIELDS:
         raise NoDigitError(f"no fields found: {len(fields)} groups of writing (noise, not a form)",
                            expected=f"a page with at most {MAX_FIELDS} fields")
-    return _reading_order(fields)
+    return _reading_order(fields, layout.slope)
 
 
 def _box(pieces: list[_Piece]) -> tuple[int, int, int, int]:
@@ -535,10 +553,15 @@ def _box(pieces: list[_Piece]) -> tuple[int, int, int, int]:
             max(p.y1 for p in pieces))
 
 
-def _reading_order(fields: list[list[_Piece]]) -> list[list[_Piece]]:
+def _reading_order(fields: list[list[_Piece]], slope: float = 0.0) -> list[list[_Piece]]:
     """Top to bottom by line, left to right within a line: a field belongs to the line of the first field
-    (by top) whose rows hold its middle."""
-    boxes = [_box(f) for f in fields]
+    (by top) whose rows hold its middle, heights measured across the page's turn (`slope`), so that on a
+    turned page a table's row is still one line."""
+    boxes = []
+    for f in fields:
+        x0, y0, x1, y1 = _box(f)
+        drop = slope * (x0 + x1) / 2
+        boxes.append((x0, y0 - drop, x1, y1 - drop))
     order = sorted(range(len(fields)), key=lambda i: boxes[i][1])
     lines: list[list[int]] = []
     for i in order:
