@@ -330,6 +330,8 @@ def test_a_comb_row_of_narrow_digits_is_one_field(model, hand):
     ticks are one field however much paper lies between them (1s in boxes three writing heights wide)."""
     fields = read_page(_comb_page(hand, ["1171141", "41171"]), model, model.line_model).fields
     assert [_digits(f.text) for f in fields] == ["1171141", "41171"]
+    alone = read_page(_comb_page(hand, ["1171141"]), model, model.line_model).fields  # no line read with its label
+    assert [_digits(f.text) for f in alone] == ["1171141"]
 
 
 def test_a_turned_tables_row_reads_left_to_right():
@@ -349,3 +351,19 @@ def test_a_turned_tables_row_reads_left_to_right():
     slope = _slope(rules, 28.0)
     assert slope == pytest.approx(-0.024, abs=0.002)
     assert [f[0].label for f in _reading_order(fields, slope)] == [1, 2, 3, 4]
+
+
+def test_one_stray_long_stroke_does_not_turn_the_page():
+    """The turn is measured only where two long rules or more agree, and never past 2 degrees: a single long
+    stroke across a page without rules (a line drawn by hand at 2.3 degrees) leaves the page level."""
+    from digitrec.reading.page import _slope
+
+    rules = np.zeros((600, 1200), bool)
+    for x in range(100, 1100):
+        rules[500 - int(0.04 * x) : 500 - int(0.04 * x) + 2, x] = True
+    assert _slope(rules, 28.0) == 0.0
+    rules[:] = False
+    for top in (200, 400):  # two level rules, one with an upright at its end (a table's border)
+        rules[top : top + 2, 100:1100] = True
+    rules[200:400, 1098:1100] = True
+    assert _slope(rules, 28.0) == pytest.approx(0.0, abs=0.001)

@@ -82,6 +82,8 @@ CELL = -1  # the region of every piece inside a digit box
 # Reading order across the page's turn, measured on rules at least SKEW_RULE writing heights wide (validation
 # table pages, tilted up to 2 degrees: fields out of order 15 without, 0 with; fields right 72.9 and 74.4 %).
 SKEW_RULE = 10
+SKEW_AGREE = 0.005  # two rules' slopes this close agree on the turn
+MAX_SLOPE = 0.035  # 2 degrees: a page turned further is not levelled here
 # Ink: over STRONG of the page's strongest ink (and over the grain). Printed rules, boxes and grids are looked
 # for in ink over FAINT of it: grey box lines beside dark pen strokes fall under STRONG, and their digits would
 # be read as one line with the boxes' walls. Validation pages, fields right boxes / list / table, and pages with
@@ -378,38 +380,56 @@ def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
 
 
 def _slope(rules: np.ndarray, height: float) -> float:
-    """How far the page's rows drop a pixel to the right: the median slope of its long rules (each at least
-    SKEW_RULE writing heights wide, fitted through its pixels); 0 on a page without rules."""
+    """How far the page's rows drop a pixel to the right, from its long rules (each at least SKEW_RULE writing
+    heights wide): each rule's slope fitted through the middles of its columns as thick as its pen (where an
+    upright joins or crosses it, a column is thicker), their median when at least two rules agree within
+    SKEW_AGREE; 0 otherwise, and never past MAX_SLOPE (2 degrees): one stray long stroke does not turn the
+    page."""
     labels, count = ndimage.label(rules, structure=EIGHT_CONNECTED)
     slopes = []
     for n, box in enumerate(ndimage.find_objects(labels, count), start=1):
-        if box is None or box[1].stop - box[1].start < SKEW_RULE * height or \
-                box[1].stop - box[1].start < 4 * (box[0].stop - box[0].start):
+        if box is None or box[1].stop - box[1].start < SKEW_RULE * height:
             continue
-        ys, xs = np.nonzero(labels[box] == n)
-        slopes.append(np.polyfit(xs, ys, 1)[0])
-    return float(np.median(slopes)) if slopes else 0.0
+        mask = labels[box] == n
+        thick = mask.sum(axis=0)
+        inked = thick[thick > 0]
+        thin = np.flatnonzero((thick > 0) & (thick <= max(3, 2 * np.median(inked))))  # the rule's own pen
+        if len(thin) < SKEW_RULE * height:
+            continue
+        middles = (np.argmax(mask[:, thin], axis=0) + thick[thin] / 2).astype(float)
+        slopes.append(float(np.polyfit(thin.astype(float), middles, 1)[0]))
+    if len(slopes) < 2:
+        return 0.0
+    middle = float(np.median(slopes))
+    if sum(abs(v - middle) <= SKEW_AGREE for v in slopes) < 2:
+        return 0.0
+    return float(np.clip(middle, -MAX_SLOPE, MAX_SLOPE))
 
 
 def _mark_combs(pieces: list[_Piece], ticks: list[tuple[slice, slice]], height: float) -> None:
-    """Marks the pieces written above a comb: at least COMB_TICKS ticks standing on one rule (their feet within a
+    """Marks the pieces written in a comb: at least COMB_TICKS ticks standing on one rule (their feet within a
     fifth of the writing height), at most CELL_SIDE writing heights apart; a piece whose foot is on or just
-    above that rule, its middle between the first tick and the last, is one box's digit (a row of such
-    boxes is open at the top, so no paper is enclosed and `_cells` cannot tell)."""
-    feet = sorted(((t[0].stop, (t[1].start + t[1].stop) / 2) for t in ticks), key=lambda f: f[1])  # by x
-    rows: list[list[tuple[int, float]]] = []
-    for foot in feet:
-        for row in rows:
-            if abs(row[-1][0] - foot[0]) <= 0.2 * height and 0 < foot[1] - row[-1][1] <= CELL_SIDE * height:
-                row.append(foot)
+    above that rule, below the ticks' tops, its middle between the first tick and the last, is one box's digit
+    (a row of such boxes is open at the top, so no paper is enclosed and `_cells` cannot tell)."""
+    reach = CELL_SIDE * height
+    rows: list[list[tuple[int, int, float]]] = []  # each row's ticks: (top, foot, x), left to right
+    open_rows: list[list[tuple[int, int, float]]] = []  # rows whose last tick is within reach of the next one
+    for top, foot, x in sorted(((t[0].start, t[0].stop, (t[1].start + t[1].stop) / 2) for t in ticks),
+                               key=lambda tick: tick[2]):
+        open_rows = [row for row in open_rows if x - row[-1][2] <= reach]
+        for row in open_rows:
+            if abs(row[-1][1] - foot) <= 0.2 * height and x > row[-1][2]:
+                row.append((top, foot, x))
                 break
         else:
-            rows.append([foot])
-    combs = [(min(f[0] for f in r), max(f[0] for f in r), r[0][1], r[-1][1]) for r in rows if len(r) >= COMB_TICKS]
+            rows.append([(top, foot, x)])
+            open_rows.append(rows[-1])
+    combs = [(min(t[0] for t in r), min(t[1] for t in r), max(t[1] for t in r), r[0][2], r[-1][2])
+             for r in rows if len(r) >= COMB_TICKS]
     for piece in pieces:
         middle = (piece.x0 + piece.x1) / 2
-        piece.comb = any(left <= middle <= right and top - 1.5 * height <= piece.y1 <= bottom + 2
-                         for top, bottom, left, right in combs)
+        piece.comb = any(left <= middle <= right and max(tops, first - 1.5 * height) <= piece.y1 <= last + 2
+                         for tops, first, last, left, right in combs)
 
 
 def _tick(box: tuple[slice, slice], rules: np.ndarray, height: float) -> bool:
@@ -629,7 +649,7 @@ def _one_line(layout: _Layout, groups: list[list[_Piece]]) -> bool:
     """A picture of one line of writing (or one digit, boxed or not), not a page: one field, not a row of digit
     boxes (a piece or two at most in boxes), and what was taken for print beside it (a stroke of a digit, a
     speck) holds less ink than the field."""
-    if len(groups) != 1 or (len(groups[0]) > 2 and any(p.region == CELL for p in groups[0])):
+    if len(groups) != 1 or (len(groups[0]) > 2 and any(p.region == CELL or p.comb for p in groups[0])):
         return False
     kept = sum(p.area for p in groups[0])
     return sum(p.area for p in layout.pieces) - kept < kept
