@@ -302,8 +302,11 @@ def test_an_out_that_is_a_file_of_a_run_is_refused(tmp_path, capsys, no_work):
     run1, other = tmp_path / "run1", tmp_path / "other"
     for run in (run1, other):
         shutil.copytree(BUNDLED_DIR, run)
+        shutil.copytree(run / "lines", run / "signs-reader")
+        shutil.move(run / "signs-reader", run / "lines" / "signs")  # a sign reader beside the line model
     before = state(run1, other)
     for target in (run1 / "lines" / "line.onnx", run1 / "lines" / "config.json", run1 / "model.onnx",
+                   run1 / "lines" / "signs" / "line.onnx", other / "lines" / "signs" / "config.json",
                    other / "lines" / "line.onnx", other / "metrics.csv", other / "model.onnx"):
         for verb in ("predict", "read"):
             refused(cli(capsys, verb, str(EXAMPLES), "--model", str(run1), "--out", str(target), "--overwrite"),

@@ -205,12 +205,14 @@ def _value_with_dot(text: str = "15", seed: int = 3) -> tuple[Image.Image, int]:
 
 
 class _SignReader:
-    """A line model made to read a '.' in the paper between the first two digits it reads (its own signs
-    taken for paper): what a line model with signs answers, to check that `read` puts the sign where it was
-    read, whatever the bundled line model reads."""
+    """A line model made to read a '.' (at `sure`) in the paper between the first two digits it reads (its own
+    signs taken for paper): what a line model with signs answers, to check that `read` puts the sign where it
+    was read, whatever the bundled line models read. It has no sign reader beside it."""
 
-    def __init__(self, line_model):
-        self.inner = line_model
+    signs = None
+
+    def __init__(self, line_model, sure: float = 0.93):
+        self.inner, self.sure = line_model, sure
 
     def probabilities(self, strip: np.ndarray) -> np.ndarray:
         from digitrec.reading.line import CHARS, LINE_CLASSES, decode, digits_only
@@ -221,8 +223,8 @@ class _SignReader:
         first, second = decode(p)[:2]
         frame = (first.last_frame + second.first_frame) // 2
         wide[frame] = 0.0
-        wide[frame, CHARS.index(".")] = 0.93
-        wide[frame, -1] = 0.07
+        wide[frame, CHARS.index(".")] = self.sure
+        wide[frame, -1] = 1 - self.sure
         return wide
 
 
@@ -271,6 +273,40 @@ def test_digits_only_on_the_cli_and_the_api(sign_reader, tmp_path, capsys):
     assert client.post("/api/read?digits_only=1", files={"file": ("v.png", png, "image/png")}).json()["text"] == "15"
 
 
+def test_the_sign_reader_stands_only_where_it_reads_a_sign_surely():
+    """Beside the digits' line model, a sign reader's reading stands where it reads a sign at SIGN_SURE or more;
+    a sign read less surely leaves the line to the digits' line model (a plain number reads as without it)."""
+    from digitrec.inference.engine import load_predictor
+    from digitrec.reading.line import LineModel
+    from digitrec.reading.numbers import SIGN_SURE, read_number
+
+    predictor = load_predictor()
+    picture, _ = _value_with_dot("15")
+    digits = LineModel.of_run(predictor.path)
+    digits.signs = None
+    alone = read_number(picture, predictor, digits).text
+    for sure, want in ((SIGN_SURE + 0.03, "1.5"), (SIGN_SURE - 0.2, alone)):
+        pair = LineModel.of_run(predictor.path)
+        pair.signs = _SignReader(digits, sure)
+        assert read_number(picture, predictor, pair).text == want
+        assert read_number(picture, predictor, pair, digits_only=True).text == alone
+
+
+def test_a_run_has_a_sign_reader_only_with_lines_signs(tmp_path):
+    import shutil
+
+    from digitrec.inference.runs import BUNDLED_DIR
+    from digitrec.reading.line import LineModel
+
+    (tmp_path / "lines").mkdir()
+    shutil.copyfile(BUNDLED_DIR / "lines" / "line.onnx", tmp_path / "lines" / "line.onnx")
+    assert LineModel.of_run(tmp_path).signs is None
+    (tmp_path / "lines" / "signs").mkdir()
+    shutil.copyfile(BUNDLED_DIR / "lines" / "line.onnx", tmp_path / "lines" / "signs" / "line.onnx")
+    pair = LineModel.of_run(tmp_path)
+    assert pair.signs is not None and pair.signs.path == tmp_path / "lines" / "signs" / "line.onnx"
+
+
 def test_two_signs_read_side_by_side_are_one_the_surest():
     from digitrec.reading.numbers import DigitReading, _one_sign_between_digits
 
@@ -296,8 +332,8 @@ def _drawn_value(text: str, seed: int) -> bytes:
 
 @pytest.mark.slow
 def test_the_bundled_model_reads_signs_in_drawn_values(model):
-    if model.line_model.probabilities(np.zeros((32, 64), np.uint8)).shape[1] == 11:
-        pytest.skip("the bundled line model reads digits only")
+    if model.line_model.signs is None:
+        pytest.skip("the bundled line model has no sign reader beside it")
     texts = ["12.50", "-3", "24/12", "14:05", "1,250", "2026-12-05", "05.12.26", "-12.6"]
     readings = [model.read(_drawn_value(text, seed)) for seed, text in enumerate(texts)]
     right = [r.text == t for r, t in zip(readings, texts, strict=True)]

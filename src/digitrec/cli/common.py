@@ -49,21 +49,24 @@ def _at_most(value: int | None, flag: str, bound: int) -> None:
 
 
 def _protected(out: str, model: str | None) -> tuple[Path, ...]:
-    """Files an --out may never replace: the model's own (its line model's too), and a run's own when --out
-    lies in a run folder or in its lines/."""
+    """Files an --out may never replace: the model's own (its line models' too), and a run's own when --out
+    lies in a run folder, in its lines/ or in lines/signs/."""
     model_dir = run_path(model)
     bundled = (path for path in BUNDLED_DIR.rglob("*") if path.is_file())  # the page classifier too
-    return (*own_files(model_dir), *(model_dir / "lines" / name for name in LINE_FILES), *bundled,
-            *_run_names_beside(out))
+    lines = (model_dir / "lines" / where / name for where in ("", "signs") for name in LINE_FILES)
+    return (*own_files(model_dir), *lines, *bundled, *_run_names_beside(out))
 
 
 def _run_names_beside(out: str) -> list[Path]:
-    """Every name a run writes, when --out lies in a run folder (it holds config.json) or in a run's lines/:
-    refused whether or not the run has written it yet (a run without model.onnx still gets one from export)."""
+    """Every name a run writes, when --out lies in a run folder (it holds config.json), a run's lines/ or its
+    lines/signs/: refused whether or not the run has written it yet (a run without model.onnx still gets one
+    from export)."""
     folder = Path(out).parent
     if (folder / CONFIG).is_file():
         return [folder / name for name in (*RUN_FILES, "metrics-first-run.csv")]
     if folder.name == "lines" and (folder.parent / CONFIG).is_file():
+        return [folder / name for name in LINE_FILES]
+    if folder.name == "signs" and folder.parent.name == "lines" and (folder.parent.parent / CONFIG).is_file():
         return [folder / name for name in LINE_FILES]
     return []
 

@@ -150,5 +150,10 @@ def cmd_train_lines(args) -> int:
         config = train_lines(digits.subset(train_idx), digits.subset(val_idx), out, settings,
                              on_progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"validation lines read right: {config['val_string_accuracy']:.2%}; line model saved to {out}")
-    print("use it: put it in a run folder as RUN_DIR/lines/ (`--out RUN_DIR/lines`); `digitrec read` finds it there")
+    if settings.signs:
+        print("use it: as a sign reader beside a run's line model, RUN_DIR/lines/signs/ (`--out RUN_DIR/lines/signs`);"
+              " `digitrec read` keeps its reading where it reads a sign surely")
+    else:
+        print("use it: put it in a run folder as RUN_DIR/lines/ (`--out RUN_DIR/lines`); `digitrec read` finds it"
+              " there")
     return 0

@@ -152,6 +152,7 @@ def line_split(count: int, fraction: float = 0.05, seed: int = 0) -> tuple[np.nd
 
 LINES_DIR = "lines"  # a run folder's line model lives in this subfolder (`digitrec train-lines --out RUN/lines`)
 LINE_ONNX = "line.onnx"
+SIGNS_DIR = "signs"  # a second line model, trained with the signs inside numbers: RUN/lines/signs/line.onnx
 
 
 class LineModel:
@@ -170,12 +171,20 @@ class LineModel:
         if [i.name for i in self.session.get_inputs()] != ["strip"]:
             raise DigitrecError("line model's input is not 'strip'", where=str(self.path),
                                 expected="a line.onnx from digitrec train-lines")
+        self.signs: LineModel | None = None  # the run's sign reader beside this one (`read_number`)
 
     @classmethod
     def of_run(cls, run_dir: Path, threads: int = 1) -> LineModel | None:
-        """The run folder's line model, or None when it has none (then `read` segments alone)."""
+        """The run folder's line model, or None when it has none (then `read` segments alone), with the sign
+        reader beside it (`signs`) when the run has one in lines/signs/."""
         path = Path(run_dir) / LINES_DIR / LINE_ONNX
-        return cls(path, threads) if path.is_file() else None
+        if not path.is_file():
+            return None
+        model = cls(path, threads)
+        signs = Path(run_dir) / LINES_DIR / SIGNS_DIR / LINE_ONNX
+        if signs.is_file():
+            model.signs = cls(signs, threads)
+        return model
 
     def probabilities(self, strip: np.ndarray) -> np.ndarray:
         """uint8 [LINE_HEIGHT, W] -> probabilities [W / STRIDE, C] (C: 16 with signs, 11 for digits only)."""

@@ -63,6 +63,10 @@ ONE_DIGIT_WIDTH = 0.9
 #   candidate digit, each through `ink_to_mnist` and the network, at about 1 ms a candidate. Validation lines of
 #   8 digits have at most 22 pieces (2.75 a digit), so 128 leaves room for a 35-digit line and bounds a picture
 #   of noise at about 500 candidates, half a second, instead of 20,162 pieces, 80,000 candidates and 2.4 GB.
+# A sign reader's reading of a line stands only where it reads a sign this surely (validation: the signs it
+# read in 600 plain numbers, 0.54-0.71; the signs of 450 values, 5th percentile 0.97; plain numbers read
+# 95.3 % with the two readers, as with the digits' line model alone, values 94.7 / 93.3 / 94.7 %).
+SIGN_SURE = 0.9
 MIN_DIGIT_HEIGHT = 5
 MIN_INK_HEIGHT = 3
 MAX_ASPECT = 32
@@ -107,6 +111,21 @@ class _Atom:
 
 def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineModel | None = None,
                 digits_only: bool = False) -> Reading:
+    """Read one line of digits with a predictor and, when the run has one, its line model (`_read_line`). When
+    the line model has a sign reader beside it (`line_model.signs`, trained with the signs inside numbers)
+    and signs are wanted, the line is read with the sign reader first, and that reading stands where it reads
+    a sign at SIGN_SURE or more; elsewhere the line is read as digits with the digits' own line model, so a
+    number written without signs reads as it does without a sign reader."""
+    signs = getattr(line_model, "signs", None)
+    if signs is not None and not digits_only:
+        with_signs = _read_line(picture, predictor, signs, False)
+        if any(isinstance(d.digit, str) and d.confidence >= SIGN_SURE for d in with_signs.digits):
+            return with_signs
+    return _read_line(picture, predictor, line_model, digits_only)
+
+
+def _read_line(picture: Image.Image | np.ndarray, predictor, line_model: LineModel | None = None,
+               digits_only: bool = False) -> Reading:
     """Read one line of digits with a predictor (its `logits` and `config.temperature`) and, when the run
     has one, its line model; with the signs the line model reads between them unless `digits_only`.
 
