@@ -307,6 +307,7 @@ def test_an_out_that_is_a_file_of_a_run_is_refused(tmp_path, capsys, no_work):
     before = state(run1, other)
     for target in (run1 / "lines" / "line.onnx", run1 / "lines" / "config.json", run1 / "model.onnx",
                    run1 / "lines" / "signs" / "line.onnx", other / "lines" / "signs" / "config.json",
+                   other / "lines" / "signs" / "line-checkpoint.pt",
                    other / "lines" / "line.onnx", other / "metrics.csv", other / "model.onnx"):
         for verb in ("predict", "read"):
             refused(cli(capsys, verb, str(EXAMPLES), "--model", str(run1), "--out", str(target), "--overwrite"),
@@ -315,6 +316,22 @@ def test_an_out_that_is_a_file_of_a_run_is_refused(tmp_path, capsys, no_work):
             refused(cli(capsys, "export", "--model", str(run1), "--out", str(target), "--overwrite"), str(target))
     refused(cli(capsys, "predict", str(EXAMPLES), "--out", str(tmp_path / files.MANIFEST)), files.MANIFEST)
     assert state(run1, other) == before
+
+
+def test_a_cluster_dataset_never_goes_into_a_run_or_line_models_folder(tmp_path):
+    """A Parquet dataset's --out that is a run's folder, its lines/ or lines/signs/ is refused even with
+    --overwrite: their files (written by digitrec, listed in their manifest) are a model, not answers."""
+    from digitrec.cluster.batch import check_out_folder
+
+    run = tmp_path / "run"
+    shutil.copytree(BUNDLED_DIR, run)
+    shutil.copytree(run / "lines", tmp_path / "signs")
+    shutil.move(tmp_path / "signs", run / "lines" / "signs")
+    before = state(run)
+    for out in (run, run / "lines", run / "lines" / "signs"):
+        with pytest.raises(DigitrecError, match="run's folder"):
+            check_out_folder(out, None, True)
+    assert state(run) == before
 
 
 def test_train_lines_never_writes_into_a_run_folder_itself(tmp_path, capsys):

@@ -293,18 +293,46 @@ def test_the_sign_reader_stands_only_where_it_reads_a_sign_surely():
 
 
 def test_a_run_has_a_sign_reader_only_with_lines_signs(tmp_path):
+    """No lines/signs/: no sign reader. One that reads no signs (11 classes), or one without the line model it
+    sits beside: one clear error naming it, not a run that reads every line twice or ignores it."""
     import shutil
 
     from digitrec.inference.runs import BUNDLED_DIR
     from digitrec.reading.line import LineModel
 
-    (tmp_path / "lines").mkdir()
-    shutil.copyfile(BUNDLED_DIR / "lines" / "line.onnx", tmp_path / "lines" / "line.onnx")
+    digits_model = BUNDLED_DIR / "lines" / "line.onnx"
+    (tmp_path / "lines" / "signs").mkdir(parents=True)
+    shutil.copyfile(digits_model, tmp_path / "lines" / "line.onnx")
     assert LineModel.of_run(tmp_path).signs is None
-    (tmp_path / "lines" / "signs").mkdir()
-    shutil.copyfile(BUNDLED_DIR / "lines" / "line.onnx", tmp_path / "lines" / "signs" / "line.onnx")
-    pair = LineModel.of_run(tmp_path)
-    assert pair.signs is not None and pair.signs.path == tmp_path / "lines" / "signs" / "line.onnx"
+    shutil.copyfile(digits_model, tmp_path / "lines" / "signs" / "line.onnx")
+    with pytest.raises(DigitrecError, match="reads no signs") as refused:
+        LineModel.of_run(tmp_path)
+    assert refused.value.where.endswith("signs/line.onnx")
+    (tmp_path / "lines" / "line.onnx").unlink()
+    with pytest.raises(DigitrecError, match="without the line model"):
+        LineModel.of_run(tmp_path)
+
+
+class _NoDigitsReader:
+    signs = None
+
+    def probabilities(self, strip: np.ndarray) -> np.ndarray:
+        from digitrec.core.errors import NoDigitError
+
+        raise NoDigitError("no digits found")
+
+
+def test_a_sign_reader_that_finds_nothing_leaves_the_line_to_the_digits():
+    from digitrec.inference.engine import load_predictor
+    from digitrec.reading.line import LineModel
+    from digitrec.reading.numbers import read_number
+
+    predictor = load_predictor()
+    picture, _ = _value_with_dot("15")
+    pair = LineModel.of_run(predictor.path)
+    want = read_number(picture, predictor, pair).text
+    pair.signs = _NoDigitsReader()
+    assert read_number(picture, predictor, pair).text == want
 
 
 def test_two_signs_read_side_by_side_are_one_the_surest():

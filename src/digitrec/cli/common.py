@@ -62,13 +62,12 @@ def _run_names_beside(out: str) -> list[Path]:
     lines/signs/: refused whether or not the run has written it yet (a run without model.onnx still gets one
     from export)."""
     folder = Path(out).parent
+    names = []
+    if (folder / "line.onnx").is_file() or (folder.name == "lines" and (folder.parent / CONFIG).is_file()):
+        names += LINE_FILES  # a line model's folder (a run's lines/, a sign reader's lines/signs/)
     if (folder / CONFIG).is_file():
-        return [folder / name for name in (*RUN_FILES, "metrics-first-run.csv")]
-    if folder.name == "lines" and (folder.parent / CONFIG).is_file():
-        return [folder / name for name in LINE_FILES]
-    if folder.name == "signs" and folder.parent.name == "lines" and (folder.parent.parent / CONFIG).is_file():
-        return [folder / name for name in LINE_FILES]
-    return []
+        names += [*RUN_FILES, "metrics-first-run.csv"]
+    return [folder / name for name in names]
 
 
 def _read_on_cluster(args, mode: str) -> int:

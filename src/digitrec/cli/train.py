@@ -54,7 +54,8 @@ def _add_train_lines(verbs) -> None:
         description="Train a line model (CNN + bidirectional GRU, CTC) on whole numbers composed from MNIST "
                     "training digits: spaced, touching, overlapping, with marks between digits, on white or "
                     "photographed paper. Validation lines come from training digits set aside; the test split is "
-                    "never read. Give --out RUN_DIR/lines to have `digitrec read --model RUN_DIR` use it.")
+                    "never read. Give --out RUN_DIR/lines to have `digitrec read --model RUN_DIR` use it; with "
+                    "--signs, --out RUN_DIR/lines/signs puts a sign reader beside it.")
     lines.add_argument("--data", help="MNIST folder, .npz or labelled data (its training split)")
     lines.add_argument("--out", required=True, help="folder for the line model, e.g. runs/cnn/lines")
     lines.add_argument("--lines", type=int, help="training lines to compose (default 100,000)")

@@ -381,6 +381,9 @@ def check_out_folder(out: Path, source: Path | None, overwrite: bool) -> Path:
         if resolved == src or resolved in src.parents or src in resolved.parents:  # Parquet among the pictures
             raise DigitrecError("refusing to write over the pictures being read", where=str(out),
                                 expected="an --out folder outside the source")
+    if (out / "config.json").is_file():  # a run, or a line model: its files are never a dataset's to replace
+        raise DigitrecError("is a run's folder (it holds config.json)", where=str(out),
+                            expected="an --out folder of its own for the answers")
     check_output_folder(out, overwrite, DATASET_WRITES)
     _check_staging(_staging(out))
     return out

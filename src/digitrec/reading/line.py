@@ -178,12 +178,18 @@ class LineModel:
         """The run folder's line model, or None when it has none (then `read` segments alone), with the sign
         reader beside it (`signs`) when the run has one in lines/signs/."""
         path = Path(run_dir) / LINES_DIR / LINE_ONNX
+        signs = Path(run_dir) / LINES_DIR / SIGNS_DIR / LINE_ONNX
         if not path.is_file():
+            if signs.is_file():
+                raise DigitrecError("a sign reader without the line model it sits beside", where=str(signs),
+                                    expected=f"{path} as well (digitrec train-lines --out RUN/lines)")
             return None
         model = cls(path, threads)
-        signs = Path(run_dir) / LINES_DIR / SIGNS_DIR / LINE_ONNX
         if signs.is_file():
             model.signs = cls(signs, threads)
+            if model.signs.probabilities(np.zeros((LINE_HEIGHT, 4 * LINE_HEIGHT), np.uint8)).shape[1] != LINE_CLASSES:
+                raise DigitrecError("this line model reads no signs", where=str(signs),
+                                    expected="a sign reader from digitrec train-lines --signs")
         return model
 
     def probabilities(self, strip: np.ndarray) -> np.ndarray:

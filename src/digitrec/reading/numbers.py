@@ -22,7 +22,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.core.arrays import softmax
-from digitrec.core.errors import BlankImageError, NoDigitError
+from digitrec.core.errors import BlankImageError, DigitrecError, NoDigitError
 from digitrec.imaging.fit import ink_to_mnist, to_mnist
 from digitrec.imaging.ink import ink_map
 from digitrec.imaging.morphology import EIGHT_CONNECTED
@@ -115,11 +115,15 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
     the line model has a sign reader beside it (`line_model.signs`, trained with the signs inside numbers)
     and signs are wanted, the line is read with the sign reader first, and that reading stands where it reads
     a sign at SIGN_SURE or more; elsewhere the line is read as digits with the digits' own line model, so a
-    number written without signs reads as it does without a sign reader."""
+    number written without signs reads as it does without a sign reader unless a sign is read in it that
+    surely (none of 600 validation numbers). Such a line is read twice (segmentation included)."""
     signs = getattr(line_model, "signs", None)
     if signs is not None and not digits_only:
-        with_signs = _read_line(picture, predictor, signs, False)
-        if any(isinstance(d.digit, str) and d.confidence >= SIGN_SURE for d in with_signs.digits):
+        try:
+            with_signs = _read_line(picture, predictor, signs, False)
+        except DigitrecError:
+            with_signs = None  # the digits' line model reads it, or says why it cannot
+        if with_signs and any(isinstance(d.digit, str) and d.confidence >= SIGN_SURE for d in with_signs.digits):
             return with_signs
     return _read_line(picture, predictor, line_model, digits_only)
 
