@@ -14,6 +14,7 @@ line model read it, boxed by the ink under its columns.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -111,36 +112,16 @@ class _Atom:
 
 def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineModel | None = None,
                 digits_only: bool = False) -> Reading:
-    """Read one line of digits with a predictor and, when the run has one, its line model (`_read_line`). When
-    the line model has a sign reader beside it (`line_model.signs`, trained with the signs inside numbers)
-    and signs are wanted, the line is read with the sign reader first, and that reading stands where it reads
-    a sign at SIGN_SURE or more; elsewhere the line is read as digits with the digits' own line model, so a
-    number written without signs reads as it does without a sign reader unless a sign is read in it that
-    surely (none of 600 validation numbers). Such a line is read twice (segmentation included)."""
-    signs = getattr(line_model, "signs", None)
-    if signs is not None and not digits_only:
-        try:
-            with_signs = _read_line(picture, predictor, signs, False)
-        except DigitrecError:
-            with_signs = None  # the digits' line model reads it, or says why it cannot
-        if with_signs and any(isinstance(d.digit, str) and d.confidence >= SIGN_SURE for d in with_signs.digits):
-            return with_signs
-    return _read_line(picture, predictor, line_model, digits_only)
-
-
-def _read_line(picture: Image.Image | np.ndarray, predictor, line_model: LineModel | None = None,
-               digits_only: bool = False) -> Reading:
     """Read one line of digits with a predictor (its `logits` and `config.temperature`) and, when the run
     has one, its line model; with the signs the line model reads between them unless `digits_only`.
 
     Two readers of the same ink map: segmentation (below) and the line model, which reads the whole line
-    at once and was trained on touching and overlapping digits. Where the line model sees one digit, the
-    picture is read as `predict` reads it (so the two agree on single digits); where both readers agree,
-    segmentation's reading stands, with its exact boxes; where they disagree, the line model's, which is
-    right far more often on validation lines (MODEL_CARD.md), each digit boxed by the ink under the
-    columns it was read from. The digits are chosen as the line model reads them with its signs taken for
-    paper (as a digits-only model reads); then the signs it reads go in between (`_with_signs`). Without a
-    line model, segmentation alone (digits only)."""
+    at once and was trained on touching and overlapping digits (`_with_line_model`). Without a line model,
+    segmentation alone (digits only). When the line model has a sign reader beside it (`line_model.signs`,
+    trained with the signs inside numbers) and signs are wanted, the sign reader's reading stands where it
+    reads a sign at SIGN_SURE or more; elsewhere the digits' own line model reads the line, so a number
+    written without signs reads as it does without a sign reader unless a sign is read in it that surely
+    (none of 600 validation numbers). The ink map and segmentation are made once for both."""
     _check_shape(picture)
     try:
         ink, scale = ink_map(picture, WORK_HEIGHT)
@@ -151,34 +132,58 @@ def _read_line(picture: Image.Image | np.ndarray, predictor, line_model: LineMod
         raise BlankImageError("no digits found", expected="a picture with handwritten digits")
     _check_ink_height(ink, scale)
     try:
-        reading = _segmented(ink, atoms, height, predictor)
+        segmented = _segmented(ink, atoms, height, predictor)
     except NoDigitError:
-        reading = None
-    if line_model is not None:
-        line = to_line(ink, height)
-        probabilities = line_model.probabilities(line.pixels)
-        line_digits = decode(probabilities, only_digits=True)
-        signs = [] if digits_only else [c for c in decode(probabilities) if c.is_sign]
-        text = "".join(str(d.digit) for d in line_digits)
-        segmented = len(reading.digits) if reading is not None else 0
-        pair = np.prod([d.confidence for d in line_digits]) if len(line_digits) == 2 else 1.0
-        doubtful_pair = segmented == 1 and len(line_digits) == 2 and (
-            (reading.confidence >= SURE_SINGLE and min(d.confidence for d in line_digits) < DOUBT_PAIR)
-            or reading.confidence >= SINGLE_OVER_PAIR * pair)
-        one_digit = len(line_digits) == 1 or (segmented <= 1 and not line_digits) or doubtful_pair
-        if reading is not None and one_digit and not signs:  # with a sign beside it, the picture is no one digit
-            reading = _as_one_digit(picture, predictor, reading)
-        elif reading is not None and text != reading.text and len(line_digits) == len(reading.digits):
-            reading = _digit_by_digit(reading, line_digits)
-        elif line_digits and (reading is None or text != reading.text):
-            reading = _from_line(ink, line, line_digits, atoms, height, reading)
-        if reading is not None and signs:
-            reading = _with_signs(ink, line, probabilities, signs, atoms, height, reading)
+        segmented = None
+    reading = None
+    signs = getattr(line_model, "signs", None)
+    if signs is not None and not digits_only:
+        try:
+            reading = _with_line_model(picture, predictor, signs, False, ink, atoms, height, copy.deepcopy(segmented))
+        except DigitrecError:
+            reading = None  # the digits' line model reads it, or says why it cannot
+        if reading is not None and not any(isinstance(d.digit, str) and d.confidence >= SIGN_SURE
+                                           for d in reading.digits):
+            reading = None
+    if reading is None:
+        reading = _with_line_model(picture, predictor, line_model, digits_only, ink, atoms, height, segmented)
     if reading is None:
         raise NoDigitError("no digits found", expected="a picture with handwritten digits")
     for d in reading.digits:  # boxes from the ink map's pixels to the picture's
         x0, y0, x1, y1 = d.box
         d.box = [int(x0 * scale), int(y0 * scale), int(math.ceil(x1 * scale)), int(math.ceil(y1 * scale))]
+    return reading
+
+
+def _with_line_model(picture: Image.Image | np.ndarray, predictor, line_model: LineModel | None, digits_only: bool,
+                     ink: np.ndarray, atoms: list[_Atom], height: float, reading: Reading | None) -> Reading | None:
+    """Segmentation's reading (None: it found none) combined with the line model's. Where the line model sees
+    one digit, the picture is read as `predict` reads it (so the two agree on single digits); where both
+    readers agree, segmentation's reading stands, with its exact boxes; where they disagree, the line
+    model's, which is right far more often on validation lines (MODEL_CARD.md), each digit boxed by the ink
+    under the columns it was read from. The digits are chosen as the line model reads them with its signs
+    taken for paper (as a digits-only model reads); then the signs it reads go in between (`_with_signs`)."""
+    if line_model is None:
+        return reading
+    line = to_line(ink, height)
+    probabilities = line_model.probabilities(line.pixels)
+    line_digits = decode(probabilities, only_digits=True)
+    signs = [] if digits_only else [c for c in decode(probabilities) if c.is_sign]
+    text = "".join(str(d.digit) for d in line_digits)
+    segmented = len(reading.digits) if reading is not None else 0
+    pair = np.prod([d.confidence for d in line_digits]) if len(line_digits) == 2 else 1.0
+    doubtful_pair = segmented == 1 and len(line_digits) == 2 and (
+        (reading.confidence >= SURE_SINGLE and min(d.confidence for d in line_digits) < DOUBT_PAIR)
+        or reading.confidence >= SINGLE_OVER_PAIR * pair)
+    one_digit = len(line_digits) == 1 or (segmented <= 1 and not line_digits) or doubtful_pair
+    if reading is not None and one_digit and not signs:  # with a sign beside it, the picture is no one digit
+        reading = _as_one_digit(picture, predictor, reading)
+    elif reading is not None and text != reading.text and len(line_digits) == len(reading.digits):
+        reading = _digit_by_digit(reading, line_digits)
+    elif line_digits and (reading is None or text != reading.text):
+        reading = _from_line(ink, line, line_digits, atoms, height, reading)
+    if reading is not None and signs:
+        reading = _with_signs(ink, line, probabilities, signs, atoms, height, reading)
     return reading
 
 
