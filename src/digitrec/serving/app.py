@@ -145,6 +145,17 @@ async def _multipart(request: Request, body: bytes) -> tuple[bytes, dict[str, st
     return await upload.read(), {k: v for k, v in form.items() if isinstance(v, str)}
 
 
+async def _picture_upload(request: Request) -> tuple[str, bytes]:
+    """/api/read's and /api/page's body: multipart (its `file` field), raw image bytes or JSON `{"image"}`;
+    an empty upload is a 400."""
+    content_type, body = await _upload(request, "image")
+    if content_type == "multipart/form-data":
+        body = await _file_from_multipart(request, body)
+    if not body:
+        raise ApiError(400, "the uploaded file is empty")
+    return content_type, body
+
+
 async def _file_from_multipart(request: Request, body: bytes) -> bytes:
     return (await _multipart(request, body))[0]
 
@@ -300,10 +311,15 @@ def _refused(e: DigitrecError) -> ApiError:
 def reading_from_upload(predictor, content_type: str, body: bytes, with_inputs: bool = False,
                         digits_only: bool = False) -> dict:
     """/api/read's work, all of it in a worker thread: a JSON body's base64 decoded, then the picture read."""
+    return reading_from_bytes(predictor, _picture_bytes(content_type, body), with_inputs, digits_only)
+
+
+def _picture_bytes(content_type: str, body: bytes) -> bytes:
+    """An upload's picture file: a JSON body's base64 decoded, any other body as it is; empty is a 400."""
     payload = base64_image_from_json(body) if content_type == "application/json" else body
     if not payload:
         raise ApiError(400, "the uploaded file is empty")
-    return reading_from_bytes(predictor, payload, with_inputs, digits_only)
+    return payload
 
 
 def reading_from_bytes(predictor, payload: bytes, with_inputs: bool = False, digits_only: bool = False) -> dict:
@@ -334,9 +350,7 @@ def _switch(value: str, name: str) -> bool:
 def page_from_upload(predictor, content_type: str, body: bytes, digits_only: bool = False) -> dict:
     """/api/page's work, in a worker thread: every field on the page (`reading.page.read_page`); a blank page
     has none. The limits of /api/read: MAX_UPLOAD_BYTES, MAX_IMAGE_PIXELS to decode, the page reader's own."""
-    payload = base64_image_from_json(body) if content_type == "application/json" else body
-    if not payload:
-        raise ApiError(400, "the uploaded file is empty")
+    payload = _picture_bytes(content_type, body)
     error = None
     try:
         page = read_page(open_image(payload, MAX_IMAGE_PIXELS), predictor, predictor.line_model, digits_only)
@@ -644,11 +658,7 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
         "rejected"}` (with `?inputs=1` also `"inputs"`: each digit's 28x28); no digits is a 422. A sign written
         inside the number (`.` `,` `-` `/` `:`) is one of the "digits", its "digit" the sign; `?digits_only=1`
         leaves signs out."""
-        content_type, body = await _upload(request, "image")
-        if content_type == "multipart/form-data":
-            body = await _file_from_multipart(request, body)
-        if not body:
-            raise ApiError(400, "the uploaded file is empty")
+        content_type, body = await _picture_upload(request)
         with_inputs, digits_only = _switch(inputs, "inputs"), _switch(digits_only, "digits_only")
         async with heavy:
             answer = await run_in_threadpool(reading_from_upload, served.get(), content_type, body, with_inputs,
@@ -663,11 +673,7 @@ def create_app(predictor: Predictor | OnnxPredictor, allowed_hosts: tuple[str, .
         field, raw image bytes, or JSON `{"image": "<base64>"}`. Answers `{"fields": [{"text", "confidence",
         "box": [x0, y0, x1, y1], "characters"}], "width", "height"}`, fields in reading order and boxes in
         the picture's pixels; a blank page has no fields."""
-        content_type, body = await _upload(request, "image")
-        if content_type == "multipart/form-data":
-            body = await _file_from_multipart(request, body)
-        if not body:
-            raise ApiError(400, "the uploaded file is empty")
+        content_type, body = await _picture_upload(request)
         digits_only = _switch(digits_only, "digits_only")
         async with heavy:
             answer = await run_in_threadpool(page_from_upload, served.get(), content_type, body, digits_only)
