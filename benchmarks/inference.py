@@ -1,6 +1,6 @@
 """Inference speed of the bundled model (or --model RUN_DIR): digitrec's two engines (PyTorch, and the
-ONNX export in onnxruntime) and a bare onnxruntime session, batched and one image at a time, and
-`digitrec predict test.csv` end to end with each engine.
+ONNX export in onnxruntime) and onnxruntime called directly (an `InferenceSession` alone), batched and one
+image at a time, and `digitrec predict test.csv` end to end with each engine.
 
     DIGITREC_DATA=../shared/data/mnist python benchmarks/inference.py [--model RUN_DIR]
 """
