@@ -91,3 +91,49 @@ def test_every_sign_renders_at_any_size(sign):
     for base in (12, 24, 96):
         ink, _ = render_sign(sign, base, rng)
         assert ink.size and ink.max() > 0.5
+
+
+def _columns(*columns: dict[str, float]) -> np.ndarray:
+    """Class probabilities, one column a dict {char: probability}, the rest of each column blank."""
+    p = np.zeros((len(columns), LINE_CLASSES), np.float32)
+    for t, column in enumerate(columns):
+        for char, value in column.items():
+            p[t, CHARS.index(char)] = value
+        p[t, -1] = 1 - sum(column.values())
+    return p
+
+
+@pytest.mark.parametrize("text, value", [
+    ("1234", True), ("12.50", True), ("-3", True), ("-12.6", True), ("1,250", True), ("1,250.00", True),
+    ("1.250,00", True), ("24/12/2026", True), ("05.12.26", True), ("2026-12-05", True), ("24/12", True),
+    ("14:05", True), ("9:30:15", True), ("555-1234", True),
+    ("24//2", False), ("241/2", False), ("2026-2-05", False), ("12.", False), ("3-", False), ("1:2", False),
+    (".5.", False), ("14:055", False)])
+def test_the_shapes_of_values(text, value):
+    from digitrec.reading.values import is_value
+
+    assert is_value(text) is value
+
+
+def test_a_doubtful_column_is_read_as_the_value_it_makes():
+    """A slanted 1 after a slash, read as a second slash (0.97) and only a little as a 1 (0.03): the best
+    path, '24//2', has no value's shape; with the 1, '24/12' has, and is taken."""
+    from digitrec.reading.values import decode_value
+
+    p = _columns({"2": 1.0}, {}, {"4": 1.0}, {}, {"/": 0.95, "1": 0.05}, {}, {"/": 0.97, "1": 0.03}, {}, {"2": 1.0})
+    assert "".join(c.char for c in decode(p)) == "24//2"
+    read = decode_value(p)
+    assert "".join(c.char for c in read) == "24/12"
+    assert read[3].confidence == pytest.approx(0.03)  # the 1 taken keeps its own low confidence: a doubt to flag
+
+
+def test_a_sure_reading_is_kept_whatever_its_shape():
+    """The shapes weigh doubts only: a line read surely stands, shape or none ('3-4-5-6'), and a second class
+    far less likely than ODD_SHAPE times the first does not win over it."""
+    from digitrec.reading.values import decode_value
+
+    sure = _columns({"3": 1.0}, {"-": 1.0}, {"4": 1.0}, {"-": 1.0}, {"5": 1.0}, {"-": 1.0}, {"6": 1.0})
+    assert "".join(c.char for c in decode_value(sure)) == "3-4-5-6"
+    far = _columns({"2": 1.0}, {}, {"4": 1.0}, {}, {"/": 0.985, "1": 0.012}, {}, {"/": 0.985, "1": 0.012}, {},
+                   {"2": 1.0})  # in doubt, but a 1 is 82 times less likely than a slash: over 1 / ODD_SHAPE
+    assert "".join(c.char for c in decode_value(far)) == "24//2"

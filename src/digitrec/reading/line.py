@@ -124,23 +124,28 @@ def digits_only(probabilities: np.ndarray) -> np.ndarray:
 
 def decode(probabilities: np.ndarray, only_digits: bool = False) -> list[LineDigit]:
     """Class probabilities per output column [T, C] (the blank last) -> the digits and signs, by CTC's best
-    path: the most probable class in each column, repeats merged, blanks dropped. A character's confidence is
-    its highest probability over its columns. `only_digits`: signs read as blank."""
+    path: the most probable class in each column, repeats merged, blanks dropped. `only_digits`: signs read
+    as blank."""
     if only_digits:
         probabilities = digits_only(probabilities)
+    return collapse(probabilities, probabilities.argmax(axis=1))
+
+
+def collapse(probabilities: np.ndarray, path: np.ndarray) -> list[LineDigit]:
+    """A path of classes, one an output column, read by CTC's rule: repeats merged, blanks dropped. A
+    character's confidence is its highest probability over its columns."""
     blank = probabilities.shape[1] - 1
-    best = probabilities.argmax(axis=1)
-    digits: list[LineDigit] = []
+    chars: list[LineDigit] = []
     previous = blank
-    for t, c in enumerate(best):
+    for t, c in enumerate(path):
         c = int(c)
         if c != blank and c == previous:
-            digits[-1].last_frame = t
-            digits[-1].confidence = max(digits[-1].confidence, float(probabilities[t, c]))
+            chars[-1].last_frame = t
+            chars[-1].confidence = max(chars[-1].confidence, float(probabilities[t, c]))
         elif c != blank:
-            digits.append(LineDigit(c, float(probabilities[t, c]), t, t))
+            chars.append(LineDigit(c, float(probabilities[t, c]), t, t))
         previous = c
-    return digits
+    return chars
 
 
 def line_split(count: int, fraction: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,8 @@ from digitrec.core.errors import BlankImageError, DigitrecError, NoDigitError
 from digitrec.imaging.fit import ink_to_mnist, to_mnist
 from digitrec.imaging.ink import ink_map
 from digitrec.imaging.morphology import EIGHT_CONNECTED
-from digitrec.reading.line import MARGIN, STRIDE, WORK_HEIGHT, LineDigit, LineInput, LineModel, decode, to_line
+from digitrec.reading.line import BLANK, MARGIN, STRIDE, WORK_HEIGHT, LineDigit, LineInput, LineModel, decode, to_line
+from digitrec.reading.values import decode_value
 
 # Where segmentation reads one digit at least this sure and the line model two, one of them less sure than
 # DOUBT_PAIR, the picture is one digit (read as `predict` reads it). Chosen on validation numbers and
@@ -167,8 +168,11 @@ def _with_line_model(picture: Image.Image | np.ndarray, predictor, line_model: L
         return reading
     line = to_line(ink, height)
     probabilities = line_model.probabilities(line.pixels)
-    line_digits = decode(probabilities, only_digits=True)
-    signs = [] if digits_only else [c for c in decode(probabilities) if c.is_sign]
+    if digits_only or probabilities.shape[1] <= BLANK + 1:
+        line_digits, signs = decode(probabilities, only_digits=True), []
+    else:  # digits and signs from one reading, weighed by the shapes of values (`values.decode_value`)
+        chars = decode_value(probabilities)
+        line_digits, signs = [c for c in chars if not c.is_sign], [c for c in chars if c.is_sign]
     text = "".join(str(d.digit) for d in line_digits)
     segmented = len(reading.digits) if reading is not None else 0
     pair = np.prod([d.confidence for d in line_digits]) if len(line_digits) == 2 else 1.0
@@ -183,7 +187,7 @@ def _with_line_model(picture: Image.Image | np.ndarray, predictor, line_model: L
     elif line_digits and (reading is None or text != reading.text):
         reading = _from_line(ink, line, line_digits, atoms, height, reading)
     if reading is not None and signs:
-        reading = _with_signs(ink, line, probabilities, signs, atoms, height, reading)
+        reading = _with_signs(ink, line, line_digits, signs, atoms, height, reading)
     return reading
 
 
@@ -298,12 +302,12 @@ def _from_line(ink: np.ndarray, line: LineInput, line_digits: list[LineDigit], a
     return Reading("".join(str(d.digit) for d in digits), round(confidence, 6), digits, rejected, np.stack(crops))
 
 
-def _with_signs(ink: np.ndarray, line: LineInput, probabilities: np.ndarray, signs: list[LineDigit],
+def _with_signs(ink: np.ndarray, line: LineInput, line_digits: list[LineDigit], signs: list[LineDigit],
                 atoms: list[_Atom], height: float, reading: Reading) -> Reading:
     """The digits read, with the line model's signs between them: each sign goes after as many digits as the
     line model read before it (in its digits-only reading: where its columns lie among the digits'), boxed
     by the pieces of ink under its columns that no digit holds (a colon's two dots: the two nearest)."""
-    digit_frames = [(d.first_frame + d.last_frame) / 2 for d in decode(probabilities, only_digits=True)]
+    digit_frames = [(d.first_frame + d.last_frame) / 2 for d in line_digits]
     if len(digit_frames) != len(reading.digits):  # the digits chosen are not the line model's: place by x
         digit_frames = [(((d.box[0] + d.box[2]) / 2 - line.left) * line.scale + MARGIN) / STRIDE
                         for d in reading.digits]

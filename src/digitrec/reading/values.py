@@ -1,0 +1,80 @@
+"""The shapes of the values people write, and a line read with them in mind.
+
+A line model reads each column on its own; it does not know that people write `24/12` and not `241/2`, or
+that a sign stands between digits. Where its columns are in doubt (a slanted 1 beside a slash, a 1 whose
+flag touches a minus), the reading that has a value's shape is taken over a slightly likelier one that has
+none, as check readers weigh an amount's grammar: the few most doubtful columns are tried with their second
+class, each reading's column probabilities multiplied by its shape's prior (1 for a value's shape,
+ODD_SHAPE for any other), and the best kept. A reading with no doubtful column is the best path itself.
+
+A value's shape (VALUE_SHAPES, on the text with each digit written `d`): a plain number; an amount (a minus
+before it, thousands grouped by `,` or `.`, decimals after `.` or `,`); a date (day, month and year by `.`
+`/` `-`, the year first with `-` `/` `.`, a day and month alone by `/`); a time (`14:05`, `14:05:30`); two
+numbers joined by `-` (a range, a code, a phone number).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+
+import numpy as np
+
+from digitrec.reading.line import CHARS, LineDigit, collapse
+
+VALUE_SHAPES = re.compile("|".join([
+    r"d+",  # a plain number
+    r"-?d+(?:[.,]d+)?",  # a number with decimals, or below zero
+    r"-?d{1,3}(?:,ddd)+(?:\.d+)?",  # thousands by commas: 1,250 1,250.50
+    r"-?d{1,3}(?:\.ddd)+(?:,d+)?",  # thousands by points: 1.250 1.250,50
+    r"d{1,2}([./-])d{1,2}\1(?:dd|dddd)",  # day, month, year: 24/12/2026 05.12.26 24-12-2026
+    r"dddd([./-])dd\2dd",  # year first: 2026-12-05
+    r"d{1,2}/d{1,2}",  # a day and a month, a fraction: 24/12 3/4
+    r"d{1,2}:dd(?::dd)?",  # a time: 14:05 9:30 14:05:30
+    r"d+-d+",  # a range, a code, a phone number: 10-12 555-1234
+]))
+ODD_SHAPE = 0.02  # a reading without a value's shape must be this much likelier than one with
+DOUBT = 0.99  # a column whose best class is below this is in doubt
+SECOND_AT_LEAST = 0.01  # ... if its second class is at least this likely
+MAX_DOUBTS = 8  # the most doubtful columns tried (2 ** 8 readings at most)
+
+
+def shape(text: str) -> str:
+    """'24/12' -> 'dd/dd'."""
+    return re.sub(r"\d", "d", text)
+
+
+def is_value(text: str) -> bool:
+    """Whether `text` has the shape of a value people write (VALUE_SHAPES)."""
+    return VALUE_SHAPES.fullmatch(shape(text)) is not None
+
+
+def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
+    """Class probabilities per column [T, C] (the blank last) -> the characters read, the best path with
+    its doubtful columns tried both ways and each reading weighed by its shape (module docstring)."""
+    best = probabilities.argmax(axis=1)
+    order = np.argsort(-probabilities, axis=1)
+    top = probabilities[np.arange(len(best)), best]
+    second = probabilities[np.arange(len(best)), order[:, 1]]
+    doubtful = [int(t) for t in np.flatnonzero((top < DOUBT) & (second >= SECOND_AT_LEAST))]
+    doubtful = sorted(doubtful, key=lambda t: second[t] / top[t], reverse=True)[:MAX_DOUBTS]
+    cost = {t: math.log(top[t] / second[t]) for t in doubtful}  # log-probability lost taking the second
+    chosen, chosen_score = best, -math.inf
+    for picks in itertools.product((0, 1), repeat=len(doubtful)):
+        path = best.copy()
+        score = 0.0
+        for t, pick in zip(doubtful, picks, strict=True):
+            if pick:
+                path[t], score = order[t, 1], score - cost[t]
+        if not is_value("".join(CHARS[c] for c in _classes(path, probabilities.shape[1] - 1))):
+            score += math.log(ODD_SHAPE)
+        if score > chosen_score:
+            chosen, chosen_score = path, score
+    return collapse(probabilities, chosen)
+
+
+def _classes(path: np.ndarray, blank: int) -> list[int]:
+    """The classes a path reads, by CTC's rule (repeats merged, blanks dropped)."""
+    return [int(c) for n, c in enumerate(path) if c != blank and (n == 0 or c != path[n - 1])]
+
