@@ -1,9 +1,11 @@
 """Make finished runs the bundled models: the digit network (`digits`: read MNIST test once, record the
 figure, copy weights, config and metrics, export ONNX) and the line model (`lines`: copy its ONNX file,
-config and metrics). `scripts/rebuild_bundled.py` runs both as its last stages.
+config and metrics; with `--signs` a sign reader, into lines/signs/). `scripts/rebuild_bundled.py` runs
+them as its last stages.
 
     python scripts/bundle_model.py digits runs/rebuild/ftbox30 --data MNIST --command "..." [--into DIR]
     python scripts/bundle_model.py lines runs/rebuild/lines --first runs/rebuild/lines-a --command "..."
+    python scripts/bundle_model.py lines runs/rebuild/lines-signs-5 --signs --command "..."
 
 The configs written record other runs (teacher, starting weights) by their path relative to the repository
 (or their folder's name when outside it) and their weights' SHA-256, and the data by its SHA-256 alone: a
@@ -76,12 +78,13 @@ def bundle_digits(run: Path, data: str | None, command: str, into: Path) -> None
     print(f"bundled {run} into {into}: test accuracy {result.accuracy:.4f}")
 
 
-def bundle_lines(run: Path, first: Path | None, command: str, into: Path) -> None:
+def bundle_lines(run: Path, first: Path | None, command: str, into: Path, signs: bool = False) -> None:
+    """The line model into INTO/lines, or with `signs` the sign reader beside it into INTO/lines/signs."""
     config = json.loads((run / "config.json").read_text())
     config["settings"]["init"] = reference(config["settings"].get("init"))
     config["trained_by"] = command
     config["line_onnx_sha256"] = hashlib.sha256((run / "line.onnx").read_bytes()).hexdigest()
-    into = into / "lines"
+    into = into / "lines" / "signs" if signs else into / "lines"
     into.mkdir(parents=True, exist_ok=True)
     for name in LINE_FILES:
         shutil.copyfile(run / name, into / name)
@@ -100,6 +103,7 @@ def main() -> None:
     lines = kinds.add_parser("lines", help="the line model")
     lines.add_argument("run", type=Path)
     lines.add_argument("--first", type=Path, help="the line model it went on from (its metrics are kept too)")
+    lines.add_argument("--signs", action="store_true", help="a sign reader: into lines/signs, beside the line model")
     for sub in (digits, lines):
         sub.add_argument("--command", required=True, help="how the run was made (recorded as trained_by)")
         sub.add_argument("--into", type=Path, default=runs.BUNDLED_DIR, help="default: the package's bundled folder")
@@ -107,7 +111,7 @@ def main() -> None:
     if args.kind == "digits":
         bundle_digits(args.run, args.data, args.command, args.into)
     else:
-        bundle_lines(args.run, args.first, args.command, args.into)
+        bundle_lines(args.run, args.first, args.command, args.into, args.signs)
 
 
 if __name__ == "__main__":
