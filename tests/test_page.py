@@ -367,3 +367,19 @@ def test_one_stray_long_stroke_does_not_turn_the_page():
         rules[top : top + 2, 100:1100] = True
     rules[200:400, 1098:1100] = True
     assert _slope(rules, 28.0) == pytest.approx(0.0, abs=0.001)
+
+
+def test_a_lone_capital_after_a_printed_word_is_printed():
+    """`Team A` in a table's header: the classifier takes the lone capital for a handwritten 4; on the line
+    of the printed word, as tall and close as print, it is print. Writing beside a label (taller, or farther
+    off, or in another cell) stays writing."""
+    from digitrec.reading.page import _after_print, _Piece
+
+    team = [_Piece(1, 82, 205, 93, 220, 60, 1), _Piece(2, 101, 208, 127, 220, 60, 1)]
+    capital = [_Piece(3, 133, 204, 145, 219, 70, 1)]
+    taller = [_Piece(4, 133, 196, 150, 221, 90, 1)]  # a digit 1.7 times the print's height
+    farther = [_Piece(5, 160, 205, 172, 220, 70, 1)]  # two print heights off
+    elsewhere = [_Piece(6, 133, 204, 145, 219, 70, 2)]  # past a rule
+    words = [team, capital, taller, farther, elsewhere]
+    assert _after_print(words, [True, False, False, False, False]) == [True, True, False, False, False]
+    assert _after_print(words, [False] * 5) == [False] * 5  # no print, nothing changed
