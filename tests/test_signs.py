@@ -107,8 +107,9 @@ def _columns(*columns: dict[str, float]) -> np.ndarray:
     ("1234", True), ("12.50", True), ("-3", True), ("-12.6", True), ("1,250", True), ("1,250.00", True),
     ("1.250,00", True), ("24/12/2026", True), ("05.12.26", True), ("2026-12-05", True), ("24/12", True),
     ("14:05", True), ("9:30:15", True), ("555-1234", True),
+    ("0.5", True), ("0123", True),
     ("24//2", False), ("241/2", False), ("2026-2-05", False), ("12.", False), ("3-", False), ("1:2", False),
-    (".5.", False), ("14:055", False)])
+    (".5.", False), ("14:055", False), ("9.22483", False), ("0972.7", False)])
 def test_the_shapes_of_values(text, value):
     from digitrec.reading.values import is_value
 

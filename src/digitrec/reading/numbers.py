@@ -67,10 +67,10 @@ ONE_DIGIT_WIDTH = 0.9
 #   of noise at about 500 candidates, half a second, instead of 20,162 pieces, 80,000 candidates and 2.4 GB.
 # A sign reader's reading of a line stands only where it reads a sign this surely: the lowest threshold at which
 # plain numbers lose nothing. Validation, read with the shapes of values (`values.decode_value`), threshold
-# 0.5 / 0.6 / 0.8 / 0.9: 600 plain numbers 95.17 / 95.33 / 95.33 / 95.33 % (95.33 % with the digits' line model
-# alone; the one sign read in them that costs a number, 0.56); 1,350 values from two benches 96.3 / 96.2 /
-# 95.9 / 95.4 % (a time or a date whose sign was read at 0.6-0.9 lost it).
-SIGN_SURE = 0.6
+# 0.5 / 0.6 / 0.7 / 0.9: of 4,600 plain numbers, 2 / 1 / 0 / 0 that the digits' line model reads right read
+# with a false point (`4.81`, at 0.61); 1,350 values with signs 96.3 / 96.2 / 96.1 / 95.4 % right (a time or
+# a date whose sign was read below the threshold loses it).
+SIGN_SURE = 0.7
 MIN_DIGIT_HEIGHT = 5
 MIN_INK_HEIGHT = 3
 MAX_ASPECT = 32

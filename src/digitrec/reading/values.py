@@ -7,8 +7,8 @@ none, as check readers weigh an amount's grammar: the few most doubtful columns 
 class, each reading's column probabilities multiplied by its shape's prior (1 for a value's shape,
 ODD_SHAPE for any other), and the best kept. A reading with no doubtful column is the best path itself.
 
-A value's shape (VALUE_SHAPES, on the text with each digit written `d`): a plain number; an amount (a minus
-before it, thousands grouped by `,` or `.`, decimals after `.` or `,`); a date (day, month and year by `.`
+A value's shape (VALUE_SHAPES): a plain number; an amount (a minus before it, thousands grouped by `,` or `.`,
+up to three decimals after `.` or `,`, no leading zero but in `0.5`); a date (day, month and year by `.`
 `/` `-`, the year first with `-` `/` `.`, a day and month alone by `/`); a time (`14:05`, `14:05:30`); two
 numbers joined by `-` (a range, a code, a phone number).
 """
@@ -24,15 +24,15 @@ import numpy as np
 from digitrec.reading.line import CHARS, LineDigit, collapse
 
 VALUE_SHAPES = re.compile("|".join([
-    r"d+",  # a plain number
-    r"-?d+(?:[.,]d+)?",  # a number with decimals, or below zero
-    r"-?d{1,3}(?:,ddd)+(?:\.d+)?",  # thousands by commas: 1,250 1,250.50
-    r"-?d{1,3}(?:\.ddd)+(?:,d+)?",  # thousands by points: 1.250 1.250,50
-    r"d{1,2}([./-])d{1,2}\1(?:dd|dddd)",  # day, month, year: 24/12/2026 05.12.26 24-12-2026
-    r"dddd([./-])dd\2dd",  # year first: 2026-12-05
-    r"d{1,2}/d{1,2}",  # a day and a month, a fraction: 24/12 3/4
-    r"d{1,2}:dd(?::dd)?",  # a time: 14:05 9:30 14:05:30
-    r"d+-d+",  # a range, a code, a phone number: 10-12 555-1234
+    r"\d+",  # a plain number, a code (leading zeros kept)
+    r"-?(?:0|[1-9]\d*)(?:[.,]\d{1,3})?",  # below zero, or with up to three decimals: 12.50 -3 0,5
+    r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d{1,3})?",  # thousands by commas: 1,250 1,250.50
+    r"-?[1-9]\d{0,2}(?:\.\d{3})+(?:,\d{1,3})?",  # thousands by points: 1.250 1.250,50
+    r"\d{1,2}([./-])\d{1,2}\1(?:\d{2}|\d{4})",  # day, month, year: 24/12/2026 05.12.26 24-12-2026
+    r"\d{4}([./-])\d{2}\2\d{2}",  # year first: 2026-12-05
+    r"\d{1,2}/\d{1,2}",  # a day and a month, a fraction: 24/12 3/4
+    r"\d{1,2}:\d{2}(?::\d{2})?",  # a time: 14:05 9:30 14:05:30
+    r"\d+-\d+",  # a range, a code, a phone number: 10-12 555-1234
 ]))
 ODD_SHAPE = 0.02  # a reading without a value's shape must be this much likelier than one with
 DOUBT = 0.99  # a column whose best class is below this is in doubt
@@ -40,14 +40,9 @@ SECOND_AT_LEAST = 0.01  # ... if its second class is at least this likely
 MAX_DOUBTS = 8  # the most doubtful columns tried (2 ** 8 readings at most)
 
 
-def shape(text: str) -> str:
-    """'24/12' -> 'dd/dd'."""
-    return re.sub(r"\d", "d", text)
-
-
 def is_value(text: str) -> bool:
     """Whether `text` has the shape of a value people write (VALUE_SHAPES)."""
-    return VALUE_SHAPES.fullmatch(shape(text)) is not None
+    return VALUE_SHAPES.fullmatch(text) is not None
 
 
 def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
