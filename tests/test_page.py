@@ -383,3 +383,20 @@ def test_a_lone_capital_after_a_printed_word_is_printed():
     words = [team, capital, taller, farther, elsewhere]
     assert _after_print(words, [True, False, False, False, False]) == [True, True, False, False, False]
     assert _after_print(words, [False] * 5) == [False] * 5  # no print, nothing changed
+
+
+def test_a_dot_too_small_for_a_piece_joins_the_field_it_stands_in():
+    """A pen's point can be smaller than a speck of dirt (a piece's floor): kept aside as a mark, it joins the
+    field it stands in, between the field's first and last piece and down to its foot; a mark outside the field,
+    above it or far below its foot stays out."""
+    from digitrec.reading.page import _Piece, _with_marks
+
+    digits = [_Piece(1, 100, 100, 120, 130, 200, 1), _Piece(2, 124, 100, 144, 130, 200, 1),
+              _Piece(3, 160, 100, 180, 130, 200, 1)]
+    point = _Piece(4, 149, 126, 152, 129, 9, 0)
+    above = _Piece(5, 149, 80, 152, 83, 9, 0)
+    beyond = _Piece(6, 190, 126, 193, 129, 9, 0)
+    below = _Piece(7, 149, 150, 152, 153, 9, 0)
+    joined = _with_marks(digits, [point, above, beyond, below], 30.0)
+    assert [p.label for p in joined] == [1, 2, 4, 3]
+    assert _with_marks(digits, [], 30.0) is digits
