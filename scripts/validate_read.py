@@ -8,6 +8,7 @@ with `predict` on single digits.
 2. With `--agreement N`: the first N MNIST *training* digits that the line model held out, each read
    alone by `read` and by `predict` (the target, 99.9 %, is on MNIST test: `--split test`
    reads the test digits and is run once, at the end, to report).
+A sign reader in LINES/signs/ reads beside the line model, as `read` loads a run's.
 
     DIGITREC_DATA=../shared/data/mnist python scripts/make_numbers.py --split validation --count 300 \\
         --seed 5 --out numbers-val
@@ -57,6 +58,8 @@ def main() -> None:
     args = parser.parse_args()
     predictor = load_predictor(args.model)
     line_model = LineModel(args.lines / LINE_ONNX)
+    if (args.lines / "signs" / LINE_ONNX).is_file():  # a sign reader beside it, as `read` loads a run's
+        line_model.signs = LineModel(args.lines / "signs" / LINE_ONNX)
     right: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     with open(args.bench / "numbers.csv", newline="") as f:
         for row in csv.DictReader(f):
