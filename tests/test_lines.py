@@ -100,6 +100,8 @@ def test_train_lines_with_signs_reads_sixteen_classes_and_validates_on_values(ti
     (["--epochs", "0"], "at least 100 lines, 1 epoch"),
     (["--lr", "nan"], "a learning rate over 0"),
     (["--init", "/nonexistent"], "no line model here"),
+    (["--one-pen", "1.5"], "a share of the lines, 0 to 1"),
+    (["--one-pen", "nan"], "a share of the lines, 0 to 1"),
 ])
 def test_train_lines_refuses_bad_settings(tmp_path, digits_dir, capsys, args, message):
     assert main(["train-lines", "--data", str(digits_dir), "--out", str(tmp_path / "l"), *args]) == 2
@@ -220,3 +222,23 @@ def test_training_starts_from_a_digits_only_model_widened_and_from_an_exported_o
     with torch.no_grad():
         p_old, p_new = old(x).softmax(-1), new(x).softmax(-1)
     assert (p_old.argmax(-1) == torch.where(p_new.argmax(-1) == LINE_CLASSES - 1, BLANK, p_new.argmax(-1))).all()
+
+
+def test_one_pen_redraws_a_value_with_one_stroke_width_and_keeps_its_text(digits):
+    """With one pen, digits and signs are drawn alike (a slash cannot be told from a 1 by its pen): the same
+    value, its strokes redrawn along their centre lines at one width; without, the line as composed."""
+    from scipy import ndimage
+
+    from digitrec.training.lines import value_line
+
+    digits = digits["train"]
+    by_label = [np.flatnonzero(digits.y == d) for d in range(10)]
+    widths = {}
+    for share in (0.0, 1.0):
+        line = value_line(digits, by_label, np.random.default_rng(11), one_pen=share)
+        assert line is not None
+        strip, text = line
+        widths[share] = ndimage.distance_transform_edt(strip > 100)[strip > 100]
+        texts = widths.setdefault("text", text)
+        assert text == texts
+    assert np.std(widths[1.0]) < np.std(widths[0.0])  # one pen: strokes of one width

@@ -68,6 +68,9 @@ def _add_train_lines(verbs) -> None:
     lines.add_argument("--overwrite", action="store_true", help="train again into a folder with a finished model")
     lines.add_argument("--signs", action="store_true", default=None,
                        help="also the signs inside numbers (. , - / :): values with signs among the lines, 16 classes")
+    lines.add_argument("--one-pen", type=float, metavar="SHARE",
+                       help="this share of the training lines redrawn with one pen, digits and signs alike "
+                            "(default 0)")
     lines.set_defaults(func=cmd_train_lines)
 
 
@@ -135,7 +138,8 @@ def cmd_train_lines(args) -> int:
                             expected="another --out, or --overwrite to train it again")
     check_output_folder(out, args.overwrite, LINE_FILES, whole=False)
     settings = LineSettings(**{k: v for k, v in {"lines": args.lines, "epochs": args.epochs, "seed": args.seed,
-                                                  "lr": args.lr, "init": args.init, "signs": args.signs}.items()
+                                                  "lr": args.lr, "init": args.init, "signs": args.signs,
+                                                  "one_pen": args.one_pen}.items()
                                  if v is not None})
     if settings.init and not (Path(settings.init) / "line.safetensors").is_file():
         raise DigitrecError("no line model here", where=settings.init,

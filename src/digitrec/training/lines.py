@@ -36,6 +36,7 @@ from digitrec.core.errors import BlankImageError, DigitrecError, NoDigitError
 from digitrec.core.files import atomic_path, atomic_write_text
 from digitrec.core.version import __version__
 from digitrec.data.formats import Digits
+from digitrec.data.pages import repen
 from digitrec.data.signs import value_ink, value_text
 from digitrec.data.synthetic import number_ink, number_on_paper
 from digitrec.imaging.decode import open_image
@@ -76,9 +77,12 @@ class LineSettings:
     seed: int = 0
     init: str | None = None  # a line model's folder to start from (more epochs on new lines)
     signs: bool = False  # also the signs inside numbers (VALUE_SHARE of the lines values, 16 classes)
+    one_pen: float = 0.0  # of training lines, this share redrawn with one pen, digits and signs alike
 
     def __post_init__(self) -> None:
         check_seed(self.seed)
+        if not (isinstance(self.one_pen, int | float) and 0 <= self.one_pen <= 1):
+            raise DigitrecError(f"--one-pen {self.one_pen!r}", expected="a share of the lines, 0 to 1")
         if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and 0 < self.lr <= 1):
             raise DigitrecError(f"--lr {self.lr!r}", expected="a learning rate over 0, at most 1")
 
@@ -96,38 +100,54 @@ def _read_back(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
         return None
 
 
-def training_line(digits: Digits, rng: np.random.Generator, marks: float = 0.1) -> tuple[np.ndarray, str] | None:
+def _one_pen(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The line redrawn along its strokes with one round pen (a tenth to a sixth of the digit height): digits
+    and signs written with the same pen, as people write them. Without it, MNIST's digits keep their
+    scanner's strokes and the signs the renderer's, and a slash can be told from a 1 by its pen alone
+    (validation slash dates redrawn with one pen: 27 of 40 read right, against 34 as composed)."""
+    return repen(ink, max(1.5, digit_height(ink) * rng.uniform(0.09, 0.17)))
+
+
+def training_line(digits: Digits, rng: np.random.Generator, marks: float = 0.1,
+                  one_pen: float = 0.0) -> tuple[np.ndarray, str] | None:
     """One composed number, as a picture file and back through `read`'s path -> (strip, its digits). With
     `marks`, a dash, dot or comma between two digits now and then that the label leaves out (the digit
     validation lines every line model is measured on)."""
     length = int(rng.integers(1, 9))
     picks = rng.choice(len(digits), length, replace=False)
     ink = number_ink([digits.x[i] for i in picks], _gaps(rng), rng, size=(24, 96), slant=0.25, marks=marks)
+    if one_pen and rng.random() < one_pen:
+        ink = _one_pen(ink, rng)
     strip = _read_back(ink, rng)
     return None if strip is None else (strip, "".join(str(int(digits.y[i])) for i in picks))
 
 
-def value_line(digits: Digits, by_label: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, str] | None:
+def value_line(digits: Digits, by_label: list[np.ndarray], rng: np.random.Generator,
+               one_pen: float = 0.0) -> tuple[np.ndarray, str] | None:
     """One value with signs (`signs.value_text`), its digits drawn from `digits` -> (strip, its text)."""
     text = value_text(rng)
     items = [c if c not in "0123456789" else digits.x[rng.choice(by_label[int(c)])] for c in text]
-    strip = _read_back(value_ink(items, _gaps(rng), rng), rng)
+    ink = value_ink(items, _gaps(rng), rng)
+    if one_pen and rng.random() < one_pen:
+        ink = _one_pen(ink, rng)
+    strip = _read_back(ink, rng)
     return None if strip is None else (strip, text)
 
 
-def _make_values(args: tuple[Digits, int, int, str]) -> list[tuple[np.ndarray, str]]:
+def _make_values(args: tuple[Digits, int, int, str, float]) -> list[tuple[np.ndarray, str]]:
     """A chunk of lines of one kind: "mixed" (training: values and plain numbers), "values", "plain" (no
-    marks) or "digits" (the digit validation lines: marks the label leaves out)."""
-    digits, count, seed, kind = args
+    marks) or "digits" (the digit validation lines: marks the label leaves out); `one_pen` of them redrawn
+    with one pen."""
+    digits, count, seed, kind, one_pen = args
     rng = np.random.default_rng(seed)
     by_label = [np.flatnonzero(digits.y == d) for d in range(10)]
     made = []
     while len(made) < count:
         values = kind == "values" or (kind == "mixed" and rng.random() < VALUE_SHARE)
         if values:
-            line = value_line(digits, by_label, rng)
+            line = value_line(digits, by_label, rng, one_pen)
         else:
-            line = training_line(digits, rng, marks=0.1 if kind == "digits" else 0.0)
+            line = training_line(digits, rng, marks=0.1 if kind == "digits" else 0.0, one_pen=one_pen)
         if line is not None:
             made.append(line)
     return made
@@ -139,11 +159,12 @@ def strip_of(picture) -> np.ndarray:
 
 
 def make_lines(digits: Digits, count: int, seed: int, workers: int | None = None,
-               kind: str = "mixed") -> list[tuple[np.ndarray, str]]:
+               kind: str = "mixed", one_pen: float = 0.0) -> list[tuple[np.ndarray, str]]:
     """`count` lines of a kind (see `_make_values`) from `digits`, made in parallel; the same seed gives the
     same lines. The digit lines of a seed are the same lines as ever (every line model measured on them)."""
     chunk = 2_000
-    jobs = [(digits, min(chunk, count - start), seed * 1_000_003 + start, kind) for start in range(0, count, chunk)]
+    jobs = [(digits, min(chunk, count - start), seed * 1_000_003 + start, kind, one_pen)
+            for start in range(0, count, chunk)]
     with ProcessPoolExecutor(workers or hardware.available_cores()) as pool:
         return [line for part in pool.map(_make_values, jobs) for line in part]
 
@@ -288,7 +309,8 @@ def train_lines(train_set: Digits, val_set: Digits, out: Path, settings: LineSet
     sets = 3 if settings.signs else 1
     on_progress(f"making {settings.lines:,} training and {settings.val_lines:,} x {sets} validation lines")
     # Without signs: the digit lines every digits-only line model was trained on (marks left out of the label).
-    train_lines_ = make_lines(train_set, settings.lines, settings.seed, kind="mixed" if settings.signs else "digits")
+    train_lines_ = make_lines(train_set, settings.lines, settings.seed, kind="mixed" if settings.signs else "digits",
+                              one_pen=settings.one_pen)
     # The same validation lines for every run: comparable.
     val_digit_lines = make_lines(val_set, settings.val_lines, VAL_SEED, kind="digits")
     val_plain = make_lines(val_set, settings.val_lines, VAL_SEED + 1, kind="plain") if settings.signs else []
