@@ -292,6 +292,26 @@ def test_the_sign_reader_stands_only_where_it_reads_a_sign_surely():
         assert read_number(picture, predictor, pair, digits_only=True).text == alone
 
 
+def test_signs_that_make_no_value_leave_the_line_to_the_digits():
+    """A sign read surely stands only where it makes a value: a point before three digits is an amount
+    (`1.234`), before four it is no value people write (`1.2345`: a flagged 1 or a speck read as a sign), and
+    the digits' line model reads the line."""
+    from digitrec.inference.engine import load_predictor
+    from digitrec.reading.line import LineModel
+    from digitrec.reading.numbers import read_number
+
+    predictor = load_predictor()
+    digits = LineModel.of_run(predictor.path)
+    digits.signs = None
+    for text, want in (("1234", "1.234"), ("12345", None)):
+        picture, _ = _value_with_dot(text)
+        alone = read_number(picture, predictor, digits).text
+        pair = LineModel.of_run(predictor.path)
+        pair.signs = _SignReader(digits, 0.99)
+        assert read_number(picture, predictor, pair).text == (want or alone)
+        assert "." not in alone
+
+
 def test_a_run_has_a_sign_reader_only_with_lines_signs(tmp_path):
     """No lines/signs/: no sign reader. One that reads no signs (11 classes), or one without the line model it
     sits beside: one clear error naming it, not a run that reads every line twice or ignores it."""
@@ -334,6 +354,31 @@ def test_a_sign_reader_that_finds_nothing_leaves_the_line_to_the_digits():
     want = read_number(picture, predictor, pair).text
     pair.signs = _NoDigitsReader()
     assert read_number(picture, predictor, pair).text == want
+
+
+class _BrokenReader:
+    signs = None
+    path = "RUN/lines/signs/line.onnx"
+
+    def probabilities(self, strip: np.ndarray) -> np.ndarray:
+        raise DigitrecError("the line model cannot read a strip 96 pixels wide", where=self.path)
+
+
+def test_a_sign_reader_that_cannot_read_says_so():
+    """A sign reader that fails on every line (a model made for other strips) is no reason to read digits
+    alone without a word: the read fails in one line naming it."""
+    from digitrec.inference.engine import load_predictor
+    from digitrec.reading.line import LineModel
+    from digitrec.reading.numbers import read_number
+
+    predictor = load_predictor()
+    picture, _ = _value_with_dot("15")
+    pair = LineModel.of_run(predictor.path)
+    pair.signs = _BrokenReader()
+    with pytest.raises(DigitrecError, match="cannot read a strip") as failed:
+        read_number(picture, predictor, pair)
+    assert failed.value.where.endswith("signs/line.onnx")
+    assert read_number(picture, predictor, pair, digits_only=True).text == "15"  # digits alone: no sign reader
 
 
 def test_two_signs_read_side_by_side_are_one_the_surest():

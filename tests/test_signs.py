@@ -138,3 +138,17 @@ def test_a_sure_reading_is_kept_whatever_its_shape():
     far = _columns({"2": 1.0}, {}, {"4": 1.0}, {}, {"/": 0.985, "1": 0.012}, {}, {"/": 0.985, "1": 0.012}, {},
                    {"2": 1.0})  # in doubt, but a 1 is 82 times less likely than a slash: over 1 / ODD_SHAPE
     assert "".join(c.char for c in decode_value(far)) == "24//2"
+
+
+def test_columns_at_a_digits_edge_do_not_crowd_out_the_doubt_that_matters():
+    """Columns beside a digit, doubtful between it and the blank, read the same text either way: were they
+    among the MAX_DOUBTS tried, the slash read for a 1 would never be tried and `24//2/026` would stand."""
+    from digitrec.reading.values import MAX_DOUBTS, decode_value
+
+    soft = {"2": 0.55}
+    columns = [{"2": 1.0}, soft, {}, {"4": 1.0}, {"4": 0.55}, {}, {"/": 0.95, "1": 0.05}, {},
+               {"/": 0.97, "1": 0.03}, {}, {"2": 1.0}, {"2": 0.55}, {}, {"/": 1.0}, {}]
+    for digit in "2026":
+        columns += [{digit: 0.55}, {digit: 1.0}, {digit: 0.55}, {}]
+    assert sum(1 for c in columns if c and max(c.values()) == 0.55) > MAX_DOUBTS  # edges enough to crowd
+    assert "".join(c.char for c in decode_value(_columns(*columns))) == "24/12/2026"

@@ -25,10 +25,10 @@ def add_parser(verbs) -> None:
         "read", help="whole numbers: the digits of a line of writing, each with its box",
         description="Read one line of handwritten digits per picture (a meter, a date, a form field): the text, "
                     "its confidence, and per digit its confidence and box [x0, y0, x1, y1] in the picture's pixels. "
-                    "With a line model trained on signs (train-lines --signs), the signs written inside numbers "
-                    "(. , - / :, as in 12.50, -3, 24/12/2026, 14:05) are read where written, each with its "
-                    "confidence and box like a digit (--digits-only: digits alone; the bundled line model reads "
-                    "digits only); other marks are left out and counted as 'rejected'.")
+                    "The signs written inside numbers (. , - / :, as in 12.50, -3, 24/12/2026, 14:05) are read "
+                    "where written by the sign reader beside the line model (the bundled one, or a run's "
+                    "lines/signs/), each with its confidence and box like a digit (--digits-only: digits alone); "
+                    "other marks are left out and counted as 'rejected'.")
     read.add_argument("input", help="image or folder of images (recursive)")
     read.add_argument("--model", help="run folder (default: the bundled model)")
     read.add_argument("--json", action="store_true", help="a list of {file, text, confidence, digits, rejected}")

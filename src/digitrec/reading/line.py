@@ -200,6 +200,11 @@ class LineModel:
     def probabilities(self, strip: np.ndarray) -> np.ndarray:
         """uint8 [LINE_HEIGHT, W] -> probabilities [W / STRIDE, C] (C: 16 with signs, 11 for digits only)."""
         x = (strip.astype(np.float32) / 255)[None, None]
-        scores = self.session.run(None, {"strip": x})[0][0]
+        try:
+            scores = self.session.run(None, {"strip": x})[0][0]
+        except Exception as e:  # a model made for other strips (a fixed width, another height): onnxruntime's own
+            raise DigitrecError(f"the line model cannot read a strip {x.shape[3]} pixels wide "
+                                f"({e.__class__.__name__})", where=str(self.path),
+                                expected="a line.onnx from digitrec train-lines (any width)") from None
         exp = np.exp(scores - scores.max(axis=1, keepdims=True))
         return exp / exp.sum(axis=1, keepdims=True)

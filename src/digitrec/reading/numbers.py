@@ -23,12 +23,12 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.core.arrays import softmax
-from digitrec.core.errors import BlankImageError, DigitrecError, NoDigitError
+from digitrec.core.errors import BlankImageError, NoDigitError
 from digitrec.imaging.fit import ink_to_mnist, to_mnist
 from digitrec.imaging.ink import ink_map
 from digitrec.imaging.morphology import EIGHT_CONNECTED
 from digitrec.reading.line import BLANK, MARGIN, STRIDE, WORK_HEIGHT, LineDigit, LineInput, LineModel, decode, to_line
-from digitrec.reading.values import decode_value
+from digitrec.reading.values import decode_value, is_value
 
 # Where segmentation reads one digit at least this sure and the line model two, one of them less sure than
 # DOUBT_PAIR, the picture is one digit (read as `predict` reads it). Chosen on validation numbers and
@@ -65,11 +65,13 @@ ONE_DIGIT_WIDTH = 0.9
 #   candidate digit, each through `ink_to_mnist` and the network, at about 1 ms a candidate. Validation lines of
 #   8 digits have at most 22 pieces (2.75 a digit), so 128 leaves room for a 35-digit line and bounds a picture
 #   of noise at about 500 candidates, half a second, instead of 20,162 pieces, 80,000 candidates and 2.4 GB.
-# A sign reader's reading of a line stands only where it reads a sign this surely: the lowest threshold at which
-# plain numbers lose nothing. Validation, read with the shapes of values (`values.decode_value`), threshold
-# 0.5 / 0.6 / 0.7 / 0.9: of 4,600 plain numbers, 2 / 1 / 0 / 0 that the digits' line model reads right read
-# with a false point (`4.81`, at 0.61); 1,350 values with signs 96.3 / 96.2 / 96.1 / 95.4 % right (a time or
-# a date whose sign was read below the threshold loses it).
+# A sign reader's reading of a line stands only where it reads a sign this surely, the lowest threshold at which
+# plain numbers lose nothing, and where its text is a value's shape (`values.is_value`). Validation, read with
+# the shapes of values (`values.decode_value`), threshold 0.5 / 0.6 / 0.7 / 0.9: of 4,600 plain numbers, 2 / 1
+# / 0 / 0 that the digits' line model reads right read with a false point (`4.81`, at 0.61); 1,350 values with
+# signs 96.3 / 96.2 / 96.1 / 95.4 % right (a time or a date whose sign was read below the threshold loses
+# it). 600 plain numbers in the project's pen-drawn digits, whose 1s have a flag, at 0.7: 592 right, 8 with a
+# 1 read surely as a slash (`474/459`); 598 with the shape required, no value lost.
 SIGN_SURE = 0.7
 MIN_DIGIT_HEIGHT = 5
 MIN_INK_HEIGHT = 3
@@ -122,9 +124,10 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
     at once and was trained on touching and overlapping digits (`_with_line_model`). Without a line model,
     segmentation alone (digits only). When the line model has a sign reader beside it (`line_model.signs`,
     trained with the signs inside numbers) and signs are wanted, the sign reader's reading stands where it
-    reads a sign at SIGN_SURE or more; elsewhere the digits' own line model reads the line, so a number
-    written without signs reads as it does without a sign reader unless a sign is read in it that surely
-    (none of 600 validation numbers). The ink map and segmentation are made once for both."""
+    reads a sign at SIGN_SURE or more and makes a value's shape; elsewhere the digits' own line model reads
+    the line, so a number written without signs reads as it does without a sign reader unless a sign is read
+    in it that surely, making a value (none of 4,600 validation numbers). The ink map and segmentation are
+    made once for both."""
     _check_shape(picture)
     try:
         ink, scale = ink_map(picture, WORK_HEIGHT)
@@ -143,11 +146,11 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
     if signs is not None and not digits_only:
         try:
             reading = _with_line_model(picture, predictor, signs, False, ink, atoms, height, copy.deepcopy(segmented))
-        except DigitrecError:
-            reading = None  # the digits' line model reads it, or says why it cannot
-        if reading is not None and not any(isinstance(d.digit, str) and d.confidence >= SIGN_SURE
-                                           for d in reading.digits):
-            reading = None
+        except (NoDigitError, BlankImageError):
+            reading = None  # the digits' line model reads it, or says why it cannot (a broken model: raised)
+        if reading is not None and not (is_value(reading.text) and any(
+                isinstance(d.digit, str) and d.confidence >= SIGN_SURE for d in reading.digits)):
+            reading = None  # no sign read surely, or signs that make no value (`474/459`: a flagged 1 read as /)
     if reading is None:
         reading = _with_line_model(picture, predictor, line_model, digits_only, ink, atoms, height, segmented)
     if reading is None:
@@ -164,8 +167,9 @@ def _with_line_model(picture: Image.Image | np.ndarray, predictor, line_model: L
     one digit, the picture is read as `predict` reads it (so the two agree on single digits); where both
     readers agree, segmentation's reading stands, with its exact boxes; where they disagree, the line
     model's, which is right far more often on validation lines (MODEL_CARD.md), each digit boxed by the ink
-    under the columns it was read from. The digits are chosen as the line model reads them with its signs
-    taken for paper (as a digits-only model reads); then the signs it reads go in between (`_with_signs`)."""
+    under the columns it was read from. A digits-only model's digits are its best path; a sign reader's digits
+    and signs come from one reading weighed by the shapes of values (`values.decode_value`), the signs then put
+    between the digits (`_with_signs`)."""
     if line_model is None:
         return reading
     line = to_line(ink, height)
@@ -307,7 +311,7 @@ def _from_line(ink: np.ndarray, line: LineInput, line_digits: list[LineDigit], a
 def _with_signs(ink: np.ndarray, line: LineInput, line_digits: list[LineDigit], signs: list[LineDigit],
                 atoms: list[_Atom], height: float, reading: Reading) -> Reading:
     """The digits read, with the line model's signs between them: each sign goes after as many digits as the
-    line model read before it (in its digits-only reading: where its columns lie among the digits'), boxed
+    line model read before it (where its columns lie among the digits' it read with them), boxed
     by the pieces of ink under its columns that no digit holds (a colon's two dots: the two nearest)."""
     digit_frames = [(d.first_frame + d.last_frame) / 2 for d in line_digits]
     if len(digit_frames) != len(reading.digits):  # the digits chosen are not the line model's: place by x

@@ -580,20 +580,21 @@ def _after_print(words: list[list[_Piece]], printed: list[bool]) -> list[bool]:
     """A short word that goes on a printed word's line is printed too: a word of at most two pieces, no
     taller than the print (PRINT_SIZE), standing on its baseline (PRINT_BASELINE) at most PRINT_GAP of its
     height after it or before it (a table's `Team A`, whose lone capital the classifier takes for a 4)."""
-    boxes = [(min(p.x0 for p in w), min(p.y0 for p in w), max(p.x1 for p in w), max(p.y1 for p in w)) for w in words]
     out = list(printed)
-    for n, (word, box) in enumerate(zip(words, boxes, strict=True)):
+    if not any(printed) or all(printed):
+        return out
+    boxes = np.array([_box(w) for w in words], np.int64).reshape(-1, 4)
+    region = np.array([w[0].region for w in words])
+    prints = np.flatnonzero(printed)  # each short word against the printed words only: bounded by words x prints
+    tall = boxes[prints, 3] - boxes[prints, 1]
+    for n, word in enumerate(words):
         if printed[n] or len(word) > 2:
             continue
-        for m, other in enumerate(boxes):
-            if not printed[m] or words[m][0].region != word[0].region:
-                continue
-            tall = other[3] - other[1]
-            gap = max(box[0] - other[2], other[0] - box[2])
-            if (0 <= gap <= PRINT_GAP * tall and abs(box[3] - other[3]) <= PRINT_BASELINE * tall
-                    and box[3] - box[1] <= PRINT_SIZE * tall):
-                out[n] = True
-                break
+        box = boxes[n]
+        gap = np.maximum(box[0] - boxes[prints, 2], boxes[prints, 0] - box[2])
+        out[n] = bool(((region[prints] == region[n]) & (gap >= 0) & (gap <= PRINT_GAP * tall)
+                       & (np.abs(box[3] - boxes[prints, 3]) <= PRINT_BASELINE * tall)
+                       & (box[3] - box[1] <= PRINT_SIZE * tall)).any())
     return out
 
 
@@ -688,7 +689,8 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
         crop, left, top = _field_picture(layout, pieces)
         # A row of digit boxes holds one digit a box and no sign: read as digits (the sign reader takes a
         # boxed 1 for a slash: validation box pages, fields right 83.0 % digits only, 81.2 % with signs).
-        boxes = digits_only or any(p.region == CELL or p.comb for p in pieces)
+        boxed = sum(p.region == CELL or p.comb for p in pieces)
+        boxes = digits_only or (boxed >= 2 and 2 * boxed > len(pieces))  # a row: most of its pieces in boxes
         try:
             reading = read_number(crop, predictor, line_model, boxes)
         except DigitrecError:

@@ -5,7 +5,8 @@ that a sign stands between digits. Where its columns are in doubt (a slanted 1 b
 flag touches a minus), the reading that has a value's shape is taken over a slightly likelier one that has
 none, as check readers weigh an amount's grammar: the few most doubtful columns are tried with their second
 class, each reading's column probabilities multiplied by its shape's prior (1 for a value's shape,
-ODD_SHAPE for any other), and the best kept. A reading with no doubtful column is the best path itself.
+ODD_SHAPE for any other), and the best kept (a column whose second class reads the same text, at a digit's
+edge, is not tried). A reading with no doubtful column is the best path itself.
 
 A value's shape (VALUE_SHAPES): a plain number; an amount (a minus before it, thousands grouped by `,` or `.`,
 up to three decimals after `.` or `,`, no leading zero but in `0.5`); a date (day, month and year by `.`
@@ -52,7 +53,9 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
     order = np.argsort(-probabilities, axis=1)
     top = probabilities[np.arange(len(best)), best]
     second = probabilities[np.arange(len(best)), order[:, 1]]
-    doubtful = [int(t) for t in np.flatnonzero((top < DOUBT) & (second >= SECOND_AT_LEAST))]
+    blank = probabilities.shape[1] - 1
+    doubtful = [int(t) for t in np.flatnonzero((top < DOUBT) & (second >= SECOND_AT_LEAST))
+                if _changes_text(best, t, int(order[t, 1]), blank)]
     doubtful = sorted(doubtful, key=lambda t: second[t] / top[t], reverse=True)[:MAX_DOUBTS]
     cost = {t: math.log(top[t] / second[t]) for t in doubtful}  # log-probability lost taking the second
     chosen, chosen_score = best, -math.inf
@@ -62,11 +65,21 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
         for t, pick in zip(doubtful, picks, strict=True):
             if pick:
                 path[t], score = order[t, 1], score - cost[t]
-        if not is_value("".join(CHARS[c] for c in _classes(path, probabilities.shape[1] - 1))):
+        if not is_value("".join(CHARS[c] for c in _classes(path, blank))):
             score += math.log(ODD_SHAPE)
         if score > chosen_score:
             chosen, chosen_score = path, score
     return collapse(probabilities, chosen)
+
+
+def _changes_text(path: np.ndarray, t: int, other: int, blank: int) -> bool:
+    """Whether reading column t as `other` changes what the path reads. Only t changes, so the text changes
+    exactly where its neighbourhood (t-1 to t+1) reads differently: a column at a digit's edge, taken for the
+    blank or for the digit beside it, changes nothing and is not worth one of the MAX_DOUBTS tries."""
+    window = path[max(0, t - 1) : t + 2].copy()
+    before = _classes(window, blank)
+    window[min(t, 1)] = other
+    return _classes(window, blank) != before
 
 
 def _classes(path: np.ndarray, blank: int) -> list[int]:
