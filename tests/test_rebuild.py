@@ -26,7 +26,36 @@ def test_each_stage_needs_only_stages_listed_before_it(rebuild):
     for stage in rebuild.STAGES:
         assert set(stage.needs) <= seen, stage.name
         seen.add(stage.name)
-    assert {"render-t0", "vgg-t0", "ftbox30", "bundle", "lines-a", "lines", "bundle-lines"} <= seen
+    assert {"render-t0", "vgg-t0", "ftbox30", "bundle", "lines-a", "lines", "bundle-lines", "lines-signs-5",
+            "bundle-signs"} <= seen
+
+
+def test_the_sign_readers_stage_is_the_shipped_one_and_its_bundle_is_seen_done(rebuild, tmp_path):
+    """The shipped sign reader records the last lines-signs stage's command; bundling a finished sign run
+    into OUT/bundled/lines/signs makes bundle-signs done (its line.onnx's SHA-256 recorded)."""
+    import hashlib
+
+    from digitrec.inference.runs import BUNDLED_DIR
+
+    shipped = json.loads((BUNDLED_DIR / "lines" / "signs" / "config.json").read_text())
+    assert shipped["trained_by"] == rebuild.described(rebuild.BY_NAME["lines-signs-5"], Path("runs/rebuild"))
+    onnx = (BUNDLED_DIR / "lines" / "signs" / "line.onnx").read_bytes()
+    assert shipped["line_onnx_sha256"] == hashlib.sha256(onnx).hexdigest()
+    out, stage = tmp_path / "rebuild", rebuild.BY_NAME["bundle-signs"]
+    run = out / "lines-signs-5"
+    run.mkdir(parents=True)
+    (run / "line.onnx").write_bytes(b"weights")
+    (run / "metrics.csv").write_text("epoch\n1\n")
+    (run / "config.json").write_text(json.dumps({"kind": "line-reader", "settings": {"init": None},
+                                                 "val_string_accuracy": 0.96}))
+    assert rebuild.state(stage, out) == "new"
+    words = rebuild.command(stage, out, "MNIST")
+    assert words[2:4] == ["lines", str(run)] and "--signs" in words
+    import subprocess
+
+    subprocess.run(words, check=True, capture_output=True)
+    assert (out / "bundled" / "lines" / "signs" / "line.onnx").read_bytes() == b"weights"
+    assert rebuild.state(stage, out) == "done"
 
 
 def test_the_bundled_recipe_is_the_one_the_shipped_config_records(rebuild):
