@@ -400,3 +400,26 @@ def test_a_dot_too_small_for_a_piece_joins_the_field_it_stands_in():
     joined = _with_marks(digits, [point, above, beyond, below], 30.0)
     assert [p.label for p in joined] == [1, 2, 4, 3]
     assert _with_marks(digits, [], 30.0) is digits
+
+
+class _FailingLineModel:
+    """A line model whose every read fails as onnxruntime's do for a model made for other strips."""
+
+    signs = None
+    path = "RUN/lines/line.onnx"
+
+    def probabilities(self, strip: np.ndarray) -> np.ndarray:
+        raise DigitrecError("the line model cannot read a strip 96 pixels wide", where=self.path)
+
+
+def test_a_line_model_that_fails_fails_the_page_not_its_fields(model, table_page):
+    """A field with no digits is no field; a line model that cannot read is no reason to answer an empty
+    page: the read fails in one line naming the model."""
+    from digitrec.imaging.decode import open_image
+
+    path, page = table_page
+    picture = open_image(path.read_bytes())
+    assert len(read_page(picture, model, model.line_model).fields) == len(page.fields)
+    with pytest.raises(DigitrecError, match="cannot read a strip") as failed:
+        read_page(picture, model, _FailingLineModel())
+    assert failed.value.where == "RUN/lines/line.onnx"

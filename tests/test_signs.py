@@ -152,3 +152,15 @@ def test_columns_at_a_digits_edge_do_not_crowd_out_the_doubt_that_matters():
         columns += [{digit: 0.55}, {digit: 1.0}, {digit: 0.55}, {}]
     assert sum(1 for c in columns if c and max(c.values()) == 0.55) > MAX_DOUBTS  # edges enough to crowd
     assert "".join(c.char for c in decode_value(_columns(*columns))) == "24/12/2026"
+
+
+def test_a_point_over_two_columns_can_still_go_back_to_paper():
+    """A speck read as a point in two columns (0.6 each, blank 0.4): blanking either column alone reads the
+    same text, both together remove the point; `1.2345` (no value: four decimals) reads `12345`."""
+    from digitrec.reading.values import decode_value
+
+    columns = [{"1": 1.0}, {}, {".": 0.6}, {".": 0.6}, {}]
+    for digit in "2345":
+        columns += [{digit: 1.0}, {}]
+    assert "".join(c.char for c in decode(_columns(*columns))) == "1.2345"
+    assert "".join(c.char for c in decode_value(_columns(*columns))) == "12345"

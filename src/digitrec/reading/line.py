@@ -190,12 +190,20 @@ class LineModel:
                                     expected=f"{path} as well (digitrec train-lines --out RUN/lines)")
             return None
         model = cls(path, threads)
+        model.classes()
         if signs.is_file():
             model.signs = cls(signs, threads)
-            if model.signs.probabilities(np.zeros((LINE_HEIGHT, 4 * LINE_HEIGHT), np.uint8)).shape[1] != LINE_CLASSES:
+            if model.signs.classes() != LINE_CLASSES:
                 raise DigitrecError("this line model reads no signs", where=str(signs),
                                     expected="a sign reader from digitrec train-lines --signs")
         return model
+
+    def classes(self) -> int:
+        """Its classes, read off two blank strips of different widths: a model that cannot read a strip of
+        any width (exported for one) fails here, when it is loaded, not on the first picture."""
+        counts = {self.probabilities(np.zeros((LINE_HEIGHT, width), np.uint8)).shape[1]
+                  for width in (4 * LINE_HEIGHT, 6 * LINE_HEIGHT + 3 * STRIDE)}
+        return counts.pop()
 
     def probabilities(self, strip: np.ndarray) -> np.ndarray:
         """uint8 [LINE_HEIGHT, W] -> probabilities [W / STRIDE, C] (C: 16 with signs, 11 for digits only)."""
@@ -204,7 +212,7 @@ class LineModel:
             scores = self.session.run(None, {"strip": x})[0][0]
         except Exception as e:  # a model made for other strips (a fixed width, another height): onnxruntime's own
             raise DigitrecError(f"the line model cannot read a strip {x.shape[3]} pixels wide "
-                                f"({e.__class__.__name__})", where=str(self.path),
+                                f"({e.__class__.__name__}: {str(e)[:100]})", where=str(self.path),
                                 expected="a line.onnx from digitrec train-lines (any width)") from None
         exp = np.exp(scores - scores.max(axis=1, keepdims=True))
         return exp / exp.sum(axis=1, keepdims=True)

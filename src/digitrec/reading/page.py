@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from digitrec.core.errors import DigitrecError, NoDigitError, TooLargeError
+from digitrec.core.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
 from digitrec.imaging.decode import DRAFTED
 from digitrec.imaging.morphology import EIGHT_CONNECTED, closing, max_filter
 from digitrec.reading.line import LineModel
@@ -53,6 +53,7 @@ GROUP_ROWS = 64  # pieces set against all the others at a time when grouping: 64
 # A field read less surely than this is no field: most such are printed words taken for writing (validation
 # table pages with an invented field: 13.3 % with this floor, 20.0 % without; no field right is lost).
 LEAST_CONFIDENCE = 0.3
+NOT_A_NUMBER = (NoDigitError, BlankImageError, TooLargeError)  # what a field's ink may be; a model's failure is no such
 MIN_INK = 24.0  # grey levels: ink weaker than this (and than 8 grain deviations) is a blank page
 # Grouping, in shares of the page's writing height: glyphs of one word at most WORD_GAP apart (at 0.45 a label
 # and the value beside it join into one word: validation fields right at 0.3 and at 0.45, list 82.7 and 78.8 %,
@@ -683,7 +684,7 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
         try:  # as `read` reads it (ruled paper included)
             page.fields.append(_as_field(read_number(picture, predictor, line_model, digits_only), 0, 0, 1.0))
             return page
-        except DigitrecError:
+        except NOT_A_NUMBER:
             pass
     for pieces in groups:
         crop, left, top = _field_picture(layout, pieces)
@@ -693,8 +694,8 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
         boxes = digits_only or (boxed >= 2 and 2 * boxed > len(pieces))  # a row: most of its pieces in boxes
         try:
             reading = read_number(crop, predictor, line_model, boxes)
-        except DigitrecError:
-            continue  # no digits there (a scribble, a blot): no field
+        except NOT_A_NUMBER:
+            continue  # no digits there (a scribble, a blot): no field; a model that fails is raised
         if reading.confidence < LEAST_CONFIDENCE:
             continue  # a printed word taken for writing, read as digits no one wrote
         page.fields.append(_as_field(reading, left, top, scale))

@@ -5,8 +5,8 @@ that a sign stands between digits. Where its columns are in doubt (a slanted 1 b
 flag touches a minus), the reading that has a value's shape is taken over a slightly likelier one that has
 none, as check readers weigh an amount's grammar: the few most doubtful columns are tried with their second
 class, each reading's column probabilities multiplied by its shape's prior (1 for a value's shape,
-ODD_SHAPE for any other), and the best kept (a column whose second class reads the same text, at a digit's
-edge, is not tried). A reading with no doubtful column is the best path itself.
+ODD_SHAPE for any other), and the best kept (a column whose second class reads the same text, alone and with
+its doubtful neighbour, at a digit's edge, is not tried). A reading with no doubtful column is the best path itself.
 
 A value's shape (VALUE_SHAPES): a plain number; an amount (a minus before it, thousands grouped by `,` or `.`,
 up to three decimals after `.` or `,`, no leading zero but in `0.5`); a date (day, month and year by `.`
@@ -54,8 +54,10 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
     top = probabilities[np.arange(len(best)), best]
     second = probabilities[np.arange(len(best)), order[:, 1]]
     blank = probabilities.shape[1] - 1
-    doubtful = [int(t) for t in np.flatnonzero((top < DOUBT) & (second >= SECOND_AT_LEAST))
-                if _changes_text(best, t, int(order[t, 1]), blank)]
+    doubtful = [int(t) for t in np.flatnonzero((top < DOUBT) & (second >= SECOND_AT_LEAST))]
+    seconds = {t: int(order[t, 1]) for t in doubtful}
+    doubtful = [t for t in doubtful if _changes_text(best, [t], seconds, blank)
+                or any(n in seconds and _changes_text(best, sorted([t, n]), seconds, blank) for n in (t - 1, t + 1))]
     doubtful = sorted(doubtful, key=lambda t: second[t] / top[t], reverse=True)[:MAX_DOUBTS]
     cost = {t: math.log(top[t] / second[t]) for t in doubtful}  # log-probability lost taking the second
     chosen, chosen_score = best, -math.inf
@@ -72,13 +74,16 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
     return collapse(probabilities, chosen)
 
 
-def _changes_text(path: np.ndarray, t: int, other: int, blank: int) -> bool:
-    """Whether reading column t as `other` changes what the path reads. Only t changes, so the text changes
-    exactly where its neighbourhood (t-1 to t+1) reads differently: a column at a digit's edge, taken for the
-    blank or for the digit beside it, changes nothing and is not worth one of the MAX_DOUBTS tries."""
-    window = path[max(0, t - 1) : t + 2].copy()
+def _changes_text(path: np.ndarray, columns: list[int], seconds: dict[int, int], blank: int) -> bool:
+    """Whether reading these neighbouring columns as their second classes changes what the path reads. Only
+    they change, so the text changes exactly where their neighbourhood reads differently. A column at a
+    digit's edge, taken for the blank or for the digit beside it, changes nothing and is not worth one of the
+    MAX_DOUBTS tries, unless with its doubtful neighbour it does (a point over two columns)."""
+    start = max(0, columns[0] - 1)
+    window = path[start : columns[-1] + 2].copy()
     before = _classes(window, blank)
-    window[min(t, 1)] = other
+    for t in columns:
+        window[t - start] = seconds[t]
     return _classes(window, blank) != before
 
 
