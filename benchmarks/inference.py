@@ -67,17 +67,17 @@ def main() -> int:
         onnx_engine = OnnxPredictor(run_copy)
         options = ort.SessionOptions()
         options.intra_op_num_threads = hardware.thread_count()  # as the onnx engine does
-        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        runtime = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
         def bare_onnx(images: np.ndarray) -> np.ndarray:
             x = images.reshape(-1, 1, 28, 28).astype(np.float32) / 255
-            return session.run(None, {"image": x})[0]
+            return runtime.run(None, {"image": x})[0]
 
         hardware.configure_threads()
         batched = {
             "digitrec, PyTorch engine (Predictor)": throughput(predictor.probabilities, test.x),
             "digitrec, onnx engine (OnnxPredictor)": throughput(onnx_engine.probabilities, test.x),
-            "onnxruntime session alone": throughput(bare_onnx, test.x),
+            "onnxruntime alone": throughput(bare_onnx, test.x),
         }
         torch.set_num_threads(1)  # one image: threads cost more than they give (as the server does)
         single_torch = p50_single_ms(predictor.probabilities, test.x)

@@ -12,7 +12,7 @@ from digitrec.inference.runs import ENSEMBLE, RunConfig
 from digitrec.models import architectures
 
 
-def _session(path):
+def _runtime(path):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
@@ -21,7 +21,7 @@ def test_bundled_model_in_onnxruntime_matches_pytorch(tmp_path, mnist):
     path = export_onnx(predictor, tmp_path / "model.onnx")
     test = mnist["test"]
     x = test.x.reshape(-1, 1, 28, 28).astype(np.float32) / 255
-    onnx_logits = np.concatenate([_session(path).run(None, {"image": x[i : i + 2500]})[0]
+    onnx_logits = np.concatenate([_runtime(path).run(None, {"image": x[i : i + 2500]})[0]
                                   for i in range(0, len(x), 2500)])
     torch_probs = predictor.probabilities(test.x)
     # The exported graph gives logits; the run's fitted temperature turns them into its probabilities.
@@ -34,7 +34,7 @@ def test_bundled_model_in_onnxruntime_matches_pytorch(tmp_path, mnist):
     assert json.loads(meta["test_accuracy"]) >= 0.995
     assert float(meta["temperature"]) == predictor.config.temperature
     assert "28" in meta["preprocessing"] and meta["digitrec_version"]
-    inputs = _session(path).get_inputs()[0]
+    inputs = _runtime(path).get_inputs()[0]
     assert inputs.name == "image" and inputs.shape[1:] == [1, 28, 28] and isinstance(inputs.shape[0], str)
 
 
@@ -47,7 +47,7 @@ def test_every_architecture_exports(tmp_path, arch):
     x = np.random.default_rng(0).random((7, 1, 28, 28), dtype=np.float32)
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
-    got = _session(path).run(None, {"image": x})[0]
+    got = _runtime(path).run(None, {"image": x})[0]
     assert got.shape == (7, 10)
     assert np.allclose(got, expected, atol=1e-4)
 
@@ -58,7 +58,7 @@ def test_ensemble_exports(tmp_path):
     path = export_onnx(Predictor(model, RunConfig(name="ens", arch=ENSEMBLE), tmp_path), tmp_path / "ens.onnx")
     x = np.random.default_rng(1).random((3, 1, 28, 28), dtype=np.float32)
     with torch.no_grad():
-        assert np.allclose(_session(path).run(None, {"image": x})[0], model(torch.from_numpy(x)).numpy(), atol=1e-4)
+        assert np.allclose(_runtime(path).run(None, {"image": x})[0], model(torch.from_numpy(x)).numpy(), atol=1e-4)
 
 
 def test_an_onnx_file_whose_input_was_renamed_is_one_clear_error(tmp_path, capsys):

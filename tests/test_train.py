@@ -340,8 +340,8 @@ def test_a_run_with_test_time_shifts_saves_loads_and_exports_them(tmp_path, digi
         probabilities = model(to_input(unseen.x)).exp()
     assert torch.allclose(probabilities.sum(1), torch.ones(500), atol=1e-5)
     path = export_onnx(Predictor.load(tmp_path / "run"), tmp_path / "run.onnx")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {"image": to_input(unseen.x).numpy()})[0]
+    runtime = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = runtime.run(None, {"image": to_input(unseen.x).numpy()})[0]
     assert np.allclose(np.exp(got), probabilities.numpy(), atol=1e-4)
     # An ensemble keeps each member's own way of reading.
     train_run(_quick("mlp", epochs=1), digits_dir, tmp_path / "plain")

@@ -202,15 +202,15 @@ class OnnxPredictor(Engine):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or thread_count()
         try:
-            self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+            self.runtime = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for unreadable models
             raise DigitrecError(f"unreadable ONNX model ({e.__class__.__name__})", where=str(onnx_path)) from None
-        names = [i.name for i in self.session.get_inputs()]
-        if names != [INPUT_NAME] or list(self.session.get_inputs()[0].shape[1:]) != [1, IMAGE_SIZE, IMAGE_SIZE]:
-            raise DigitrecError(f"model.onnx takes {names} {[i.shape for i in self.session.get_inputs()]}",
+        names = [i.name for i in self.runtime.get_inputs()]
+        if names != [INPUT_NAME] or list(self.runtime.get_inputs()[0].shape[1:]) != [1, IMAGE_SIZE, IMAGE_SIZE]:
+            raise DigitrecError(f"model.onnx takes {names} {[i.shape for i in self.runtime.get_inputs()]}",
                                 where=str(onnx_path),
                                 expected=f"one input '{INPUT_NAME}' of [N, 1, 28, 28] (digitrec export)")
-        recorded = self.session.get_modelmeta().custom_metadata_map.get("weights_sha256")
+        recorded = self.runtime.get_modelmeta().custom_metadata_map.get("weights_sha256")
         if recorded != runs.weights_sha256(self.path):
             raise DigitrecError("model.onnx was exported from other weights than model.safetensors",
                                 where=str(onnx_path),
@@ -218,7 +218,7 @@ class OnnxPredictor(Engine):
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """uint8 [N, 28, 28] -> the network's raw scores [N, 10], before the temperature."""
-        logits = self.session.run(None, {INPUT_NAME: to_float(images)})[0]
+        logits = self.runtime.run(None, {INPUT_NAME: to_float(images)})[0]
         if not np.isfinite(logits).all():  # exported from weights that diverged
             raise DigitrecError("the model answers NaN or infinity", where=str(self.path / ONNX_FILE),
                                 expected="a model exported from finite weights")

@@ -170,10 +170,10 @@ class LineModel:
         options.intra_op_num_threads = threads
         self.path = Path(path)
         try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self.runtime = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for unreadable models
             raise DigitrecError(f"unreadable line model ({e.__class__.__name__})", where=str(self.path)) from None
-        if [i.name for i in self.session.get_inputs()] != ["strip"]:
+        if [i.name for i in self.runtime.get_inputs()] != ["strip"]:
             raise DigitrecError("line model's input is not 'strip'", where=str(self.path),
                                 expected="a line.onnx from digitrec train-lines")
         self.signs: LineModel | None = None  # the run's sign reader beside this one (`read_number`)
@@ -209,7 +209,7 @@ class LineModel:
         """uint8 [LINE_HEIGHT, W] -> probabilities [W / STRIDE, C] (C: 16 with signs, 11 for digits only)."""
         x = (strip.astype(np.float32) / 255)[None, None]
         try:
-            scores = self.session.run(None, {"strip": x})[0][0]
+            scores = self.runtime.run(None, {"strip": x})[0][0]
         except Exception as e:  # a model made for other strips (a fixed width, another height): onnxruntime's own
             raise DigitrecError(f"the line model cannot read a strip {x.shape[3]} pixels wide "
                                 f"({e.__class__.__name__}: {str(e)[:100]})", where=str(self.path),
