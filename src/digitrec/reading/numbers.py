@@ -14,7 +14,6 @@ line model read it, boxed by the ink under its columns.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -145,7 +144,7 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
     signs = getattr(line_model, "signs", None)
     if signs is not None and not digits_only:
         try:
-            reading = _with_line_model(picture, predictor, signs, False, ink, atoms, height, copy.deepcopy(segmented))
+            reading = _with_line_model(picture, predictor, signs, False, ink, atoms, height, segmented)
         except (NoDigitError, BlankImageError):
             reading = None  # the digits' line model reads it, or says why it cannot (a broken model: raised)
         if reading is not None and not (is_value(reading.text) and any(
