@@ -53,7 +53,8 @@ GROUP_ROWS = 64  # pieces set against all the others at a time when grouping: 64
 # A field read less surely than this is no field: most such are printed words taken for writing (validation
 # table pages with an invented field: 13.3 % with this floor, 20.0 % without; no field right is lost).
 LEAST_CONFIDENCE = 0.3
-NOT_A_NUMBER = (NoDigitError, BlankImageError, TooLargeError)  # what a field's ink may be; a model's failure is no such
+# What a field's ink may turn out to be (no field); a model that fails is no such and fails the page.
+NOT_A_NUMBER = (NoDigitError, BlankImageError, TooLargeError)
 MIN_INK = 24.0  # grey levels: ink weaker than this (and than 8 grain deviations) is a blank page
 # Grouping, in shares of the page's writing height: glyphs of one word at most WORD_GAP apart (at 0.45 a label
 # and the value beside it join into one word: validation fields right at 0.3 and at 0.45, list 82.7 and 78.8 %,
@@ -154,6 +155,11 @@ class _Piece:
     @property
     def height(self) -> int:
         return self.y1 - self.y0
+
+    @property
+    def boxed(self) -> bool:
+        """Written in one box of a row of digit boxes: a closed box (CELL) or a comb's."""
+        return self.region == CELL or self.comb
 
 
 @dataclass
@@ -493,7 +499,7 @@ def _groups(pieces: list[_Piece], gap: float, least_gap: float = 0.0, cells: boo
     if not pieces:
         return []
     x0, y0, x1, y1, region = (np.array([getattr(p, k) for p in pieces]) for k in ("x0", "y0", "x1", "y1", "region"))
-    boxed = (region == CELL) | np.array([p.comb for p in pieces])
+    boxed = np.array([p.boxed for p in pieces])
     h = y1 - y0
     near = []
     for start in range(0, len(pieces), GROUP_ROWS):  # GROUP_ROWS pieces against all at a time: bounded memory
@@ -690,7 +696,7 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
         crop, left, top = _field_picture(layout, pieces)
         # A row of digit boxes holds one digit a box and no sign: read as digits (the sign reader takes a
         # boxed 1 for a slash: validation box pages, fields right 83.0 % digits only, 81.2 % with signs).
-        boxed = sum(p.region == CELL or p.comb for p in pieces)
+        boxed = sum(p.boxed for p in pieces)
         boxes = digits_only or (boxed >= 2 and 2 * boxed > len(pieces))  # a row: most of its pieces in boxes
         try:
             reading = read_number(crop, predictor, line_model, boxes)
@@ -706,7 +712,7 @@ def _one_line(layout: _Layout, groups: list[list[_Piece]]) -> bool:
     """A picture of one line of writing (or one digit, boxed or not), not a page: one field, not a row of digit
     boxes (a piece or two at most in boxes), and what was taken for print beside it (a stroke of a digit, a
     speck) holds less ink than the field."""
-    if len(groups) != 1 or (len(groups[0]) > 2 and any(p.region == CELL or p.comb for p in groups[0])):
+    if len(groups) != 1 or (len(groups[0]) > 2 and any(p.boxed for p in groups[0])):
         return False
     kept = sum(p.area for p in groups[0])
     return sum(p.area for p in layout.pieces) - kept < kept
