@@ -423,3 +423,85 @@ def test_a_line_model_that_fails_fails_the_page_not_its_fields(model, table_page
     with pytest.raises(DigitrecError, match="cannot read a strip") as failed:
         read_page(picture, model, _FailingLineModel())
     assert failed.value.where == "RUN/lines/line.onnx"
+
+
+def test_a_sparse_page_on_paper_with_light_specks_is_read_dark_on_light(model, hand):
+    """A form of two short fields holds less than half a percent of ink; paper with a little glare (light
+    specks) then outweighs it in the page's extreme levels. The ink is the tail that reaches farthest from
+    the paper, so the page is read as dark ink on light paper, not as a blank negative."""
+    sheet = _paper(1200, 1500).astype(np.float32)
+    rng = np.random.default_rng(1)
+    glare = rng.random(sheet.shape) < 0.008
+    sheet[glare] = 252
+    for n, text in enumerate(["4071", "2598"]):
+        x = 300
+        for char in text:
+            glyph = hand.glyph(char, 60, 4.0, rng)
+            h, w = glyph.shape
+            y = 300 + 200 * n + 60 - h
+            sheet[y : y + h, x : x + w] = np.minimum(sheet[y : y + h, x : x + w], 235 - 215 * glyph)
+            x += w + 12
+    picture = sheet.astype(np.uint8)
+    assert (picture < 128).mean() < 0.005
+    fields = read_page(Image.fromarray(picture), model, model.line_model).fields
+    assert [_digits(f.text) for f in fields] == ["4071", "2598"]
+
+
+def test_a_box_page_turned_4_degrees_reads_as_level(model, hand):
+    """A photo of a form is often turned past the 2 degrees at which a rule still runs along rows; turned
+    level first, its rows of boxes lose their walls as a level page's do (no wall read as a 1), and each
+    field's box is given in the picture's own pixels, around the digits where they stand there."""
+    page = pages.render_page("boxes", hand, 3, look="scanned", dpi=150)
+    payload, _ = page.encode()
+    level = Image.open(io.BytesIO(payload)).convert("L")
+    want = [_digits(f["text"]) for f in page.truth("p")["fields"]]
+    assert [_digits(f.text) for f in read_page(level, model, model.line_model).fields] == want
+    turned = level.rotate(4, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=235)
+    fields = read_page(turned, model, model.line_model).fields
+    assert [_digits(f.text) for f in fields] == want
+    ink = np.asarray(turned) < 128
+    for f in fields:
+        x0, y0, x1, y1 = f.box
+        assert 0 <= x0 < x1 <= turned.width and 0 <= y0 < y1 <= turned.height
+        assert ink[y0:y1, x0:x1].mean() > 0.02  # the box holds the field's writing, not paper beside it
+
+
+def test_the_turn_is_measured_on_writing_and_rules_not_a_desks_edge():
+    """A desk's dark edge along a photographed sheet (a tall band at the picture's side) does not count; the
+    short lines of a sparse form, level, leave the page level; the same lines at 3 degrees are measured."""
+    import math
+
+    from digitrec.reading.page import _skew
+
+    ink = np.zeros((1200, 900), bool)
+    ink[:500, :14] = True  # the desk, along the left edge
+    ink[900:1200, 880:] = True
+    for n in range(8):
+        for k in range(6):
+            ink[200 + 40 * n : 222 + 40 * n, 100 + 22 * k : 114 + 22 * k] = True  # six glyphs a line
+    assert _skew(ink) == 0.0
+    ys, xs = np.nonzero(ink[:, 20:880])
+    turned = np.zeros_like(ink)
+    for row in range(20):  # ruled lines across the page at 3 degrees, and the glyphs turned with them
+        y = 100 + 50 * row + (np.arange(800) * math.tan(math.radians(3))).astype(int)
+        turned[y[y < 1200], np.arange(50, 850)[y < 1200]] = True
+    assert math.degrees(_skew(turned)) == pytest.approx(3.0, abs=0.1)
+
+
+def test_a_field_whose_sign_alone_is_doubtful_is_kept(model, table_page, monkeypatch):
+    """A field read less surely than the floor is no field (most such are printed words read as digits), but
+    the floor weighs the digits alone: a date whose digits are sure and whose slash is doubtful is a field."""
+    from digitrec.imaging.decode import open_image
+    from digitrec.reading import page as page_module
+    from digitrec.reading.numbers import DigitReading, Reading
+
+    def date(*args, **kwargs):
+        digits = [DigitReading(2, 0.99, [0, 0, 10, 20]), DigitReading(4, 0.98, [12, 0, 22, 20]),
+                  DigitReading("/", 0.2, [24, 0, 30, 20]), DigitReading(1, 0.99, [32, 0, 40, 20]),
+                  DigitReading(2, 0.97, [42, 0, 52, 20])]
+        return Reading("24/12", float(np.prod([d.confidence for d in digits])), digits)
+
+    monkeypatch.setattr(page_module, "read_number", date)
+    path, page = table_page
+    fields = read_page(open_image(path.read_bytes()), model, model.line_model).fields
+    assert fields and {f.text for f in fields} == {"24/12"} and len(fields) == len(page.fields)
