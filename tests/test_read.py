@@ -284,12 +284,15 @@ def test_the_sign_reader_stands_only_where_it_reads_a_sign_surely():
     picture, _ = _value_with_dot("15")
     digits = LineModel.of_run(predictor.path)
     digits.signs = None
-    alone = read_number(picture, predictor, digits).text
-    for sure, want in ((SIGN_SURE + 0.03, "1.5"), (SIGN_SURE - 0.2, alone)):
+    alone = read_number(picture, predictor, digits)
+    for sure, want in ((SIGN_SURE + 0.03, "1.5"), (SIGN_SURE - 0.2, alone.text)):
         pair = LineModel.of_run(predictor.path)
         pair.signs = _SignReader(digits, sure)
         assert read_number(picture, predictor, pair).text == want
-        assert read_number(picture, predictor, pair, digits_only=True).text == alone
+        assert read_number(picture, predictor, pair, digits_only=True).confidence == alone.confidence
+    # The doubt stays: a reading without the sign is as sure as the sign reader is that there is none.
+    assert read_number(picture, predictor, pair).confidence == pytest.approx(
+        alone.confidence * (1 - (SIGN_SURE - 0.2)), abs=1e-5)
 
 
 def test_signs_that_make_no_value_leave_the_line_to_the_digits():
