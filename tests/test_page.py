@@ -505,3 +505,38 @@ def test_a_field_whose_sign_alone_is_doubtful_is_kept(model, table_page, monkeyp
     path, page = table_page
     fields = read_page(open_image(path.read_bytes()), model, model.line_model).fields
     assert fields and {f.text for f in fields} == {"24/12"} and len(fields) == len(page.fields)
+
+
+def _two_fields(hand, width: int = 1200, height: int = 1500) -> np.ndarray:
+    sheet = _paper(width, height).astype(np.float32)
+    rng = np.random.default_rng(2)
+    for n, text in enumerate(["4071", "2598"]):
+        x = 300
+        for char in text:
+            glyph = hand.glyph(char, 60, 4.0, rng)
+            h, w = glyph.shape
+            y = 300 + 200 * n + 60 - h
+            sheet[y : y + h, x : x + w] = np.minimum(sheet[y : y + h, x : x + w], 235 - 215 * glyph)
+            x += w + 12
+    return sheet
+
+
+def test_a_desks_edge_along_the_picture_is_no_field(model, hand):
+    """A photo taken with a strip of the desk along one side, narrower than the blocks the paper's level is
+    measured in, is a long dark stroke at the picture's edge: no field is written there."""
+    sheet = _two_fields(hand)
+    sheet[1420:, -10:] = 60  # the desk beyond the sheet's edge, in the lower right corner
+    fields = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model).fields
+    assert [_digits(f.text) for f in fields] == ["4071", "2598"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_page_is_analysed_with_its_writing_at_least_writing_px_high(hand, seed):
+    """The work scale is chosen on a coarse sketch, whose blocks merge what they hold; measured again at the
+    work scale, writing lower than WRITING_PX on a reduced page is analysed at a finer scale."""
+    from digitrec.reading.page import WRITING_PX, _analyse
+
+    page = pages.render_page("list", hand, seed, look="photographed", dpi=300)
+    payload, _ = page.encode()
+    layout = _analyse(Image.open(io.BytesIO(payload)))
+    assert layout.factor == 1 or layout.height >= WRITING_PX, (layout.factor, layout.height)
