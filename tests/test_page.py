@@ -540,3 +540,39 @@ def test_a_page_is_analysed_with_its_writing_at_least_writing_px_high(hand, seed
     payload, _ = page.encode()
     layout = _analyse(Image.open(io.BytesIO(payload)))
     assert layout.factor == 1 or layout.height >= WRITING_PX, (layout.factor, layout.height)
+
+
+def _write(sheet: np.ndarray, hand, text: str, x: int, foot: int, rng, gap: int = 10) -> int:
+    for char in text:
+        glyph = hand.glyph(char, 60, 4.0, rng)
+        h, w = glyph.shape
+        sheet[foot - h : foot, x : x + w] = np.minimum(sheet[foot - h : foot, x : x + w], 235 - 215 * glyph)
+        x += w + gap
+    return x
+
+
+def test_writing_that_runs_on_into_the_next_column_is_cut_under_its_head(model, hand):
+    """A table without uprights: a cell's number written up to the next column's number is cut where that
+    column's head begins over the gap between them; a title's second word over a field's gap cuts nothing."""
+    sheet = _paper(1200, 900).astype(np.float32)
+    rng = np.random.default_rng(5)
+    end = _write(sheet, hand, "3684", 200, 350, rng)
+    _write(sheet, hand, "173", end + 35, 350, rng)  # about half a digit's height after the 4
+    _write(sheet, hand, "5092", 860, 350, rng)
+    picture = Image.fromarray(sheet.astype(np.uint8))
+    draw = ImageDraw.Draw(picture)
+    font = ImageFont.truetype(FONT, 30)
+    draw.text((100, 60), "Customer details", font=font, fill=30)
+    for x, head in ((200, "Score"), (end + 40, "Qty"), (850, "Result")):
+        draw.text((x, 180), head, font=font, fill=30)
+    for y in (240, 400, 560):
+        draw.line((150, y, 1100, y), fill=60, width=2)
+    fields = read_page(picture, model, model.line_model).fields
+    assert [_digits(f.text) for f in fields] == ["3684", "173", "5092"]
+
+    from digitrec.reading.page import _heads, _Piece, _split_at_columns
+
+    title = [[_Piece(1, 100, 60, 220, 90, 400, 1), _Piece(2, 225, 60, 240, 90, 100, 1)],
+             [_Piece(3, 252, 60, 300, 90, 400, 1), _Piece(4, 305, 60, 330, 90, 100, 1)]]  # `Customer details`
+    field = [_Piece(5, 200, 200, 240, 260, 600, 1), _Piece(6, 275, 200, 310, 260, 600, 1)]
+    assert _split_at_columns(field, _heads(title, [True, True], 60.0), 60.0) == [field]

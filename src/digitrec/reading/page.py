@@ -100,6 +100,13 @@ PRINT_GAP, PRINT_BASELINE, PRINT_SIZE = 0.5, 0.15, 1.1
 # too, list 71.2 % (specks read as points).
 MIN_MARK, MARK_BELOW, MARKS_PER_PIECE = 4, 0.15, 1.0
 FIELD_GAP = 1.0
+# A field is cut where a printed word above it (a column's head) begins within a gap of COLUMN_GAP writing
+# heights or more between its pieces, or up to COLUMN_REACH past the gap (a cell's writing starts a little left
+# of its head as often as right of it).
+# Validation fields right without and with the cut: table 91.1 and 91.9 % (three merged fields of six gone),
+# list 81.4 % both (a title's second word is no head), boxes 89.0 % both.
+COLUMN_GAP, COLUMN_REACH = 0.5, 0.5
+HEAD_PIECES = 2  # a head is a printed word of this many pieces or more (a lone stroke taken for print is none)
 MIN_FIELD = 0.35
 # Digit boxes: paper enclosed by rules at most CELL_SIDE writing heights a side; the digits of neighbouring
 # boxes at most CELL_GAP writing heights apart are one field.
@@ -740,12 +747,41 @@ def _fields(layout: _Layout) -> list[list[_Piece]]:
     printed = _after_print(words, _printed_words(layout, words))
     hand = [p for word, is_printed in zip(words, printed, strict=True) for p in word if not is_printed or p.comb]
     fields = _groups(hand, FIELD_GAP, least_gap=FIELD_GAP * height, cells=True)
+    fields = [part for f in fields for part in _split_at_columns(f, _heads(words, printed, height), height)]
     marks = layout.marks if len(layout.marks) <= MARKS_PER_PIECE * len(layout.pieces) else []  # else: grain
     fields = [_with_marks(f, marks, height) for f in fields if max(p.height for p in f) >= MIN_FIELD * height]
     if len(fields) > MAX_FIELDS:
         raise NoDigitError(f"no fields found: {len(fields)} groups of writing (noise, not a form)",
                            expected=f"a page with at most {MAX_FIELDS} fields")
     return _reading_order(fields, layout.slope)
+
+
+def _heads(words: list[list[_Piece]], printed: list[bool], height: float) -> list[tuple[int, int, int, int]]:
+    """The boxes of printed words that can head a column: HEAD_PIECES pieces or more (a lone stroke taken for
+    print is none), with no printed word ending within a writing height before it on its line (`Customer
+    details` is a title, not two columns)."""
+    boxes = [_box(w) for w, is_printed in zip(words, printed, strict=True) if is_printed and len(w) >= HEAD_PIECES]
+    return [b for b in boxes if not any(o is not b and min(o[3], b[3]) - max(o[1], b[1]) > 0
+                                        and 0 <= b[0] - o[2] <= height for o in boxes)]
+
+
+def _split_at_columns(field: list[_Piece], heads: list[tuple[int, int, int, int]], height: float) -> list[list[_Piece]]:
+    """A field cut where a printed word above it (a table's column head) begins in a gap of COLUMN_GAP writing
+    heights or more between its pieces: writing that runs on to the next column of a table without uprights."""
+    if len(field) < 2 or any(p.boxed for p in field):
+        return [field]
+    top = min(p.y0 for p in field)
+    starts = [x0 for x0, _, _, y1 in heads if y1 <= top]
+    if not starts:
+        return [field]
+    parts, right = [[field[0]]], field[0].x1
+    for piece in field[1:]:
+        gap = piece.x0 - right
+        if gap >= COLUMN_GAP * height and any(right <= x <= piece.x0 + COLUMN_REACH * height for x in starts):
+            parts.append([])
+        parts[-1].append(piece)
+        right = max(right, piece.x1)
+    return parts
 
 
 def _box(pieces: list[_Piece]) -> tuple[int, int, int, int]:
