@@ -447,7 +447,8 @@ def test_a_sparse_page_on_paper_with_light_specks_is_read_dark_on_light(model, h
     assert [_digits(f.text) for f in fields] == ["4071", "2598"]
 
 
-def test_a_box_page_turned_4_degrees_reads_as_level(model, hand):
+@pytest.mark.parametrize("degrees", [4, -8])
+def test_a_box_page_turned_past_2_degrees_reads_as_level(model, hand, degrees):
     """A photo of a form is often turned past the 2 degrees at which a rule still runs along rows; turned
     level first, its rows of boxes lose their walls as a level page's do (no wall read as a 1), and each
     field's box is given in the picture's own pixels, around the digits where they stand there."""
@@ -456,7 +457,7 @@ def test_a_box_page_turned_4_degrees_reads_as_level(model, hand):
     level = Image.open(io.BytesIO(payload)).convert("L")
     want = [_digits(f["text"]) for f in page.truth("p")["fields"]]
     assert [_digits(f.text) for f in read_page(level, model, model.line_model).fields] == want
-    turned = level.rotate(4, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=235)
+    turned = level.rotate(degrees, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=235)
     fields = read_page(turned, model, model.line_model).fields
     assert [_digits(f.text) for f in fields] == want
     ink = np.asarray(turned) < 128
