@@ -81,6 +81,10 @@ POLARITY_SAMPLE, POLARITY_TAIL = 250_000, 0.05
 # but for one table page (2.5 and 5.0 %). A rendered page of boxes 8 degrees off read 0 of its 7 fields with
 # MAX_TURN at 6 and all 7 at 10 (decision 0016).
 MIN_TURN, MAX_TURN, TURN_STEP, SKEW_POINTS, SKEW_GAIN = 1.5, 10.0, 0.5, 60_000, 1.3
+# Bounded work: a picture is set level only where the canvas that holds it level is at most MAX_CANVAS times
+# its own pixels (a page of any usual shape 10 degrees off: 1.34-1.36 times; a strip 13 times as wide as high
+# 9 degrees off: 3 times, and 6 s and 1.3 GB to read).
+MAX_CANVAS = 1.4
 MIN_INK = 24.0  # grey levels: ink weaker than this (and than 8 grain deviations) is a blank page
 # Grouping, in shares of the page's writing height: glyphs of one word at most WORD_GAP apart (at 0.45 a label
 # and the value beside it join into one word: validation fields right at 0.3 and at 0.45, list 82.7 and 78.8 %,
@@ -101,12 +105,16 @@ PRINT_GAP, PRINT_BASELINE, PRINT_SIZE = 0.5, 0.15, 1.1
 # too, list 71.2 % (specks read as points).
 MIN_MARK, MARK_BELOW, MARKS_PER_PIECE = 4, 0.15, 1.0
 FIELD_GAP = 1.0
-# A field is cut where a printed word above it (a column's head) begins within a gap of COLUMN_GAP writing
-# heights or more between its pieces, or up to COLUMN_REACH past the gap (a cell's writing starts a little left
-# of its head as often as right of it).
-# Validation fields right without and with the cut: table 91.1 and 91.9 % (three merged fields of six gone),
-# list 81.4 % both (a title's second word is no head), boxes 89.0 % both.
-COLUMN_GAP, COLUMN_REACH = 0.5, 0.5
+# A field is cut at a gap of COLUMN_GAP writing heights or more where the writing after the gap starts in a later
+# column of the nearest header row above it (a line of printed heads and no handwriting), columns split halfway
+# between heads (`_split_at_columns`). Validation fields right without and with the cut: table 91.1 and 91.9 %
+# (three merged fields of six gone), list 81.4 % both, boxes 89.0 % both.
+COLUMN_GAP = 0.5
+# A field all of whose pieces touch the picture's side and run along it EDGE_RUN writing heights or more is the
+# sheet's edge or the desk beside it (a band narrower than the blocks the paper is measured in), not writing:
+# validation list pages with an invented field 5.0 % without the rule, 2.5 % with it (a strip of desk read as
+# `1`); digits standing on a tightly cropped picture's edge stay (each runs along it less than one height).
+EDGE_RUN = 1.5
 HEAD_PIECES = 2  # a head is a printed word of this many pieces or more (a lone stroke taken for print is none)
 MIN_FIELD = 0.35
 # Digit boxes: paper enclosed by rules at most CELL_SIDE writing heights a side; the digits of neighbouring
@@ -305,10 +313,10 @@ def _blocks(array: np.ndarray, side: int, pick) -> np.ndarray:
 
 def _ink(work: np.ndarray, small: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """Ink at work scale (bool), the paper's light levelled: its level is the lightest pixel of each BLOCK
-    square and its neighbours (a stroke is narrower than a block), smoothed back to full size; on a `small`
-    picture (not a page reduced) blocks an eighth of its shorter side. Outside the sheet (the desk around a
-    photographed page: blocks far darker than the paper, and the block beside them) nothing is ink. None: a
-    blank page."""
+    square and its neighbours (a stroke is narrower than a block), smoothed back to full size; where `small`
+    (the work picture under SMALL_PICTURE a side), blocks an eighth of its shorter side. Outside the sheet
+    (the desk around a photographed page: blocks far darker than the paper, and the block beside them)
+    nothing is ink. None: a blank page."""
     h, w = work.shape
     side = max(BLOCK, min(h, w) // 8) if small else BLOCK
     rows, cols = -(-h // side), -(-w // side)
@@ -417,16 +425,24 @@ def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
     factor = _work_factor(gray)
     if factor is None:
         return None
-    work = _reduced(gray, factor)
-    masks = _ink(work, min(work.shape) < SMALL_PICTURE)
+    inside = None  # where a page set level shows the picture (its corners are none of it)
+
+    def ink_at(factor: int) -> tuple[np.ndarray, np.ndarray] | None:
+        work = _reduced(gray, factor)
+        masks = _ink(work, min(work.shape) < SMALL_PICTURE)
+        if masks is None or inside is None:
+            return masks
+        shown = _blocks(inside, factor, np.minimum) if factor > 1 else inside
+        return masks[0] & shown, masks[1] & shown
+
+    masks = ink_at(factor)
     if masks is None:
         return None
     turn = None
     angle = _skew(masks[0])
-    if abs(angle) >= math.radians(MIN_TURN):  # analysed level: rules run along rows, lines of writing along lines
-        gray, turn = _level(gray, angle)
-        work = _reduced(gray, factor)
-        masks = _ink(work, min(work.shape) < SMALL_PICTURE)
+    if abs(angle) >= math.radians(MIN_TURN) and _canvas(gray.shape, angle) <= MAX_CANVAS * gray.size:
+        gray, inside, turn = _level(gray, angle)
+        masks = ink_at(factor)
         if masks is None:
             return None
     inked, printed = masks  # printed lines may be far paler than the writing
@@ -436,8 +452,7 @@ def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
     height = _writing_height(labels, count, inked.shape)
     finer = max(1, int(height * factor // WRITING_PX))
     if finer < factor:  # the sketch's coarse blocks merge what they hold and measure the writing too tall
-        factor, work = finer, _reduced(gray, finer)
-        masks = _ink(work, min(work.shape) < SMALL_PICTURE)
+        factor, masks = finer, ink_at(finer)
         if masks is None:
             return None
         inked, printed = masks
@@ -481,17 +496,9 @@ def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
 def _skew(ink: np.ndarray) -> float:
     """The page's turn (radians; rows dropping to the right are positive), up to MAX_TURN either way: the
     angle at which the ink, summed along lines at that angle, is most concentrated (rules, lines of print and
-    of writing), found on a grid of TURN_STEP and then TURN_STEP / 10 around the best. Only pieces lower
-    than a tenth of the page and clear of its edges count: a desk's edge along a photographed sheet, a long
-    band of dark, outweighed a sparse form's writing and set a level page 3 degrees askew."""
-    labels, count = ndimage.label(ink, structure=EIGHT_CONNECTED)
-    h, w = ink.shape
-    keep = np.zeros(count + 1, bool)
-    for n, box in enumerate(ndimage.find_objects(labels, count), start=1):
-        if box is not None and box[0].stop - box[0].start <= h / 10 and box[0].start > 0 and box[1].start > 0 \
-                and box[0].stop < h and box[1].stop < w:
-            keep[n] = True
-    ys, xs = np.nonzero(keep[labels])
+    of writing), found on a grid of TURN_STEP and then TURN_STEP / 10 around the best; 0 unless it is at
+    least SKEW_GAIN times as concentrated there as along the rows."""
+    ys, xs = np.nonzero(ink)
     if len(ys) < 2:
         return 0.0
     step = max(1, len(ys) // SKEW_POINTS)
@@ -506,24 +513,36 @@ def _skew(ink: np.ndarray) -> float:
     coarse = math.radians(TURN_STEP)
     best = max(np.arange(-limit, limit + coarse / 2, coarse), key=sharpness)
     fine = coarse / 10
-    best = float(max(np.arange(best - coarse, best + coarse + fine / 2, fine), key=sharpness))
+    best = float(np.clip(max(np.arange(best - coarse, best + coarse + fine / 2, fine), key=sharpness), -limit, limit))
     return best if sharpness(best) >= SKEW_GAIN * sharpness(0.0) else 0.0
 
 
-def _level(gray: np.ndarray, angle: float) -> tuple[np.ndarray, _Turn]:
-    """The picture turned level about its centre, on a canvas that holds all of it, the corners filled with
-    the picture's own edge drawn out (a constant shade there made the picture's edge a line of ink)."""
+def _canvas(shape: tuple[int, int], angle: float) -> float:
+    """The pixels of the canvas that holds a picture of `shape` turned by `angle`."""
+    h, w = shape
+    c, s = abs(math.cos(angle)), abs(math.sin(angle))
+    return (w * c + h * s) * (w * s + h * c)
+
+
+def _level(gray: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray, _Turn]:
+    """The picture turned level about its centre, on a canvas that holds all of it; where on the canvas the
+    picture is (bool: its corners are none of it, and hold no ink); and the turn. The corners are filled with
+    the picture's edge drawn out, so the paper's level runs on smoothly into them."""
     h, w = gray.shape
     c, s = abs(math.cos(angle)), abs(math.sin(angle))
     turn = _Turn(angle, (w, h), (int(math.ceil(w * c + h * s)), int(math.ceil(w * s + h * c))))
-    pad = int(math.ceil(max(w, h) * s)) + 2
+    # The canvas, mapped back onto the picture, spans it and h s c more columns and w s c more rows either side.
+    across, down = int(math.ceil(h * s * c)) + 2, int(math.ceil(w * s * c)) + 2
     cos, sin = math.cos(angle), math.sin(angle)
-    cu, cv, cx, cy = turn.size[0] / 2, turn.size[1] / 2, w / 2 + pad, h / 2 + pad
+    cu, cv, cx, cy = turn.size[0] / 2, turn.size[1] / 2, w / 2 + across, h / 2 + down
     # Each level pixel (u, v) looks at the picture's (cx + cos (u - cu) - sin (v - cv), cy + sin (u - cu) + ...).
     matrix = (cos, -sin, cx - cos * cu + sin * cv, sin, cos, cy - sin * cu - cos * cv)
-    level = Image.fromarray(np.pad(gray, pad, mode="edge")).transform(turn.size, Image.Transform.AFFINE, matrix,
-                                                                      Image.Resampling.BILINEAR)
-    return np.asarray(level), turn
+    padded = np.pad(gray, ((down, down), (across, across)), mode="edge")
+    level = Image.fromarray(padded).transform(turn.size, Image.Transform.AFFINE, matrix, Image.Resampling.BILINEAR)
+    shown = np.zeros(padded.shape, np.uint8)
+    shown[down + 1 : down + h - 1, across + 1 : across + w - 1] = 255  # a pixel in from the edge: no blend of corner
+    inside = Image.fromarray(shown).transform(turn.size, Image.Transform.AFFINE, matrix, Image.Resampling.NEAREST)
+    return np.asarray(level), np.asarray(inside) > 0, turn
 
 
 def _turned_points(turn: _Turn, us: np.ndarray, vs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -748,7 +767,8 @@ def _fields(layout: _Layout) -> list[list[_Piece]]:
     printed = _after_print(words, _printed_words(layout, words))
     hand = [p for word, is_printed in zip(words, printed, strict=True) for p in word if not is_printed or p.comb]
     fields = _groups(hand, FIELD_GAP, least_gap=FIELD_GAP * height, cells=True)
-    fields = [part for f in fields for part in _split_at_columns(f, _heads(words, printed, height), height)]
+    rows = _header_rows(words, printed, hand, height)
+    fields = [part for f in fields for part in _split_at_columns(f, rows, height)]
     marks = layout.marks if len(layout.marks) <= MARKS_PER_PIECE * len(layout.pieces) else []  # else: grain
     fields = [_with_marks(f, marks, height) for f in fields if max(p.height for p in f) >= MIN_FIELD * height]
     if len(fields) > MAX_FIELDS:
@@ -757,29 +777,56 @@ def _fields(layout: _Layout) -> list[list[_Piece]]:
     return _reading_order(fields, layout.slope)
 
 
-def _heads(words: list[list[_Piece]], printed: list[bool], height: float) -> list[tuple[int, int, int, int]]:
-    """The boxes of printed words that can head a column: HEAD_PIECES pieces or more (a lone stroke taken for
-    print is none), with no printed word ending within a writing height before it on its line (`Customer
-    details` is a title, not two columns)."""
-    boxes = [_box(w) for w, is_printed in zip(words, printed, strict=True) if is_printed and len(w) >= HEAD_PIECES]
-    return [b for b in boxes if not any(o is not b and min(o[3], b[3]) - max(o[1], b[1]) > 0
-                                        and 0 <= b[0] - o[2] <= height for o in boxes)]
+def _header_rows(words: list[list[_Piece]], printed: list[bool], hand: list[_Piece],
+                 height: float) -> list[list[tuple[int, int, int, int]]]:
+    """A table's header rows: lines of print holding two heads or more and no handwriting, each head a phrase
+    (printed words of HEAD_PIECES pieces or more, no more than a writing height apart: `Customer details` is one
+    head), left to right. A two-column form's line of labels holds the fields written beside them: no header."""
+    boxes = sorted((_box(w) for w, is_printed in zip(words, printed, strict=True)
+                    if is_printed and len(w) >= HEAD_PIECES), key=lambda b: (b[1] + b[3]) / 2)
+    lines: list[list[tuple[int, int, int, int]]] = []
+    for b in boxes:  # by the middle of each, a word joins the line whose rows hold that middle
+        if lines and min(x[1] for x in lines[-1]) <= (b[1] + b[3]) / 2 <= max(x[3] for x in lines[-1]):
+            lines[-1].append(b)
+        else:
+            lines.append([b])
+    hand_rows = np.array([(p.y0, p.y1) for p in hand], np.int64).reshape(-1, 2)
+    rows = []
+    for line in lines:
+        top, bottom = min(b[1] for b in line), max(b[3] for b in line)
+        if ((hand_rows[:, 0] < bottom) & (hand_rows[:, 1] > top)).any():
+            continue
+        heads: list[tuple[int, int, int, int]] = []
+        for b in sorted(line):
+            if heads and b[0] - heads[-1][2] <= height:
+                heads[-1] = (heads[-1][0], min(heads[-1][1], b[1]), max(heads[-1][2], b[2]), max(heads[-1][3], b[3]))
+            else:
+                heads.append(b)
+        if len(heads) >= 2:
+            rows.append(heads)
+    return rows
 
 
-def _split_at_columns(field: list[_Piece], heads: list[tuple[int, int, int, int]], height: float) -> list[list[_Piece]]:
-    """A field cut where a printed word above it (a table's column head) begins in a gap of COLUMN_GAP writing
-    heights or more between its pieces: writing that runs on to the next column of a table without uprights."""
+def _split_at_columns(field: list[_Piece], rows: list[list[tuple[int, int, int, int]]],
+                      height: float) -> list[list[_Piece]]:
+    """A field cut where writing runs on into the next column of a table without uprights: at a gap of
+    COLUMN_GAP writing heights or more, where the writing after it starts in a later column than the part
+    before it, columns split halfway between the heads of the nearest header row above the field."""
     if len(field) < 2 or any(p.boxed for p in field):
         return [field]
     top = min(p.y0 for p in field)
-    starts = [x0 for x0, _, _, y1 in heads if y1 <= top]
-    if not starts:
+    above = [row for row in rows if max(b[3] for b in row) <= top]
+    if not above:
         return [field]
+    heads = max(above, key=lambda row: max(b[3] for b in row))
+    bounds = [(left[2] + right[0]) / 2 for left, right in zip(heads[:-1], heads[1:], strict=True)]
     parts, right = [[field[0]]], field[0].x1
+    column = int(np.searchsorted(bounds, field[0].x0))
     for piece in field[1:]:
-        gap = piece.x0 - right
-        if gap >= COLUMN_GAP * height and any(right <= x <= piece.x0 + COLUMN_REACH * height for x in starts):
+        starts = int(np.searchsorted(bounds, piece.x0))
+        if piece.x0 - right >= COLUMN_GAP * height and starts > column:
             parts.append([])
+            column = starts
         parts[-1].append(piece)
         right = max(right, piece.x1)
     return parts
@@ -851,7 +898,7 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
         except NOT_A_NUMBER:
             pass
     for pieces in groups:
-        if all(_at_edge(p, layout.ink.shape) for p in pieces):
+        if all(_edge_band(p, layout.ink.shape, layout.height) for p in pieces):
             continue  # the sheet's edge or the desk beside it (a band narrower than a block of `_ink`'s)
         crop, left, top = _field_picture(layout, pieces)
         # A row of digit boxes holds one digit a box and no sign: read as digits (the sign reader takes a
@@ -868,9 +915,12 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
     return page
 
 
-def _at_edge(piece: _Piece, shape: tuple[int, int]) -> bool:
-    """Whether a piece touches the picture's edge: on a page, no field is written there."""
-    return piece.x0 <= 0 or piece.y0 <= 0 or piece.x1 >= shape[1] or piece.y1 >= shape[0]
+def _edge_band(piece: _Piece, shape: tuple[int, int], height: float) -> bool:
+    """Whether a piece is the sheet's edge or the desk beside it: it touches a side of the picture and runs
+    along that side for EDGE_RUN writing heights or more (a digit standing on a tight crop's edge does not)."""
+    along_side = (piece.x0 <= 0 or piece.x1 >= shape[1]) and piece.height >= EDGE_RUN * height
+    along_end = (piece.y0 <= 0 or piece.y1 >= shape[0]) and piece.x1 - piece.x0 >= EDGE_RUN * height
+    return along_side or along_end
 
 
 def _digits_confidence(reading: Reading) -> float:
