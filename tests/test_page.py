@@ -604,3 +604,26 @@ def test_a_number_written_with_a_space_under_its_own_head_is_one_field(model, ha
     assert rows == [[(100, 100, 200, 130), (600, 100, 690, 130)]]
     cell = [_Piece(8, 300, 200, 390, 260, 600, 1), _Piece(9, 600, 200, 690, 260, 600, 1)]
     assert _split_at_columns(cell, rows, 60.0) == [cell[:1], cell[1:]]
+
+
+def test_the_writing_is_measured_without_the_desk_along_the_picture():
+    """A strip of desk beside a photographed sheet touches the picture's edge and is no writing: the page's
+    writing height is its glyphs'. A tight crop of one line, all of whose glyphs touch the edge, is measured
+    on them all the same."""
+    from scipy import ndimage
+
+    from digitrec.imaging.morphology import EIGHT_CONNECTED
+    from digitrec.reading.page import _writing_height
+
+    ink = np.zeros((600, 400), bool)
+    ink[100:292, :13] = True  # the desk, down the left edge
+    ink[300:480, 390:] = True  # and the right
+    for k in range(10):
+        ink[50 + 30 * (k % 3) : 59 + 30 * (k % 3), 60 + 25 * k : 68 + 25 * k] = True  # glyphs 9 high
+    labels, count = ndimage.label(ink, structure=EIGHT_CONNECTED)
+    assert _writing_height(labels, count, ink.shape) == pytest.approx(9.0)
+    line = np.zeros((20, 120), bool)
+    for k in range(4):
+        line[:, 5 + 30 * k : 20 + 30 * k] = True  # digits from the top edge to the bottom one
+    labels, count = ndimage.label(line, structure=EIGHT_CONNECTED)
+    assert _writing_height(labels, count, line.shape) == pytest.approx(20.0)
