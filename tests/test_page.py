@@ -627,3 +627,29 @@ def test_the_writing_is_measured_without_the_desk_along_the_picture():
         line[:, 5 + 30 * k : 20 + 30 * k] = True  # digits from the top edge to the bottom one
     labels, count = ndimage.label(line, structure=EIGHT_CONNECTED)
     assert _writing_height(labels, count, line.shape) == pytest.approx(20.0)
+
+
+def test_a_value_written_with_its_signs_is_a_field_however_doubtful_its_digits(model, table_page, monkeypatch):
+    """Printed words read as digits make random digits, not a date: a reading with a sign read surely in a
+    value's shape is a field even where its digits are doubtful (a handwriting font's 1 and 7 alike); the same
+    digits without the sign are not."""
+    from digitrec.imaging.decode import open_image
+    from digitrec.reading import page as page_module
+    from digitrec.reading.numbers import DigitReading, Reading
+
+    def reading(sign: str | None):
+        def read(*args, **kwargs):
+            digits = [DigitReading(2, 0.6, [0, 0, 10, 20]), DigitReading(4, 0.5, [12, 0, 22, 20]),
+                      DigitReading(1, 0.6, [32, 0, 40, 20]), DigitReading(2, 0.6, [42, 0, 52, 20])]
+            if sign:
+                digits.insert(2, DigitReading(sign, 0.95, [24, 0, 30, 20]))
+            text = "".join(str(d.digit) for d in digits)
+            return Reading(text, float(np.prod([d.confidence for d in digits])), digits)
+        return read
+
+    path, _ = table_page
+    picture = open_image(path.read_bytes())
+    monkeypatch.setattr(page_module, "read_number", reading("/"))
+    assert {f.text for f in read_page(picture, model, model.line_model).fields} == {"24/12"}
+    monkeypatch.setattr(page_module, "read_number", reading(None))
+    assert read_page(picture, model, model.line_model).fields == []
