@@ -429,19 +429,7 @@ def test_a_sparse_page_on_paper_with_light_specks_is_read_dark_on_light(model, h
     """A form of two short fields holds less than half a percent of ink; paper with a little glare (light
     specks) then outweighs it in the page's extreme levels. The ink is the tail that reaches farthest from
     the paper, so the page is read as dark ink on light paper, not as a blank negative."""
-    sheet = _paper(1200, 1500).astype(np.float32)
-    rng = np.random.default_rng(1)
-    glare = rng.random(sheet.shape) < 0.008
-    sheet[glare] = 252
-    for n, text in enumerate(["4071", "2598"]):
-        x = 300
-        for char in text:
-            glyph = hand.glyph(char, 60, 4.0, rng)
-            h, w = glyph.shape
-            y = 300 + 200 * n + 60 - h
-            sheet[y : y + h, x : x + w] = np.minimum(sheet[y : y + h, x : x + w], 235 - 215 * glyph)
-            x += w + 12
-    picture = sheet.astype(np.uint8)
+    picture = _two_fields(hand, seed=1, glare=0.008).astype(np.uint8)
     assert (picture < 128).mean() < 0.005
     fields = read_page(Image.fromarray(picture), model, model.line_model).fields
     assert [_digits(f.text) for f in fields] == ["4071", "2598"]
@@ -506,17 +494,15 @@ def test_a_field_whose_sign_alone_is_doubtful_is_kept(model, table_page, monkeyp
     assert fields and {f.text for f in fields} == {"24/12"} and len(fields) == len(page.fields)
 
 
-def _two_fields(hand, width: int = 1200, height: int = 1500) -> np.ndarray:
-    sheet = _paper(width, height).astype(np.float32)
-    rng = np.random.default_rng(2)
+def _two_fields(hand, seed: int = 2, glare: float = 0.0) -> np.ndarray:
+    """A 1200x1500 sheet with `4071` and `2598` written on it in `hand`; `glare`: that share of the paper's
+    pixels light specks."""
+    sheet = _paper(1200, 1500).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    if glare:
+        sheet[rng.random(sheet.shape) < glare] = 252
     for n, text in enumerate(["4071", "2598"]):
-        x = 300
-        for char in text:
-            glyph = hand.glyph(char, 60, 4.0, rng)
-            h, w = glyph.shape
-            y = 300 + 200 * n + 60 - h
-            sheet[y : y + h, x : x + w] = np.minimum(sheet[y : y + h, x : x + w], 235 - 215 * glyph)
-            x += w + 12
+        _write(sheet, hand, text, 300, 300 + 200 * n + 60, rng, gap=12)
     return sheet
 
 
