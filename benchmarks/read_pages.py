@@ -102,16 +102,18 @@ def speed_api(payloads: list[bytes], model: str | None) -> list[float]:
         host, port = url.removeprefix("http://").split(":")
         connection = http.client.HTTPConnection(host, int(port), timeout=60)
         out = []
-        for n, payload in enumerate(payloads[:2] + payloads):  # two to warm up
-            start = time.perf_counter()
-            connection.request("POST", "/api/page", body=payload, headers={"Content-Type": "image/jpeg"})
-            response = connection.getresponse()
-            response.read()
-            if response.status != 200:
-                raise RuntimeError(f"/api/page answered {response.status}")
-            if n >= 2:
-                out.append(1000 * (time.perf_counter() - start))
-        connection.close()
+        try:
+            for n, payload in enumerate(payloads[:2] + payloads):  # two to warm up
+                start = time.perf_counter()
+                connection.request("POST", "/api/page", body=payload, headers={"Content-Type": "image/jpeg"})
+                response = connection.getresponse()
+                response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"/api/page answered {response.status}")
+                if n >= 2:
+                    out.append(1000 * (time.perf_counter() - start))
+        finally:
+            connection.close()
     return out
 
 

@@ -639,3 +639,61 @@ def test_a_value_written_with_its_signs_is_a_field_however_doubtful_its_digits(m
     assert {f.text for f in read_page(picture, model, model.line_model).fields} == {"24/12"}
     monkeypatch.setattr(page_module, "read_number", reading(None))
     assert read_page(picture, model, model.line_model).fields == []
+
+
+def test_a_number_cropped_tight_with_its_point_reads_as_read_does(model, hand):
+    """Digits touching the picture's top and bottom are writing, not a strip along its edge: the point beside
+    them, the only piece clear of the edge, does not measure the writing (it read as eight 1s)."""
+    for seed in range(2):
+        sheet = _paper(400, 200, seed).astype(np.float32)
+        rng = np.random.default_rng(seed)
+        end = _write(sheet, hand, "40", 20, 120, rng)
+        sheet[112:119, end + 2 : end + 9] = 30  # the point, at the foot
+        _write(sheet, hand, "75", end + 16, 120, rng)
+        ys, xs = np.nonzero(sheet < 150)
+        picture = Image.fromarray(sheet[ys.min() : ys.max() + 1, max(0, xs.min() - 15) : xs.max() + 15].astype(np.uint8))
+        assert [f.text for f in read_page(picture, model, model.line_model).fields] == [model.read(picture).text]
+
+
+@pytest.mark.parametrize("degrees", [-9, 9])
+def test_a_strip_of_desk_along_a_turned_photos_edge_is_no_field(model, hand, degrees):
+    """On a photo turned and set level, the picture's edge is where the level canvas stops showing it: a strip
+    of desk along that edge touches it there, however far from the canvas's own sides."""
+    sheet = _two_fields(hand)
+    for y in (250, 450, 650, 850):
+        sheet[y : y + 3, 150:1050] = 50  # rules: the page's angle shows
+    photo = np.asarray(Image.fromarray(sheet.astype(np.uint8)).rotate(degrees, resample=Image.Resampling.BILINEAR,
+                                                                       fillcolor=235)).copy()
+    photo[:300, :8] = photo[1100:, :8] = 60  # the desk down the left edge, above and below
+    fields = read_page(Image.fromarray(photo), model, model.line_model).fields
+    assert [_digits(f.text) for f in fields] == ["4071", "2598"]
+
+
+def test_a_small_wide_picture_is_set_level_and_a_huge_one_is_not(model, hand):
+    """Setting a page level is bounded by the canvas's pixels, not by its share of the picture's: a row of 16
+    digit boxes (1734 x 400) 6 degrees off is set level and read; a 13000 x 1000 strip 9 degrees off would need
+    a 39-megapixel canvas and is read as it is."""
+    import math
+
+    from digitrec.reading.page import MAX_LEVEL_PIXELS, _analyse, _canvas
+
+    text = "8652300018695697"
+    picture = Image.fromarray(_paper(1734, 400))
+    draw = ImageDraw.Draw(picture)
+    side, left, top = 100, 67, 150
+    draw.rectangle((left, top, left + side * len(text), top + side), outline=60, width=3)
+    for b in range(1, len(text)):
+        draw.line((left + side * b, top, left + side * b, top + side), fill=60, width=3)
+    sheet = np.asarray(picture, np.float32).copy()
+    rng = np.random.default_rng(4)
+    for b, char in enumerate(text):
+        glyph = hand.glyph(char, 70, 4.0, rng)
+        h, w = glyph.shape
+        x, y = left + side * b + (side - w) // 2, top + (side - h) // 2
+        sheet[y : y + h, x : x + w] = np.minimum(sheet[y : y + h, x : x + w], 235 - 215 * glyph)
+    level = Image.fromarray(sheet.astype(np.uint8))
+    assert [_digits(f.text) for f in read_page(level, model, model.line_model).fields] == [text]
+    turned = level.rotate(6, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=235)
+    assert [_digits(f.text) for f in read_page(turned, model, model.line_model).fields] == [text]
+    assert _canvas((1000, 13000), math.radians(9)) > MAX_LEVEL_PIXELS >= _canvas((3024, 4032), math.radians(10))
+    assert _analyse(Image.fromarray(_paper(1300, 100)).resize((13000, 1000))) is None  # blank, bounded

@@ -16,6 +16,7 @@ Fields come in reading order: by line (top to bottom), then left to right.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from dataclasses import dataclass, field
@@ -89,10 +90,10 @@ POLARITY_SAMPLE, POLARITY_TAIL = 250_000, 0.05
 # but for one table page (2.5 and 5.0 %). A rendered page of boxes 8 degrees off read 0 of its 7 fields with
 # MAX_TURN at 6 and all 7 at 10 (decision 0016).
 MIN_TURN, MAX_TURN, TURN_STEP, SKEW_POINTS, SKEW_GAIN = 1.5, 10.0, 0.5, 60_000, 1.3
-# Bounded work: a picture is set level only where the canvas that holds it level is at most MAX_CANVAS times
-# its own pixels (a page of any usual shape 10 degrees off: 1.34-1.36 times; a strip 13 times as wide as high
-# 9 degrees off: 3 times, and 6 s and 1.3 GB to read).
-MAX_CANVAS = 1.4
+# Bounded work: a picture is set level only where the canvas that holds it level is at most MAX_LEVEL_PIXELS (a
+# 13-megapixel page 9 degrees off: 1.0 s and 276 MB to read, against 0.7 s and 224 MB as it is; a 13000 x 1000
+# strip 9 degrees off would need 39 megapixels, 5.4 s and 1.2 GB, and is read as it is).
+MAX_LEVEL_PIXELS = 20_000_000
 MIN_INK = 24.0  # grey levels: ink weaker than this (and than 8 grain deviations) is a blank page
 # Grouping, in shares of the page's writing height: glyphs of one word at most WORD_GAP apart (at 0.45 a label
 # and the value beside it join into one word: validation fields right at 0.3 and at 0.45, list 82.7 and 78.8 %,
@@ -118,11 +119,11 @@ FIELD_GAP = 1.0
 # between heads (`_split_at_columns`). Validation fields right without and with the cut: table 91.1 and 91.9 %
 # (three merged fields of six gone), list 81.4 % both, boxes 89.0 % both.
 COLUMN_GAP = 0.5
-# A field all of whose pieces touch the picture's side and run along it EDGE_RUN writing heights or more is the
-# sheet's edge or the desk beside it (a band narrower than the blocks the paper is measured in), not writing:
-# validation list pages with an invented field 5.0 % without the rule, 2.5 % with it (a strip of desk read as
-# `1`); digits standing on a tightly cropped picture's edge stay (each runs along it less than one height).
-EDGE_RUN = 1.5
+# A field all of whose pieces have EDGE_SHARE of their ink or more within EDGE_ZONE work pixels of the picture's
+# edge is the sheet's edge or the desk beside it (a strip narrower than the blocks the paper is measured in), not
+# writing: validation list pages with an invented field 5.0 % without the rule, 2.5 % with it (a strip of desk
+# read as `1`). A digit on a tight crop's edge, or cut by it, has about a tenth of its ink there.
+EDGE_ZONE, EDGE_SHARE = 4, 0.2
 HEAD_PIECES = 2  # a head is a printed word of this many pieces or more (a lone stroke taken for print is none)
 MIN_FIELD = 0.35
 # Digit boxes: paper enclosed by rules at most CELL_SIDE writing heights a side; the digits of neighbouring
@@ -225,6 +226,7 @@ class _Layout:
     slope: float = 0.0  # the page's turn: rows drop this many pixels a pixel to the right (from its rules)
     marks: list[_Piece] = field(default_factory=list)  # pieces too small to be a piece: a dot, or a speck
     turn: _Turn | None = None  # how `gray` was turned level from the picture (None: it was level)
+    edge: np.ndarray | None = None  # bool, work scale: the picture's edge (where a level canvas stops showing it)
 
 
 @dataclass
@@ -352,8 +354,9 @@ def _writing_height(labels: np.ndarray, count: int, shape: tuple[int, int]) -> f
     """The height of the page's tallest writing, work pixels: the 95th percentile of the pieces' heights,
     leaving out specks, rules (pieces far longer than high) and grids (a fifth of the page and sparse: a
     line of digits filling a small picture is ink over a fifth of its box), and, where anything else is left,
-    pieces that touch the picture's edge (a strip of desk beside a photographed sheet, 192 x 13 pixels, measured
-    a form's writing of 9 as 47)."""
+    strips along the picture's edge, four times as long as they are across (a strip of desk beside a
+    photographed sheet, 192 x 13 pixels, measured a form's writing of 9 as 47; digits cropped tight are no
+    strips, and a point beside them does not measure them)."""
     boxes = [b for b in ndimage.find_objects(labels, count) if b is not None]
     spans = np.array([[b[0].start, b[0].stop, b[1].start, b[1].stop] for b in boxes]).reshape(-1, 4)
     h, w = spans[:, 1] - spans[:, 0], spans[:, 3] - spans[:, 2]
@@ -361,9 +364,10 @@ def _writing_height(labels: np.ndarray, count: int, shape: tuple[int, int]) -> f
     area = area[area > 0] if len(area) != len(h) else area
     large = (h >= 0.2 * shape[0]) | (w >= 0.2 * shape[1])
     keep = (h >= 4) & (w < 8 * h) & (h < 15 * w) & ~(large & (area < 0.1 * h * w))
-    inside = (spans[:, 0] > 0) & (spans[:, 2] > 0) & (spans[:, 1] < shape[0]) & (spans[:, 3] < shape[1])
-    if (keep & inside).any():
-        keep &= inside
+    side = ((spans[:, 2] <= 0) | (spans[:, 3] >= shape[1])) & (h >= 4 * w)
+    end = ((spans[:, 0] <= 0) | (spans[:, 1] >= shape[0])) & (w >= 4 * h)
+    if (keep & ~(side | end)).any():
+        keep &= ~(side | end)
     return float(np.percentile(h[keep], 95)) if keep.any() else 8.0
 
 
@@ -438,23 +442,23 @@ def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
     factor = _work_factor(gray)
     if factor is None:
         return None
-    inside = None  # where a page set level shows the picture (its corners are none of it)
+    shown = None  # where a page set level shows the picture (its corners are none of it)
 
     def ink_at(factor: int) -> tuple[np.ndarray, np.ndarray] | None:
         work = _reduced(gray, factor)
-        masks = _ink(work, min(work.shape) < SMALL_PICTURE)
-        if masks is None or inside is None:
+        masks = _ink(work, min(gray.shape) < SMALL_PICTURE)  # a page reduced is still a page
+        if masks is None or shown is None:
             return masks
-        shown = _blocks(inside, factor, np.minimum) if factor > 1 else inside
-        return masks[0] & shown, masks[1] & shown
+        area = _shown_at(shown, factor)
+        return masks[0] & area, masks[1] & area
 
     masks = ink_at(factor)
     if masks is None:
         return None
     turn = None
     angle = _skew(masks[0])
-    if abs(angle) >= math.radians(MIN_TURN) and _canvas(gray.shape, angle) <= MAX_CANVAS * gray.size:
-        gray, inside, turn = _level(gray, angle)
+    if abs(angle) >= math.radians(MIN_TURN) and _canvas(gray.shape, angle) <= MAX_LEVEL_PIXELS:
+        gray, shown, turn = _level(gray, angle)
         masks = ink_at(factor)
         if masks is None:
             return None
@@ -503,7 +507,16 @@ def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
         region = int(np.bincount(inside).argmax()) if len(inside) else 0
         pieces.append(_Piece(n, xs.start, ys.start, xs.stop, ys.stop, int(areas[n]), CELL if cells[region] else region))
     _mark_combs(pieces, ticks, height)
-    return _Layout(gray, factor, rest, rules, labels, pieces, height, _slope(rules, height), marks, turn)
+    edge = np.zeros(labels.shape, bool)  # within EDGE_ZONE of the picture's edge, or of where a canvas stops showing it
+    edge[:EDGE_ZONE], edge[-EDGE_ZONE:], edge[:, :EDGE_ZONE], edge[:, -EDGE_ZONE:] = True, True, True, True
+    if shown is not None:
+        edge |= max_filter(~_shown_at(shown, factor), 2 * EDGE_ZONE + 1)
+    return _Layout(gray, factor, rest, rules, labels, pieces, height, _slope(rules, height), marks, turn, edge)
+
+
+def _shown_at(shown: np.ndarray, factor: int) -> np.ndarray:
+    """Where a level canvas shows the picture, at work scale: a work pixel only where all its pixels do."""
+    return _blocks(shown, factor, np.minimum) if factor > 1 else shown
 
 
 def _skew(ink: np.ndarray) -> float:
@@ -794,7 +807,8 @@ def _header_rows(words: list[list[_Piece]], printed: list[bool], hand: list[_Pie
                  height: float) -> list[list[tuple[int, int, int, int]]]:
     """A table's header rows: lines of print holding two heads or more and no handwriting, each head a phrase
     (printed words of HEAD_PIECES pieces or more, no more than a writing height apart: `Customer details` is one
-    head), left to right. A two-column form's line of labels holds the fields written beside them: no header."""
+    head), left to right; the rows by their foot, top to bottom. A two-column form's line of labels holds the
+    fields written beside them: no header."""
     boxes = sorted((_box(w) for w, is_printed in zip(words, printed, strict=True)
                     if is_printed and len(w) >= HEAD_PIECES), key=lambda b: (b[1] + b[3]) / 2)
     lines: list[list[tuple[int, int, int, int]]] = []
@@ -817,21 +831,21 @@ def _header_rows(words: list[list[_Piece]], printed: list[bool], hand: list[_Pie
                 heads.append(b)
         if len(heads) >= 2:
             rows.append(heads)
-    return rows
+    return sorted(rows, key=lambda row: max(b[3] for b in row))
 
 
 def _split_at_columns(field: list[_Piece], rows: list[list[tuple[int, int, int, int]]],
                       height: float) -> list[list[_Piece]]:
     """A field cut where writing runs on into the next column of a table without uprights: at a gap of
     COLUMN_GAP writing heights or more, where the writing after it starts in a later column than the part
-    before it, columns split halfway between the heads of the nearest header row above the field."""
+    before it, columns split halfway between the heads of the nearest header row above the field (`rows`:
+    `_header_rows`, by their foot, top to bottom)."""
     if len(field) < 2 or any(p.boxed for p in field):
         return [field]
-    top = min(p.y0 for p in field)
-    above = [row for row in rows if max(b[3] for b in row) <= top]
-    if not above:
+    nearest = bisect.bisect_right([max(b[3] for b in row) for row in rows], min(p.y0 for p in field)) - 1
+    if nearest < 0:
         return [field]
-    heads = max(above, key=lambda row: max(b[3] for b in row))
+    heads = rows[nearest]
     bounds = [(left[2] + right[0]) / 2 for left, right in zip(heads[:-1], heads[1:], strict=True)]
     parts, right = [[field[0]]], field[0].x1
     column = int(np.searchsorted(bounds, field[0].x0))
@@ -911,7 +925,7 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
         except NOT_A_NUMBER:
             pass
     for pieces in groups:
-        if all(_edge_band(p, layout.ink.shape, layout.height) for p in pieces):
+        if all(_edge_band(p, layout) for p in pieces):
             continue  # the sheet's edge or the desk beside it (a band narrower than a block of `_ink`'s)
         crop, left, top = _field_picture(layout, pieces)
         # A row of digit boxes holds one digit a box and no sign: read as digits (the sign reader takes a
@@ -928,17 +942,20 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
     return page
 
 
-def _edge_band(piece: _Piece, shape: tuple[int, int], height: float) -> bool:
-    """Whether a piece is the sheet's edge or the desk beside it: it touches a side of the picture and runs
-    along that side for EDGE_RUN writing heights or more (a digit standing on a tight crop's edge does not)."""
-    along_side = (piece.x0 <= 0 or piece.x1 >= shape[1]) and piece.height >= EDGE_RUN * height
-    along_end = (piece.y0 <= 0 or piece.y1 >= shape[0]) and piece.x1 - piece.x0 >= EDGE_RUN * height
-    return along_side or along_end
+def _edge_band(piece: _Piece, layout: _Layout) -> bool:
+    """Whether a piece is the sheet's edge or the desk beside it: EDGE_SHARE of its ink or more lies within
+    EDGE_ZONE work pixels of the picture's edge (on a page set level, of where the canvas stops showing the
+    picture). A digit standing on a tight crop's edge, or cut by it, has a few per cent of its ink there."""
+    if layout.edge is None:
+        return False
+    box = (slice(piece.y0, piece.y1), slice(piece.x0, piece.x1))
+    return int((layout.edge[box] & (layout.labels[box] == piece.label)).sum()) >= EDGE_SHARE * piece.area
 
 
 def _signed_value(reading: Reading) -> bool:
-    """Whether a reading is a value written with its signs (a date, a time, an amount with a point): a sign
-    read at SIGN_SURE or more, in a value's shape. Printed words read as digits make no such thing."""
+    """Whether a reading is a value written with its signs (a date, a time, an amount with its point or its
+    thousands, a number below zero, a range): a sign read at SIGN_SURE or more, in a value's shape (`values`).
+    Printed words read as digits make no such thing."""
     signs = [d.confidence for d in reading.digits if isinstance(d.digit, str)]
     return bool(signs) and max(signs) >= SIGN_SURE and is_value(reading.text)
 
