@@ -651,7 +651,8 @@ def test_a_number_cropped_tight_with_its_point_reads_as_read_does(model, hand):
         sheet[112:119, end + 2 : end + 9] = 30  # the point, at the foot
         _write(sheet, hand, "75", end + 16, 120, rng)
         ys, xs = np.nonzero(sheet < 150)
-        picture = Image.fromarray(sheet[ys.min() : ys.max() + 1, max(0, xs.min() - 15) : xs.max() + 15].astype(np.uint8))
+        tight = sheet[ys.min() : ys.max() + 1, max(0, xs.min() - 15) : xs.max() + 15]
+        picture = Image.fromarray(tight.astype(np.uint8))
         assert [f.text for f in read_page(picture, model, model.line_model).fields] == [model.read(picture).text]
 
 
