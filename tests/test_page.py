@@ -698,3 +698,36 @@ def test_a_small_wide_picture_is_set_level_and_a_huge_one_is_not(model, hand):
     assert [_digits(f.text) for f in read_page(turned, model, model.line_model).fields] == [text]
     assert _canvas((1000, 13000), math.radians(9)) > MAX_LEVEL_PIXELS >= _canvas((3024, 4032), math.radians(10))
     assert _analyse(Image.fromarray(_paper(1300, 100)).resize((13000, 1000))) is None  # blank, bounded
+
+
+def test_a_sketch_that_looks_blank_with_large_blocks_is_looked_at_again(monkeypatch):
+    """On a photographed page's small sketch, blocks of an eighth of its side can spread the desk's edge and the
+    light's slope into the paper's grain until no ink stands out: the sketch is looked at again with page
+    blocks before the page is called blank."""
+    from digitrec.reading import page as page_module
+
+    real = page_module._ink
+    seen = []
+
+    def ink(work, small):
+        seen.append(small)
+        return None if small else real(work, small)  # the large blocks see nothing
+
+    monkeypatch.setattr(page_module, "_ink", ink)
+    gray = _paper(2000, 2800)
+    gray[1000:1060, 800:1000] = 40  # some writing
+    assert page_module._work_factor(gray) is not None and seen == [True, False]
+
+
+def test_a_field_whose_digits_are_doubtful_is_no_field(model, table_page, monkeypatch):
+    """A label in a font the printed-or-handwritten network does not know reads as digits no one wrote, at
+    0.43 (`Qty:` as `004`): under LEAST_CONFIDENCE it is no field."""
+    from digitrec.imaging.decode import open_image
+    from digitrec.reading import page as page_module
+    from digitrec.reading.numbers import DigitReading, Reading
+
+    digits = [DigitReading(0, 0.75, [0, 0, 10, 20]), DigitReading(0, 0.9, [12, 0, 22, 20]),
+              DigitReading(4, 0.64, [24, 0, 34, 20])]
+    monkeypatch.setattr(page_module, "read_number", lambda *a, **k: Reading("004", 0.432, digits))
+    path, _ = table_page
+    assert read_page(open_image(path.read_bytes()), model, model.line_model).fields == []
