@@ -151,11 +151,10 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
             reading = _with_line_model(picture, predictor, signs, False, ink, atoms, height, segmented)
         except (NoDigitError, BlankImageError):
             reading = None  # the digits' line model reads it, or says why it cannot (a broken model: raised)
-        sure = [d.confidence for d in reading.digits if isinstance(d.digit, str)] if reading is not None else []
-        if reading is not None and not (is_value(reading.text) and max(sure, default=0.0) >= SIGN_SURE):
+        if reading is not None and not signed_value(reading):
             # no sign read surely, or signs that make no value (`474/459`: a flagged 1 read as /); a value read
             # with a doubtful sign leaves that doubt on the reading without it
-            doubted = max(sure, default=0.0) if is_value(reading.text) else 0.0
+            doubted = max(_sign_confidences(reading), default=0.0) if is_value(reading.text) else 0.0
             reading = None
     if reading is None:
         reading = _with_line_model(picture, predictor, line_model, digits_only, ink, atoms, height, segmented)
@@ -167,6 +166,17 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
         x0, y0, x1, y1 = d.box
         d.box = [int(x0 * scale), int(y0 * scale), int(math.ceil(x1 * scale)), int(math.ceil(y1 * scale))]
     return reading
+
+
+def signed_value(reading: Reading) -> bool:
+    """Whether a reading is a value written with its signs (a date, a time, an amount with its point or its
+    thousands, a number below zero, a range): a sign read at SIGN_SURE or more, in a value's shape
+    (`values.is_value`). A sign reader's reading stands only so; printed words read as digits make none."""
+    return max(_sign_confidences(reading), default=0.0) >= SIGN_SURE and is_value(reading.text)
+
+
+def _sign_confidences(reading: Reading) -> list[float]:
+    return [d.confidence for d in reading.digits if isinstance(d.digit, str)]
 
 
 def _with_line_model(picture: Image.Image | np.ndarray, predictor, line_model: LineModel | None, digits_only: bool,

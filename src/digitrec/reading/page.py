@@ -30,8 +30,7 @@ from digitrec.core.errors import BlankImageError, DigitrecError, NoDigitError, T
 from digitrec.imaging.decode import DRAFTED
 from digitrec.imaging.morphology import EIGHT_CONNECTED, closing, max_filter
 from digitrec.reading.line import LineModel
-from digitrec.reading.numbers import SIGN_SURE, Reading, read_number
-from digitrec.reading.values import is_value
+from digitrec.reading.numbers import Reading, read_number, signed_value
 
 # A4 at 300 dpi is 2480x3508, 8.7 megapixels; a phone's 12-megapixel photo (4032x3024) fits too. Past this a
 # page is refused before any of it is analysed.
@@ -68,7 +67,7 @@ GROUP_ROWS = 64  # pieces set against all the others at a time when grouping: 64
 # validation half of the handwriting fonts (15 a layout), the fewest pages with an invented field over all,
 # then the most fields right: at 0.3 / 0.4 / 0.45 / 0.5, 7 / 6 / 4 / 4 such pages (font lists 4 / 3 / 1 / 1 of
 # 15); fields right, MNIST boxes and lists 88.6 / 88.6 / 88.2 / 88.2 % and 81.1 / 81.1 / 80.7 / 80.0 %, font
-# lists 81.3 / 82.1 / 83.7 / 83.7 %, tables the same. A value written with its signs (`_signed_value`) is a field
+# lists 81.3 / 82.1 / 83.7 / 83.7 %, tables the same. A value written with its signs (`numbers.signed_value`) is a field
 # whatever its digits' confidence: printed words read as digits make no date (validation MNIST lists 81.4 and
 # 81.8 % of fields right without and with that exception; font pages' fields right and invented the same, two
 # fields read wrong instead of missed).
@@ -238,10 +237,20 @@ class _Turn:
     picture: tuple[int, int]  # the picture's width and height
     size: tuple[int, int]
 
+    def affine(self, dx: float = 0.0, dy: float = 0.0) -> tuple[float, ...]:
+        """The canvas's pixel (u, v) -> the picture's (a u + b v + c, d u + e v + f), as PIL's AFFINE takes
+        it: (a, b, c, d, e, f); (dx, dy): where the picture's corner lies in the array sampled."""
+        cos, sin = math.cos(self.angle), math.sin(self.angle)
+        cu, cv = self.size[0] / 2, self.size[1] / 2
+        cx, cy = self.picture[0] / 2 + dx, self.picture[1] / 2 + dy
+        return cos, -sin, cx - cos * cu + sin * cv, sin, cos, cy - sin * cu - cos * cv
+
     def to_picture(self, box: list[int]) -> list[int]:
         """A box in the level page's pixels -> the box that holds it in the picture's."""
+        a, b, c, d, e, f = self.affine()
         x0, y0, x1, y1 = box
-        xs, ys = _turned_points(self, np.array([x0, x1, x1, x0], float), np.array([y0, y0, y1, y1], float))
+        us, vs = np.array([x0, x1, x1, x0], float), np.array([y0, y0, y1, y1], float)
+        xs, ys = a * us + b * vs + c, d * us + e * vs + f
         w, h = self.picture
         return [int(np.clip(math.floor(xs.min()), 0, w)), int(np.clip(math.floor(ys.min()), 0, h)),
                 int(np.clip(math.ceil(xs.max()), 0, w)), int(np.clip(math.ceil(ys.max()), 0, h))]
@@ -457,7 +466,7 @@ def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
         return None
     turn = None
     angle = _skew(masks[0])
-    if abs(angle) >= math.radians(MIN_TURN) and _canvas(gray.shape, angle) <= MAX_LEVEL_PIXELS:
+    if abs(angle) >= math.radians(MIN_TURN) and math.prod(_canvas(gray.shape, angle)) <= MAX_LEVEL_PIXELS:
         gray, shown, turn = _level(gray, angle)
         masks = ink_at(factor)
         if masks is None:
@@ -543,11 +552,11 @@ def _skew(ink: np.ndarray) -> float:
     return best if sharpness(best) >= SKEW_GAIN * sharpness(0.0) else 0.0
 
 
-def _canvas(shape: tuple[int, int], angle: float) -> float:
-    """The pixels of the canvas that holds a picture of `shape` turned by `angle`."""
+def _canvas(shape: tuple[int, int], angle: float) -> tuple[int, int]:
+    """The width and height of the canvas that holds a picture of `shape` (rows, columns) turned by `angle`."""
     h, w = shape
     c, s = abs(math.cos(angle)), abs(math.sin(angle))
-    return (w * c + h * s) * (w * s + h * c)
+    return int(math.ceil(w * c + h * s)), int(math.ceil(w * s + h * c))
 
 
 def _level(gray: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray, _Turn]:
@@ -555,27 +564,17 @@ def _level(gray: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray, _Tur
     picture is (bool: its corners are none of it, and hold no ink); and the turn. The corners are filled with
     the picture's edge drawn out, so the paper's level runs on smoothly into them."""
     h, w = gray.shape
-    c, s = abs(math.cos(angle)), abs(math.sin(angle))
-    turn = _Turn(angle, (w, h), (int(math.ceil(w * c + h * s)), int(math.ceil(w * s + h * c))))
+    turn = _Turn(angle, (w, h), _canvas(gray.shape, angle))
     # The canvas, mapped back onto the picture, spans it and h s c more columns and w s c more rows either side.
+    c, s = abs(math.cos(angle)), abs(math.sin(angle))
     across, down = int(math.ceil(h * s * c)) + 2, int(math.ceil(w * s * c)) + 2
-    cos, sin = math.cos(angle), math.sin(angle)
-    cu, cv, cx, cy = turn.size[0] / 2, turn.size[1] / 2, w / 2 + across, h / 2 + down
-    # Each level pixel (u, v) looks at the picture's (cx + cos (u - cu) - sin (v - cv), cy + sin (u - cu) + ...).
-    matrix = (cos, -sin, cx - cos * cu + sin * cv, sin, cos, cy - sin * cu - cos * cv)
+    matrix = turn.affine(across, down)
     padded = np.pad(gray, ((down, down), (across, across)), mode="edge")
     level = Image.fromarray(padded).transform(turn.size, Image.Transform.AFFINE, matrix, Image.Resampling.BILINEAR)
     shown = np.zeros(padded.shape, np.uint8)
     shown[down + 1 : down + h - 1, across + 1 : across + w - 1] = 255  # a pixel in from the edge: no blend of corner
     inside = Image.fromarray(shown).transform(turn.size, Image.Transform.AFFINE, matrix, Image.Resampling.NEAREST)
     return np.asarray(level), np.asarray(inside) > 0, turn
-
-
-def _turned_points(turn: _Turn, us: np.ndarray, vs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Points of the level page -> the picture's."""
-    cos, sin = math.cos(turn.angle), math.sin(turn.angle)
-    du, dv = us - turn.size[0] / 2, vs - turn.size[1] / 2
-    return turn.picture[0] / 2 + cos * du - sin * dv, turn.picture[1] / 2 + sin * du + cos * dv
 
 
 def _slope(rules: np.ndarray, height: float) -> float:
@@ -794,7 +793,8 @@ def _fields(layout: _Layout) -> list[list[_Piece]]:
     hand = [p for word, is_printed in zip(words, printed, strict=True) for p in word if not is_printed or p.comb]
     fields = _groups(hand, FIELD_GAP, least_gap=FIELD_GAP * height, cells=True)
     rows = _header_rows(words, printed, hand, height)
-    fields = [part for f in fields for part in _split_at_columns(f, rows, height)]
+    feet = [max(b[3] for b in row) for row in rows]
+    fields = [part for f in fields for part in _split_at_columns(f, rows, feet, height)]
     marks = layout.marks if len(layout.marks) <= MARKS_PER_PIECE * len(layout.pieces) else []  # else: grain
     fields = [_with_marks(f, marks, height) for f in fields if max(p.height for p in f) >= MIN_FIELD * height]
     if len(fields) > MAX_FIELDS:
@@ -834,15 +834,15 @@ def _header_rows(words: list[list[_Piece]], printed: list[bool], hand: list[_Pie
     return sorted(rows, key=lambda row: max(b[3] for b in row))
 
 
-def _split_at_columns(field: list[_Piece], rows: list[list[tuple[int, int, int, int]]],
+def _split_at_columns(field: list[_Piece], rows: list[list[tuple[int, int, int, int]]], feet: list[int],
                       height: float) -> list[list[_Piece]]:
     """A field cut where writing runs on into the next column of a table without uprights: at a gap of
     COLUMN_GAP writing heights or more, where the writing after it starts in a later column than the part
     before it, columns split halfway between the heads of the nearest header row above the field (`rows`:
-    `_header_rows`, by their foot, top to bottom)."""
+    `_header_rows`, by their foot, top to bottom; `feet`: each row's foot)."""
     if len(field) < 2 or any(p.boxed for p in field):
         return [field]
-    nearest = bisect.bisect_right([max(b[3] for b in row) for row in rows], min(p.y0 for p in field)) - 1
+    nearest = bisect.bisect_right(feet, min(p.y0 for p in field)) - 1
     if nearest < 0:
         return [field]
     heads = rows[nearest]
@@ -936,7 +936,7 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
             reading = read_number(crop, predictor, line_model, boxes)
         except NOT_A_NUMBER:
             continue  # no digits there (a scribble, a blot): no field; a model that fails is raised
-        if _digits_confidence(reading) < LEAST_CONFIDENCE and not _signed_value(reading):
+        if _digits_confidence(reading) < LEAST_CONFIDENCE and not signed_value(reading):
             continue  # a printed word taken for writing, read as digits no one wrote
         page.fields.append(_as_field(reading, left, top, scale, layout.turn))
     return page
@@ -950,14 +950,6 @@ def _edge_band(piece: _Piece, layout: _Layout) -> bool:
         return False
     box = (slice(piece.y0, piece.y1), slice(piece.x0, piece.x1))
     return int((layout.edge[box] & (layout.labels[box] == piece.label)).sum()) >= EDGE_SHARE * piece.area
-
-
-def _signed_value(reading: Reading) -> bool:
-    """Whether a reading is a value written with its signs (a date, a time, an amount with its point or its
-    thousands, a number below zero, a range): a sign read at SIGN_SURE or more, in a value's shape (`values`).
-    Printed words read as digits make no such thing."""
-    signs = [d.confidence for d in reading.digits if isinstance(d.digit, str)]
-    return bool(signs) and max(signs) >= SIGN_SURE and is_value(reading.text)
 
 
 def _digits_confidence(reading: Reading) -> float:
