@@ -23,6 +23,9 @@ from digitrec import data
 from digitrec.data import synthetic
 from digitrec.imaging.fit import to_mnist
 
+# Built once for the whole test run and shared by every test that asks for it.
+once_per_run = pytest.fixture(scope="session")
+
 # Torch and onnxruntime run one thread in the tests, and in the commands they start, unless DIGITREC_THREADS
 # says otherwise: the suite's networks and batches are small, and a second intra-op thread cost more than it gave.
 # On 2 cores shared with other work, test_train's nine training tests took 17 s of CPU (103 s) on one thread and
@@ -71,7 +74,7 @@ def find_mnist() -> tuple[Path | None, str]:
                   f"(fills {cache})")
 
 
-@pytest.fixture(scope="session")
+@once_per_run
 def mnist_dir() -> Path:
     """The real MNIST, never a hard-coded path: only for tests of accuracy and of MNIST itself; logic tests
     use `digits` / `digits_dir`."""
@@ -81,7 +84,7 @@ def mnist_dir() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@once_per_run
 def mnist(mnist_dir) -> dict[str, data.Digits]:
     return data.load_splits(mnist_dir)
 
@@ -93,13 +96,13 @@ def synthetic_digits(count: int, seed: int) -> data.Digits:
     return data.Digits(np.stack([to_mnist(p) for p in pictures]), labels.astype(np.int64), f"synthetic (seed {seed})")
 
 
-@pytest.fixture(scope="session")
+@once_per_run
 def digits() -> dict[str, data.Digits]:
     """A small MNIST stand-in: 'train' (2,000) and 'test' (500) from different seeds."""
     return {"train": synthetic_digits(2000, 0), "test": synthetic_digits(500, 1)}
 
 
-@pytest.fixture(scope="session")
+@once_per_run
 def digits_dir(digits, tmp_path_factory) -> Path:
     """`digits` as an MNIST IDX folder, for everything that takes --data."""
     folder = tmp_path_factory.mktemp("synthetic-mnist")
@@ -109,12 +112,12 @@ def digits_dir(digits, tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@once_per_run
 def small_train(digits) -> data.Digits:
     return digits["train"]
 
 
-@pytest.fixture(scope="session")
+@once_per_run
 def trained_run(digits_dir, tmp_path_factory) -> Path:
     """One finished run, shared by the whole test run: the `mlp` recipe for 3 epochs on `digits_dir` (split_seed 0,
     1,800 training and 200 validation digits), figures drawn. Read it only; `copy_run` for a run to change."""
@@ -132,7 +135,7 @@ def copy_run(run_dir: Path, to: Path) -> Path:
     return to
 
 
-@pytest.fixture(scope="session")
+@once_per_run
 def tiny_line_model(digits, tmp_path_factory) -> tuple[Path, Path]:
     """A line model trained for one epoch on 100 lines of the synthetic stand-in (and 100 validation lines): it
     runs, nothing more. -> (the MNIST-style folder it learnt from, the line model's folder)."""
@@ -177,7 +180,7 @@ def tiny_digits(digits) -> data.Digits:
     return digits["test"].subset(np.arange(50))
 
 
-@pytest.fixture(scope="session")
+@once_per_run
 def replay_dir(digits, tmp_path_factory) -> Path:
     """Replay digits for tuning without the real MNIST: the synthetic stand-in as an IDX folder (train only)."""
     folder = tmp_path_factory.mktemp("replay")
