@@ -732,3 +732,35 @@ def test_a_field_whose_digits_are_doubtful_is_no_field(model, table_page, monkey
     monkeypatch.setattr(page_module, "read_number", lambda *a, **k: Reading("004", 0.432, digits))
     path, _ = table_page
     assert read_page(open_image(path.read_bytes()), model, model.line_model).fields == []
+
+
+def test_the_dots_of_a_dotted_rule_are_no_marks():
+    """A dotted leader is a row of marks: its dots are taken away before the marks are counted (a page with more
+    marks than pieces is grain, and its marks are dropped), while a point written just above it stays, as does
+    a mark off the row."""
+    from digitrec.reading.page import _off_dotted_rules, _Piece
+
+    dots = [_Piece(n, 100 + 9 * n, 200, 103 + 9 * n, 203, 9, 0) for n in range(60)]  # 540 px, writing 30 high
+    point = _Piece(100, 250, 193, 254, 197, 16, 0)  # a pen's point on the writing's foot, above the dots
+    grain = _Piece(101, 400, 50, 402, 52, 4, 0)
+    kept = _off_dotted_rules([*dots, point, grain], (400, 800), 30.0)
+    assert sorted(p.label for p in kept) == [100, 101]
+    short = dots[:5]  # 45 px of dots: shorter than a rule, a row of points or dirt
+    assert _off_dotted_rules(short, (400, 800), 30.0) == short
+
+
+def test_a_point_written_over_a_dotted_leader_is_read(model, hand):
+    """Values written on dotted leaders: the leaders' dots outnumber the writing's pieces, yet a point written
+    small (a mark) is still read in its field."""
+    sheet = _paper(1200, 900).astype(np.float32)
+    rng = np.random.default_rng(5)
+    for n, (before, after) in enumerate([("12", "50"), ("73", "25")]):
+        foot = 250 + 250 * n
+        x = _write(sheet, hand, before, 300, foot, rng, gap=12)
+        yy, xx = np.mgrid[-3:4, -3:4]
+        sheet[foot - 8 + yy[yy**2 + xx**2 <= 9], x + 4 + xx[yy**2 + xx**2 <= 9]] = 30  # the point, 7 px across
+        _write(sheet, hand, after, x + 22, foot, rng, gap=12)
+        for dot in range(100, 1100, 9):  # the leader: 3x3 dots a little below the writing's foot
+            sheet[foot + 6 : foot + 9, dot : dot + 3] = 90
+    fields = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model).fields
+    assert [f.text for f in fields] == ["12.50", "73.25"]

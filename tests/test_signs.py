@@ -164,3 +164,31 @@ def test_a_point_over_two_columns_can_still_go_back_to_paper():
         columns += [{digit: 1.0}, {}]
     assert "".join(c.char for c in decode(_columns(*columns))) == "1.2345"
     assert "".join(c.char for c in decode_value(_columns(*columns))) == "12345"
+
+
+def _date_columns(day_month: str, first: float, second: float) -> np.ndarray:
+    """`17/02/1997`'s columns as a sign reader read a page's date: each slash a 1 at `first` / `second`, a
+    slash only at the rest (`day_month`: the four digits between, `1702` or another)."""
+    d = day_month
+    chars = [{d[0]: 1.0}, {d[1]: 1.0}, {"1": first, "/": 1 - first}, {d[2]: 1.0}, {d[3]: 1.0},
+             {"1": second, "/": 1 - second}, {"1": 1.0}, {"9": 1.0}, {"9": 1.0}, {"7": 1.0}]
+    return _columns(*[c for char in chars for c in (char, {})])
+
+
+def test_a_calendar_date_is_read_over_a_number_whose_1s_would_be_its_slashes():
+    """Slashes between day and month look like 1s: `1710211997`, read so at 0.79 and 0.935, is the date
+    `17/02/1997` once both are slashes, DATE_PRIOR times likelier than a number; the slashes are then read as
+    surely as a sign must be to stand (SIGN_SURE). No date (a month 13), no prior: the number stays."""
+    from digitrec.reading.numbers import SIGN_SURE
+    from digitrec.reading.values import decode_value, is_date
+
+    read = decode_value(_date_columns("1702", 0.789, 0.935))
+    assert "".join(c.char for c in read) == "17/02/1997"
+    assert min(c.confidence for c in read if c.is_sign) >= SIGN_SURE
+    assert "".join(c.char for c in decode_value(_date_columns("1713", 0.789, 0.935))) == "1711311997"
+    sure = decode_value(_date_columns("1702", 0.985, 0.985))  # 1s a slash only at 0.015: a number
+    assert "".join(c.char for c in sure) == "1710211997"
+    assert [sure[2].confidence, sure[5].confidence] == pytest.approx([0.985, 0.985])  # its own, untouched
+    assert [t for t in ("17/02/1997", "12/31/99", "2026-12-05", "05.12.26") if is_date(t)] == \
+        ["17/02/1997", "12/31/99", "2026-12-05", "05.12.26"]
+    assert not any(is_date(t) for t in ("17/13/1997", "32/01/2000", "2026-13-05", "1/1/1899", "24/12", "14:05"))

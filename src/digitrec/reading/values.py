@@ -5,8 +5,9 @@ that a sign stands between digits. Where its columns are in doubt (a slanted 1 b
 flag touches a minus), the reading that has a value's shape is taken over a slightly likelier one that has
 none, as check readers weigh an amount's grammar: the few most doubtful columns are tried with their second
 class, each reading's column probabilities multiplied by its shape's prior (1 for a value's shape,
-ODD_SHAPE for any other), and the best kept (a column whose second class reads the same text, alone and with
-its doubtful neighbour, at a digit's edge, is not tried). A reading with no doubtful column is the best path itself.
+DATE_PRIOR for a calendar date, ODD_SHAPE for any other), and the best kept (a column whose second class
+reads the same text, alone and with its doubtful neighbour, at a digit's edge, is not tried). A reading with
+no doubtful column is the best path itself; a calendar date read so carries its prior in its confidence.
 
 A value's shape (VALUE_SHAPES): a plain number; an amount (a minus before it, thousands grouped by `,` or `.`,
 up to three decimals after `.` or `,`, no leading zero but in `0.5`); a date (day, month and year by `.`
@@ -39,6 +40,13 @@ ODD_SHAPE = 0.02  # a reading without a value's shape must be this much likelier
 DOUBT = 0.99  # a column whose best class is below this is in doubt
 SECOND_AT_LEAST = 0.01  # ... if its second class is at least this likely
 MAX_DOUBTS = 8  # the most doubtful columns tried (2 ** 8 readings at most)
+# A calendar date (`is_date`: day and month valid, either order, the year 19xx or 20xx or two digits) is this
+# much likelier than another reading of the same columns: people's slashes between day and month look like 1s,
+# and a number that is a valid date once two of its 1s are slashes is rare. Validation, values (1,200) strings
+# right at 1 / 100 / 300: 88.8 / 89.3 / 89.3 %; list pages' fields right at 1 / 100 / 300 / 1000: 82.1 / 83.2 /
+# 83.5 / 83.5 %; plain numbers (4,000) read exactly as at 1.
+DATE_PRIOR = 300.0
+_DATE = re.compile(r"(\d{1,2})([./-])(\d{1,2})\2(\d{2}|\d{4})|(\d{4})([./-])(\d{2})\6(\d{2})")
 
 
 def is_value(text: str) -> bool:
@@ -61,17 +69,51 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
     doubtful = sorted(doubtful, key=lambda t: second[t] / top[t], reverse=True)[:MAX_DOUBTS]
     cost = {t: math.log(top[t] / second[t]) for t in doubtful}  # log-probability lost taking the second
     chosen, chosen_score = best, -math.inf
+    scores, all_picks = [], []
     for picks in itertools.product((0, 1), repeat=len(doubtful)):
         path = best.copy()
         score = 0.0
         for t, pick in zip(doubtful, picks, strict=True):
             if pick:
                 path[t], score = order[t, 1], score - cost[t]
-        if not is_value("".join(CHARS[c] for c in _classes(path, blank))):
+        text = "".join(CHARS[c] for c in _classes(path, blank))
+        if not is_value(text):
             score += math.log(ODD_SHAPE)
+        elif is_date(text):
+            score += math.log(DATE_PRIOR)
+        scores.append(score)
+        all_picks.append(picks)
         if score > chosen_score:
             chosen, chosen_score = path, score
-    return collapse(probabilities, chosen)
+    if not doubtful or not is_date("".join(CHARS[c] for c in _classes(chosen, blank))):
+        return collapse(probabilities, chosen)
+    # A calendar date carries its shape's weight in its characters' confidence: each doubtful column's two
+    # classes share its probability as the readings tried weigh them (a slash at 0.21 in `17/02/1997`, the
+    # date 300 times likelier than the number `1710211997`, is read at 0.8: a sign read surely, `SIGN_SURE`).
+    weights = np.exp(np.array(scores) - max(scores))
+    weights /= weights.sum()
+    taken = np.array(all_picks, bool)  # [readings tried, doubtful columns]: the second class taken
+    adjusted = probabilities.copy()
+    for k, t in enumerate(doubtful):
+        second_share = float(weights[taken[:, k]].sum())
+        mass = top[t] + second[t]
+        adjusted[t, best[t]], adjusted[t, order[t, 1]] = mass * (1 - second_share), mass * second_share
+    return collapse(adjusted, chosen)
+
+
+def is_date(text: str) -> bool:
+    """Whether `text` is a calendar date: day and month (either order) and a year of 2 or 4 digits (19xx,
+    20xx), or the year first; day 1-31, month 1-12."""
+    match = _DATE.fullmatch(text)
+    if match is None:
+        return False
+    if match.group(1) is not None:
+        a, b, year = int(match.group(1)), int(match.group(3)), match.group(4)
+        if len(year) == 4 and year[:2] not in ("19", "20"):
+            return False
+        return 1 <= a <= 31 and 1 <= b <= 31 and min(a, b) <= 12
+    year, month, day = match.group(5), int(match.group(7)), int(match.group(8))
+    return year[:2] in ("19", "20") and 1 <= month <= 12 and 1 <= day <= 31
 
 
 def _changes_text(path: np.ndarray, columns: list[int], seconds: dict[int, int], blank: int) -> bool:
