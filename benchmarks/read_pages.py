@@ -33,9 +33,9 @@ from server import running_server  # noqa: E402
 from digitrec import data  # noqa: E402
 from digitrec.core.errors import DigitrecError  # noqa: E402
 from digitrec.data import pages  # noqa: E402
-from digitrec.imaging.decode import open_image  # noqa: E402
 from digitrec.inference.engine import load_predictor  # noqa: E402
 from digitrec.reading.line import line_split  # noqa: E402
+from digitrec.reading.page import open_page  # noqa: E402
 from digitrec.reading.page_score import score_pages  # noqa: E402
 
 TARGETS = {"fields_right": 0.97, "pages_right": 0.85, "invented_pages": 0.01}
@@ -71,7 +71,7 @@ def read_all(folder: Path, records: list[dict], read_page, predictor) -> tuple[d
         payload = (folder / record["file"]).read_bytes()
         start = time.perf_counter()
         try:
-            read[record["file"]] = read_page(open_image(payload), predictor, line_model).fields
+            read[record["file"]] = read_page(open_page(payload), predictor, line_model).fields
         except DigitrecError:
             read[record["file"]], refused = [], refused + 1
         times[record["file"]] = 1000 * (time.perf_counter() - start)
@@ -87,11 +87,11 @@ def speed_payloads(count: int = 12) -> list[bytes]:
 
 def speed_pages(predictor, read_page, payloads: list[bytes]) -> list[float]:
     """Milliseconds to read each page in-process, from its JPEG bytes."""
-    read_page(open_image(payloads[0]), predictor, predictor.line_model)  # warm-up
+    read_page(open_page(payloads[0]), predictor, predictor.line_model)  # warm-up
     out = []
     for payload in payloads:
         start = time.perf_counter()
-        read_page(open_image(payload), predictor, predictor.line_model)
+        read_page(open_page(payload), predictor, predictor.line_model)
         out.append(1000 * (time.perf_counter() - start))
     return out
 

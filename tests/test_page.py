@@ -764,3 +764,45 @@ def test_a_point_written_over_a_dotted_leader_is_read(model, hand):
             sheet[foot + 6 : foot + 9, dot : dot + 3] = 90
     fields = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model).fields
     assert [f.text for f in fields] == ["12.50", "73.25"]
+
+
+def test_a_page_jpeg_is_drafted_only_where_that_leaves_its_writing_tall_enough(model, hand, monkeypatch):
+    """`open_page` decodes a JPEG page whole (`open_image` drafts one over DRAFT_ABOVE a side, by the factor
+    `draft_factor` gives); `read_page` analyses it reduced by that factor as the decoder would have, and whole
+    where the writing would then be under WHOLE_BELOW pixels (a page's points and a digit's gaps are a pixel or two
+    there). Either way the fields and their boxes are the picture's own."""
+    import io
+
+    from digitrec.imaging.decode import draft_factor, open_image
+    from digitrec.reading import page as page_module
+    from digitrec.reading.page import open_page
+
+    for size in [(1200, 1500), (1654, 2339), (2049, 100), (2480, 3508), (4100, 3000)]:
+        buffer = io.BytesIO()
+        Image.new("L", size, 200).save(buffer, format="JPEG")
+        assert open_image(buffer.getvalue()).size[0] == -(-size[0] // draft_factor(size)), size
+        assert open_page(buffer.getvalue()).size == size
+
+    seen, analyse = [], page_module._analyse
+    monkeypatch.setattr(page_module, "_analyse", lambda picture: seen.append(picture.size) or analyse(picture))
+    for glyph, whole_too in [(44, True), (90, False)]:  # written 22 and 45 pixels high in the drafted picture
+        rng = np.random.default_rng(4)
+        sheet = _paper(2100, 2600).astype(np.float32)
+        for n, text in enumerate(["4071", "2598"]):
+            x = 600
+            for char in text:
+                ink = hand.glyph(char, glyph, glyph / 15, rng)
+                h, w = ink.shape
+                foot = 600 + 500 * n
+                sheet[foot - h : foot, x : x + w] = np.minimum(sheet[foot - h : foot, x : x + w], 235 - 215 * ink)
+                x += w + glyph // 5
+        buffer = io.BytesIO()
+        Image.fromarray(sheet.astype(np.uint8)).save(buffer, format="JPEG", quality=92)
+        seen.clear()
+        page = read_page(open_page(buffer.getvalue()), model, model.line_model)
+        assert seen == [(1050, 1300)] + [(2100, 2600)] * whole_too, (glyph, seen)
+        assert (page.width, page.height) == (2100, 2600)
+        assert [f.text for f in page.fields] == ["4071", "2598"]
+        assert [f.box[0] // 10 for f in page.fields] == [60, 60], [f.box for f in page.fields]
+        assert [abs(f.box[3] - (600 + 500 * n)) <= 4 for n, f in enumerate(page.fields)] == [True, True]
+

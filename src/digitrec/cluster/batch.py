@@ -227,6 +227,7 @@ class PictureReader:
 
         from digitrec.data.formats import read_image, read_picture_file
         from digitrec.imaging.decode import open_image
+        from digitrec.reading.page import open_page
 
         pictures, errors = [], []
         pixels = batch["pixels"].to_pylist() if "pixels" in batch.column_names else None
@@ -238,6 +239,8 @@ class PictureReader:
                 if pixels is not None:
                     image = np.frombuffer(item, np.uint8).reshape(28, 28)
                     picture = Image.fromarray(255 - image) if self.mode != "predict" else image
+                elif self.mode == "page":
+                    picture = open_page(read_picture_file(Path(item)))
                 elif self.mode != "predict":
                     picture = open_image(read_picture_file(Path(item)))
                 else:

@@ -31,10 +31,11 @@ DRAFT_ABOVE = 1024  # a JPEG larger than this a side is decoded at a reduced sca
 DRAFTED = "digitrec_drafted"  # image.info key: the original's pixels per decoded pixel
 
 
-def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS, whole_up_to: int = 0) -> Image.Image:
     """Decode image bytes, refusing what is no picture digitrec reads (IMAGE_FORMATS only) and a picture over
-    `max_pixels` (at most MAX_IMAGE_PIXELS) before decoding it: its size is read from its header. Safe to call
-    from several threads at once (the server decodes off its event loop)."""
+    `max_pixels` (at most MAX_IMAGE_PIXELS) before decoding it: its size is read from its header. A JPEG of
+    at most `whole_up_to` pixels is decoded whole, never drafted (a page's points may need its own pixels).
+    Safe to call from several threads at once (the server decodes off its event loop)."""
     if not payload:
         raise DigitrecError("empty file", expected=f"an image ({IMAGE_FORMATS_TEXT})")
     max_pixels = min(max_pixels, MAX_IMAGE_PIXELS)
@@ -45,7 +46,7 @@ def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Imag
             raise TooLargeError(
                 f"image is {width}x{height} pixels, over the pixel limit", expected=f"at most {max_pixels:,} pixels"
             )
-        if image.format == "JPEG" and max(width, height) > DRAFT_ABOVE:
+        if image.format == "JPEG" and max(width, height) > DRAFT_ABOVE and width * height > whole_up_to:
             # Decoded at 1/2, 1/4 or 1/8 scale by the JPEG decoder itself: a 40-megapixel photo costs
             # a few MB instead of 120, and the network reads 28x28 anyway.
             scale = max(DRAFT_ABOVE / max(width, height), 1 / 8)
@@ -67,6 +68,15 @@ def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Imag
     with contextlib.suppress(OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError, struct.error):
         ImageOps.exif_transpose(image, in_place=True)  # in place: a copy of a 40-megapixel picture is 160 MB more
     return image
+
+
+def draft_factor(size: tuple[int, int]) -> int:
+    """The whole factor (1, 2, 4 or 8) by which `open_image` drafts a JPEG of this size (width, height): the
+    largest that leaves it at least DRAFT_ABOVE on its longer side."""
+    longest, factor = max(size), 1
+    while factor < 8 and -(-longest // (2 * factor)) >= DRAFT_ABOVE:
+        factor *= 2
+    return factor
 
 
 def png_bytes(picture: Image.Image) -> bytes:

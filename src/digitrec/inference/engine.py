@@ -30,7 +30,7 @@ from digitrec.inference.runs import RunConfig
 from digitrec.models import tensors
 from digitrec.reading.line import LineModel
 from digitrec.reading.numbers import Reading, read_number
-from digitrec.reading.page import Page, read_page
+from digitrec.reading.page import Page, open_page, read_page
 
 if TYPE_CHECKING:
     from torch import nn
@@ -127,11 +127,11 @@ class Engine:
         reading order (`digitrec.reading.page`). A path, image bytes, a PIL image or an array."""
         if isinstance(picture, (str, os.PathLike)):
             try:
-                return read_page(open_image(read_picture_file(Path(picture))), self, self.line_model, digits_only)
+                return read_page(open_page(read_picture_file(Path(picture))), self, self.line_model, digits_only)
             except DigitrecError as e:
                 raise e.located(str(picture)) from None
         if isinstance(picture, (bytes, bytearray)):
-            picture = open_image(bytes(picture))
+            picture = open_page(bytes(picture))
         return read_page(picture, self, self.line_model, digits_only)
 
     def read_file(self, path: Path, digits_only: bool = False) -> Reading:

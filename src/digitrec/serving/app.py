@@ -38,7 +38,7 @@ from digitrec.data import resolve_data_path
 from digitrec.imaging.decode import MAX_IMAGE_PIXELS, open_image
 from digitrec.imaging.fit import to_mnist
 from digitrec.inference.engine import OnnxPredictor, Predictor, load_predictor
-from digitrec.reading.page import read_page
+from digitrec.reading.page import open_page, read_page
 from digitrec.serving.corrections import Collector
 from digitrec.serving.schemas import (
     ApiError,
@@ -353,7 +353,7 @@ def page_from_upload(predictor, content_type: str, body: bytes, digits_only: boo
     payload = _picture_bytes(content_type, body)
     error = None
     try:
-        page = read_page(open_image(payload, MAX_IMAGE_PIXELS), predictor, predictor.line_model, digits_only)
+        page = read_page(open_page(payload, MAX_IMAGE_PIXELS), predictor, predictor.line_model, digits_only)
     except DigitrecError as e:
         error = _refused(e)
     if error:
