@@ -806,3 +806,18 @@ def test_a_page_jpeg_is_drafted_only_where_that_leaves_its_writing_tall_enough(m
         assert [f.box[0] // 10 for f in page.fields] == [60, 60], [f.box for f in page.fields]
         assert [abs(f.box[3] - (600 + 500 * n)) <= 4 for n, f in enumerate(page.fields)] == [True, True]
 
+
+
+def test_what_is_left_of_a_grids_upright_is_no_writing():
+    """A turned grid's upright breaks where it leans a column over, and the rules miss a piece of it: a thin
+    bar with the upright running on from its end is no writing. A 1 written on a rule, or standing close
+    beside an upright, is."""
+    from digitrec.reading.page import _upright_stub
+
+    rules = np.zeros((200, 300), bool)
+    rules[:80, 50:52] = rules[120:, 51:53] = True  # an upright, broken from 80 to 120 where it leans over
+    rules[150:152, :] = True  # a row's rule
+    assert _upright_stub((slice(80, 120), slice(50, 53)), rules, 30.0)
+    assert not _upright_stub((slice(110, 150), slice(150, 153)), rules, 30.0)  # a 1 standing on the rule
+    assert not _upright_stub((slice(90, 130), slice(60, 63)), rules, 30.0)  # a 1 beside the upright
+    assert not _upright_stub((slice(80, 120), slice(40, 60)), rules, 30.0)  # wide: a digit across it
