@@ -192,3 +192,25 @@ def test_a_calendar_date_is_read_over_a_number_whose_1s_would_be_its_slashes():
     assert [t for t in ("17/02/1997", "12/31/99", "2026-12-05", "05.12.26") if is_date(t)] == \
         ["17/02/1997", "12/31/99", "2026-12-05", "05.12.26"]
     assert not any(is_date(t) for t in ("17/13/1997", "32/01/2000", "2026-13-05", "1/1/1899", "24/12", "14:05"))
+
+
+@pytest.mark.parametrize("sign", [".", "-", "/"])
+def test_specks_that_would_make_a_date_get_no_prior(sign):
+    """The prior is for slashes read as 1s: two faint specks between `12`, `05` and `20`, read as a sign at
+    0.1 in columns of paper, would make the date `12.05.20`; the number stays, its digits as they were."""
+    from digitrec.reading.values import decode_value
+
+    columns = [{"1": 1.0}, {}, {"2": 1.0}, {sign: 0.1}, {"0": 1.0}, {}, {"5": 1.0}, {sign: 0.1}, {"2": 1.0}, {},
+               {"0": 1.0}, {}]
+    assert "".join(c.char for c in decode_value(_columns(*columns))) == "120520"
+
+
+def test_a_date_doubted_a_little_is_chosen_but_not_sure():
+    """1s read at 0.94, a slash second at 0.06: the date weighs about as much as the number, and its slashes
+    are read at about 0.55, under SIGN_SURE: `read` keeps the number, flagged by that doubt."""
+    from digitrec.reading.numbers import SIGN_SURE
+    from digitrec.reading.values import decode_value
+
+    read = decode_value(_date_columns("1702", 0.94, 0.94))
+    assert "".join(c.char for c in read) == "17/02/1997"
+    assert 0.4 < min(c.confidence for c in read if c.is_sign) < SIGN_SURE

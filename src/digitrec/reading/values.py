@@ -23,6 +23,7 @@ import re
 
 import numpy as np
 
+from digitrec.data.signs import SIGNS
 from digitrec.reading.line import CHARS, LineDigit, collapse
 
 VALUE_SHAPES = re.compile("|".join([
@@ -70,16 +71,21 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
     cost = {t: math.log(top[t] / second[t]) for t in doubtful}  # log-probability lost taking the second
     chosen, chosen_score = best, -math.inf
     scores, all_picks = [], []
+    one, slash = CHARS.index("1"), CHARS.index("/")
     for picks in itertools.product((0, 1), repeat=len(doubtful)):
         path = best.copy()
         score = 0.0
+        added_signs = False  # a sign this reading takes in place of the best path's class, but a slash for a 1
         for t, pick in zip(doubtful, picks, strict=True):
             if pick:
                 path[t], score = order[t, 1], score - cost[t]
+                sign = order[t, 1]
+                if sign != blank and CHARS[sign] in SIGNS and not (best[t] == one and sign == slash):
+                    added_signs = True
         text = "".join(CHARS[c] for c in _classes(path, blank))
         if not is_value(text):
             score += math.log(ODD_SHAPE)
-        elif is_date(text):
+        elif not added_signs and is_date(text):
             score += math.log(DATE_PRIOR)
         scores.append(score)
         all_picks.append(picks)
