@@ -3,7 +3,7 @@
 Pages from `digitrec.data.pages` with MNIST *training* digits (less the part `reading.line.line_split` sets
 aside, which the page bench's validation pages are made from; never test digits, never handwriting fonts), a
 quarter of them with pen-drawn digits (`data.synthetic.drawn_digits`), and printed fonts (DejaVu, Liberation)
-for the labels. Each page is analysed as `read_page` analyses it; every
+for the labels. Each page is analysed at its own size (`reading.page._analyse`); every
 piece of ink is labelled handwriting when its word lies in a field's box, else printed (labels, headings, rule
 stubs, dirt). Pages of printed numbers only (`printed_numbers`: amounts, dates, codes and numbers with their labels,
 in the same printed fonts, regular and bold, 16-72 px at 300 dpi) add printed digits, every piece printed

@@ -173,6 +173,18 @@ def answer_schema(mode: str):
                       ("probabilities", pa.list_(pa.float32())), ("error", pa.string())])
 
 
+def _opened(open_one) -> tuple[object | None, str | None]:
+    """`open_one()`'s picture and no error, or None and why it cannot be opened, in one line."""
+    try:
+        return open_one(), None
+    except DigitrecError as e:
+        return None, e.what
+    except OSError as e:
+        return None, f"cannot read the file ({e.strerror or e.__class__.__name__})"
+    except Exception as e:  # a picture that breaks a decoder must not stop a million others
+        return None, f"unreadable picture ({e.__class__.__name__})"
+
+
 def _one_at_a_time(pictures: list, errors: list, read, columns, names: tuple[str, ...]) -> dict:
     """Each picture read on its own (`read`, then `columns` of its answer); one that cannot be read gets its error
     and empty columns, the rest are read."""
@@ -223,40 +235,38 @@ class PictureReader:
         return pa.table({name: pa.array(columns[name], self.schema.field(name).type) for name in self.schema.names})
 
     def _open(self, batch) -> tuple[list, list]:
+        """Each row's picture, or None and its error. Pages are opened one at a time as they are read
+        (`_page`): a part's 256 pages decoded whole at once would hold gigabytes."""
+        pictures, errors = [], []
+        pixels = batch["pixels"].to_pylist() if "pixels" in batch.column_names else None
+        whys = batch["error"].to_pylist() if "error" in batch.column_names else [None] * batch.num_rows
+        for item, why in zip(pixels or batch["path"].to_pylist(), whys, strict=True):
+            if self.mode == "page" and pixels is None and why is None:
+                pictures.append(item)  # the path, opened when its page is read
+                errors.append(None)
+                continue
+            picture, error = _opened(lambda item=item, why=why: self._open_one(item, why, pixels is not None))
+            pictures.append(picture)
+            errors.append(error)
+        return pictures, errors
+
+    def _open_one(self, item, why: str | None, is_pixels: bool):
         from PIL import Image
 
         from digitrec.data.formats import read_image, read_picture_file
         from digitrec.imaging.decode import open_image
         from digitrec.reading.page import open_page
 
-        pictures, errors = [], []
-        pixels = batch["pixels"].to_pylist() if "pixels" in batch.column_names else None
-        whys = batch["error"].to_pylist() if "error" in batch.column_names else [None] * batch.num_rows
-        for item, why in zip(pixels or batch["path"].to_pylist(), whys, strict=True):
-            try:
-                if why is not None:  # listed, not to be opened (a link out of the folder, a loop)
-                    raise DigitrecError(why)
-                if pixels is not None:
-                    image = np.frombuffer(item, np.uint8).reshape(28, 28)
-                    picture = Image.fromarray(255 - image) if self.mode != "predict" else image
-                elif self.mode == "page":
-                    picture = open_page(read_picture_file(Path(item)))
-                elif self.mode != "predict":
-                    picture = open_image(read_picture_file(Path(item)))
-                else:
-                    picture = read_image(Path(item))
-                pictures.append(picture)
-                errors.append(None)
-            except DigitrecError as e:
-                pictures.append(None)
-                errors.append(e.what)
-            except OSError as e:
-                pictures.append(None)
-                errors.append(f"cannot read the file ({e.strerror or e.__class__.__name__})")
-            except Exception as e:  # a picture that breaks a decoder must not stop a million others
-                pictures.append(None)
-                errors.append(f"unreadable picture ({e.__class__.__name__})")
-        return pictures, errors
+        if why is not None:  # listed, not to be opened (a link out of the folder, a loop)
+            raise DigitrecError(why)
+        if is_pixels:
+            image = np.frombuffer(item, np.uint8).reshape(28, 28)
+            return Image.fromarray(255 - image) if self.mode != "predict" else image
+        if self.mode == "page":
+            return open_page(read_picture_file(Path(item)))
+        if self.mode != "predict":
+            return open_image(read_picture_file(Path(item)))
+        return read_image(Path(item))
 
     def _predict(self, images: list) -> dict:
         from digitrec.core.constants import UNSURE_BELOW
@@ -285,7 +295,13 @@ class PictureReader:
         def columns(page) -> dict:
             return {"fields": json.dumps(page.as_dict()["fields"]), "count": len(page.fields)}
 
-        return _one_at_a_time(pictures, errors, self.predictor.read_page, columns, ("fields", "count"))
+        def read(item):
+            picture, error = _opened(lambda: self._open_one(item, None, False) if isinstance(item, str) else item)
+            if error is not None:
+                raise DigitrecError(error)
+            return self.predictor.read_page(picture)
+
+        return _one_at_a_time(pictures, errors, read, columns, ("fields", "count"))
 
 
 def _reader_for(run_dir: str | os.PathLike | None, mode: str) -> type:

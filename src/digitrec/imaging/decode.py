@@ -28,6 +28,7 @@ warnings.filterwarnings("ignore", module=r"PIL\.")
 TINY_PICTURE = 16
 WORK_SIZE = 192  # large photos are reduced to this first: enough detail, bounded cost
 DRAFT_ABOVE = 1024  # a JPEG larger than this a side is decoded at a reduced scale, at least this large
+JPEG_FORMATS = ("JPEG", "MPO")  # Pillow calls a phone's multi-picture JPEG an MPO; it drafts as one
 DRAFTED = "digitrec_drafted"  # image.info key: the original's pixels per decoded pixel
 
 
@@ -46,11 +47,11 @@ def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS, whole_up_to: 
             raise TooLargeError(
                 f"image is {width}x{height} pixels, over the pixel limit", expected=f"at most {max_pixels:,} pixels"
             )
-        if image.format == "JPEG" and max(width, height) > DRAFT_ABOVE and width * height > whole_up_to:
+        request = _draft_request(image.size) if image.format in JPEG_FORMATS else None
+        if request is not None and width * height > whole_up_to:
             # Decoded at 1/2, 1/4 or 1/8 scale by the JPEG decoder itself: a 40-megapixel photo costs
             # a few MB instead of 120, and the network reads 28x28 anyway.
-            scale = max(DRAFT_ABOVE / max(width, height), 1 / 8)
-            image.draft(image.mode, (round(width * scale), round(height * scale)))
+            image.draft(image.mode, request)
             image.info[DRAFTED] = width / image.size[0]  # boxes are given in the original's pixels
         image.load()
     except DigitrecError:
@@ -70,13 +71,25 @@ def open_image(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS, whole_up_to: 
     return image
 
 
+def _draft_request(size: tuple[int, int]) -> tuple[int, int] | None:
+    """The size `open_image` asks a JPEG's decoder for (None: it is decoded whole): DRAFT_ABOVE on the longer
+    side, at most 8 times smaller."""
+    width, height = size
+    if max(width, height) <= DRAFT_ABOVE:
+        return None
+    scale = max(DRAFT_ABOVE / max(width, height), 1 / 8)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def draft_factor(size: tuple[int, int]) -> int:
     """The whole factor (1, 2, 4 or 8) by which `open_image` drafts a JPEG of this size (width, height): the
-    largest that leaves it at least DRAFT_ABOVE on its longer side."""
-    longest, factor = max(size), 1
-    while factor < 8 and -(-longest // (2 * factor)) >= DRAFT_ABOVE:
-        factor *= 2
-    return factor
+    largest the decoder takes for `_draft_request`'s size (Pillow's rule: the smaller of the two sides' whole
+    ratios, rounded down to one of those)."""
+    request = _draft_request(size)
+    if request is None:
+        return 1
+    most = min(size[0] // request[0], size[1] // request[1])
+    return next(factor for factor in (8, 4, 2, 1) if most >= factor)
 
 
 def png_bytes(picture: Image.Image) -> bytes:

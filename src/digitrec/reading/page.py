@@ -27,7 +27,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.core.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
-from digitrec.imaging.decode import DRAFTED, MAX_IMAGE_PIXELS, draft_factor, open_image
+from digitrec.imaging.decode import DRAFTED, JPEG_FORMATS, MAX_IMAGE_PIXELS, draft_factor, open_image
 from digitrec.imaging.morphology import EIGHT_CONNECTED, closing, max_filter
 from digitrec.reading.line import LineModel
 from digitrec.reading.numbers import Reading, read_number, signed_value
@@ -93,12 +93,12 @@ MIN_TURN, MAX_TURN, TURN_STEP, SKEW_POINTS, SKEW_GAIN = 1.5, 10.0, 0.5, 60_000, 
 # 13-megapixel page 9 degrees off: 1.0 s and 276 MB to read, against 0.7 s and 224 MB as it is; a 13000 x 1000
 # strip 9 degrees off would need 39 megapixels, 5.4 s and 1.2 GB, and is read as it is).
 MAX_LEVEL_PIXELS = 20_000_000
-# A JPEG page over 2048 pixels a side is decoded whole (`open_page`) and analysed reduced as `open_image` would
-# draft it (by 2, 4 or 8), and whole where its writing would then be under WHOLE_BELOW pixels: there a point is
-# a pixel or two, and a digit's gaps close (decision 0018). Validation pages, fields right boxes / list / table
-# (pages right): all drafted 88.2 / 83.5 / 92.0 % (21 / 11 / 13 of 40); whole under 28 89.0 / 86.3 / 91.5 %
-# (21 / 15 / 14), under 32 86.9 / 87.3 / 91.9 % (19 / 17 / 15) and p50 a page 320 / 450 / 630 ms against
-# 275 / 267 / 333 ms under 28.
+# A JPEG page up to MAX_PAGE_PIXELS is decoded whole (`open_page`). One that `open_image` would draft (over 2048
+# pixels a side) is analysed reduced as the draft would (by 2, 4 or 8), and whole where its writing would then be
+# under WHOLE_BELOW pixels: there a point is a pixel or two, and a digit's gaps close (decision 0018). Validation
+# pages, fields right boxes / list / table (pages right): all drafted 88.2 / 83.5 / 92.0 % (21 / 11 / 13 of 40);
+# whole under 28: 89.0 / 86.3 / 91.5 % (21 / 15 / 14); under 32: 86.9 / 87.3 / 91.9 % (19 / 17 / 15), p50 a
+# page 321 / 450 / 630 ms against 275 / 267 / 333 ms under 28.
 WHOLE_BELOW = 28
 MIN_INK = 24.0  # grey levels: ink weaker than this (and than 8 grain deviations) is a blank page
 # Grouping, in shares of the page's writing height: glyphs of one word at most WORD_GAP apart (at 0.45 a label
@@ -121,9 +121,10 @@ PRINT_GAP, PRINT_BASELINE, PRINT_SIZE = 0.5, 0.15, 1.1
 MIN_MARK, MARK_BELOW, MARKS_PER_PIECE = 4, 0.15, 1.0
 # The dots of a printed dotted rule (a leader to write on) are marks too, hundreds of them, and would make the
 # page grainy: they are taken away first (`_off_dotted_rules`: marks at most DOT_GAP writing heights apart in a
-# row at least RULE long, within DOT_ROW of the row's middle). Validation list pages, fields right without and
-# with it: 81.8 and 82.1 % (3 pages of 40 on dotted leaders, 570-1470 marks; a point written on them is read).
-DOT_GAP, DOT_ROW = 0.6, 0.1
+# row at least RULE long, most (DOT_SHARE) within DOT_ROW of a straight line through them). Validation list
+# pages, fields right without and with it: 81.8 and 82.1 % (3 pages of 40 on dotted leaders, 570-1470 marks; a
+# point written on them is read).
+DOT_GAP, DOT_ROW, DOT_SHARE = 0.6, 0.1, 0.8
 FIELD_GAP = 1.0
 # A field is cut at a gap of COLUMN_GAP writing heights or more where the writing after the gap starts in a later
 # column of the nearest header row above it (a line of printed heads and no handwriting), columns split halfway
@@ -841,8 +842,9 @@ def _fields(layout: _Layout) -> list[list[_Piece]]:
 
 def _off_dotted_rules(marks: list[_Piece], shape: tuple[int, int], height: float) -> list[_Piece]:
     """The marks that are not the dots of a printed dotted rule: a row of marks at most DOT_GAP writing heights
-    apart, at least RULE writing heights long, its dots' middles within DOT_ROW of the row's. A point written
-    on such a line stands above the dots and stays."""
+    apart, at least RULE writing heights long, most of them (DOT_SHARE) within DOT_ROW of the straight line
+    fitted through their middles (a page turned a little leaves its leaders straight, not level). A point
+    written on such a line stands above the dots and stays."""
     if not marks:
         return marks
     mask = np.zeros(shape, bool)
@@ -852,8 +854,7 @@ def _off_dotted_rules(marks: list[_Piece], shape: tuple[int, int], height: float
     rows, count = ndimage.label(max_filter(mask, (1, 2 * reach + 1)), structure=EIGHT_CONNECTED)
     spans = ndimage.find_objects(rows, count)
     long_rows = {n + 1 for n, b in enumerate(spans)  # the dots' own span: the reach added either side taken off
-                 if b is not None and b[1].stop - b[1].start - 2 * reach >= RULE * height
-                 and b[0].stop - b[0].start <= 0.3 * height}
+                 if b is not None and b[1].stop - b[1].start - 2 * reach >= RULE * height}
     if not long_rows:
         return marks
     members: dict[int, list[_Piece]] = {}
@@ -861,9 +862,22 @@ def _off_dotted_rules(marks: list[_Piece], shape: tuple[int, int], height: float
         row = int(rows[(m.y0 + m.y1) // 2, (m.x0 + m.x1) // 2])
         members.setdefault(row if row in long_rows else 0, []).append(m)
     kept = list(members.pop(0, []))
+    near = max(2.0, DOT_ROW * height)
     for dots in members.values():
-        middle = float(np.median([(m.y0 + m.y1) / 2 for m in dots]))
-        kept += [m for m in dots if abs((m.y0 + m.y1) / 2 - middle) > max(2.0, DOT_ROW * height)]
+        xs = np.array([(m.x0 + m.x1) / 2 for m in dots])
+        ys = np.array([(m.y0 + m.y1) / 2 for m in dots])
+        if len(dots) < 3 or np.ptp(xs) == 0:
+            kept += dots
+            continue
+        off = np.abs(ys - np.polyval(np.polyfit(xs, ys, 1), xs))
+        inliers = off <= near
+        if inliers.sum() >= 3:  # fitted again on the dots alone: a point above the row does not tilt it
+            off = np.abs(ys - np.polyval(np.polyfit(xs[inliers], ys[inliers], 1), xs))
+        on_line = off <= near
+        if on_line.mean() < DOT_SHARE:
+            kept += dots  # no straight row of dots: marks of writing, or grain
+            continue
+        kept += [m for m, on in zip(dots, on_line, strict=True) if not on]
     return kept
 
 
@@ -1017,7 +1031,7 @@ def _analysed(picture: Image.Image | np.ndarray) -> tuple[Image.Image | np.ndarr
     """The page analysed, and the picture its fields are read from. A JPEG decoded whole that `open_image`
     would draft is analysed drafted as it would be (reduced by the same factor), and whole where its writing
     is then under WHOLE_BELOW pixels high."""
-    if not (isinstance(picture, Image.Image) and picture.format == "JPEG" and DRAFTED not in picture.info):
+    if not (isinstance(picture, Image.Image) and picture.format in JPEG_FORMATS and DRAFTED not in picture.info):
         return picture, _analyse(picture)
     draft = draft_factor(picture.size)
     if draft == 1:
