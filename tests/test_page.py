@@ -836,6 +836,8 @@ def test_what_is_left_of_a_grids_upright_is_no_writing():
     assert not _upright_stub((slice(110, 150), slice(150, 153)), rules, 30.0)  # a 1 standing on the rule
     assert not _upright_stub((slice(90, 130), slice(60, 63)), rules, 30.0)  # a 1 beside the upright
     assert not _upright_stub((slice(80, 120), slice(40, 60)), rules, 30.0)  # wide: a digit across it
+    assert not _upright_stub((slice(20, 50), slice(47, 50)), rules, 30.0)  # a 1 written against the upright
+    assert _upright_stub((slice(20, 50), slice(52, 53)), rules, 30.0)  # a sliver of the leaning upright itself
 
 
 def test_a_part_of_pages_is_opened_one_page_at_a_time(model, table_page, tmp_path, monkeypatch):
@@ -860,3 +862,39 @@ def test_a_part_of_pages_is_opened_one_page_at_a_time(model, table_page, tmp_pat
     assert read_when == [1, 3]  # the second page opened (and refused) only after the first was read
     assert [a["count"] for a in answers] == [len(page.fields), None, len(page.fields)]
     assert answers[1]["error"] and "\n" not in answers[1]["error"] and answers[0]["error"] is None
+
+
+def test_a_page_too_grainy_to_analyse_whole_is_read_as_drafted(model, hand, monkeypatch):
+    """Where the whole picture holds too many pieces of ink to analyse (its grain, at a scale finer than the
+    draft's), the drafted analysis stands: the page is read, not refused."""
+    from digitrec.core.errors import NoDigitError
+    from digitrec.reading import page as page_module
+    from digitrec.reading.page import open_page
+
+    rng = np.random.default_rng(4)
+    sheet = _paper(2100, 2600).astype(np.float32)
+    _write(sheet, hand, "4071", 600, 600, rng, gap=9)
+    _write(sheet, hand, "2598", 600, 1100, rng, gap=9)
+    buffer = io.BytesIO()
+    Image.fromarray(sheet.astype(np.uint8)).save(buffer, format="JPEG", quality=92)
+    analyse = page_module._analyse
+
+    def grainy_when_whole(picture):
+        if picture.size == (2100, 2600):
+            raise NoDigitError("no fields found: 9,000 pieces of ink (noise, not a page of writing)")
+        return analyse(picture)
+
+    monkeypatch.setattr(page_module, "WHOLE_BELOW", 10_000)  # the whole picture always tried
+    monkeypatch.setattr(page_module, "_analyse", grainy_when_whole)
+    page = read_page(open_page(buffer.getvalue()), model, model.line_model)
+    assert [f.text for f in page.fields] == ["4071", "2598"] and page.fields[0].box[0] // 10 == 60
+
+
+def test_a_large_page_with_one_field_reads_the_field(model, hand):
+    """One number written on a large page is that page's one field, read from its own crop: read whole, as
+    `read` reads a picture of one line, the page was reduced until the number was a digit or two (`4`)."""
+    rng = np.random.default_rng(4)
+    sheet = _paper(2100, 2600).astype(np.float32)
+    _write(sheet, hand, "4071", 525, 600, rng, gap=9)
+    page = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model)
+    assert [f.text for f in page.fields] == ["4071"] and page.fields[0].box[0] // 25 == 21

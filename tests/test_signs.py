@@ -214,3 +214,21 @@ def test_a_date_doubted_a_little_is_chosen_but_not_sure():
     read = decode_value(_date_columns("1702", 0.94, 0.94))
     assert "".join(c.char for c in read) == "17/02/1997"
     assert 0.4 < min(c.confidence for c in read if c.is_sign) < SIGN_SURE
+
+
+def test_no_date_is_made_but_of_the_numbers_own_digits_with_1s_as_slashes():
+    """What gets the calendar's prior is the best path's digits, some 1s read as slashes, and nothing else:
+    specks the best path reads as points under SIGN_SURE (0.6) stay unsure; a 1 over two columns whose tail
+    doubts a slash does not become `1/` (a digit kept and a slash added); a date chosen for its shape alone
+    (a point in an odd place) keeps its columns' own confidences."""
+    from digitrec.reading.numbers import SIGN_SURE
+    from digitrec.reading.values import decode_value
+
+    specks = _columns({"1": 1.0}, {}, {"2": 1.0}, {".": 0.6}, {"0": 1.0}, {}, {"5": 1.0}, {".": 0.6}, {"2": 1.0},
+                      {}, {"0": 1.0}, {})
+    read = decode_value(specks)
+    assert max(c.confidence for c in read if c.is_sign) < SIGN_SURE  # `12.05.20`, its points as unsure as read
+    tail = {"1": 0.7, "/": 0.3}
+    spread = _columns({"0": 1.0}, {}, {"1": 1.0}, tail, {}, {"0": 1.0}, {}, {"1": 1.0}, tail, {}, {"2": 1.0}, {},
+                      {"0": 1.0}, {})
+    assert "".join(c.char for c in decode_value(spread)) == "010120"

@@ -27,7 +27,9 @@ warnings.filterwarnings("ignore", module=r"PIL\.")
 # steps would pass for grain and the digit for a blank page.
 TINY_PICTURE = 16
 WORK_SIZE = 192  # large photos are reduced to this first: enough detail, bounded cost
-DRAFT_ABOVE = 1024  # a JPEG larger than this a side is decoded at a reduced scale, at least this large
+# A JPEG that stays at least DRAFT_ABOVE on its longer side at half size (2048 pixels or more) is decoded at 1/2,
+# 1/4 or 1/8 scale by the decoder itself, never below DRAFT_ABOVE (`draft_factor`).
+DRAFT_ABOVE = 1024
 JPEG_FORMATS = ("JPEG", "MPO")  # Pillow calls a phone's multi-picture JPEG an MPO; it drafts as one
 DRAFTED = "digitrec_drafted"  # image.info key: the original's pixels per decoded pixel
 

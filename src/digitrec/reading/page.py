@@ -100,6 +100,9 @@ MAX_LEVEL_PIXELS = 20_000_000
 # whole under 28: 89.0 / 86.3 / 91.5 % (21 / 15 / 14); under 32: 86.9 / 87.3 / 91.9 % (19 / 17 / 15), p50 a
 # page 321 / 450 / 630 ms against 275 / 267 / 333 ms under 28.
 WHOLE_BELOW = 28
+# A picture whose one field is lower than this share of its height is a page with one field, read from the
+# field's own crop (a 4-digit number 60 px high on a 2100x2600 page, read whole as `read` reads it: `4`).
+ONE_LINE_SHARE = 0.1
 MIN_INK = 24.0  # grey levels: ink weaker than this (and than 8 grain deviations) is a blank page
 # Grouping, in shares of the page's writing height: glyphs of one word at most WORD_GAP apart (at 0.45 a label
 # and the value beside it join into one word: validation fields right at 0.3 and at 0.45, list 82.7 and 78.8 %,
@@ -122,7 +125,7 @@ MIN_MARK, MARK_BELOW, MARKS_PER_PIECE = 4, 0.15, 1.0
 # The dots of a printed dotted rule (a leader to write on) are marks too, hundreds of them, and would make the
 # page grainy: they are taken away first (`_off_dotted_rules`: marks at most DOT_GAP writing heights apart in a
 # row at least RULE long, most (DOT_SHARE) within DOT_ROW of a straight line through them). Validation list
-# pages, fields right without and with it: 81.8 and 82.1 % (3 pages of 40 on dotted leaders, 570-1470 marks; a
+# pages, fields right without and with it: 85.2 and 85.6 % (3 pages of 40 on dotted leaders, 570-1470 marks; a
 # point written on them is read).
 DOT_GAP, DOT_ROW, DOT_SHARE = 0.6, 0.1, 0.8
 FIELD_GAP = 1.0
@@ -156,6 +159,7 @@ GAP = (1, 5)
 # (a tilted table's broken uprights read as six `1`s) and 0 % with it; fields right, table 91.5 and 92.5 %,
 # boxes 89.0 and 89.4 %, list 86.3 % both.
 STUB_RUN = 0.5
+SLIVER = 2  # work pixels: what a leaning upright leaves beside itself (1-2 px on the validation tables)
 TICK = (0.25, 0.85)  # a comb's tick rises this share of the writing height
 # A comb: at least COMB_TICKS ticks on one rule; its digits are one field, however thin (validation box pages,
 # fields right 74.7 % without and 83.0 % with, fields split in two 13 and 1).
@@ -667,14 +671,17 @@ def _tick(box: tuple[slice, slice], rules: np.ndarray, height: float) -> bool:
 def _upright_stub(box: tuple[slice, slice], rules: np.ndarray, height: float) -> bool:
     """A piece of a grid's upright that the rules missed (on a turned page an upright breaks where it leans a
     column over): a thin upright bar with a rule running on straight from its top or its foot, down or up the
-    same columns for STUB_RUN writing heights. A 1 written on a rule touches a rule along it, not one going on
-    from it."""
+    same columns for STUB_RUN writing heights; beside the upright (a leaning upright leaves a sliver of its own
+    width), at most SLIVER wide. A 1 written on a rule touches a rule along it, not one going on from it; a 1
+    written against a wall is a pen's width beside it."""
     ys, xs = box
     h, w = ys.stop - ys.start, xs.stop - xs.start
     if w > max(3, 0.25 * h):
         return False
     run = max(2, int(STUB_RUN * height))
-    columns = slice(max(0, xs.start - 1), xs.stop + 1)
+    columns = slice(max(0, xs.start - 1), xs.stop + 1)  # a leaning upright goes on a column over
+    if w > SLIVER and rules[ys, columns].any(axis=1).mean() >= 0.9:
+        return False  # an upright all along it and a pen's width of its own: a 1 written against a wall
     below = rules[ys.stop : ys.stop + run, columns].any(axis=1)
     above = rules[max(0, ys.start - run) : ys.start, columns].any(axis=1)
     return bool((len(below) == run and below.mean() >= 0.9) or (len(above) == run and above.mean() >= 0.9))
@@ -1040,7 +1047,10 @@ def _analysed(picture: Image.Image | np.ndarray) -> tuple[Image.Image | np.ndarr
     small.info[DRAFTED] = picture.width / small.width
     layout = _analyse(small)
     if layout is not None and layout.factor == 1 and layout.height < WHOLE_BELOW:
-        return picture, _analyse(picture)
+        try:
+            return picture, _analyse(picture)
+        except NoDigitError:  # too many pieces at the whole picture's scale (its grain): read as drafted
+            pass
     return small, layout
 
 
@@ -1061,9 +1071,13 @@ def _digits_confidence(reading: Reading) -> float:
 
 def _one_line(layout: _Layout, groups: list[list[_Piece]]) -> bool:
     """A picture of one line of writing (or one digit, boxed or not), not a page: one field, not a row of digit
-    boxes (a piece or two at most in boxes), and what was taken for print beside it (a stroke of a digit, a
-    speck) holds less ink than the field."""
+    boxes (a piece or two at most in boxes), at least ONE_LINE_SHARE of the picture's height (one number written
+    small on a large page is a page's field: `read`, reducing the whole picture, reads it as a digit or two),
+    and what was taken for print beside it (a stroke of a digit, a speck) holds less ink than the field."""
     if len(groups) != 1 or (len(groups[0]) > 2 and any(p.boxed for p in groups[0])):
+        return False
+    _, y0, _, y1 = _box(groups[0])
+    if y1 - y0 < ONE_LINE_SHARE * layout.labels.shape[0]:
         return False
     kept = sum(p.area for p in groups[0])
     return sum(p.area for p in layout.pieces) - kept < kept

@@ -5,9 +5,10 @@ that a sign stands between digits. Where its columns are in doubt (a slanted 1 b
 flag touches a minus), the reading that has a value's shape is taken over a slightly likelier one that has
 none, as check readers weigh an amount's grammar: the few most doubtful columns are tried with their second
 class, each reading's column probabilities multiplied by its shape's prior (1 for a value's shape,
-DATE_PRIOR for a calendar date, ODD_SHAPE for any other), and the best kept (a column whose second class
-reads the same text, alone and with its doubtful neighbour, at a digit's edge, is not tried). A reading with
-no doubtful column is the best path itself; a calendar date read so carries its prior in its confidence.
+DATE_PRIOR for a calendar date that is the best path's digits with some 1s read as slashes, ODD_SHAPE for
+any other), and the best kept (a column whose second class reads the same text, alone and with its doubtful
+neighbour, at a digit's edge, is not tried). A reading with no doubtful column is the best path itself; a
+date read by its prior carries that prior in its confidence.
 
 A value's shape (VALUE_SHAPES): a plain number; an amount (a minus before it, thousands grouped by `,` or `.`,
 up to three decimals after `.` or `,`, no leading zero but in `0.5`); a date (day, month and year by `.`
@@ -23,7 +24,6 @@ import re
 
 import numpy as np
 
-from digitrec.data.signs import SIGNS
 from digitrec.reading.line import CHARS, LineDigit, collapse
 
 VALUE_SHAPES = re.compile("|".join([
@@ -41,13 +41,13 @@ ODD_SHAPE = 0.02  # a reading without a value's shape must be this much likelier
 DOUBT = 0.99  # a column whose best class is below this is in doubt
 SECOND_AT_LEAST = 0.01  # ... if its second class is at least this likely
 MAX_DOUBTS = 8  # the most doubtful columns tried (2 ** 8 readings at most)
-# A calendar date (`is_date`: day and month valid, either order, the year 19xx or 20xx or two digits) that adds
-# no sign to the best path but slashes where it read 1s is this much likelier than another reading of the same
-# columns: people's slashes between day and month look like 1s, and a number that is a valid date once two of
-# its 1s are slashes is rare; specks read as points (`12.05.20` of `120520`) get nothing (decision 0017).
-# Validation, values (1,200) strings right at 1 / 100 / 300: 88.8 / 89.3 / 89.3 % with any date weighed, 89.0 %
-# at 300 as it is; list pages' fields right at 1 / 100 / 300 / 1000: 82.1 / 83.2 / 83.5 / 83.5 %; plain numbers
-# (4,000) read exactly as at 1.
+# A calendar date (`is_date`: day and month valid, either order, the year 19xx or 20xx or two digits) that is
+# the best path's own digits, character for character, some of its 1s read as slashes, is this much likelier than
+# the number: people's slashes between day and month look like 1s, and a number that is a valid date once two of
+# its 1s are slashes is rare. Nothing else gets the prior (no sign added but those slashes, no character added
+# or dropped), so specks read as points make no date (decision 0017). Validation at 1 / 300: list pages' fields
+# right 84.9 / 85.6 %, values (1,200) 88.8 / 88.9 %, plain numbers (4,000) the same readings; weighing any
+# date read values 89.3 % and lists 86.3 %, but made dates of specks.
 DATE_PRIOR = 300.0
 _DATE = re.compile(r"(\d{1,2})([./-])(\d{1,2})\2(\d{2}|\d{4})|(\d{4})([./-])(\d{2})\6(\d{2})")
 
@@ -71,31 +71,29 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
                 or any(n in seconds and _changes_text(best, sorted([t, n]), seconds, blank) for n in (t - 1, t + 1))]
     doubtful = sorted(doubtful, key=lambda t: second[t] / top[t], reverse=True)[:MAX_DOUBTS]
     cost = {t: math.log(top[t] / second[t]) for t in doubtful}  # log-probability lost taking the second
-    chosen, chosen_score = best, -math.inf
+    chosen, chosen_score, chosen_dated = best, -math.inf, False
     scores, all_picks = [], []
-    one, slash = CHARS.index("1"), CHARS.index("/")
+    plain = "".join(CHARS[c] for c in _classes(best, blank))  # what the best path reads
     for picks in itertools.product((0, 1), repeat=len(doubtful)):
         path = best.copy()
         score = 0.0
-        added_signs = False  # a sign this reading takes in place of the best path's class, but a slash for a 1
         for t, pick in zip(doubtful, picks, strict=True):
             if pick:
                 path[t], score = order[t, 1], score - cost[t]
-                sign = order[t, 1]
-                if sign != blank and CHARS[sign] in SIGNS and not (best[t] == one and sign == slash):
-                    added_signs = True
         text = "".join(CHARS[c] for c in _classes(path, blank))
+        dated = False
         if not is_value(text):
             score += math.log(ODD_SHAPE)
-        elif not added_signs and is_date(text):
+        elif plain.isdigit() and _slashes_for_ones(plain, text) and is_date(text):
             score += math.log(DATE_PRIOR)
+            dated = True
         scores.append(score)
         all_picks.append(picks)
         if score > chosen_score:
-            chosen, chosen_score = path, score
-    if not doubtful or not is_date("".join(CHARS[c] for c in _classes(chosen, blank))):
+            chosen, chosen_score, chosen_dated = path, score, dated
+    if not chosen_dated:
         return collapse(probabilities, chosen)
-    # A calendar date carries its shape's weight in its characters' confidence: each doubtful column's two
+    # A date read so carries the prior's weight in its characters' confidence: each doubtful column's two
     # classes share its probability as the readings tried weigh them (a slash at 0.21 in `17/02/1997`, the
     # date 300 times likelier than the number `1710211997`, is read at 0.8: a sign read surely, `SIGN_SURE`).
     weights = np.exp(np.array(scores) - max(scores))
@@ -107,6 +105,13 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
         mass = top[t] + second[t]
         adjusted[t, best[t]], adjusted[t, order[t, 1]] = mass * (1 - second_share), mass * second_share
     return collapse(adjusted, chosen)
+
+
+def _slashes_for_ones(plain: str, text: str) -> bool:
+    """Whether `text` is the digits `plain`, character for character, with some 1s read as slashes (and any
+    other digit perhaps read as another digit): no character added or dropped, no other sign."""
+    return len(text) == len(plain) and "/" in text and all(
+        t == p or (t == "/" and p == "1") or (t.isdigit() and p.isdigit()) for t, p in zip(text, plain, strict=True))
 
 
 def is_date(text: str) -> bool:
