@@ -296,10 +296,11 @@ class PictureReader:
             return {"fields": json.dumps(page.as_dict()["fields"]), "count": len(page.fields)}
 
         def read(item):
-            picture, error = _opened(lambda: self._open_one(item, None, False) if isinstance(item, str) else item)
-            if error is not None:
-                raise DigitrecError(error)
-            return self.predictor.read_page(picture)
+            if isinstance(item, str):  # a page's path: opened now, one page held at a time
+                item, error = _opened(lambda: self._open_one(item, None, False))
+                if error is not None:
+                    raise DigitrecError(error)
+            return self.predictor.read_page(item)
 
         return _one_at_a_time(pictures, errors, read, columns, ("fields", "count"))
 

@@ -1003,10 +1003,9 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
     unless `digits_only`), in reading order. A blank page has no fields; a picture of one line of writing and
     nothing else is read whole, as `read` reads it."""
     width, height = _check_size(picture)
-    scale = float(picture.info.get(DRAFTED, 1.0)) if isinstance(picture, Image.Image) else 1.0
-    page = Page(round(width * scale), round(height * scale))
-    picture, layout = _analysed(picture)  # perhaps reduced: its own DRAFTED scale
-    scale = float(picture.info.get(DRAFTED, 1.0)) if isinstance(picture, Image.Image) else 1.0
+    page = Page(round(width * _drafted(picture)), round(height * _drafted(picture)))
+    picture, layout = _analysed(picture)  # perhaps reduced, with its own DRAFTED scale
+    scale = _drafted(picture)
     if layout is None:
         return page
     groups = _fields(layout)
@@ -1032,6 +1031,11 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
             continue  # a printed word taken for writing, read as digits no one wrote
         page.fields.append(_as_field(reading, left, top, scale, layout.turn))
     return page
+
+
+def _drafted(picture: Image.Image | np.ndarray) -> float:
+    """The original's pixels per pixel of this picture (a JPEG its decoder drafted, or `_analysed` reduced)."""
+    return float(picture.info.get(DRAFTED, 1.0)) if isinstance(picture, Image.Image) else 1.0
 
 
 def _analysed(picture: Image.Image | np.ndarray) -> tuple[Image.Image | np.ndarray, _Layout | None]:
