@@ -734,6 +734,19 @@ def test_a_field_whose_digits_are_doubtful_is_no_field(model, table_page, monkey
     assert read_page(open_image(path.read_bytes()), model, model.line_model).fields == []
 
 
+def test_a_row_of_digit_boxes_is_a_field_however_doubtful(model, hand, monkeypatch):
+    """The confidence floor is for printed words taken for writing, and none stands in a row of printed digit
+    boxes: a long row read at 0.43 (twelve digits, each at 0.93) is still a field, for a person to check."""
+    from digitrec.reading import page as page_module
+    from digitrec.reading.numbers import DigitReading, Reading
+
+    digits = [DigitReading(7, 0.932, [12 * n, 0, 12 * n + 10, 20]) for n in range(12)]
+    monkeypatch.setattr(page_module, "read_number", lambda *a, **k: Reading("7" * 12, 0.43, digits))
+    page = pages.render_page("boxes", hand, 3, look="scanned", dpi=150)
+    fields = read_page(Image.fromarray(page.pixels), model, model.line_model).fields
+    assert len(page.fields) >= 3 and len(fields) == len(page.fields) and {f.text for f in fields} == {"7" * 12}
+
+
 def test_the_dots_of_a_dotted_rule_are_no_marks():
     """A dotted leader is a row of marks: its dots are taken away before the marks are counted (a page with more
     marks than pieces is grain, and its marks are dropped), while a point written just above it stays, as does
