@@ -95,6 +95,17 @@ def test_train_lines_with_signs_reads_sixteen_classes_and_validates_on_values(ti
     assert "this line model reads signs" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_train_lines_starts_from_the_bundled_line_model(tmp_path, digits_dir):
+    """The shipped line model has no safetensors, only its line.onnx: fine-tuning starts from that."""
+    from digitrec.inference.runs import BUNDLED_DIR
+
+    out = tmp_path / "tuned"
+    assert main(["train-lines", "--data", str(digits_dir), "--out", str(out), "--lines", "100", "--epochs", "1",
+                 "--init", str(BUNDLED_DIR / "lines")]) == 0
+    assert LineModel(out / "line.onnx").classes() == BLANK + 1
+
+
 @pytest.mark.parametrize("args, message", [
     (["--lines", "5"], "at least 100 lines"),
     (["--epochs", "0"], "at least 100 lines, 1 epoch"),

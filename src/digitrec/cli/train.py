@@ -141,9 +141,9 @@ def cmd_train_lines(args) -> int:
                                                   "lr": args.lr, "init": args.init, "signs": args.signs,
                                                   "one_pen": args.one_pen}.items()
                                  if v is not None})
-    if settings.init and not (Path(settings.init) / "line.safetensors").is_file():
+    if settings.init and not any((Path(settings.init) / name).is_file() for name in ("line.safetensors", "line.onnx")):
         raise DigitrecError("no line model here", where=settings.init,
-                            expected="a train-lines folder with line.safetensors")
+                            expected="a train-lines folder with line.safetensors, or line.onnx (the bundled one)")
     if settings.lines < 100 or settings.epochs < 1 or not settings.lr > 0:
         raise DigitrecError(f"--lines {settings.lines}, --epochs {settings.epochs}, --lr {settings.lr}",
                             expected="at least 100 lines, 1 epoch and a positive learning rate")
