@@ -747,6 +747,23 @@ def test_a_row_of_digit_boxes_is_a_field_however_doubtful(model, hand, monkeypat
     assert len(page.fields) >= 3 and len(fields) == len(page.fields) and {f.text for f in fields} == {"7" * 12}
 
 
+def test_a_word_in_one_small_cell_is_no_row_of_boxes(model, monkeypatch):
+    """A table's small cell holds a printed row name as a digit box holds a digit: `Sun` taken for writing,
+    read as digits at 0.36, stands in one box, not in a row of them, and the floor drops it."""
+    from digitrec.reading import page as page_module
+    from digitrec.reading.numbers import DigitReading, Reading
+
+    picture = Image.fromarray(_paper(1000, 600))
+    draw = ImageDraw.Draw(picture)
+    for x in range(100, 550, 90):  # a row of small cells, 90 px a side
+        draw.rectangle([x, 200, x + 90, 290], outline=40, width=3)
+    draw.text((110, 210), "Sun", font=ImageFont.truetype(FONT, 40), fill=30)
+    monkeypatch.setattr(page_module, "_printed_words", lambda layout, words: [False] * len(words))
+    digits = [DigitReading(d, 0.8, [10 * n, 0, 10 * n + 8, 20]) for n, d in enumerate((5, 4, 1, 7))]
+    monkeypatch.setattr(page_module, "read_number", lambda *a, **k: Reading("5417", 0.36, digits))
+    assert read_page(picture, model, model.line_model).fields == []
+
+
 def test_the_dots_of_a_dotted_rule_are_no_marks():
     """A dotted leader is a row of marks: its dots are taken away before the marks are counted (a page with more
     marks than pieces is grain, and its marks are dropped), while a point written just above it stays, as does

@@ -70,9 +70,10 @@ GROUP_ROWS = 64  # pieces set against all the others at a time when grouping: 64
 # lists 81.3 / 82.1 / 83.7 / 83.7 %, tables the same. A value written with its signs (`numbers.signed_value`) is a field
 # whatever its digits' confidence: printed words read as digits make no date (validation MNIST lists 81.4 and
 # 81.8 % of fields right without and with that exception; font pages' fields right and invented the same, two
-# fields read wrong instead of missed). A row of digit boxes is a field whatever its confidence: no printed word
-# stands in boxes, and a long row's confidence is the product of many digits' (validation box pages: a row of
-# twelve read right at 0.43; fields right 89.4 -> 89.9 %, the fonts' 79.8 -> 81.0 %, no field invented).
+# fields read wrong instead of missed). Writing across two digit boxes or more is a field whatever its confidence:
+# no printed word spans boxes, and a long row's confidence is the product of many digits' (validation box pages:
+# a row of twelve read right at 0.43; fields right 89.4 -> 89.9 %, the fonts' 79.8 -> 81.0 %, none invented).
+# One small table cell is no row: a row name in it (`Sun` read `5417` at 0.36) still meets the floor.
 LEAST_CONFIDENCE = 0.45
 # What a field's ink may turn out to be (no field); a model that fails is no such and fails the page.
 NOT_A_NUMBER = (NoDigitError, BlankImageError, TooLargeError)
@@ -224,6 +225,7 @@ class _Piece:
     area: int
     region: int
     comb: bool = False  # written above a comb (a rule with ticks rising from it): one box of a row
+    box: int = 0  # which digit box it stands in (the box's region), 0 where none
 
     @property
     def height(self) -> int:
@@ -540,7 +542,8 @@ def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
         inside = regions[box][labels[box] == n]
         inside = inside[inside > 0]
         region = int(np.bincount(inside).argmax()) if len(inside) else 0
-        pieces.append(_Piece(n, xs.start, ys.start, xs.stop, ys.stop, int(areas[n]), CELL if cells[region] else region))
+        pieces.append(_Piece(n, xs.start, ys.start, xs.stop, ys.stop, int(areas[n]), CELL if cells[region] else region,
+                             box=region if cells[region] else 0))
     _mark_combs(pieces, ticks, height)
     edge = np.zeros(labels.shape, bool)  # within EDGE_ZONE of the picture's edge, or of where a canvas stops showing it
     edge[:EDGE_ZONE], edge[-EDGE_ZONE:], edge[:, :EDGE_ZONE], edge[:, -EDGE_ZONE:] = True, True, True, True
@@ -1025,12 +1028,15 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
         # boxed 1 for a slash: validation box pages, fields right 83.0 % digits only, 81.2 % with signs).
         boxed = sum(p.boxed for p in pieces)
         row_of_boxes = boxed >= 2 and 2 * boxed > len(pieces)  # most of its pieces in boxes
+        # in two boxes or more: a table's small cell holds a printed row name as a box holds a digit
+        boxes_written = len({p.box for p in pieces if p.region == CELL}) >= 2 or sum(p.comb for p in pieces) >= 2
         try:
             reading = read_number(crop, predictor, line_model, digits_only or row_of_boxes)
         except NOT_A_NUMBER:
             continue  # no digits there (a scribble, a blot): no field; a model that fails is raised
-        if _digits_confidence(reading) < LEAST_CONFIDENCE and not signed_value(reading) and not row_of_boxes:
-            continue  # a printed word taken for writing, read as digits no one wrote (none stands in boxes)
+        if _digits_confidence(reading) < LEAST_CONFIDENCE and not signed_value(reading) and not (
+                row_of_boxes and boxes_written):
+            continue  # a printed word taken for writing, read as digits no one wrote (none spans digit boxes)
         page.fields.append(_as_field(reading, left, top, scale, layout.turn))
     return page
 
