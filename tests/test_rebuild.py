@@ -58,6 +58,36 @@ def test_the_sign_readers_stage_is_the_shipped_one_and_its_bundle_is_seen_done(r
     assert rebuild.state(stage, out) == "done"
 
 
+def test_the_line_models_stage_is_the_shipped_one_and_a_bundle_over_it_keeps_both_done(rebuild, tmp_path):
+    """The shipped line model records the last lines-pen stage's command and starts from the bundled line model
+    (its folder, OUT/bundled/lines); once bundle-pen has put its model there, bundle-lines stays done."""
+    import hashlib
+
+    from digitrec.inference.runs import BUNDLED_DIR
+
+    shipped = json.loads((BUNDLED_DIR / "lines" / "config.json").read_text())
+    assert shipped["trained_by"] == rebuild.described(rebuild.BY_NAME["lines-pen-3"], Path("runs/rebuild"))
+    assert shipped["line_onnx_sha256"] == hashlib.sha256((BUNDLED_DIR / "lines" / "line.onnx").read_bytes()).hexdigest()
+    out = tmp_path / "rebuild"
+    first = rebuild.command(rebuild.BY_NAME["lines-pen"], out, "MNIST")
+    assert first[first.index("--init") + 1] == str(out / "bundled" / "lines")
+    import subprocess
+
+    for name, weights in (("lines", b"first"), ("lines-pen-3", b"last")):
+        run = out / name
+        run.mkdir(parents=True)
+        (run / "line.onnx").write_bytes(weights)
+        (run / "metrics.csv").write_text("epoch\n1\n")
+        (run / "config.json").write_text(json.dumps({"kind": "line-reader", "settings": {"init": None},
+                                                     "val_string_accuracy": 0.96}))
+    (out / "lines-a").mkdir()
+    (out / "lines-a" / "metrics.csv").write_text("epoch\n1\n")
+    for name in ("bundle-lines", "bundle-pen"):
+        subprocess.run(rebuild.command(rebuild.BY_NAME[name], out, "MNIST"), check=True, capture_output=True)
+    assert (out / "bundled" / "lines" / "line.onnx").read_bytes() == b"last"
+    assert [rebuild.state(rebuild.BY_NAME[n], out) for n in ("bundle-lines", "bundle-pen")] == ["done", "done"]
+
+
 def test_the_bundled_recipe_is_the_one_the_shipped_config_records(rebuild):
     """The ftbox30 stage's settings, run through the CLI's parser, give the shipped network's recipe."""
     from digitrec.inference import runs
