@@ -5,11 +5,10 @@ that a sign stands between digits. Where its columns are in doubt (a slanted 1 b
 flag touches a minus), the reading that has a value's shape is taken over a slightly likelier one that has
 none, as check readers weigh an amount's grammar: the few most doubtful columns are tried with their second
 class, each reading's column probabilities multiplied by its shape's prior (1 for a value's shape,
-DATE_PRIOR for a calendar date that is the best path's digits (and the slashes it read surely) with some 1s
-read as slashes, ODD_SHAPE for any other), and the best kept (a column whose second class reads the same text,
-alone and with its doubtful neighbour, at a digit's edge, is not tried). Where the best path reads a slash
-surely, its 1s are tried as slashes as well (a date's other slash). A reading with no doubtful column is the
-best path itself; a date read by its prior carries that prior in its confidence.
+DATE_PRIOR for a calendar date that is the best path's digits with some 1s read as slashes, ODD_SHAPE for
+any other), and the best kept (a column whose second class reads the same text, alone and with its doubtful
+neighbour, at a digit's edge, is not tried). A reading with no doubtful column is the best path itself; a
+date read by its prior carries that prior in its confidence.
 
 A value's shape (VALUE_SHAPES): a plain number; an amount (a minus before it, thousands grouped by `,` or `.`,
 up to three decimals after `.` or `,`, no leading zero but in `0.5`); a date (day, month and year by `.`
@@ -50,14 +49,6 @@ MAX_DOUBTS = 8  # the most doubtful columns tried (2 ** 8 readings at most)
 # right 84.9 / 85.6 %, values (1,200) 88.8 / 88.9 %, plain numbers (4,000) the same readings; weighing any
 # date read values 89.3 % and lists 86.3 %, but made dates of specks.
 DATE_PRIOR = 300.0
-# A date's slashes read one as a slash and the other as a 1 at 0.99 or more (`14/8176`: a slash at 0.0006, not
-# doubtful): a slash read at SURE_SLASH or more (as surely as a sign must be to stand, `numbers.SIGN_SURE`) is the
-# date's evidence, so the line's 1s are tried as slashes too, at their own probability, and the prior decides.
-# Validation, with and without: list pages' fields right 87.0 and 85.6 %, values (1,200) 89.0 and 88.9 %, plain
-# numbers (4,000) and tables the same readings. A slash read less surely is no evidence (a speck): then no prior either.
-SURE_SLASH = 0.7
-SLASH, ONE = CHARS.index("/"), CHARS.index("1")
-_DIGITS_SLASHES = set("0123456789/")
 _DATE = re.compile(r"(\d{1,2})([./-])(\d{1,2})\2(\d{2}|\d{4})|(\d{4})([./-])(\d{2})\6(\d{2})")
 
 
@@ -76,17 +67,10 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
     blank = probabilities.shape[1] - 1
     doubtful = [int(t) for t in np.flatnonzero((top < DOUBT) & (second >= SECOND_AT_LEAST))]
     seconds = {t: int(order[t, 1]) for t in doubtful}
-    slashes_sure = bool(np.all(top[best == SLASH] >= SURE_SLASH))  # the best path's own slashes (none: True)
-    if slashes_sure and SLASH in best:  # a date's other slash read as a 1: the 1s' columns tried as slashes
-        for t in np.flatnonzero(best == ONE):
-            if int(t) not in seconds and probabilities[t, SLASH] > 0:
-                seconds[int(t)] = SLASH
-                doubtful.append(int(t))
-    alternative = {t: float(probabilities[t, c]) for t, c in seconds.items()}
     doubtful = [t for t in doubtful if _changes_text(best, [t], seconds, blank)
                 or any(n in seconds and _changes_text(best, sorted([t, n]), seconds, blank) for n in (t - 1, t + 1))]
-    doubtful = sorted(doubtful, key=lambda t: alternative[t] / top[t], reverse=True)[:MAX_DOUBTS]
-    cost = {t: math.log(top[t] / alternative[t]) for t in doubtful}  # log-probability lost taking the other
+    doubtful = sorted(doubtful, key=lambda t: second[t] / top[t], reverse=True)[:MAX_DOUBTS]
+    cost = {t: math.log(top[t] / second[t]) for t in doubtful}  # log-probability lost taking the second
     chosen, chosen_score, chosen_dated = best, -math.inf, False
     scores, all_picks = [], []
     plain = "".join(CHARS[c] for c in _classes(best, blank))  # what the best path reads
@@ -95,12 +79,12 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
         score = 0.0
         for t, pick in zip(doubtful, picks, strict=True):
             if pick:
-                path[t], score = seconds[t], score - cost[t]
+                path[t], score = order[t, 1], score - cost[t]
         text = "".join(CHARS[c] for c in _classes(path, blank))
         dated = False
         if not is_value(text):
             score += math.log(ODD_SHAPE)
-        elif slashes_sure and _slashes_for_ones(plain, text) and is_date(text):
+        elif plain.isdigit() and _slashes_for_ones(plain, text) and is_date(text):
             score += math.log(DATE_PRIOR)
             dated = True
         scores.append(score)
@@ -118,16 +102,15 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
     adjusted = probabilities.copy()
     for k, t in enumerate(doubtful):
         second_share = float(weights[taken[:, k]].sum())
-        mass = top[t] + alternative[t]
-        adjusted[t, best[t]], adjusted[t, seconds[t]] = mass * (1 - second_share), mass * second_share
+        mass = top[t] + second[t]
+        adjusted[t, best[t]], adjusted[t, order[t, 1]] = mass * (1 - second_share), mass * second_share
     return collapse(adjusted, chosen)
 
 
 def _slashes_for_ones(plain: str, text: str) -> bool:
-    """Whether `text` is `plain` (digits and the slashes read), character for character, with some of its 1s
-    read as slashes (and any other digit perhaps read as another digit): no character added or dropped, no
-    other sign, at least one 1 a slash."""
-    return len(text) == len(plain) and text.count("/") > plain.count("/") and set(plain) <= _DIGITS_SLASHES and all(
+    """Whether `text` is the digits `plain`, character for character, with some 1s read as slashes (and any
+    other digit perhaps read as another digit): no character added or dropped, no other sign."""
+    return len(text) == len(plain) and "/" in text and all(
         t == p or (t == "/" and p == "1") or (t.isdigit() and p.isdigit()) for t, p in zip(text, plain, strict=True))
 
 
