@@ -196,10 +196,9 @@ def state(stage: Stage, out: Path) -> str:
     else:
         lines = _json(where / "lines" / ("signs" if stage.kind == "bundle-signs" else "") / "config.json").get(
             "line_onnx_sha256")
-        # a bundled line model is done once it, or a line model bundled over it later (bundle-pen), is there
-        later = STAGES[STAGES.index(stage):] if stage.kind == "bundle-lines" else [stage]
-        made = {_sha256(out / s.needs[0] / "line.onnx") for s in later if s.kind == stage.kind}
-        return "done" if lines and lines in made else "new"
+        # Only its own model: once bundle-pen has put its model over bundle-lines', bundle-lines is new again and
+        # is bundled before lines-pen reads it (lines-pen starts from the line model bundle-lines bundles).
+        return "done" if lines and lines == _sha256(out / stage.needs[0] / "line.onnx") else "new"
     return "partial" if where.exists() else "new"
 
 

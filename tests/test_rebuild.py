@@ -58,9 +58,10 @@ def test_the_sign_readers_stage_is_the_shipped_one_and_its_bundle_is_seen_done(r
     assert rebuild.state(stage, out) == "done"
 
 
-def test_the_line_models_stage_is_the_shipped_one_and_a_bundle_over_it_keeps_both_done(rebuild, tmp_path):
+def test_the_line_models_stage_is_the_shipped_one_and_starts_from_the_bundled_line_model(rebuild, tmp_path):
     """The shipped line model records the last lines-pen stage's command and starts from the bundled line model
-    (its folder, OUT/bundled/lines); once bundle-pen has put its model there, bundle-lines stays done."""
+    (its folder, OUT/bundled/lines); once bundle-pen has put its model there, bundle-lines is new again, so
+    that a lines-pen made again starts from the line model bundle-lines bundles, not the pen's."""
     import hashlib
 
     from digitrec.inference.runs import BUNDLED_DIR
@@ -85,7 +86,7 @@ def test_the_line_models_stage_is_the_shipped_one_and_a_bundle_over_it_keeps_bot
     for name in ("bundle-lines", "bundle-pen"):
         subprocess.run(rebuild.command(rebuild.BY_NAME[name], out, "MNIST"), check=True, capture_output=True)
     assert (out / "bundled" / "lines" / "line.onnx").read_bytes() == b"last"
-    assert [rebuild.state(rebuild.BY_NAME[n], out) for n in ("bundle-lines", "bundle-pen")] == ["done", "done"]
+    assert [rebuild.state(rebuild.BY_NAME[n], out) for n in ("bundle-lines", "bundle-pen")] == ["new", "done"]
 
 
 def test_the_bundled_recipe_is_the_one_the_shipped_config_records(rebuild):

@@ -70,11 +70,12 @@ GROUP_ROWS = 64  # pieces set against all the others at a time when grouping: 64
 # lists 81.3 / 82.1 / 83.7 / 83.7 %, tables the same. A value written with its signs (`numbers.signed_value`) is a field
 # whatever its digits' confidence: printed words read as digits make no date (validation MNIST lists 81.4 and
 # 81.8 % of fields right without and with that exception; font pages' fields right and invented the same, two
-# fields read wrong instead of missed). Writing across two digit boxes or more is a field whatever its confidence:
-# no printed word spans boxes, and a long row's confidence is the product of many digits' (validation box pages:
-# a row of twelve read right at 0.43; fields right 89.9 % with the rule and 89.4 % without, the fonts' 81.0 and
-# 79.8 %, none invented).
-# One small table cell is no row: a row name in it (`Sun` read `5417` at 0.36) still meets the floor.
+# fields read wrong instead of missed). Writing across two closed digit boxes or more, read as at most one digit
+# a box, is a field whatever its confidence: a long row's confidence is the product of many digits' (validation
+# box pages: a row of twelve read right at 0.43; fields right 89.9 % with the rule and 89.4 % without, the fonts'
+# 81.0 and 79.8 %, none invented). Print in boxes reads as more digits than boxes (`Sun` `Mon` in two small
+# table cells as `5417`, a form's grey `DDMMYYYY` hints as 14 digits) and still meets the floor; a comb's boxes
+# are not counted, so its rows keep the floor.
 LEAST_CONFIDENCE = 0.45
 # What a field's ink may turn out to be (no field); a model that fails is no such and fails the page.
 NOT_A_NUMBER = (NoDigitError, BlankImageError, TooLargeError)
@@ -1029,15 +1030,15 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
         # boxed 1 for a slash: validation box pages, fields right 83.0 % digits only, 81.2 % with signs).
         boxed = sum(p.boxed for p in pieces)
         row_of_boxes = boxed >= 2 and 2 * boxed > len(pieces)  # most of its pieces in boxes
-        # in two boxes or more: a table's small cell holds a printed row name as a box holds a digit
-        boxes_written = len({p.box for p in pieces if p.region == CELL}) >= 2 or sum(p.comb for p in pieces) >= 2
+        # the closed digit boxes it stands in: a table's small cell holds a printed row name as a box holds a digit
+        boxes_written = len({p.box for p in pieces if p.region == CELL})
         try:
             reading = read_number(crop, predictor, line_model, digits_only or row_of_boxes)
         except NOT_A_NUMBER:
             continue  # no digits there (a scribble, a blot): no field; a model that fails is raised
         if _digits_confidence(reading) < LEAST_CONFIDENCE and not signed_value(reading) and not (
-                row_of_boxes and boxes_written):
-            continue  # a printed word taken for writing, read as digits no one wrote (none spans digit boxes)
+                row_of_boxes and 2 <= boxes_written and len(reading.digits) <= boxes_written):
+            continue  # a printed word taken for writing, read as digits no one wrote
         page.fields.append(_as_field(reading, left, top, scale, layout.turn))
     return page
 
