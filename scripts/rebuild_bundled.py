@@ -95,13 +95,14 @@ STAGES = [
           (5, "lines-signs-4", "6", "100000", "3", "0.0001", 1169)]),
     Stage("bundle-signs", "bundle-signs", ("@lines-signs-5", "--signs"), 1, "copies three files",
           after=("bundle-lines",)),
-    # The line model then learns lines written with one pen (decisions/0019): three runs from the bundled one
-    # (its line.onnx, "@bundle-lines"), each on new lines, a smaller share redrawn and a lower learning rate;
-    # the last replaces it in OUT/bundled/lines (the sign reader beside it stays).
+    # The line model then learns lines written with one pen (decisions/0019): three runs from it, each on new
+    # lines, a smaller share redrawn and a lower learning rate; the last replaces it in OUT/bundled/lines (the
+    # sign reader beside it stays). The shipped runs started from its bundled line.onnx, the same network with
+    # its batch norm folded in; here from its weights.
     *(Stage(f"lines-pen{suffix}", "lines", ("--init", f"@{before}", "--one-pen", share, "--seed", seed, "--epochs", "2",
                                             "--lr", lr), seconds, f"recorded seconds ({seconds:,} s, 2 cores shared)")
       for suffix, before, share, seed, lr, seconds in [
-          ("", "bundle-lines", "0.5", "7", "0.0003", 939),
+          ("", "lines", "0.5", "7", "0.0003", 939),
           ("-2", "lines-pen", "0.3", "8", "0.0001", 1528),
           ("-3", "lines-pen-2", "0.2", "9", "0.00005", 747)]),
     Stage("bundle-pen", "bundle-lines", ("@lines-pen-3",), 1, "copies three files", after=("bundle-signs",)),
@@ -114,13 +115,7 @@ def folder(out: Path, stage: Stage) -> Path:
 
 
 def expand(args: tuple[str, ...], out: Path) -> list[str]:
-    """Run folders for "@name": a stage's folder, a bundled line model's lines/ folder."""
-    return [str(_made(a[1:], out)) if a.startswith("@") else a for a in args]
-
-
-def _made(name: str, out: Path) -> Path:
-    stage = BY_NAME.get(name)
-    return folder(out, stage) / "lines" if stage is not None and stage.kind == "bundle-lines" else out / name
+    return [str(out / a[1:]) if a.startswith("@") else a for a in args]
 
 
 # --smoke: every stage trains as little as it can (one epoch, 100 lines), to try the chain on any data.
@@ -196,9 +191,11 @@ def state(stage: Stage, out: Path) -> str:
     else:
         lines = _json(where / "lines" / ("signs" if stage.kind == "bundle-signs" else "") / "config.json").get(
             "line_onnx_sha256")
-        # Only its own model: once bundle-pen has put its model over bundle-lines', bundle-lines is new again and
-        # is bundled before lines-pen reads it (lines-pen starts from the line model bundle-lines bundles).
-        return "done" if lines and lines == _sha256(out / stage.needs[0] / "line.onnx") else "new"
+        # a bundled line model is done once it, or a line model bundled over it later (bundle-pen), is there;
+        # no stage reads OUT/bundled/lines, so nothing starts from the one bundled over it
+        later = STAGES[STAGES.index(stage):] if stage.kind == "bundle-lines" else [stage]
+        made = {_sha256(out / s.needs[0] / "line.onnx") for s in later if s.kind == stage.kind}
+        return "done" if lines and lines in made else "new"
     return "partial" if where.exists() else "new"
 
 
@@ -230,9 +227,14 @@ def run_stages(stages: list[Stage], out: Path, data: str, jobs: int) -> int:
     """Run each stage not done once the stages it needs are done, up to `jobs` at once; logs in OUT/logs."""
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    waiting = [s for s in stages if state(s, out) != "done"]
     running: dict[str, tuple[subprocess.Popen, float]] = {}
-    while waiting or running:
+    launched: set[str] = set()
+    while True:
+        # looked at again each round: a stage can stop being done when another runs (a line model bundled
+        # again over bundle-pen's makes bundle-pen new); none runs twice in one call
+        waiting = [s for s in stages if s.name not in launched and state(s, out) != "done"]
+        if not waiting and not running:
+            break
         for name, (job, started) in list(running.items()):
             if job.poll() is not None:
                 del running[name]
@@ -258,7 +260,7 @@ def run_stages(stages: list[Stage], out: Path, data: str, jobs: int) -> int:
                   f"~{minutes(stage.seconds)} on 2 cores): {shown(run)}", flush=True)
             with open(logs / f"{stage.name}.log", "a") as log:
                 running[stage.name] = (subprocess.Popen(run, stdout=log, stderr=subprocess.STDOUT), time.monotonic())
-            waiting.remove(stage)
+            launched.add(stage.name)
         time.sleep(1)
     print(f"all {len(stages)} stages done; the bundled models are in {out / 'bundled'}")
     return 0

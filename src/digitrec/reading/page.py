@@ -1037,7 +1037,7 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
         except NOT_A_NUMBER:
             continue  # no digits there (a scribble, a blot): no field; a model that fails is raised
         if _digits_confidence(reading) < LEAST_CONFIDENCE and not signed_value(reading) and not (
-                row_of_boxes and 2 <= boxes_written and len(reading.digits) <= boxes_written):
+                row_of_boxes and boxes_written >= 2 and len(reading.digits) <= boxes_written):
             continue  # a printed word taken for writing, read as digits no one wrote
         page.fields.append(_as_field(reading, left, top, scale, layout.turn))
     return page
