@@ -156,8 +156,7 @@ def described(stage: Stage, out: Path) -> str:
         out = out.resolve().relative_to(ROOT) if out.is_absolute() else out
     except ValueError:
         out = Path("OUT")
-    then = next((s.name for s in STAGES if s.kind.startswith("bundle") and stage.name in s.needs),
-                "bundle" if stage.kind == "train" else "bundle-signs" if "--signs" in stage.args else "bundle-lines")
+    then = next((s.name for s in STAGES if s.kind.startswith("bundle") and stage.name in s.needs), "bundle")
     return (f"python scripts/rebuild_bundled.py --out {out}, stage {stage.name}: "
             f"{shown(command(stage, out, 'MNIST'))}; then stage {then}")
 

@@ -126,8 +126,8 @@ def cmd_train_lines(args) -> int:
     _at_most(args.lines, "--lines", MAX_LINES)
     from digitrec import data
     from digitrec.core.files import recording
-    from digitrec.reading.line import line_split
-    from digitrec.training.lines import LINE_CONFIG, LineSettings, train_lines
+    from digitrec.reading.line import LINE_ONNX, line_split
+    from digitrec.training.lines import LINE_CONFIG, LINE_WEIGHTS, LineSettings, train_lines
 
     out = check_output_folder(args.out)
     if (out / WEIGHTS).exists():
@@ -141,9 +141,9 @@ def cmd_train_lines(args) -> int:
                                                   "lr": args.lr, "init": args.init, "signs": args.signs,
                                                   "one_pen": args.one_pen}.items()
                                  if v is not None})
-    if settings.init and not any((Path(settings.init) / name).is_file() for name in ("line.safetensors", "line.onnx")):
+    if settings.init and not any((Path(settings.init) / name).is_file() for name in (LINE_WEIGHTS, LINE_ONNX)):
         raise DigitrecError("no line model here", where=settings.init,
-                            expected="a train-lines folder with line.safetensors, or line.onnx (the bundled one)")
+                            expected=f"a train-lines folder with {LINE_WEIGHTS}, or {LINE_ONNX} (the bundled one)")
     if settings.lines < 100 or settings.epochs < 1 or not settings.lr > 0:
         raise DigitrecError(f"--lines {settings.lines}, --epochs {settings.epochs}, --lr {settings.lr}",
                             expected="at least 100 lines, 1 epoch and a positive learning rate")

@@ -1031,7 +1031,7 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
         boxed = sum(p.boxed for p in pieces)
         row_of_boxes = boxed >= 2 and 2 * boxed > len(pieces)  # most of its pieces in boxes
         # the closed digit boxes it stands in: a table's small cell holds a printed row name as a box holds a digit
-        boxes_written = len({p.box for p in pieces if p.region == CELL})
+        boxes_written = len({p.box for p in pieces if p.box})
         try:
             reading = read_number(crop, predictor, line_model, digits_only or row_of_boxes)
         except NOT_A_NUMBER:
