@@ -934,3 +934,24 @@ def test_a_large_page_with_one_field_reads_the_field(model, hand):
     _write(sheet, hand, "4071", 525, 600, rng, gap=9)
     page = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model)
     assert [f.text for f in page.fields] == ["4071"] and page.fields[0].box[0] // 25 == 21
+
+
+def test_a_value_written_close_after_its_label_is_read(model, hand):
+    """`Amount due 989` with the value a few pixels after the print: grouped as one word, whose mean made all of
+    it print and lost the value. The word is cut where print meets taller writing; print alone stays print."""
+    sheet = _paper(1200, 900).astype(np.float32)
+    rng = np.random.default_rng(11)
+    labels = ("Amount due", "Reference", "Total")
+    font = ImageFont.truetype(FONT, 24)
+    picture = Image.fromarray(sheet.astype(np.uint8))
+    draw = ImageDraw.Draw(picture)
+    ends = []
+    for n, label in enumerate(labels):
+        draw.text((100, 220 + 200 * n), label, font=font, fill=30)
+        ends.append(draw.textbbox((100, 220 + 200 * n), label, font=font)[2])
+    sheet = np.asarray(picture, np.float32).copy()
+    for n, (end, text) in enumerate(zip(ends, ("989", "4071", "2598"), strict=True)):
+        _write(sheet, hand, text, end + 6, 220 + 200 * n + 26, rng)  # 6 px after the label, on its baseline
+    fields = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model).fields
+    assert [_digits(f.text) for f in fields] == ["989", "4071", "2598"]
+    assert all(f.box[0] >= end for f, end in zip(fields, ends, strict=True))  # the label is not in the field

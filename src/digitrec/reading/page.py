@@ -120,6 +120,11 @@ WORD_GAP = 0.3
 # right, table 89.4 and 89.8 %, list 74.8 and 75.4 %; boxes the same; at 0.5 and 0.8 alike (lone capitals and
 # a stub taken away, no field lost).
 PRINT_GAP, PRINT_BASELINE, PRINT_SIZE = 0.5, 0.15, 1.1
+# A value written close after its label (or before a printed unit) joins it into one word, whose mean makes all
+# of it print and the value is lost (`Amount due 989`). Such a word is cut where MIXED_PRINT or more of the
+# pieces on one side are printed by the classifier's mean and at most MIXED_HAND on the other, the print side at
+# least two pieces and the writing at least MIXED_TALLER times the print's tallest piece (`_split_mixed`).
+MIXED_PRINT, MIXED_HAND, MIXED_TALLER = 0.7, 0.3, 1.5
 # A piece smaller than a speck of dirt (0.01 of the writing height squared) but of MIN_MARK pixels or more is a
 # mark: a pen's point on a drafted page can be that small. It joins the field it stands in (`_with_marks`), on
 # a page with at most MARKS_PER_PIECE marks a piece (more: grain, where a point cannot be told from dirt; the
@@ -782,16 +787,38 @@ def _features(layout: _Layout, word: list[_Piece]) -> np.ndarray:
 def _printed_words(layout: _Layout, words: list[list[_Piece]]) -> list[bool]:
     """Which words are printed (or no writing at all: a rule's stub, paper dirt): the bundled classifier's
     mean probability over a word's pieces (`scripts/train_printed.py`)."""
+    return [bool(p.mean() > 0.5) for p in _printed_pieces(layout, words)]
+
+
+def _printed_pieces(layout: _Layout, words: list[list[_Piece]]) -> list[np.ndarray]:
+    """The classifier's probability that each piece of each word is printed, read within its word."""
     if not words:
         return []
     weights = _classifier()
     features = np.concatenate([_features(layout, w) for w in words])
     hidden = np.maximum(features @ weights["w1"] + weights["b1"], 0)
     printed = 1 / (1 + np.exp(-(hidden @ weights["w2"] + weights["b2"]).ravel()))
-    out, start = [], 0
-    for word in words:
-        out.append(bool(printed[start : start + len(word)].mean() > 0.5))
-        start += len(word)
+    return np.split(printed, np.cumsum([len(w) for w in words])[:-1])
+
+
+def _split_mixed(layout: _Layout, words: list[list[_Piece]]) -> list[list[_Piece]]:
+    """Words cut where printing meets larger writing (a label and the value written close after it): the cut
+    that leaves MIXED_PRINT or more printed on one side and MIXED_HAND or less on the other, the printed side
+    two pieces or more, the writing MIXED_TALLER times its tallest piece; the widest such difference wins."""
+    out = []
+    for word, printed in zip(words, _printed_pieces(layout, words), strict=True):
+        best, cut = 0.0, 0
+        for k in range(1, len(word)):
+            for pr, hand in ((slice(0, k), slice(k, None)), (slice(k, None), slice(0, k))):
+                print_side, hand_side = word[pr], word[hand]
+                if len(print_side) < 2 or printed[pr].mean() < MIXED_PRINT or printed[hand].mean() > MIXED_HAND:
+                    continue
+                if max(p.height for p in hand_side) < MIXED_TALLER * max(p.height for p in print_side):
+                    continue
+                difference = printed[pr].mean() - printed[hand].mean()
+                if difference > best:
+                    best, cut = difference, k
+        out.extend([word[:cut], word[cut:]] if cut else [word])
     return out
 
 
@@ -837,7 +864,7 @@ def _classifier() -> dict[str, np.ndarray]:
 def _fields(layout: _Layout) -> list[list[_Piece]]:
     """The handwritten pieces grouped into fields, in reading order."""
     height = layout.height
-    words = _groups(layout.pieces, WORD_GAP)
+    words = _split_mixed(layout, _groups(layout.pieces, WORD_GAP))
     # What stands in a comb's box is writing, however thin (a 1 of one stroke looks like a printed stub).
     printed = _after_print(words, _printed_words(layout, words))
     hand = [p for word, is_printed in zip(words, printed, strict=True) for p in word if not is_printed or p.comb]
