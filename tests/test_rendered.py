@@ -94,3 +94,22 @@ def test_a_damaged_cache_file_is_made_again(small_train, tmp_path, monkeypatch):
     (cached,) = tmp_path.glob("views-*.npy")
     cached.write_bytes(cached.read_bytes()[:100])  # cut short, as a full disk or a copy gone wrong leaves it
     assert np.array_equal(views.cached_views(images, 1, seed=0), first)
+
+
+def test_a_pen_view_is_the_digit_redrawn_with_one_even_pen(small_train):
+    from scipy import ndimage
+
+    from digitrec.data.pages import pen_glyph
+
+    images = small_train.x[:24]
+    pen = views.render_views(images, 2, seed=5, processes=1, kinds=("pen",))
+    assert np.array_equal(pen, views.render_views(images, 2, seed=5, processes=1, kinds=("pen",)))
+    flat = lambda a: (a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(1, keepdims=True)).astype(float)  # noqa: E731
+    v, x = flat(pen[0]), flat(images)
+    corr = (v @ x.T) / np.outer(np.linalg.norm(v, axis=1), np.linalg.norm(x, axis=1))
+    assert (corr.argmax(axis=1) == np.arange(24)).mean() > 0.8  # still the same digits
+    # One pen: the stroke's half-width, where it is widest, is the pen's (MNIST's strokes swell and thin).
+    for image in images[:8]:
+        glyph = pen_glyph(image, 80, 8.0)
+        assert glyph.shape[0] >= 76
+        assert 3.0 <= ndimage.distance_transform_edt(glyph > 0.5).max() <= 5.5

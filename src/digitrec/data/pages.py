@@ -35,6 +35,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
 from digitrec.core.files import atomic_write_text
+from digitrec.data import synthetic
 
 LAYOUTS = ("list", "table", "boxes")
 LOOKS = ("scanned", "photographed")
@@ -180,12 +181,38 @@ class DigitHand(Hand):
         if not char.isdigit():
             return _sign_glyph(self.sign_maker, char, height, pen, rng)
         rows = self.by_digit[int(char)]
-        image = np.asarray(self.images[int(rows[rng.integers(len(rows))])], np.float32)
-        crop = _crop(image / max(float(image.max()), 1.0), 0.12)
-        glyph = _repen_at(crop, height, pen)
-        if glyph.shape[0] < 0.95 * height:  # the centre line ends half MNIST's stroke inside the ink: grow back
-            glyph = _repen_at(crop, round(height * height / glyph.shape[0]), pen)
-        return glyph
+        return pen_glyph(self.images[int(rows[rng.integers(len(rows))])], height, pen)
+
+
+def pen_glyph(image: np.ndarray, height: int, pen: float) -> np.ndarray:
+    """An MNIST-style digit (light ink on black, any size) redrawn along its centre line with a round pen `pen`
+    pixels wide, `height` pixels tall: ink coverage 0-1, cropped to the ink."""
+    image = np.asarray(image, np.float32)
+    crop = _crop(image / max(float(image.max()), 1.0), 0.12)
+    glyph = _repen_at(crop, height, pen)
+    if glyph.shape[0] < 0.95 * height:  # the centre line ends half MNIST's stroke inside the ink: grow back
+        glyph = _repen_at(crop, round(height * height / glyph.shape[0]), pen)
+    return glyph
+
+
+def pen_view(image28: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A training digit as a page's writer leaves it (the `pen` kind of rendered view): redrawn with one round
+    pen at a page's size and pen (DIGIT_HEIGHT_300 and 0.3-0.9 mm at 150-300 dpi), on paper photographed or
+    scanned. MNIST's scanner never drew such strokes; the single-digit network read 3,000 validation digits so
+    redrawn at 98.4-99.0 % against 99.47 % as they are (decision 0020)."""
+    scale = rng.uniform(0.5, 1.0)
+    height = max(16, round(rng.uniform(*DIGIT_HEIGHT_300) * scale))
+    pen = max(1.5, rng.uniform(0.3, 0.9) / 25.4 * 300 * scale)
+    glyph = pen_glyph(image28, height, pen)
+    side = int(max(glyph.shape) * rng.uniform(1.3, 2.0)) + 4
+    top, left = (int(rng.integers(0, max(1, side - n))) for n in glyph.shape)
+    ink = np.zeros((side, side), np.float32)
+    ink[top : top + glyph.shape[0], left : left + glyph.shape[1]] = glyph[: side - top, : side - left]
+    if rng.random() < 0.5:
+        return synthetic.photograph(ink, rng)
+    paper, tone = rng.uniform(215, 250), rng.uniform(10, 80)
+    scan = paper * (1 - ink) + tone * ink + rng.normal(0, rng.uniform(0, 4), ink.shape)
+    return synthetic.png_bytes(Image.fromarray(np.clip(scan, 0, 255).astype(np.uint8)))
 
 
 def _repen_at(crop: np.ndarray, height: int, pen: float) -> np.ndarray:

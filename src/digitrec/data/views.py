@@ -23,14 +23,14 @@ from digitrec import imaging
 from digitrec.core import hardware, settings
 from digitrec.core.errors import DigitrecError
 from digitrec.core.files import atomic_path
-from digitrec.data import synthetic
+from digitrec.data import pages, synthetic
 from digitrec.imaging.decode import open_image
 from digitrec.imaging.fit import to_mnist
 
 CACHE_ENV = settings.CACHE
 CHUNK = 500
 # Every kind a recipe's `render_kinds` may name: the renderers of the project's real-world sets.
-RENDERERS = {"photos": synthetic.photo_of, **synthetic.RENDERERS}
+RENDERERS = {"photos": synthetic.photo_of, **synthetic.RENDERERS, "pen": pages.pen_view}
 # The kinds drawn unless a recipe names others. Not `boxed` (a digit stretched to fill a square): with it among
 # the views, a student from random weights read MNIST validation at 99.20 % against 99.40 %, and boxed
 # validation digits at 96.8 against 96.4 %; with a teacher reading the clean digit, 99.33 % and 97.8 %
@@ -85,7 +85,7 @@ def cached_views(images: np.ndarray, views: int, seed: int, kinds: tuple[str, ..
     any makes new views."""
     key = hashlib.sha256(np.ascontiguousarray(images).tobytes())
     imaging_sources = sorted(Path(imaging.__file__).parent.glob("*.py"))  # every module a picture goes through
-    for source in (synthetic.__file__, *imaging_sources, __file__):
+    for source in (synthetic.__file__, pages.__file__, *imaging_sources, __file__):
         key.update(Path(source).read_bytes())
     key.update(f"{views} {seed} {','.join(kinds)}".encode())
     folder = settings.cache_dir()
