@@ -85,7 +85,8 @@ def cached_views(images: np.ndarray, views: int, seed: int, kinds: tuple[str, ..
     any makes new views."""
     key = hashlib.sha256(np.ascontiguousarray(images).tobytes())
     imaging_sources = sorted(Path(imaging.__file__).parent.glob("*.py"))  # every module a picture goes through
-    for source in (synthetic.__file__, pages.__file__, *imaging_sources, __file__):
+    drawers = (synthetic.__file__, pages.__file__) if "pen" in kinds else (synthetic.__file__,)  # pages: `pen` only
+    for source in (*drawers, *imaging_sources, __file__):
         key.update(Path(source).read_bytes())
     key.update(f"{views} {seed} {','.join(kinds)}".encode())
     folder = settings.cache_dir()
