@@ -178,6 +178,10 @@ TICK = (0.25, 0.85)
 # A comb: at least COMB_TICKS ticks on one rule; its digits are one field, however thin (validation box pages,
 # fields right 74.7 % without and 83.0 % with, fields split in two 13 and 1).
 COMB_TICKS = 3
+# A comb's tick can be lost (broken into specks on a coarse scan, joined to a digit): a row goes on over a gap of
+# up to MISSED_TICK times its ticks' distance, so the digits after it stay the comb's (validation box pages,
+# fields right 91.2 and 91.6 % without and with; a comb's last two digits read with signs, `6297,01`).
+MISSED_TICK = 2.2
 CELL = -1  # the region of every piece inside a digit box
 # Reading order across the page's turn, measured on rules at least SKEW_RULE writing heights wide (validation
 # table pages, tilted up to 2 degrees: fields out of order 15 without, 0 with; fields right 72.9 and 74.4 %).
@@ -654,7 +658,7 @@ def _mark_combs(pieces: list[_Piece], ticks: list[tuple[slice, slice]], height: 
     open_rows: list[list[tuple[int, int, float]]] = []  # rows whose last tick is within reach of the next one
     for top, foot, x in sorted(((t[0].start, t[0].stop, (t[1].start + t[1].stop) / 2) for t in ticks),
                                key=lambda tick: tick[2]):
-        open_rows = [row for row in open_rows if x - row[-1][2] <= reach]
+        open_rows = [row for row in open_rows if x - row[-1][2] <= max(reach, MISSED_TICK * _pitch(row))]
         for row in open_rows:
             if abs(row[-1][1] - foot) <= 0.2 * height and x > row[-1][2]:
                 row.append((top, foot, x))
@@ -668,6 +672,11 @@ def _mark_combs(pieces: list[_Piece], ticks: list[tuple[slice, slice]], height: 
         middle = (piece.x0 + piece.x1) / 2
         piece.comb = any(left <= middle <= right and max(tops, first - 1.5 * height) <= piece.y1 <= last + 2
                          for tops, first, last, left, right in combs)
+
+
+def _pitch(row: list[tuple[int, int, float]]) -> float:
+    """The distance between a comb's ticks (0 while it has one)."""
+    return float(np.median(np.diff([x for _, _, x in row]))) if len(row) > 1 else 0.0
 
 
 def _tick(box: tuple[slice, slice], rules: np.ndarray, height: float) -> bool:
