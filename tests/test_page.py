@@ -392,26 +392,6 @@ def test_a_lone_capital_after_a_printed_word_is_printed():
     assert _after_print(words, [False] * 5) == [False] * 5  # no print, nothing changed
 
 
-def test_a_short_word_taken_for_print_right_after_writing_is_writing():
-    """`80.41` grouped as `80.` and `41` (apart at the point), the thin 4 and 1 taken for print: right after the
-    writing, as tall, in its region, they are writing. Print before the writing, much lower, past a rule or far
-    off, stays print; so does a long printed word."""
-    from digitrec.reading.page import _after_writing, _Piece
-
-    value = [_Piece(1, 100, 200, 130, 240, 400, 1), _Piece(2, 134, 200, 164, 240, 400, 1),
-             _Piece(3, 168, 234, 174, 240, 30, 1)]
-    rest = [_Piece(4, 186, 202, 210, 240, 200, 1), _Piece(5, 214, 201, 220, 240, 90, 1)]
-    label = [_Piece(6, 40, 220, 52, 240, 60, 1), _Piece(7, 56, 225, 66, 240, 50, 1)]  # before the value
-    unit = [_Piece(8, 190, 226, 200, 240, 40, 1), _Piece(9, 203, 226, 213, 240, 40, 1)]  # half as tall
-    apart = [_Piece(10, 186, 202, 210, 240, 200, 2)]  # past a rule
-    far = [_Piece(11, 300, 202, 324, 240, 200, 1)]  # three writing heights off
-    words = [value, rest, label, unit, apart, far]
-    printed = [False, True, True, True, True, True]
-    assert _after_writing(words, printed, 40.0) == [False, False, True, True, True, True]
-    long_word = [rest + [_Piece(12, 224, 201, 230, 240, 90, 1), _Piece(13, 234, 201, 240, 240, 90, 1)]]
-    assert _after_writing([value] + long_word, [False, True], 40.0) == [False, True]
-
-
 def test_a_dot_too_small_for_a_piece_joins_the_field_it_stands_in():
     """A pen's point can be smaller than a speck of dirt (a piece's floor): kept aside as a mark, it joins the
     field it stands in, between the field's first and last piece and down to its foot; a mark outside the field,
@@ -1004,3 +984,17 @@ def test_a_1_written_down_to_its_boxs_floor_is_a_digit_not_a_tick(model, hand):
         sheet[bottom - h : bottom, x : x + w] = np.minimum(sheet[bottom - h : bottom, x : x + w], 235 - 215 * glyph)
     fields = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model).fields
     assert [_digits(f.text) for f in fields] == ["16741"]
+
+
+def test_a_comma_hanging_below_the_line_stays_in_its_field(model, hand):
+    """A comma's top just above the digits' foot: its rows overlap theirs too little to join them as a piece of
+    the line, and alone it was a field of its own, read as a 1. Low and short, it hangs from the line and joins."""
+    sheet = _paper(1200, 700).astype(np.float32)
+    rng = np.random.default_rng(6)
+    end = _write(sheet, hand, "4", 300, 300, rng)
+    picture = Image.fromarray(sheet.astype(np.uint8))
+    ImageDraw.Draw(picture).line((end + 12, 296, end + 4, 326), fill=20, width=7)  # 4 px over the foot, 26 below
+    sheet = np.asarray(picture, np.float32).copy()
+    _write(sheet, hand, "011", end + 30, 300, rng)
+    fields = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model).fields
+    assert [_digits(f.text) for f in fields] == ["4011"]
