@@ -822,25 +822,34 @@ def _printed_pieces(layout: _Layout, words: list[list[_Piece]]) -> list[np.ndarr
     return np.split(printed, np.cumsum([len(w) for w in words])[:-1])
 
 
-def _split_mixed(layout: _Layout, words: list[list[_Piece]]) -> list[list[_Piece]]:
-    """Words cut where printing meets larger writing (a label and the value written close after it): the cut
-    that leaves MIXED_PRINT or more printed on one side and MIXED_HAND or less on the other, the printed side
-    two pieces or more, the writing MIXED_TALLER times its tallest piece; the widest such difference wins."""
-    out = []
-    for word, printed in zip(words, _printed_pieces(layout, words), strict=True):
+def _split_mixed(layout: _Layout, words: list[list[_Piece]]) -> tuple[list[list[_Piece]], list[bool]]:
+    """Words cut where printing meets larger writing (a label and the value written close after it), and which
+    are printed (`_printed_words`). The cut leaves MIXED_PRINT or more printed on one side and MIXED_HAND or
+    less on the other, the printed side two pieces or more, the writing MIXED_TALLER times its tallest piece;
+    the widest such difference wins. A cut word's parts are classified again, each as a word of its own."""
+    out, printed, parts = [], [], []
+    for word, chances in zip(words, _printed_pieces(layout, words), strict=True):
         best, cut = 0.0, 0
         for k in range(1, len(word)):
             for pr, hand in ((slice(0, k), slice(k, None)), (slice(k, None), slice(0, k))):
                 print_side, hand_side = word[pr], word[hand]
-                if len(print_side) < 2 or printed[pr].mean() < MIXED_PRINT or printed[hand].mean() > MIXED_HAND:
+                if len(print_side) < 2 or chances[pr].mean() < MIXED_PRINT or chances[hand].mean() > MIXED_HAND:
                     continue
                 if max(p.height for p in hand_side) < MIXED_TALLER * max(p.height for p in print_side):
                     continue
-                difference = printed[pr].mean() - printed[hand].mean()
+                difference = chances[pr].mean() - chances[hand].mean()
                 if difference > best:
                     best, cut = difference, k
-        out.extend([word[:cut], word[cut:]] if cut else [word])
-    return out
+        if cut:
+            parts.extend([len(out), len(out) + 1])
+            out.extend([word[:cut], word[cut:]])
+            printed.extend([False, False])
+        else:
+            out.append(word)
+            printed.append(bool(chances.mean() > 0.5))
+    for n, is_printed in zip(parts, _printed_words(layout, [out[n] for n in parts]), strict=True):
+        printed[n] = is_printed
+    return out, printed
 
 
 def _with_marks(pieces: list[_Piece], marks: list[_Piece], height: float) -> list[_Piece]:
@@ -885,9 +894,9 @@ def _classifier() -> dict[str, np.ndarray]:
 def _fields(layout: _Layout) -> list[list[_Piece]]:
     """The handwritten pieces grouped into fields, in reading order."""
     height = layout.height
-    words = _split_mixed(layout, _groups(layout.pieces, WORD_GAP))
+    words, printed = _split_mixed(layout, _groups(layout.pieces, WORD_GAP))
     # What stands in a comb's box is writing, however thin (a 1 of one stroke looks like a printed stub).
-    printed = _after_print(words, _printed_words(layout, words))
+    printed = _after_print(words, printed)
     hand = [p for word, is_printed in zip(words, printed, strict=True) for p in word if not is_printed or p.comb]
     fields = _groups(hand, FIELD_GAP, least_gap=FIELD_GAP * height, cells=True)
     rows = _header_rows(words, printed, hand, height)
