@@ -194,6 +194,23 @@ def test_a_calendar_date_is_read_over_a_number_whose_1s_would_be_its_slashes():
     assert not any(is_date(t) for t in ("17/13/1997", "32/01/2000", "2026-13-05", "1/1/1899", "24/12", "14:05"))
 
 
+def test_a_date_shaped_reading_that_is_no_calendar_date_weighs_as_odd():
+    """`07-18-1473`: a date's shape whose year is no 19xx or 20xx; the 9 the year's doubtful column reads second
+    makes a calendar date, read so with the weighing in its confidence. Read surely, the year stays."""
+    from digitrec.reading.values import decode_value
+
+    def year(second: float) -> np.ndarray:
+        chars = [{"0": 1.0}, {"7": 1.0}, {"-": 1.0}, {"1": 1.0}, {"8": 1.0}, {"-": 1.0}, {"1": 1.0},
+                 {"4": 1 - second, "9": second}, {"7": 1.0}, {"3": 1.0}]
+        return _columns(*[c for char in chars for c in (char, {})])
+
+    assert "".join(c.char for c in decode(year(0.2))) == "07-18-1473"
+    read = decode_value(year(0.2))
+    assert "".join(c.char for c in read) == "07-18-1973"
+    assert 0.5 < read[7].confidence < 0.95  # the 9 taken by the weighing, not by its own 0.2
+    assert "".join(c.char for c in decode_value(year(0.005))) == "07-18-1473"  # a sure 4: no doubt to weigh
+
+
 def test_a_flagged_1_read_surely_as_a_slash_makes_no_date_of_the_other_1s():
     """A pen's flagged 1 is now and then read surely as a slash (`12/1197` for the number `121197`): the line's
     other 1s, read as 1s at 0.999, are not tried as slashes, so the number does not become the date
