@@ -335,8 +335,8 @@ def test_a_comb_row_of_narrow_digits_is_one_field(model, hand):
 
 
 def test_a_comb_missing_a_tick_is_still_one_field(model, hand):
-    """A tick lost (broken into specks on a coarse scan, or joined to a digit) leaves the comb's ticks two rows
-    of three and two: the row goes on over a gap of two boxes, and its digits stay one field."""
+    """A tick lost (broken into specks on a coarse scan, or joined to a digit) leaves the comb's ticks two rows,
+    of five and two: the row goes on over a gap of two boxes, and its digits stay one field."""
     fields = read_page(_comb_page(hand, ["1171141"], missing=5), model, model.line_model).fields
     assert [_digits(f.text) for f in fields] == ["1171141"]
 
@@ -998,3 +998,27 @@ def test_a_comma_hanging_below_the_line_stays_in_its_field(model, hand):
     _write(sheet, hand, "011", end + 30, 300, rng)
     fields = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model).fields
     assert [_digits(f.text) for f in fields] == ["4011"]
+
+
+def test_a_date_frame_of_two_boxes_keeps_the_tick_between_them(model, hand):
+    """A form's date: a frame for the day and one for the month, two boxes each, a short tick rising between them
+    from the floor, and one for the year, four boxes; the same line again, empty. The frames are wider than a
+    box for one digit: their ticks stay ticks, not 1s, and the empty frames give nothing."""
+    side = 80
+    page = Image.fromarray(_paper(1200, 800))
+    draw = ImageDraw.Draw(page)
+    for foot in (300, 600):
+        for left, boxes in ((200, 2), (420, 2), (640, 4)):
+            draw.rectangle((left, foot - side, left + boxes * side, foot), outline=50, width=3)
+            for b in range(1, boxes):
+                draw.line((left + b * side, foot - side // 2, left + b * side, foot), fill=50, width=3)
+    sheet = np.asarray(page, np.float32).copy()
+    rng = np.random.default_rng(4)
+    for left, text in ((200, "05"), (420, "11")):
+        for b, char in enumerate(text):
+            glyph = hand.glyph(char, int(0.6 * side), 4.0, rng)
+            h, w = glyph.shape
+            x, bottom = left + side * b + (side - w) // 2, 300 - int(0.2 * side)
+            sheet[bottom - h : bottom, x : x + w] = np.minimum(sheet[bottom - h : bottom, x : x + w], 235 - 215 * glyph)
+    fields = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model).fields
+    assert [_digits(f.text) for f in fields] == ["05", "11"]

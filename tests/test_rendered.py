@@ -113,3 +113,16 @@ def test_a_pen_view_is_the_digit_redrawn_with_one_even_pen(small_train):
         glyph = pen_glyph(image, 80, 8.0)
         assert glyph.shape[0] >= 76
         assert 3.0 <= ndimage.distance_transform_edt(glyph > 0.5).max() <= 5.5
+
+
+def test_a_pen_view_of_a_flat_stroke_stays_small():
+    """A dash-like image has almost no height to scale a digit's height from: its redraw stays bounded (it grew
+    to 7 x 9,772 pixels, and its view to a 1.6 GiB canvas)."""
+    from digitrec.data.pages import MAX_GLYPH_ASPECT, pen_glyph, pen_view
+
+    for rows in (1, 2, 3):
+        image = np.zeros((28, 28), np.uint8)
+        image[13 : 13 + rows, 4:24] = 255
+        glyph = pen_glyph(image, 60, 6.0)
+        assert glyph.shape[1] <= MAX_GLYPH_ASPECT * 3 * 60
+        assert len(pen_view(image, np.random.default_rng(0))) < 2_000_000

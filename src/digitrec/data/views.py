@@ -29,7 +29,8 @@ from digitrec.imaging.fit import to_mnist
 
 CACHE_ENV = settings.CACHE
 CHUNK = 500
-# Every kind a recipe's `render_kinds` may name: the renderers of the project's real-world sets.
+# Every kind a recipe's `render_kinds` may name: the renderers of the project's real-world sets, and `pen`, a
+# digit as the page bench's writers draw it.
 RENDERERS = {"photos": synthetic.photo_of, **synthetic.RENDERERS, "pen": pages.pen_view}
 # The kinds drawn unless a recipe names others. Not `boxed` (a digit stretched to fill a square): with it among
 # the views, a student from random weights read MNIST validation at 99.20 % against 99.40 %, and boxed

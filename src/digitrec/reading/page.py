@@ -115,8 +115,9 @@ MIN_INK = 24.0  # grey levels: ink weaker than this (and than 8 grain deviations
 # speck.
 WORD_GAP = 0.3
 # Pieces join when their rows overlap over a third of the lower one's height, or when one at most HANGING the
-# other's height hangs below its foot (a comma, its top just above the line): alone it was a field read as a
-# 1 (validation fields right without and with: table 93.5 and 94.1 %, list 86.3 and 86.6 %, boxes the same).
+# other's height, no wider than high, hangs below its foot (a comma, its top just above the line; a minus is
+# wider): alone it was a field read as a 1 (validation fields right without and with: table 93.3 and 94.1 %,
+# list 86.3 and 86.6 %, boxes the same).
 HANGING = 0.6
 # A short word on a printed word's line, at most PRINT_GAP of the print's height from it, its foot within
 # PRINT_BASELINE of the print's and no taller than PRINT_SIZE times it, is printed (`_after_print`). Validation,
@@ -175,17 +176,20 @@ GAP = (1, 5)
 # boxes 89.0 and 89.4 %, list 86.3 % both.
 STUB_RUN = 0.5
 SLIVER = 2  # work pixels: what a leaning upright leaves beside itself (1-2 px on the validation tables)
-# A comb's tick rises TICK of the writing height. A comb is open at the top, so nothing in a closed box is a
-# tick: a short 1 written down to its box's floor is writing (validation box pages, fields right 90.7 and
-# 91.2 % without and with that; list and table the same).
+# A comb's tick rises TICK of the writing height. Nothing in a closed box about square (SQUARE_CELL, a box for
+# one digit) is a tick: a short 1 written down to its box's floor is writing (validation box pages, fields
+# right 90.7 and 91.2 % without and with that; list and table the same). A wider frame (two boxes of a date's
+# day, a tick rising between them from its floor) keeps its tick.
 TICK = (0.25, 0.85)
+SQUARE_CELL = 1.4
 # A comb: at least COMB_TICKS ticks on one rule; its digits are one field, however thin (validation box pages,
 # fields right 74.7 % without and 83.0 % with, fields split in two 13 and 1).
 COMB_TICKS = 3
-# A comb's tick can be lost (broken into specks on a coarse scan, joined to a digit): a row goes on over a gap of
-# up to MISSED_TICK times its ticks' distance, so the digits after it stay the comb's (validation box pages,
-# fields right 91.2 and 91.6 % without and with; a comb's last two digits read with signs, `6297,01`).
-MISSED_TICK = 2.2
+# A comb's tick can be lost (broken into specks on a coarse scan, joined to a digit): a row of COMB_TICKS ticks
+# or more goes on over a gap of twice its ticks' distance, within MISSED_TICK of that distance, so the digits
+# after it stay the comb's (`_one_tick_lost`; validation box pages, fields right 91.2 and 91.6 % without and
+# with; without, a comb's last two digits read with signs, `6297,01`).
+MISSED_TICK = 0.3
 CELL = -1  # the region of every piece inside a digit box
 # Reading order across the page's turn, measured on rules at least SKEW_RULE writing heights wide (validation
 # table pages, tilted up to 2 degrees: fields out of order 15 without, 0 with; fields right 72.9 and 74.4 %).
@@ -541,7 +545,7 @@ def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
     if count > MAX_PAGE_PIECES:
         raise _too_many(count)
     regions, _ = ndimage.label(~(walls | frames))  # 4-connected: paper never crosses a rule, even a turned one
-    cells = _cells(regions, height)
+    cells, squares = _cells(regions, height)
     areas = np.bincount(labels.ravel(), minlength=count + 1)
     least = max(4, 0.01 * height**2)  # specks of dirt and grain
     pieces, ticks, marks = [], [], []
@@ -556,7 +560,7 @@ def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
         inside = regions[box][labels[box] == n]
         inside = inside[inside > 0]
         region = int(np.bincount(inside).argmax()) if len(inside) else 0
-        if not cells[region] and _tick(box, rules, height):  # in a closed box, a 1 written down to its floor
+        if not squares[region] and _tick(box, rules, height):  # in a closed box, a 1 written down to its floor
             ticks.append(box)
             continue
         if _upright_stub(box, rules, height):
@@ -662,7 +666,7 @@ def _mark_combs(pieces: list[_Piece], ticks: list[tuple[slice, slice]], height: 
     open_rows: list[list[tuple[int, int, float]]] = []  # rows whose last tick is within reach of the next one
     for top, foot, x in sorted(((t[0].start, t[0].stop, (t[1].start + t[1].stop) / 2) for t in ticks),
                                key=lambda tick: tick[2]):
-        open_rows = [row for row in open_rows if x - row[-1][2] <= max(reach, MISSED_TICK * _pitch(row))]
+        open_rows = [row for row in open_rows if x - row[-1][2] <= reach or _one_tick_lost(row, x)]
         for row in open_rows:
             if abs(row[-1][1] - foot) <= 0.2 * height and x > row[-1][2]:
                 row.append((top, foot, x))
@@ -678,9 +682,13 @@ def _mark_combs(pieces: list[_Piece], ticks: list[tuple[slice, slice]], height: 
                          for tops, first, last, left, right in combs)
 
 
-def _pitch(row: list[tuple[int, int, float]]) -> float:
-    """The distance between a comb's ticks (0 while it has one)."""
-    return float(np.median(np.diff([x for _, _, x in row]))) if len(row) > 1 else 0.0
+def _one_tick_lost(row: list[tuple[int, int, float]], x: float) -> bool:
+    """Whether a tick at `x` follows a comb's row of COMB_TICKS ticks or more over one tick lost: twice the
+    row's tick distance (its median) from its last tick, within MISSED_TICK of that distance."""
+    if len(row) < COMB_TICKS:
+        return False
+    pitch = float(np.median(np.diff([t[2] for t in row])))
+    return abs(x - row[-1][2] - 2 * pitch) <= MISSED_TICK * pitch
 
 
 def _tick(box: tuple[slice, slice], rules: np.ndarray, height: float) -> bool:
@@ -716,16 +724,21 @@ def _upright_stub(box: tuple[slice, slice], rules: np.ndarray, height: float) ->
     return bool((len(below) == run and below.mean() >= 0.9) or (len(above) == run and above.mean() >= 0.9))
 
 
-def _cells(regions: np.ndarray, height: float) -> np.ndarray:
+def _cells(regions: np.ndarray, height: float) -> tuple[np.ndarray, np.ndarray]:
     """Which regions are boxes for one digit each (paper enclosed by rules, at most CELL_SIDE writing heights
-    a side): a row of them is one field, their digits grouped across the walls."""
+    a side): a row of them is one field, their digits grouped across the walls; and which of those are about
+    square (at most SQUARE_CELL times as wide as high), where no comb's tick can stand: a form's frame of two
+    boxes is wider, and the tick between them is one."""
     boxes = ndimage.find_objects(regions)
     small = np.zeros(len(boxes) + 1, bool)
+    square = np.zeros(len(boxes) + 1, bool)
     most = CELL_SIDE * height
     for n, box in enumerate(boxes, start=1):
         if box is not None:
-            small[n] = box[0].stop - box[0].start <= most and box[1].stop - box[1].start <= most
-    return small
+            h, w = box[0].stop - box[0].start, box[1].stop - box[1].start
+            small[n] = h <= most and w <= most
+            square[n] = small[n] and w <= SQUARE_CELL * h
+    return small, square
 
 
 def _too_many(count: int) -> NoDigitError:
@@ -754,9 +767,11 @@ def _groups(pieces: list[_Piece], gap: float, least_gap: float = 0.0, cells: boo
         overlap = np.minimum(y1[i, None], y1[None]) - np.maximum(y0[i, None], y0[None])
         apart = np.maximum(x0[None] - x1[i, None], x0[i, None] - x1[None])
         smaller, taller = np.minimum(h[i, None], h[None]), np.maximum(h[i, None], h[None])
-        # a comma hanging below the line: low and short, its top above the taller piece's foot
+        first_smaller = h[i, None] < h[None]
+        # a comma hanging below the line: short, no wider than high, its top above the taller piece's foot
         hanging = (overlap > 0) & (smaller <= HANGING * taller) & \
-            np.where(h[i, None] < h[None], y1[i, None] > y1[None], y1[None] > y1[i, None])
+            np.where(first_smaller, y1[i, None] > y1[None], y1[None] > y1[i, None]) & \
+            (np.where(first_smaller, x1[i, None] - x0[i, None], x1[None] - x0[None]) <= smaller)
         rows, cols = np.nonzero(((region[i, None] == region[None]) | cell) &
                                 ((overlap >= smaller / 3) | hanging) &
                                 (apart <= np.maximum(reach * np.maximum(h[i, None], h[None]), least_gap)))
@@ -829,17 +844,7 @@ def _split_mixed(layout: _Layout, words: list[list[_Piece]]) -> tuple[list[list[
     the widest such difference wins. A cut word's parts are classified again, each as a word of its own."""
     out, printed, parts = [], [], []
     for word, chances in zip(words, _printed_pieces(layout, words), strict=True):
-        best, cut = 0.0, 0
-        for k in range(1, len(word)):
-            for pr, hand in ((slice(0, k), slice(k, None)), (slice(k, None), slice(0, k))):
-                print_side, hand_side = word[pr], word[hand]
-                if len(print_side) < 2 or chances[pr].mean() < MIXED_PRINT or chances[hand].mean() > MIXED_HAND:
-                    continue
-                if max(p.height for p in hand_side) < MIXED_TALLER * max(p.height for p in print_side):
-                    continue
-                difference = chances[pr].mean() - chances[hand].mean()
-                if difference > best:
-                    best, cut = difference, k
+        cut = _mixed_cut(word, chances)
         if cut:
             parts.extend([len(out), len(out) + 1])
             out.extend([word[:cut], word[cut:]])
@@ -850,6 +855,25 @@ def _split_mixed(layout: _Layout, words: list[list[_Piece]]) -> tuple[list[list[
     for n, is_printed in zip(parts, _printed_words(layout, [out[n] for n in parts]), strict=True):
         printed[n] = is_printed
     return out, printed
+
+
+def _mixed_cut(word: list[_Piece], chances: np.ndarray) -> int:
+    """Where `_split_mixed` cuts a word (0: nowhere), every cut weighed at once (linear in the word's length)."""
+    n = len(word)
+    if n < 3:
+        return 0
+    k = np.arange(1, n)  # the cut falls before piece k
+    total = np.concatenate([[0.0], np.cumsum(chances)])
+    left, right = total[k] / k, (total[n] - total[k]) / (n - k)
+    heights = np.array([p.height for p in word])
+    left_tallest, right_tallest = np.maximum.accumulate(heights)[k - 1], np.maximum.accumulate(heights[::-1])[::-1][k]
+    best = np.zeros(n - 1)
+    for print_mean, print_count, print_tallest, hand_mean, hand_tallest in (
+            (left, k, left_tallest, right, right_tallest), (right, n - k, right_tallest, left, left_tallest)):
+        ok = (print_count >= 2) & (print_mean >= MIXED_PRINT) & (hand_mean <= MIXED_HAND) & \
+            (hand_tallest >= MIXED_TALLER * print_tallest)
+        best = np.maximum(best, np.where(ok, print_mean - hand_mean, 0.0))
+    return int(k[best.argmax()]) if best.max() > 0 else 0
 
 
 def _with_marks(pieces: list[_Piece], marks: list[_Piece], height: float) -> list[_Piece]:
