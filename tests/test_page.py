@@ -390,6 +390,13 @@ def test_a_lone_capital_after_a_printed_word_is_printed():
     words = [team, capital, taller, farther, elsewhere]
     assert _after_print(words, [True, False, False, False, False]) == [True, True, False, False, False]
     assert _after_print(words, [False] * 5) == [False] * 5  # no print, nothing changed
+    # `Weight (kg)`: a unit in parentheses, four pieces taken for writing in a font the classifier did not learn
+    weight = [_Piece(7, 82, 205, 93, 224, 60, 1), _Piece(8, 96, 205, 140, 229, 60, 1)]  # its g below the line
+    unit = [_Piece(9, 146, 203, 150, 226, 30, 1), _Piece(10, 152, 205, 160, 220, 50, 1),
+            _Piece(11, 162, 209, 170, 224, 50, 1), _Piece(12, 172, 203, 176, 226, 30, 1)]
+    longer = [*unit, _Piece(13, 178, 205, 186, 220, 50, 1)]
+    assert _after_print([weight, unit], [True, False]) == [True, True]
+    assert _after_print([weight, longer], [True, False]) == [True, False]  # five pieces: a value, left alone
 
 
 def test_a_dot_too_small_for_a_piece_joins_the_field_it_stands_in():
