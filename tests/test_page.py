@@ -395,8 +395,10 @@ def test_a_lone_capital_after_a_printed_word_is_printed():
     unit = [_Piece(9, 146, 203, 150, 226, 30, 1), _Piece(10, 152, 205, 160, 220, 50, 1),
             _Piece(11, 162, 209, 170, 224, 50, 1), _Piece(12, 172, 203, 176, 226, 30, 1)]
     longer = [*unit, _Piece(13, 178, 205, 186, 220, 50, 1)]
+    value = [_Piece(14 + k, 146 + 12 * k, 205, 156 + 12 * k, 224, 60, 1) for k in range(4)]  # `2468` at print size
     assert _after_print([weight, unit], [True, False]) == [True, True]
     assert _after_print([weight, longer], [True, False]) == [True, False]  # five pieces: a value, left alone
+    assert _after_print([weight, value], [True, False]) == [True, False]  # four digits, no brackets: writing
 
 
 def test_a_dot_too_small_for_a_piece_joins_the_field_it_stands_in():
@@ -969,28 +971,6 @@ def test_a_value_written_close_after_its_label_is_read(model, hand):
     fields = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model).fields
     assert [_digits(f.text) for f in fields] == ["989", "4071", "2598"]
     assert all(f.box[0] >= end for f, end in zip(fields, ends, strict=True))  # the label is not in the field
-
-
-def test_a_1_written_down_to_its_boxs_floor_is_a_digit_not_a_tick(model, hand):
-    """A comb's tick is a thin upright standing on the rule with its top free; a 1 written in a closed box
-    down to its floor looks the same, but a closed box holds writing: the 1 is read, in a comb it stays a tick."""
-    side, left, foot = 80, 300, 400
-    page = Image.fromarray(_paper(1200, 700))
-    draw = ImageDraw.Draw(page)
-    for b in range(5):
-        draw.rectangle((left + side * b, foot - side, left + side * (b + 1), foot), outline=50, width=3)
-    for b in (0, 4):  # a 1 of one upright stroke, shorter than the other digits, down to the box's floor
-        middle = left + side * b + side // 2
-        draw.line((middle, foot - int(0.58 * side), middle + 2, foot - 3), fill=30, width=4)
-    sheet = np.asarray(page, np.float32).copy()
-    rng = np.random.default_rng(4)
-    for b, char in enumerate("674", start=1):
-        glyph = hand.glyph(char, int(0.72 * side), 4.0, rng)
-        h, w = glyph.shape
-        x, bottom = left + side * b + (side - w) // 2, foot - int(0.14 * side)
-        sheet[bottom - h : bottom, x : x + w] = np.minimum(sheet[bottom - h : bottom, x : x + w], 235 - 215 * glyph)
-    fields = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model).fields
-    assert [_digits(f.text) for f in fields] == ["16741"]
 
 
 def test_a_comma_hanging_below_the_line_stays_in_its_field(model, hand):

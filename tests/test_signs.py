@@ -209,6 +209,9 @@ def test_a_date_shaped_reading_that_is_no_calendar_date_weighs_as_odd():
     assert "".join(c.char for c in read) == "07-18-1973"
     assert 0.5 < read[7].confidence < 0.95  # the 9 taken by the weighing, not by its own 0.2
     assert "".join(c.char for c in decode_value(year(0.005))) == "07-18-1473"  # a sure 4: no doubt to weigh
+    # A sort code has a date's shape and is no date: with no calendar date among its readings, nothing is weighed
+    chars = [{"2": 1.0}, {"0": 1.0}, {"-": 0.8, "1": 0.2}, {"4": 1.0}, {"5": 1.0}, {"-": 1.0}, {"7": 1.0}, {"7": 1.0}]
+    assert "".join(c.char for c in decode_value(_columns(*[c for char in chars for c in (char, {})]))) == "20-45-77"
 
 
 def test_a_flagged_1_read_surely_as_a_slash_makes_no_date_of_the_other_1s():

@@ -43,7 +43,7 @@ SIGNS = ".,-/:"
 A4_MM = (210.0, 297.0)
 DPIS = (150, 200, 240, 300)
 DIGIT_HEIGHT_300 = (40, 120)  # handwritten digit heights in pixels at 300 dpi
-MAX_GLYPH_ASPECT = 4  # no MNIST digit's ink is wider than 2 times its height
+MAX_GLYPH_ASPECT = 4  # no MNIST digit's ink is wider than 2.5 times its height
 LABEL_PX = (20, 40)  # printed label font sizes in pixels
 FONT_DIRS = ("/usr/share/fonts/truetype", "/usr/share/fonts/opentype")
 # printed fonts, each with its bold

@@ -115,18 +115,18 @@ MIN_INK = 24.0  # grey levels: ink weaker than this (and than 8 grain deviations
 # speck.
 WORD_GAP = 0.3
 # Pieces join when their rows overlap over a third of the lower one's height, or when one at most HANGING the
-# other's height, no wider than high, hangs below its foot (a comma, its top just above the line; a minus is
-# wider): alone it was a field read as a 1 (validation fields right without and with: table 93.3 and 94.1 %,
-# list 86.3 and 86.6 %, boxes the same).
+# other's height, no wider than high, hangs below its foot within WORD_GAP of it (a comma, its top just above
+# the line; a minus is wider): alone it was a field read as a 1 (validation fields right without and with:
+# table 93.3 and 94.1 %, list 86.3 and 86.6 %, boxes the same).
 HANGING = 0.6
 # A short word on a printed word's line, at most PRINT_GAP of the print's height from it, its foot within
 # PRINT_BASELINE of the print's and no taller than PRINT_SIZE times it, is printed (`_after_print`). Validation,
 # without this rule and with it: pages with an invented field, table 10.0 and 2.5 %, list 5.0 and 2.5 %; fields
 # right, table 89.4 and 89.8 %, list 74.8 and 75.4 %; boxes the same; at 0.5 and 0.8 alike (lone capitals and
 # a stub taken away, no field lost).
-# A short word is of at most AFTER_PRINT_PIECES pieces: at 4 a unit in parentheses (`Weight (kg)`, in a font
-# the classifier did not learn) is print too (validation pages in the fonts' half, a list page with an invented
-# field 6.7 and 0 % at 2 and 4 pieces; the pages of MNIST digits the same fields).
+# A short word is of two pieces, or of up to AFTER_PRINT_PIECES in brackets (`Weight (kg)`, in a font the
+# classifier did not learn, read as 1191): validation pages in the fonts' half, a list page with an invented
+# field 6.7 and 0 % without and with the brackets; the pages of MNIST digits the same fields.
 PRINT_GAP, PRINT_BASELINE, PRINT_SIZE = 0.5, 0.15, 1.1
 AFTER_PRINT_PIECES = 4
 # A value written close after its label (or before a printed unit) joins it into one word, whose mean makes all
@@ -180,19 +180,15 @@ GAP = (1, 5)
 # boxes 89.0 and 89.4 %, list 86.3 % both.
 STUB_RUN = 0.5
 SLIVER = 2  # work pixels: what a leaning upright leaves beside itself (1-2 px on the validation tables)
-# A comb's tick rises TICK of the writing height. Nothing in a closed box about square (SQUARE_CELL, a box for
-# one digit) is a tick: a short 1 written down to its box's floor is writing (validation box pages, fields
-# right 90.7 and 91.2 % without and with that; list and table the same). A wider frame (two boxes of a date's
-# day, a tick rising between them from its floor) keeps its tick.
-TICK = (0.25, 0.85)
-SQUARE_CELL = 1.4
+TICK = (0.25, 0.85)  # a comb's tick rises this share of the writing height
 # A comb: at least COMB_TICKS ticks on one rule; its digits are one field, however thin (validation box pages,
 # fields right 74.7 % without and 83.0 % with, fields split in two 13 and 1).
 COMB_TICKS = 3
 # A comb's tick can be lost (broken into specks on a coarse scan, joined to a digit): a row of COMB_TICKS ticks
 # or more goes on over a gap of twice its ticks' distance, within MISSED_TICK of that distance, so the digits
-# after it stay the comb's (`_one_tick_lost`; validation box pages, fields right 91.2 and 91.6 % without and
-# with; without, a comb's last two digits read with signs, `6297,01`).
+# after it stay the comb's (`_one_tick_lost`; validation box pages, fields right 90.7 and 91.2 % without and
+# with; without, a comb's last two digits read with signs, `6297,01`). A tick lost among a row's first three
+# splits the comb.
 MISSED_TICK = 0.3
 CELL = -1  # the region of every piece inside a digit box
 # Reading order across the page's turn, measured on rules at least SKEW_RULE writing heights wide (validation
@@ -549,7 +545,7 @@ def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
     if count > MAX_PAGE_PIECES:
         raise _too_many(count)
     regions, _ = ndimage.label(~(walls | frames))  # 4-connected: paper never crosses a rule, even a turned one
-    cells, squares = _cells(regions, height)
+    cells = _cells(regions, height)
     areas = np.bincount(labels.ravel(), minlength=count + 1)
     least = max(4, 0.01 * height**2)  # specks of dirt and grain
     pieces, ticks, marks = [], [], []
@@ -564,7 +560,7 @@ def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
         inside = regions[box][labels[box] == n]
         inside = inside[inside > 0]
         region = int(np.bincount(inside).argmax()) if len(inside) else 0
-        if not squares[region] and _tick(box, rules, height):  # in a closed box, a 1 written down to its floor
+        if _tick(box, rules, height):
             ticks.append(box)
             continue
         if _upright_stub(box, rules, height):
@@ -728,21 +724,16 @@ def _upright_stub(box: tuple[slice, slice], rules: np.ndarray, height: float) ->
     return bool((len(below) == run and below.mean() >= 0.9) or (len(above) == run and above.mean() >= 0.9))
 
 
-def _cells(regions: np.ndarray, height: float) -> tuple[np.ndarray, np.ndarray]:
+def _cells(regions: np.ndarray, height: float) -> np.ndarray:
     """Which regions are boxes for one digit each (paper enclosed by rules, at most CELL_SIDE writing heights
-    a side): a row of them is one field, their digits grouped across the walls; and which of those are about
-    square (at most SQUARE_CELL times as wide as high), where no comb's tick can stand: a form's frame of two
-    boxes is wider, and the tick between them is one."""
+    a side): a row of them is one field, their digits grouped across the walls."""
     boxes = ndimage.find_objects(regions)
     small = np.zeros(len(boxes) + 1, bool)
-    square = np.zeros(len(boxes) + 1, bool)
     most = CELL_SIDE * height
     for n, box in enumerate(boxes, start=1):
         if box is not None:
-            h, w = box[0].stop - box[0].start, box[1].stop - box[1].start
-            small[n] = h <= most and w <= most
-            square[n] = small[n] and w <= SQUARE_CELL * h
-    return small, square
+            small[n] = box[0].stop - box[0].start <= most and box[1].stop - box[1].start <= most
+    return small
 
 
 def _too_many(count: int) -> NoDigitError:
@@ -775,7 +766,8 @@ def _groups(pieces: list[_Piece], gap: float, least_gap: float = 0.0, cells: boo
         # a comma hanging below the line: short, no wider than high, its top above the taller piece's foot
         hanging = (overlap > 0) & (smaller <= HANGING * taller) & \
             np.where(first_smaller, y1[i, None] > y1[None], y1[None] > y1[i, None]) & \
-            (np.where(first_smaller, x1[i, None] - x0[i, None], x1[None] - x0[None]) <= smaller)
+            (np.where(first_smaller, x1[i, None] - x0[i, None], x1[None] - x0[None]) <= smaller) & \
+            (np.maximum(x0[None] - x1[i, None], x0[i, None] - x1[None]) <= WORD_GAP * taller)
         rows, cols = np.nonzero(((region[i, None] == region[None]) | cell) &
                                 ((overlap >= smaller / 3) | hanging) &
                                 (apart <= np.maximum(reach * np.maximum(h[i, None], h[None]), least_gap)))
@@ -904,7 +896,7 @@ def _after_print(words: list[list[_Piece]], printed: list[bool]) -> list[bool]:
     prints = np.flatnonzero(printed)  # each short word against the printed words only: bounded by words x prints
     tall = boxes[prints, 3] - boxes[prints, 1]
     for n, word in enumerate(words):
-        if printed[n] or len(word) > AFTER_PRINT_PIECES:
+        if printed[n] or len(word) > AFTER_PRINT_PIECES or (len(word) > 2 and not _bracketed(word)):
             continue
         box = boxes[n]
         gap = np.maximum(box[0] - boxes[prints, 2], boxes[prints, 0] - box[2])
@@ -912,6 +904,14 @@ def _after_print(words: list[list[_Piece]], printed: list[bool]) -> list[bool]:
                        & (np.abs(box[3] - boxes[prints, 3]) <= PRINT_BASELINE * tall)
                        & (box[3] - box[1] <= PRINT_SIZE * tall)).any())
     return out
+
+
+def _bracketed(word: list[_Piece]) -> bool:
+    """Whether a word's first and last pieces are brackets: thin (at most a third as wide as high) and taller
+    than every piece between them (`(kg)`; a number's 1s are as tall as its other digits)."""
+    first, last, inside = word[0], word[-1], word[1:-1]
+    thin = all(p.x1 - p.x0 <= p.height / 3 for p in (first, last))
+    return thin and min(first.height, last.height) > max((p.height for p in inside), default=0)
 
 
 @functools.cache

@@ -49,9 +49,10 @@ MAX_DOUBTS = 8  # the most doubtful columns tried (2 ** 8 readings at most)
 # right 84.9 / 85.6 %, values (1,200) 88.8 / 88.9 %, plain numbers (4,000) the same readings; weighing any
 # date read values 89.3 % and lists 86.3 %, but made dates of specks.
 DATE_PRIOR = 300.0
-# A reading with a date's shape that is no calendar date (`07-18-1473`) weighs NO_CALENDAR, as one without a
-# value's shape, and a calendar date so chosen carries the weighing in its confidence (decision 0021).
-# Validation values (1,200) 88.0 / 88.7 % without and with; pages and plain numbers the same readings.
+# Where a doubt makes a calendar date, a reading with a date's shape that is no calendar date (`07-18-1473`)
+# weighs NO_CALENDAR, as one without a value's shape, and the calendar date so chosen carries the weighing in
+# its confidence (decision 0021); with no calendar date among the readings (a sort code `20-45-77`) none does.
+# Validation values (1,200) 88.0 / 88.6 % without and with; pages and plain numbers the same readings.
 NO_CALENDAR = 0.02
 _DATE = re.compile(r"(\d{1,2})([./-])(\d{1,2})\2(\d{2}|\d{4})|(\d{4})([./-])(\d{2})\6(\d{2})")
 
@@ -78,6 +79,7 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
     chosen, chosen_score, chosen_dated = best, -math.inf, False
     scores, all_picks = [], []
     plain = "".join(CHARS[c] for c in _classes(best, blank))  # what the best path reads
+    calendar = any(is_date(text) for text in _readings(best, order, doubtful, blank))  # NO_CALENDAR weighs then
     for picks in itertools.product((0, 1), repeat=len(doubtful)):
         path = best.copy()
         score = 0.0
@@ -91,9 +93,9 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
         elif plain.isdigit() and _slashes_for_ones(plain, text) and is_date(text):
             score += math.log(DATE_PRIOR)
             dated = True
-        elif _DATE.fullmatch(text) and not is_date(text):
+        elif calendar and _DATE.fullmatch(text) and not is_date(text):
             score += math.log(NO_CALENDAR)
-        elif _DATE.fullmatch(text) and _DATE.fullmatch(plain) and not is_date(plain):
+        elif calendar and _DATE.fullmatch(text) and _DATE.fullmatch(plain) and not is_date(plain):
             dated = True
         scores.append(score)
         all_picks.append(picks)
@@ -113,6 +115,18 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
         mass = top[t] + second[t]
         adjusted[t, best[t]], adjusted[t, order[t, 1]] = mass * (1 - second_share), mass * second_share
     return collapse(adjusted, chosen)
+
+
+def _readings(best: np.ndarray, order: np.ndarray, doubtful: list[int], blank: int) -> list[str]:
+    """Every text the doubtful columns make, each taken as its first or its second class."""
+    texts = []
+    for picks in itertools.product((0, 1), repeat=len(doubtful)):
+        path = best.copy()
+        for t, pick in zip(doubtful, picks, strict=True):
+            if pick:
+                path[t] = order[t, 1]
+        texts.append("".join(CHARS[c] for c in _classes(path, blank)))
+    return texts
 
 
 def _slashes_for_ones(plain: str, text: str) -> bool:
