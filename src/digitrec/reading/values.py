@@ -79,14 +79,16 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
     chosen, chosen_score, chosen_dated = best, -math.inf, False
     scores, all_picks = [], []
     plain = "".join(CHARS[c] for c in _classes(best, blank))  # what the best path reads
-    calendar = any(is_date(text) for text in _readings(best, order, doubtful, blank))  # NO_CALENDAR weighs then
+    tried = []  # (picks, path, its log-probability lost, text) for every way the doubtful columns can be read
     for picks in itertools.product((0, 1), repeat=len(doubtful)):
         path = best.copy()
-        score = 0.0
+        lost = 0.0
         for t, pick in zip(doubtful, picks, strict=True):
             if pick:
-                path[t], score = order[t, 1], score - cost[t]
-        text = "".join(CHARS[c] for c in _classes(path, blank))
+                path[t], lost = order[t, 1], lost - cost[t]
+        tried.append((picks, path, lost, "".join(CHARS[c] for c in _classes(path, blank))))
+    calendar = any(is_date(text) for *_, text in tried)  # where a doubt makes a calendar date, NO_CALENDAR weighs
+    for picks, path, score, text in tried:
         dated = False
         if not is_value(text):
             score += math.log(ODD_SHAPE)
@@ -115,18 +117,6 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
         mass = top[t] + second[t]
         adjusted[t, best[t]], adjusted[t, order[t, 1]] = mass * (1 - second_share), mass * second_share
     return collapse(adjusted, chosen)
-
-
-def _readings(best: np.ndarray, order: np.ndarray, doubtful: list[int], blank: int) -> list[str]:
-    """Every text the doubtful columns make, each taken as its first or its second class."""
-    texts = []
-    for picks in itertools.product((0, 1), repeat=len(doubtful)):
-        path = best.copy()
-        for t, pick in zip(doubtful, picks, strict=True):
-            if pick:
-                path[t] = order[t, 1]
-        texts.append("".join(CHARS[c] for c in _classes(path, blank)))
-    return texts
 
 
 def _slashes_for_ones(plain: str, text: str) -> bool:
