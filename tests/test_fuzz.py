@@ -32,7 +32,7 @@ from digitrec.serving.app import ApiError, base64_image_from_json, create_app, p
 
 SCALE = float(os.environ.get("FUZZ_SCALE", "1"))
 PARSER_CASES = max(10, int(1000 * SCALE))
-SERVER_CASES = max(10, int(10_000 * SCALE))
+SERVER_CASES = max(10, int(6_000 * SCALE))  # 6,000: 43 s of the full suite; 10,000 took 72 s
 
 
 def fuzz(cases: int):
