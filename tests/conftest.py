@@ -5,7 +5,7 @@
 - `cluster`: needs Ray (skipped when the `cluster` extra is not installed).
 
 The quick loop leaves all three out: `pytest -m "not slow and not browser and not cluster"`; property tests run a
-tenth of their cases there (FUZZ_SCALE).
+twentieth of their cases there (FUZZ_SCALE).
 Tests of accuracy and of MNIST itself read the real MNIST (`mnist_dir`: $DIGITREC_DATA, or the folder
 `digitrec data download` fills); without it they skip. Logic tests use the synthetic `digits` / `digits_dir`.
 """
@@ -33,8 +33,8 @@ once_per_run = pytest.fixture(scope="session")
 os.environ.setdefault("DIGITREC_THREADS", "1")
 
 # Property tests run this share of their full case counts (tests/test_fuzz.py) unless FUZZ_SCALE says otherwise:
-# a tenth in a run that leaves the slow tier out (the quick loop), all of them in the full suite.
-QUICK_FUZZ_SCALE = 0.1
+# a twentieth in a run that leaves the slow tier out (the quick loop), all of them in the full suite.
+QUICK_FUZZ_SCALE = 0.05
 
 
 def pytest_configure(config):

@@ -3,8 +3,9 @@
 The property is the same everywhere: whatever the bytes, a parser either returns what it promises or
 raises `DigitrecError` (a clear one-line error); the server answers with a status below 500 and, on the
 API, a JSON body. Any other exception, a 5xx or a hang fails the test with the smallest case that does it.
-Case counts: at least 1,000 per parser and 10,000 for the server in the full suite; a run that leaves the slow
-tier out (the quick loop, `-m "not slow ..."`) runs a tenth of them (conftest.py), and FUZZ_SCALE=N sets the share.
+Case counts: at least 1,000 per parser and 6,000 for the server in the full suite; a run that leaves the slow
+tier out (the quick loop, `-m "not slow ..."`) runs a twentieth of them (conftest.py), and FUZZ_SCALE=N sets the
+share.
 """
 
 import base64

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from digitrec.cli import main
@@ -414,6 +414,14 @@ entries = st.lists(st.tuples(st.lists(st.sampled_from(NAMES), min_size=1, max_si
                              st.binary(max_size=16)), max_size=10)
 
 
+def _copy_keeping_fifos(source: str, target: str) -> None:
+    """copytree's copy of one entry, a FIFO made anew (shutil refuses to copy a named pipe)."""
+    if stat.S_ISFIFO(os.lstat(source).st_mode):
+        os.mkfifo(target)
+    else:
+        shutil.copy2(source, target, follow_symlinks=False)
+
+
 def _add_theirs(out: Path, outside: Path, wanted, ours: set[str]) -> list[Path]:
     """Someone else's entries added to `out` (never over an existing one, except that a file or folder digitrec
     wrote may be swapped for a symlink, a FIFO or a folder): the paths that are theirs now."""
@@ -428,7 +436,7 @@ def _add_theirs(out: Path, outside: Path, wanted, ours: set[str]) -> list[Path]:
                 continue
             if path.is_dir():  # a folder of digitrec's swapped for a link to a copy of it outside
                 mirror = outside / f"mirror-{i}"
-                shutil.copytree(path, mirror, symlinks=True)
+                shutil.copytree(path, mirror, symlinks=True, copy_function=_copy_keeping_fifos)
                 shutil.rmtree(path)
                 path.symlink_to(mirror)
                 theirs.append(path)
@@ -453,6 +461,9 @@ def _add_theirs(out: Path, outside: Path, wanted, ours: set[str]) -> list[Path]:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(first=st.sampled_from([None, *OPS]), second=st.sampled_from(list(OPS)), overwrite=st.booleans(),
        wanted=entries)
+# a FIFO of theirs inside a folder of digitrec's that is then swapped for a link to a copy of it
+@example(first="sweep", second="dataset", overwrite=False,
+         wanted=[([".bashrc"], "file", b""), (["trials", ".bashrc"], "fifo", b""), (["trials"], "dir", b"")])
 def test_overwrite_changes_nothing_digitrec_did_not_write(first, second, overwrite, wanted):
     """Random folders of other people's files (hidden names, `_` names, names digitrec uses, symlinks out of
     the folder, FIFOs), made by digitrec or not: after any command, refused or done, every entry that is not
