@@ -77,7 +77,7 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
     doubtful = sorted(doubtful, key=lambda t: second[t] / top[t], reverse=True)[:MAX_DOUBTS]
     cost = {t: math.log(top[t] / second[t]) for t in doubtful}  # log-probability lost taking the second
     chosen, chosen_score, chosen_dated = best, -math.inf, False
-    scores, all_picks = [], []
+    scores = []
     plain = "".join(CHARS[c] for c in _classes(best, blank))  # what the best path reads
     tried = []  # (picks, path, its log-probability lost, text) for every way the doubtful columns can be read
     for picks in itertools.product((0, 1), repeat=len(doubtful)):
@@ -88,7 +88,7 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
                 path[t], lost = order[t, 1], lost - cost[t]
         tried.append((picks, path, lost, "".join(CHARS[c] for c in _classes(path, blank))))
     calendar = any(is_date(text) for *_, text in tried)  # where a doubt makes a calendar date, NO_CALENDAR weighs
-    for picks, path, score, text in tried:
+    for _, path, score, text in tried:
         dated = False
         if not is_value(text):
             score += math.log(ODD_SHAPE)
@@ -100,7 +100,6 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
         elif calendar and _DATE.fullmatch(text) and _DATE.fullmatch(plain) and not is_date(plain):
             dated = True
         scores.append(score)
-        all_picks.append(picks)
         if score > chosen_score:
             chosen, chosen_score, chosen_dated = path, score, dated
     if not chosen_dated:
@@ -110,7 +109,7 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
     # date 300 times likelier than the number `1710211997`, is read at 0.8: a sign read surely, `SIGN_SURE`).
     weights = np.exp(np.array(scores) - max(scores))
     weights /= weights.sum()
-    taken = np.array(all_picks, bool)  # [readings tried, doubtful columns]: the second class taken
+    taken = np.array([picks for picks, *_ in tried], bool)  # [readings tried, doubtful columns]: the second class taken
     adjusted = probabilities.copy()
     for k, t in enumerate(doubtful):
         second_share = float(weights[taken[:, k]].sum())
