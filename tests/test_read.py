@@ -174,6 +174,19 @@ def test_where_both_readers_find_as_many_digits_each_digit_goes_to_the_surer_one
     assert merged.confidence == pytest.approx(0.99 * 0.95 * 0.97, abs=1e-5)
 
 
+def test_a_run_of_atoms_with_paper_between_them_or_two_digits_wide_is_no_candidate_digit():
+    from digitrec.reading.numbers import _Atom, _may_be_one_digit
+
+    def atom(x0, x1):  # a piece of ink 20 px high; a run's atoms come left to right by their middles
+        return _Atom(0, x0, x1, 0, 20, np.ones((20, x1 - x0), bool))
+
+    assert _may_be_one_digit([atom(0, 10), atom(8, 16)], 20.0)  # a 5's detached top over its body
+    assert _may_be_one_digit([atom(0, 10), atom(10, 16)], 20.0)  # touching at a column: no paper between
+    assert not _may_be_one_digit([atom(0, 10), atom(11, 16)], 20.0)  # a column of paper between them
+    assert _may_be_one_digit([atom(0, 12), atom(11, 16), atom(15, 40)], 20.0)  # 40 px: two heights exactly
+    assert not _may_be_one_digit([atom(0, 12), atom(11, 16), atom(15, 41)], 20.0)  # over two heights wide
+
+
 def _in_shadow(picture: Image.Image, angle: float, offset: float, dark: float) -> Image.Image:
     """The picture as photographed with a shadow's straight edge across it: the far side `dark` darker."""
     page = np.asarray(picture, np.float32) * 0.85 + 20

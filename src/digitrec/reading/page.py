@@ -307,12 +307,11 @@ class _Turn:
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Runs of True along each row: (row, start, stop) arrays, row by row, left to right."""
-    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), np.int8)
+    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), bool)
     padded[:, 1:-1] = mask
-    steps = np.diff(padded, axis=1)
-    rows, starts = np.nonzero(steps == 1)
-    _, stops = np.nonzero(steps == -1)
-    return rows, starts, stops
+    # Paper on both ends: each row's changes alternate start, stop (one scan for both: half the time of two)
+    rows, changes = np.nonzero(padded[:, 1:] != padded[:, :-1])
+    return rows[0::2], changes[0::2], changes[1::2]
 
 
 def _paint(shape: tuple[int, int], rows: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
