@@ -51,7 +51,13 @@ def _importable(name: str) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Without the `cluster` extra (Ray, pyarrow) the tests marked `cluster` skip, saying how to install it."""
+    """Without the `cluster` extra (Ray, pyarrow) the tests marked `cluster` skip, saying how to install it. With
+    it, they run one after another in one worker of `pytest -n` (`--dist=loadgroup`): a second local Ray started
+    beside a running one joins it instead, and the test that started it fails."""
+    if config.pluginmanager.hasplugin("xdist"):
+        for item in items:
+            if item.get_closest_marker("cluster"):
+                item.add_marker(pytest.mark.xdist_group("ray"))
     missing = [name for name in ("ray", "pyarrow") if not _importable(name)]
     if missing:
         skip = pytest.mark.skip(reason=f"needs {' and '.join(missing)}: pip install \"digitrec[cluster]\"")
