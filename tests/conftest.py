@@ -4,8 +4,10 @@
 - `browser`: drives Chromium through Playwright (skipped when Chromium is missing);
 - `cluster`: needs Ray (skipped when the `cluster` extra is not installed).
 
-The quick loop leaves all three out: `pytest -m "not slow and not browser and not cluster"`; property tests run a
-twentieth of their cases there (FUZZ_SCALE).
+The quick loop leaves all three out: `pytest -n 2 -m "not slow and not browser and not cluster"`; property tests run
+a twentieth of their cases there (FUZZ_SCALE). The `cluster` tests run in a pass of their own, in one process
+(`pytest -m cluster`): a local Ray started while another worker's test cluster runs joins that one and fails.
+With `-n 2` each worker builds the fixtures below once for itself.
 Tests of accuracy and of MNIST itself read the real MNIST (`mnist_dir`: $DIGITREC_DATA, or the folder
 `digitrec data download` fills); without it they skip. Logic tests use the synthetic `digits` / `digits_dir`.
 """
@@ -23,7 +25,7 @@ from digitrec import data
 from digitrec.data import synthetic
 from digitrec.imaging.fit import to_mnist
 
-# Built once for the whole test run and shared by every test that asks for it.
+# Built once for the whole test run (once a worker, with `pytest -n`) and shared by every test that asks for it.
 once_per_run = pytest.fixture(scope="session")
 
 # Torch and onnxruntime run one thread in the tests, and in the commands they start, unless DIGITREC_THREADS
@@ -51,13 +53,7 @@ def _importable(name: str) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Without the `cluster` extra (Ray, pyarrow) the tests marked `cluster` skip, saying how to install it. With
-    it, they run one after another in one worker of `pytest -n` (`--dist=loadgroup`): a second local Ray started
-    beside a running one joins it instead, and the test that started it fails."""
-    if config.pluginmanager.hasplugin("xdist"):
-        for item in items:
-            if item.get_closest_marker("cluster"):
-                item.add_marker(pytest.mark.xdist_group("ray"))
+    """Without the `cluster` extra (Ray, pyarrow) the tests marked `cluster` skip, saying how to install it."""
     missing = [name for name in ("ray", "pyarrow") if not _importable(name)]
     if missing:
         skip = pytest.mark.skip(reason=f"needs {' and '.join(missing)}: pip install \"digitrec[cluster]\"")

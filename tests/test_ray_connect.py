@@ -90,3 +90,20 @@ def test_a_port_where_something_else_answers_is_one_line_within_30_seconds(tmp_p
     assert_refused(result, address, "not a Ray cluster")
     assert took < 30, took
     assert not (tmp_path / "o").exists()
+
+
+def test_a_ray_already_running_here_is_one_line_not_a_traceback(monkeypatch):
+    """With a cluster started by `ray start` on this machine, `ray.init` joins it and refuses the cores digitrec
+    asks for with a ValueError: the user gets one line saying what to do."""
+    ray = _ray()
+    from digitrec.core.errors import DigitrecError
+
+    def joins_and_refuses(**options):
+        raise ValueError("When connecting to an existing cluster, num_cpus and num_gpus must not be provided.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", joins_and_refuses)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(DigitrecError, match="a Ray cluster already runs on this machine") as raised:
+        connect.connect(None)
+    assert "--cluster auto" in str(raised.value.expected)

@@ -174,7 +174,7 @@ def test_where_both_readers_find_as_many_digits_each_digit_goes_to_the_surer_one
     assert merged.confidence == pytest.approx(0.99 * 0.95 * 0.97, abs=1e-5)
 
 
-def test_a_run_of_atoms_with_paper_between_them_or_two_digits_wide_is_no_candidate_digit():
+def test_a_run_of_atoms_with_paper_between_them_or_over_two_heights_wide_is_no_likely_digit():
     from digitrec.reading.numbers import _Atom, _may_be_one_digit
 
     def atom(x0, x1):  # a piece of ink 20 px high; a run's atoms come left to right by their middles
@@ -186,6 +186,20 @@ def test_a_run_of_atoms_with_paper_between_them_or_two_digits_wide_is_no_candida
     assert _may_be_one_digit([atom(0, 12), atom(11, 16), atom(15, 40)], 20.0)  # 40 px: two heights exactly
     assert not _may_be_one_digit([atom(0, 12), atom(11, 16), atom(15, 41)], 20.0)  # over two heights wide
 
+
+
+def test_where_no_likely_candidate_splits_a_line_every_run_is_read(model):
+    """Two blots, each refused alone as no digit: only the run of both, with paper between them, reads. It is no
+    likely candidate (`_may_be_one_digit`), so segmentation reads it once the likely ones make no split, as it read
+    every run before: the line is read, not refused."""
+    from digitrec.reading.numbers import read_number
+
+    picture = Image.new("L", (200, 120), 255)
+    draw = ImageDraw.Draw(picture)
+    draw.rectangle([20, 20, 70, 100], fill=0)
+    draw.rectangle([110, 20, 160, 100], fill=0)
+    reading = read_number(picture, model, None)  # segmentation alone
+    assert len(reading.digits) == 1 and reading.digits[0].box == [20, 20, 161, 101]
 
 def _in_shadow(picture: Image.Image, angle: float, offset: float, dark: float) -> Image.Image:
     """The picture as photographed with a shadow's straight edge across it: the far side `dark` darker."""

@@ -79,6 +79,9 @@ def _start_local(ray, options: dict) -> None:
     try:
         ray.init(num_cpus=available_cores(), object_store_memory=OBJECT_STORE_BYTES, _node_ip_address=LOOPBACK,
                  **options)
+    except ValueError as e:  # Ray joins a cluster already running on this machine, and refuses num_cpus for it
+        raise DigitrecError(f"a Ray cluster already runs on this machine ({str(e).splitlines()[0][:200]})",
+                            expected="--cluster auto to use it, or `ray stop` before starting one here") from None
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = cluster_mode
     if ray.util.get_node_ip_address() != LOOPBACK:  # another Ray would have to be told differently

@@ -3,9 +3,10 @@ signs people write inside numbers (`.` `,` `-` `/` `:`) where the line model rea
 
 Segmentation guided by recognition. The picture becomes an ink map (the one preprocessing path).
 Its connected pieces of ink, a piece wider than a digit cut at the thin places of its ink (touching
-neighbours), are the atoms, ordered left to right. Every run of one to four neighbouring atoms is a
-candidate digit (a 5 with a detached top, a 4 drawn in two strokes, a crossed 7 are two or three
-atoms), all read by the classifier in one batch; dynamic programming then picks the split of the line
+neighbours), are the atoms, ordered left to right. Every run of one to four neighbouring atoms with no
+paper between them and at most two digit heights wide is a candidate digit (a 5 with a detached top, a 4
+drawn in two strokes, a crossed 7 are two or three atoms; the other runs only where these make no split),
+all read by the classifier in one batch; dynamic programming then picks the split of the line
 into digits whose readings are most probable together, weighed by how plausible each digit's width is.
 A small atom may be left out as a mark that is not a digit (a comma, a dash, a stray dot): `rejected`.
 Signs come from the line model (segmentation reads digits only): each is put between the digits where the
@@ -41,13 +42,15 @@ SINGLE_OVER_PAIR = 1.5
 # confidence is at least this times the line model's, else the line model's (chosen on validation numbers).
 SEGMENT_OVER_LINE = 1.1
 MAX_ATOMS = 4  # a digit is at most this many atoms
-# A run of atoms with paper between them (a digit's detached stroke overlaps the rest of it in x) or wider than
-# MAX_DIGIT_WIDTH digit heights (a width cost of 8 or more) is no candidate digit and is never read. They were
-# 55 % of 17,576 runs on validation values and pages and none of the 2,984 chosen when a gap cost 3 or more in
-# log-probability: without them every validation number, value and page field reads the same, a third sooner.
+# A run of two atoms or more with paper between them (in the atoms' order, by their middles) or wider than
+# MAX_DIGIT_WIDTH digit heights (a width cost over 8) is read only where the other runs make no split at all
+# (a blot, a row of dots); one atom is always read. Such runs were 55 % of 17,576 on validation values and pages
+# (50 % with a gap, 19 % too wide) and none of the 2,984 chosen: without them every validation number, value and
+# page field reads the same, a third sooner (decision 0022).
 MAX_DIGIT_WIDTH = 2.0
 DIGIT_COST = 1.0  # log-probability each digit must earn: one digit is not read as two without reason
 SKIP_COST = 1.5  # log-probability of leaving a small mark out as not a digit
+GAP_COST = 3.0  # log-probability of reading atoms with paper between them as one digit
 CUT_COST = 1.5  # log-probability of cutting one piece of ink in two
 CUT_BELOW = 0.6  # a piece is cut only where its column holds less than this share of its fullest column
 SMALL = 0.5  # an atom lower than this share of the line's digit height may be such a mark
@@ -269,28 +272,41 @@ def _segmented(ink: np.ndarray, atoms: list[_Atom], height: float, predictor) ->
     """Segmentation's reading, boxes in the ink map's pixels. The split is chosen on the network's raw
     probabilities: calibration sharpens them, and a sharp reading of two touching digits as one would
     outbid the pair. The confidences reported are the calibrated ones."""
-    spans = [(i, j) for i in range(len(atoms)) for j in range(i + 1, min(len(atoms), i + MAX_ATOMS) + 1)
-             if j == i + 1 or _may_be_one_digit(atoms[i:j], height)]
-    images, boxes = {}, {}
-    for span in spans:
-        crop, boxes[span] = _crop(ink, atoms[span[0] : span[1]])
-        try:
-            images[span] = ink_to_mnist(crop)
-        except NoDigitError:
-            continue
-    keys = list(images)
-    logits = predictor.logits(np.stack([images[k] for k in keys])) if keys else np.zeros((0, 10), np.float32)
-    raw, calibrated = softmax(logits), softmax(logits, predictor.config.temperature)
-    readings = {k: (p, _width_cost(atoms[k[0]:k[1]], int(p.argmax()), height)) for k, p in zip(keys, raw,
-                                                                                             strict=True)}
-    sure = dict(zip(keys, calibrated, strict=True))
+    spans = [(i, j) for i in range(len(atoms)) for j in range(i + 1, min(len(atoms), i + MAX_ATOMS) + 1)]
+    likely = [s for s in spans if s[1] == s[0] + 1 or _may_be_one_digit(atoms[s[0] : s[1]], height)]
+    images, boxes, readings, sure = {}, {}, {}, {}
+    _read_spans(ink, atoms, height, predictor, likely, images, boxes, readings, sure)
     path, rejected = _best_split(atoms, readings, height)
+    if not path:  # no split of the likely candidates (a blot, a row of dots): every run is read, at its cost
+        _read_spans(ink, atoms, height, predictor, [s for s in spans if s not in boxes], images, boxes, readings,
+                    sure)
+        path, rejected = _best_split(atoms, readings, height)
     if not path:
         raise NoDigitError("no digits found", expected="a picture with handwritten digits")
     digits = [DigitReading(int(sure[k].argmax()), round(float(sure[k].max()), 6), list(boxes[k])) for k in path]
     confidence = float(np.prod([d.confidence for d in digits]))
     return Reading("".join(str(d.digit) for d in digits), round(confidence, 6), digits, rejected,
                    np.stack([images[k] for k in path]))
+
+
+def _read_spans(ink: np.ndarray, atoms: list[_Atom], height: float, predictor, spans: list[tuple[int, int]],
+                images: dict, boxes: dict, readings: dict, sure: dict) -> None:
+    """Reads runs of atoms as candidate digits, into `images` (28x28), `boxes`, `readings` (raw probabilities and
+    width cost, for the split) and `sure` (calibrated probabilities); a run that is no digit gets a box only."""
+    for span in spans:
+        crop, boxes[span] = _crop(ink, atoms[span[0] : span[1]])
+        try:
+            images[span] = ink_to_mnist(crop)
+        except NoDigitError:
+            continue
+    keys = [s for s in spans if s in images]
+    if not keys:
+        return
+    logits = predictor.logits(np.stack([images[k] for k in keys]))
+    raw, calibrated = softmax(logits), softmax(logits, predictor.config.temperature)
+    for k, p, q in zip(keys, raw, calibrated, strict=True):
+        readings[k] = (p, _width_cost(atoms[k[0] : k[1]], int(p.argmax()), height))
+        sure[k] = q
 
 
 def _digit_by_digit(segmented: Reading, line_digits: list[LineDigit]) -> Reading:
@@ -494,13 +510,25 @@ def _width_cost(atoms: list[_Atom], digit: int, height: float) -> float:
 
 
 def _may_be_one_digit(atoms: list[_Atom], height: float) -> bool:
-    """Whether a run of atoms may be one digit: no paper between them and at most MAX_DIGIT_WIDTH heights wide."""
+    """Whether a run of atoms is a likely digit: no paper between each atom and those before it (atoms come by
+    their middles, as `_gap_cost` sees them) and at most MAX_DIGIT_WIDTH heights wide."""
     right = atoms[0].x1
     for atom in atoms[1:]:
         if atom.x0 > right:
             return False
         right = max(right, atom.x1)
     return right - min(a.x0 for a in atoms) <= MAX_DIGIT_WIDTH * height
+
+
+def _gap_cost(atoms: list[_Atom], height: float) -> float:
+    """Atoms with paper between them are rarely one digit (a digit's detached stroke overlaps the rest of it in
+    x): each clear gap costs, the wider the more. Only runs read where no likely split exists have one."""
+    cost, right = 0.0, atoms[0].x1
+    for atom in atoms[1:]:
+        if atom.x0 > right:
+            cost += GAP_COST + 10 * (atom.x0 - right) / height
+        right = max(right, atom.x1)
+    return cost
 
 
 def _best_split(atoms: list[_Atom], readings: dict, height: float) -> tuple[list[tuple[int, int]], int]:
@@ -517,7 +545,8 @@ def _best_split(atoms: list[_Atom], readings: dict, height: float) -> tuple[list
             p, width_cost = readings[(i, j)]
             # Cutting through one piece of ink: its parts often read as digits too, so the cut must pay.
             cut = CUT_COST if i > 0 and atoms[i - 1].label == atoms[i].label else 0.0
-            total = best[i][0] + math.log(max(float(p.max()), 1e-9)) - DIGIT_COST - width_cost - cut
+            total = best[i][0] + math.log(max(float(p.max()), 1e-9)) - DIGIT_COST - width_cost - cut - \
+                _gap_cost(atoms[i:j], height)
             if total > best[j][0]:
                 best[j] = (total, best[i][1] + [(i, j)], best[i][2])
     return best[-1][1], best[-1][2]
