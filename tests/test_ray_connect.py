@@ -104,6 +104,17 @@ def test_a_ray_already_running_here_is_one_line_not_a_traceback(monkeypatch):
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", joins_and_refuses)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    from ray._private import ray_constants
+
+    cluster_mode = ray_constants.ENABLE_RAY_CLUSTER
     with pytest.raises(DigitrecError, match="a Ray cluster already runs on this machine") as raised:
         connect.connect(None)
     assert "--cluster auto" in str(raised.value.expected)
+    assert cluster_mode == ray_constants.ENABLE_RAY_CLUSTER  # Ray's own switch put back
+
+    def fails_otherwise(**options):
+        raise ValueError("The requested object store memory size is greater than the total available memory.")
+
+    monkeypatch.setattr(ray, "init", fails_otherwise)  # any other refusal is not said to be a running cluster
+    with pytest.raises(ValueError, match="object store memory"):
+        connect.connect(None)

@@ -187,7 +187,6 @@ def test_a_run_of_atoms_with_paper_between_them_or_over_two_heights_wide_is_no_l
     assert not _may_be_one_digit([atom(0, 12), atom(11, 16), atom(15, 41)], 20.0)  # over two heights wide
 
 
-
 def test_where_no_likely_candidate_splits_a_line_every_run_is_read(model):
     """Two blots, each refused alone as no digit: only the run of both, with paper between them, reads. It is no
     likely candidate (`_may_be_one_digit`), so segmentation reads it once the likely ones make no split, as it read
@@ -200,6 +199,22 @@ def test_where_no_likely_candidate_splits_a_line_every_run_is_read(model):
     draw.rectangle([110, 20, 160, 100], fill=0)
     reading = read_number(picture, model, None)  # segmentation alone
     assert len(reading.digits) == 1 and reading.digits[0].box == [20, 20, 161, 101]
+
+
+def test_where_likely_candidates_split_a_line_the_others_are_not_read(model, monkeypatch):
+    """A spaced 4-digit number: its digits are atoms with paper between them, so only single atoms and runs
+    without a gap are read, in one batch, and the runs across two digits never reach the network."""
+    from digitrec.reading import numbers
+
+    pictures, _ = synthetic.drawn_digits(4, seed=5, size=112)
+    ink = synthetic.number_ink([255 - np.asarray(p) for p in pictures], (0.3, 0.5), np.random.default_rng(2))
+    batches = []
+    logits = model.logits
+    monkeypatch.setattr(model, "logits", lambda images: batches.append(len(images)) or logits(images))
+    reading = numbers.read_number(Image.fromarray(255 - ink), model, None)
+    atoms, height = numbers._atoms(numbers.ink_map(Image.fromarray(255 - ink), numbers.WORK_HEIGHT)[0])
+    every_run = sum(min(len(atoms), i + numbers.MAX_ATOMS) - i for i in range(len(atoms)))
+    assert len(reading.digits) == 4 and len(batches) == 1 and batches[0] < every_run
 
 def _in_shadow(picture: Image.Image, angle: float, offset: float, dark: float) -> Image.Image:
     """The picture as photographed with a shadow's straight edge across it: the far side `dark` darker."""

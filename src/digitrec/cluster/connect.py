@@ -59,11 +59,15 @@ def connect(address: str | None) -> str:
         try:
             ray.init(address=address, **quiet)
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
-            raise DigitrecError(f"cannot join the Ray cluster ({str(e).splitlines()[0][:200]})", where=address,
+            first = (str(e).splitlines() or [""])[0][:200]
+            raise DigitrecError(f"cannot join the Ray cluster ({first})", where=address,
                                 expected="the address `ray start --head` printed, e.g. 192.168.1.10:6379") from None
         where = f"Ray cluster at {address}"
     _quiet_ray_data()
     return _describe(ray, where)
+
+
+JOINED_EXISTING = "When connecting to an existing cluster"  # how Ray 2.60's ValueError begins
 
 
 def _start_local(ray, options: dict) -> None:
@@ -79,8 +83,11 @@ def _start_local(ray, options: dict) -> None:
     try:
         ray.init(num_cpus=available_cores(), object_store_memory=OBJECT_STORE_BYTES, _node_ip_address=LOOPBACK,
                  **options)
-    except ValueError as e:  # Ray joins a cluster already running on this machine, and refuses num_cpus for it
-        raise DigitrecError(f"a Ray cluster already runs on this machine ({str(e).splitlines()[0][:200]})",
+    except ValueError as e:
+        if not str(e).startswith(JOINED_EXISTING):
+            raise
+        # Ray joined a cluster already running on this machine (`ray start`) and refuses the cores asked for it
+        raise DigitrecError("a Ray cluster already runs on this machine",
                             expected="--cluster auto to use it, or `ray stop` before starting one here") from None
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = cluster_mode

@@ -3,11 +3,11 @@ signs people write inside numbers (`.` `,` `-` `/` `:`) where the line model rea
 
 Segmentation guided by recognition. The picture becomes an ink map (the one preprocessing path).
 Its connected pieces of ink, a piece wider than a digit cut at the thin places of its ink (touching
-neighbours), are the atoms, ordered left to right. Every run of one to four neighbouring atoms with no
-paper between them and at most two digit heights wide is a candidate digit (a 5 with a detached top, a 4
-drawn in two strokes, a crossed 7 are two or three atoms; the other runs only where these make no split),
-all read by the classifier in one batch; dynamic programming then picks the split of the line
-into digits whose readings are most probable together, weighed by how plausible each digit's width is.
+neighbours), are the atoms, ordered left to right. Every atom, and every run of two to four neighbouring
+atoms with no paper between them and at most two digit heights wide, is a candidate digit (a 5 with a
+detached top, a 4 drawn in two strokes, a crossed 7 are two or three atoms), all read by the classifier in
+one batch (the other runs in a second, only where these make no split); dynamic programming then picks the
+split of the line into digits whose readings are most probable together, weighed by how plausible each digit's width is.
 A small atom may be left out as a mark that is not a digit (a comma, a dash, a stray dot): `rejected`.
 Signs come from the line model (segmentation reads digits only): each is put between the digits where the
 line model read it, boxed by the ink under its columns.
@@ -46,7 +46,7 @@ MAX_ATOMS = 4  # a digit is at most this many atoms
 # MAX_DIGIT_WIDTH digit heights (a width cost over 8) is read only where the other runs make no split at all
 # (a blot, a row of dots); one atom is always read. Such runs were 55 % of 17,576 on validation values and pages
 # (50 % with a gap, 19 % too wide) and none of the 2,984 chosen: without them every validation number, value and
-# page field reads the same, a third sooner (decision 0022).
+# page field reads the same, a line a third sooner (decision 0022).
 MAX_DIGIT_WIDTH = 2.0
 DIGIT_COST = 1.0  # log-probability each digit must earn: one digit is not read as two without reason
 SKIP_COST = 1.5  # log-probability of leaving a small mark out as not a digit
