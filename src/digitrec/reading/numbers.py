@@ -7,7 +7,8 @@ neighbours), are the atoms, ordered left to right. Every atom, and every run of 
 atoms with no paper between them and at most two digit heights wide, is a candidate digit (a 5 with a
 detached top, a 4 drawn in two strokes, a crossed 7 are two or three atoms), all read by the classifier in
 one batch (the other runs in a second, only where these make no split); dynamic programming then picks the
-split of the line into digits whose readings are most probable together, weighed by how plausible each digit's width is.
+split of the line into digits whose readings are most probable together, weighed by how plausible each
+digit's width is.
 A small atom may be left out as a mark that is not a digit (a comma, a dash, a stray dot): `rejected`.
 Signs come from the line model (segmentation reads digits only): each is put between the digits where the
 line model read it, boxed by the ink under its columns.
@@ -274,39 +275,47 @@ def _segmented(ink: np.ndarray, atoms: list[_Atom], height: float, predictor) ->
     outbid the pair. The confidences reported are the calibrated ones."""
     spans = [(i, j) for i in range(len(atoms)) for j in range(i + 1, min(len(atoms), i + MAX_ATOMS) + 1)]
     likely = [s for s in spans if s[1] == s[0] + 1 or _may_be_one_digit(atoms[s[0] : s[1]], height)]
-    images, boxes, readings, sure = {}, {}, {}, {}
-    _read_spans(ink, atoms, height, predictor, likely, images, boxes, readings, sure)
-    path, rejected = _best_split(atoms, readings, height)
+    candidates = _candidates(ink, atoms, height, predictor, likely)
+    path, rejected = _best_split(atoms, candidates, height)
     if not path:  # no split of the likely candidates (a blot, a row of dots): every run is read, at its cost
-        _read_spans(ink, atoms, height, predictor, [s for s in spans if s not in boxes], images, boxes, readings,
-                    sure)
-        path, rejected = _best_split(atoms, readings, height)
+        candidates |= _candidates(ink, atoms, height, predictor, [s for s in spans if s not in likely])
+        path, rejected = _best_split(atoms, candidates, height)
     if not path:
         raise NoDigitError("no digits found", expected="a picture with handwritten digits")
-    digits = [DigitReading(int(sure[k].argmax()), round(float(sure[k].max()), 6), list(boxes[k])) for k in path]
+    chosen = [candidates[k] for k in path]
+    digits = [DigitReading(int(c.sure.argmax()), round(float(c.sure.max()), 6), list(c.box)) for c in chosen]
     confidence = float(np.prod([d.confidence for d in digits]))
     return Reading("".join(str(d.digit) for d in digits), round(confidence, 6), digits, rejected,
-                   np.stack([images[k] for k in path]))
+                   np.stack([c.image for c in chosen]))
 
 
-def _read_spans(ink: np.ndarray, atoms: list[_Atom], height: float, predictor, spans: list[tuple[int, int]],
-                images: dict, boxes: dict, readings: dict, sure: dict) -> None:
-    """Reads runs of atoms as candidate digits, into `images` (28x28), `boxes`, `readings` (raw probabilities and
-    width cost, for the split) and `sure` (calibrated probabilities); a run that is no digit gets a box only."""
+@dataclass
+class _Candidate:
+    """A run of atoms read as one digit."""
+
+    box: tuple[int, int, int, int]  # in the ink map
+    image: np.ndarray = field(repr=False)  # its 28x28
+    raw: np.ndarray  # the network's probabilities, for the split
+    sure: np.ndarray  # calibrated, for the confidence reported
+    width_cost: float  # `_width_cost` of the digit it reads
+
+
+def _candidates(ink: np.ndarray, atoms: list[_Atom], height: float, predictor,
+                spans: list[tuple[int, int]]) -> dict[tuple[int, int], _Candidate]:
+    """The runs of atoms that read as a digit (preprocessing refuses the others), all read in one batch."""
+    crops = {}
     for span in spans:
-        crop, boxes[span] = _crop(ink, atoms[span[0] : span[1]])
+        crop, box = _crop(ink, atoms[span[0] : span[1]])
         try:
-            images[span] = ink_to_mnist(crop)
+            crops[span] = (box, ink_to_mnist(crop))
         except NoDigitError:
             continue
-    keys = [s for s in spans if s in images]
-    if not keys:
-        return
-    logits = predictor.logits(np.stack([images[k] for k in keys]))
+    if not crops:
+        return {}
+    logits = predictor.logits(np.stack([image for _, image in crops.values()]))
     raw, calibrated = softmax(logits), softmax(logits, predictor.config.temperature)
-    for k, p, q in zip(keys, raw, calibrated, strict=True):
-        readings[k] = (p, _width_cost(atoms[k[0] : k[1]], int(p.argmax()), height))
-        sure[k] = q
+    return {span: _Candidate(box, image, p, q, _width_cost(atoms[span[0] : span[1]], int(p.argmax()), height))
+            for (span, (box, image)), p, q in zip(crops.items(), raw, calibrated, strict=True)}
 
 
 def _digit_by_digit(segmented: Reading, line_digits: list[LineDigit]) -> Reading:
@@ -510,14 +519,10 @@ def _width_cost(atoms: list[_Atom], digit: int, height: float) -> float:
 
 
 def _may_be_one_digit(atoms: list[_Atom], height: float) -> bool:
-    """Whether a run of atoms is a likely digit: no paper between each atom and those before it (atoms come by
-    their middles, as `_gap_cost` sees them) and at most MAX_DIGIT_WIDTH heights wide."""
-    right = atoms[0].x1
-    for atom in atoms[1:]:
-        if atom.x0 > right:
-            return False
-        right = max(right, atom.x1)
-    return right - min(a.x0 for a in atoms) <= MAX_DIGIT_WIDTH * height
+    """Whether a run of atoms is a likely digit: no gap that `_gap_cost` charges for and at most MAX_DIGIT_WIDTH
+    heights wide."""
+    wide = max(a.x1 for a in atoms) - min(a.x0 for a in atoms) > MAX_DIGIT_WIDTH * height
+    return not wide and _gap_cost(atoms, height) == 0.0
 
 
 def _gap_cost(atoms: list[_Atom], height: float) -> float:
@@ -531,7 +536,8 @@ def _gap_cost(atoms: list[_Atom], height: float) -> float:
     return cost
 
 
-def _best_split(atoms: list[_Atom], readings: dict, height: float) -> tuple[list[tuple[int, int]], int]:
+def _best_split(atoms: list[_Atom], candidates: dict[tuple[int, int], _Candidate],
+                height: float) -> tuple[list[tuple[int, int]], int]:
     """The runs of atoms that make the most probable digits together, and how many small atoms were left
     out as marks that are not digits (dynamic programming from left to right)."""
     best: list[tuple[float, list, int]] = [(0.0, [], 0)] + [(-math.inf, [], 0)] * len(atoms)
@@ -540,13 +546,13 @@ def _best_split(atoms: list[_Atom], readings: dict, height: float) -> tuple[list
         if atom.y1 - atom.y0 < SMALL * height and best[j - 1][0] - SKIP_COST > best[j][0]:
             best[j] = (best[j - 1][0] - SKIP_COST, best[j - 1][1], best[j - 1][2] + 1)
         for i in range(max(0, j - MAX_ATOMS), j):
-            if (i, j) not in readings or best[i][0] == -math.inf:
+            candidate = candidates.get((i, j))
+            if candidate is None or best[i][0] == -math.inf:
                 continue
-            p, width_cost = readings[(i, j)]
             # Cutting through one piece of ink: its parts often read as digits too, so the cut must pay.
             cut = CUT_COST if i > 0 and atoms[i - 1].label == atoms[i].label else 0.0
-            total = best[i][0] + math.log(max(float(p.max()), 1e-9)) - DIGIT_COST - width_cost - cut - \
-                _gap_cost(atoms[i:j], height)
+            total = best[i][0] + math.log(max(float(candidate.raw.max()), 1e-9)) - DIGIT_COST - \
+                candidate.width_cost - cut - _gap_cost(atoms[i:j], height)
             if total > best[j][0]:
                 best[j] = (total, best[i][1] + [(i, j)], best[i][2])
     return best[-1][1], best[-1][2]
