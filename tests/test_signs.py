@@ -264,3 +264,64 @@ def test_no_date_is_made_but_of_the_numbers_own_digits_with_1s_as_slashes():
     spread = _columns({"0": 1.0}, {}, {"1": 1.0}, tail, {}, {"0": 1.0}, {}, {"1": 1.0}, tail, {}, {"2": 1.0}, {},
                       {"0": 1.0}, {})
     assert "".join(c.char for c in decode_value(spread)) == "010120"
+
+
+@pytest.mark.parametrize("text, impossible", [
+    ("2975-01-26", True), ("63/07/76", True), ("44.06.24", True), ("90:15", True), ("13:61:02", True),
+    ("1975-01-26", False), ("08/07/76", False), ("24:00", False), ("08:15", False), ("13:48:32", False),
+    ("20-45-77", False),  # three pairs joined by dashes: a sort code as often as a date
+    ("31-12-2024", False), ("31-13-2024", True), ("1234", False), ("12.50", False), ("24/12", False)])
+def test_dates_and_times_no_calendar_or_clock_has(text, impossible):
+    from digitrec.reading.values import impossible as is_impossible
+
+    assert is_impossible(text) is impossible
+
+
+class _FixedNetwork:
+    """Reads each 28x28 as the digit written in its first pixel, with the probabilities given for that digit."""
+
+    def __init__(self, table: dict[int, dict[int, float]]):
+        self.table = table
+
+    def probabilities(self, crops: np.ndarray) -> np.ndarray:
+        out = np.full((len(crops), 10), 1e-4, np.float32)
+        for row, crop in zip(out, crops, strict=True):
+            for digit, p in self.table[int(crop[0, 0])].items():
+                row[digit] = p
+        return out
+
+
+def _reading(text: str, confidence: float = 0.99):
+    from digitrec.reading.numbers import DigitReading, Reading
+
+    chars = [int(c) if c.isdigit() else c for c in text]
+    crops = np.zeros((len(chars), 28, 28), np.uint8)
+    for n, c in enumerate(chars):
+        crops[n, 0, 0] = c if isinstance(c, int) else 0
+    digits = [DigitReading(c, confidence ** (1 / len(chars)), [n, 0, n + 1, 1]) for n, c in enumerate(chars)]
+    return Reading(text, confidence, digits, 0, crops)
+
+
+def test_a_year_no_calendar_has_is_read_with_the_networks_other_reading():
+    """`2975-01-26`: the first digit read as a 2 where the network also reads it a little as a 1 (0.1): of the
+    texts the other readings make, `1975-01-26` is a calendar date and is taken, its changed digit doubted."""
+    from digitrec.reading.numbers import _possible
+
+    sure = {d: {d: 0.999} for d in range(10)}
+    network = _FixedNetwork({**sure, 2: {2: 0.88, 1: 0.1}})
+    read = _possible(_reading("2975-01-26"), network)
+    assert read.text == "1975-01-26"
+    assert read.digits[0].digit == 1 and read.digits[0].confidence < 0.9
+    assert [d.box for d in read.digits] == [d.box for d in _reading("2975-01-26").digits]
+
+
+def test_an_impossible_date_with_no_possible_reading_near_is_flagged_not_changed():
+    """`63/07/76` read surely (0.99), the network sure of every digit: the text stays, its confidence falls
+    below a 90 % keep threshold (a person should look), as it would for any reading a calendar rules out."""
+    from digitrec.reading.numbers import _possible
+
+    network = _FixedNetwork({d: {d: 0.999} for d in range(10)})
+    read = _possible(_reading("63/07/76"), network)
+    assert read.text == "63/07/76"
+    assert read.confidence < 0.8
+

@@ -29,7 +29,7 @@ from digitrec.imaging.fit import ink_to_mnist, to_mnist
 from digitrec.imaging.ink import ink_map
 from digitrec.imaging.morphology import EIGHT_CONNECTED
 from digitrec.reading.line import BLANK, MARGIN, STRIDE, WORK_HEIGHT, LineDigit, LineInput, LineModel, decode, to_line
-from digitrec.reading.values import decode_value, is_value
+from digitrec.reading.values import NO_CALENDAR, decode_value, impossible, is_value
 
 # Where segmentation reads one digit at least this sure and the line model two, one of them less sure than
 # DOUBT_PAIR, the picture is one digit (read as `predict` reads it). Chosen on validation numbers and
@@ -170,10 +170,54 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
         raise NoDigitError("no digits found", expected="a picture with handwritten digits")
     if doubted:  # the reading says no sign stands where the sign reader saw one, `doubted` likely
         reading.confidence = round(reading.confidence * (1.0 - doubted), 6)
+    if impossible(reading.text):
+        reading = _possible(reading, predictor)
     for d in reading.digits:  # boxes from the ink map's pixels to the picture's
         x0, y0, x1, y1 = d.box
         d.box = [int(x0 * scale), int(y0 * scale), int(math.ceil(x1 * scale)), int(math.ceil(y1 * scale))]
     return reading
+
+
+def _possible(reading: Reading, predictor) -> Reading:
+    """A date or time that no calendar or clock has (`values.impossible`: `2975-01-26`, `90:15`) read again with
+    the network's other readings of its digits: of the texts one or two digits' second or third readings make,
+    those that are possible weigh their digits' probabilities, the text read weighs NO_CALENDAR times its own
+    (a date's shape with no calendar date, as `values.decode_value` weighs one), and the heaviest is taken; its
+    changed digits at their share of the weight; where the text read stays, the reading's confidence weighed by
+    NO_CALENDAR against the rest of its doubt (a flag for a person: `63/07/76` read at 0.994 falls to 0.77)."""
+    places = [n for n, d in enumerate(reading.digits) if isinstance(d.digit, int)]
+    if reading.crops is None or len(reading.crops) != len(reading.digits) or not places:
+        reading.confidence = round(reading.confidence * NO_CALENDAR, 6)
+        return reading
+    p = predictor.probabilities(reading.crops[places])
+    read = [reading.digits[n].digit for n in places]
+    own = np.array([max(float(p[k, d]), 1e-6) for k, d in enumerate(read)])
+    others = [[int(c) for c in np.argsort(-p[k])[:3] if c != read[k]][:2] for k in range(len(places))]
+    chars = [str(d.digit) for d in reading.digits]
+    options: list[tuple[float, dict[int, int]]] = [(NO_CALENDAR, {})]
+    changes = [{k: c} for k in range(len(places)) for c in others[k]]
+    changes += [{k: c, j: e} for k in range(len(places)) for j in range(k + 1, len(places))
+                for c in others[k] for e in others[j]]
+    for change in changes:
+        text = list(chars)
+        for k, c in change.items():
+            text[places[k]] = str(c)
+        if not impossible("".join(text)):
+            options.append((float(np.prod([p[k, c] / own[k] for k, c in change.items()])), change))
+    total = sum(w for w, _ in options)
+    weight, change = max(options, key=lambda o: o[0])
+    if not change:  # Bayes' rule, the mass the reading leaves to other texts taken as possible ones
+        c, found = reading.confidence, sum(w for w, _ in options[1:])
+        rest = max(0.0, 1.0 - c - c * found)
+        reading.confidence = round(c * NO_CALENDAR / (c * NO_CALENDAR + c * found + rest), 6)
+        return reading
+    digits = list(reading.digits)
+    for k, c in change.items():
+        d = digits[places[k]]
+        digits[places[k]] = DigitReading(c, round(weight / total, 6), d.box)
+    confidence = float(np.prod([d.confidence for d in digits]))
+    return Reading("".join(str(d.digit) for d in digits), round(confidence, 6), digits, reading.rejected,
+                   reading.crops)
 
 
 def signed_value(reading: Reading) -> bool:

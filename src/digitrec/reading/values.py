@@ -125,6 +125,23 @@ def _slashes_for_ones(plain: str, text: str) -> bool:
         t == p or (t == "/" and p == "1") or (t.isdigit() and p.isdigit()) for t, p in zip(text, plain, strict=True))
 
 
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+# A date by dashes only with a year of four digits: three pairs joined by dashes are a code as often (a sort
+# code `20-45-77`), which no calendar bounds.
+_CHECKED_DATE = re.compile(r"\d{1,2}([./])\d{1,2}\1(?:\d{2}|\d{4})|\d{1,2}-\d{1,2}-\d{4}|\d{4}([./-])\d{2}\2\d{2}")
+
+
+def impossible(text: str) -> bool:
+    """Whether `text` is a date or a time that no calendar or clock has (`2975-01-26`, `63/07/76`, `90:15`):
+    read so, a digit of it was misread. A date's shape is checked as `is_date` checks it (a year 19xx, 20xx or
+    of two digits); a time's hours up to 24, its minutes and seconds up to 59."""
+    if _CHECKED_DATE.fullmatch(text):
+        return not is_date(text)
+    time = _TIME.fullmatch(text)
+    return time is not None and (int(time.group(1)) > 24 or int(time.group(2)) > 59
+                                 or (time.group(3) is not None and int(time.group(3)) > 59))
+
+
 def is_date(text: str) -> bool:
     """Whether `text` is a calendar date: day and month (either order) and a year of 2 or 4 digits (19xx,
     20xx), or the year first; day 1-31, month 1-12."""
