@@ -28,6 +28,7 @@ from digitrec.core.errors import BlankImageError, NoDigitError
 from digitrec.imaging.fit import ink_to_mnist, to_mnist
 from digitrec.imaging.ink import ink_map
 from digitrec.imaging.morphology import EIGHT_CONNECTED
+from digitrec.imaging.slant import Shear, shear_for
 from digitrec.reading.line import BLANK, MARGIN, STRIDE, WORK_HEIGHT, LineDigit, LineInput, LineModel, decode, to_line
 from digitrec.reading.values import NO_CALENDAR, decode_value, impossible, is_value
 
@@ -127,7 +128,7 @@ class _Atom:
 
 
 def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineModel | None = None,
-                digits_only: bool = False) -> Reading:
+                digits_only: bool = False, upright: bool = True) -> Reading:
     """Read one line of digits with a predictor (its `logits` and `config.temperature`) and, when the run
     has one, its line model; with the signs the line model reads between them unless `digits_only`.
 
@@ -138,12 +139,16 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
     reads a sign at SIGN_SURE or more and makes a value's shape; elsewhere the digits' own line model reads
     the line, so a number written without signs reads as it does without a sign reader unless a sign is read
     in it that surely, making a value (none of 4,600 validation numbers). The ink map and segmentation are
-    made once for both."""
+    made once for both. A line leaning further than MNIST's writers leant is read at their usual slant
+    (`imaging.slant`) unless not `upright` (a row of digit boxes: each digit is read alone in its box)."""
     _check_shape(picture)
     try:
         ink, scale = ink_map(picture, WORK_HEIGHT)
     except BlankImageError as e:
         raise BlankImageError(f"no digits found: {e.what}", expected="a picture with handwritten digits") from None
+    shear = Shear(ink.shape, alpha) if upright and (alpha := shear_for(ink)) else None
+    if shear is not None:  # a line leaning further than MNIST's writers leant, read at their usual slant
+        ink = shear.apply(ink)
     atoms, height = _atoms(ink)
     if not atoms:
         raise BlankImageError("no digits found", expected="a picture with handwritten digits")
@@ -173,7 +178,7 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
     if impossible(reading.text):
         reading = _possible(reading, predictor)
     for d in reading.digits:  # boxes from the ink map's pixels to the picture's
-        x0, y0, x1, y1 = d.box
+        x0, y0, x1, y1 = shear.box_back(d.box) if shear is not None else d.box
         d.box = [int(x0 * scale), int(y0 * scale), int(math.ceil(x1 * scale)), int(math.ceil(y1 * scale))]
     return reading
 

@@ -1,0 +1,72 @@
+"""A line of writing's slant, and a line that leans further than MNIST's writers did read at their usual slant.
+
+A line model reads a line column by column and both readers learnt MNIST's digits, which lean as their writers
+leant. A steeper hand is out of what they learnt: in a handwriting font's italic (slant about -0.55), 59 % of
+validation numbers read right, 83-93 % sheared to MNIST's usual slant. The slant is the x drift per row of the
+strokes' near-upright edges (SLANT_EDGE): of 2,000 validation lines of MNIST digits, the median is -0.18 and 94.5 %
+lie within SLANT_KEPT, where a line is read as written; outside it, a line is sheared to SLANT_TARGET (their
+median). Chosen on validation lines, MNIST's read exactly as right as before and the fonts' half better
+(decision 0024).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+SLANT_KEPT = (-0.45, 0.1)  # slants read as written (x drift per row; negative leans right)
+SLANT_EDGE = 0.2  # edges at least this share of the strongest are measured
+MAX_SHEAR = 1.0  # never more than 45 degrees
+SLANT_TARGET = -0.18  # a line leaning further, either way, is sheared to lean this much
+
+
+def slant(ink: np.ndarray) -> float:
+    """The line's slant: the x drift per row of its strokes' near-upright edges (within 45 degrees of upright),
+    their median weighted by edge strength; 0 where there are none. Negative where the writing leans right.
+    Edges, not the pieces' second moments: a round 0 or digits run together have moments that no stroke leans."""
+    across = ndimage.sobel(ink, axis=1)
+    down = ndimage.sobel(ink, axis=0)
+    strength = np.hypot(across, down)
+    edges = (strength > SLANT_EDGE * strength.max()) & (np.abs(down) <= np.abs(across)) if strength.max() > 0 else None
+    if edges is None or not edges.any():
+        return 0.0
+    drift = -down[edges] / across[edges]
+    weight = strength[edges]
+    order = np.argsort(drift)
+    cumulative = np.cumsum(weight[order])
+    return float(drift[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+
+
+def shear_for(ink: np.ndarray) -> float:
+    """How far to shear the line (x drift per row taken away): none where its slant is within SLANT_KEPT, else
+    to SLANT_TARGET."""
+    measured = slant(ink)
+    if SLANT_KEPT[0] <= measured <= SLANT_KEPT[1]:
+        return 0.0
+    return float(np.clip(measured - SLANT_TARGET, -MAX_SHEAR, MAX_SHEAR))
+
+
+class Shear:
+    """A line sheared by `alpha` about its middle row: x' = x - alpha (y - middle) + pad, so a slant of alpha
+    becomes upright; `box_back` maps a box in the sheared line to the box that holds it in the line."""
+
+    def __init__(self, shape: tuple[int, int], alpha: float):
+        self.alpha, self.middle = alpha, (shape[0] - 1) / 2
+        self.pad = int(math.ceil(abs(alpha) * shape[0] / 2)) + 1
+        self.width = shape[1]
+
+    def apply(self, ink: np.ndarray) -> np.ndarray:
+        out_shape = (ink.shape[0], ink.shape[1] + 2 * self.pad)
+        # the sheared line's (y, x') reads the line at (y, x' + alpha (y - middle) - pad)
+        matrix = np.array([[1.0, 0.0], [self.alpha, 1.0]])
+        offset = (0.0, -self.alpha * self.middle - self.pad)
+        return ndimage.affine_transform(ink, matrix, offset, output_shape=out_shape, order=1).astype(ink.dtype)
+
+    def box_back(self, box: list[int]) -> list[int]:
+        x0, y0, x1, y1 = box
+        drift = [self.alpha * (y - self.middle) for y in (y0, y1)]
+        left = math.floor(x0 + min(drift) - self.pad)
+        right = math.ceil(x1 + max(drift) - self.pad)
+        return [max(0, left), y0, min(self.width, max(right, left + 1)), y1]
