@@ -107,6 +107,27 @@ def test_rendered_pages_read_in_order(model, hand, layout):
         assert [_digits(f.text) for f in read[record["file"]]] == [_digits(f["text"]) for f in record["fields"]]
 
 
+def test_a_row_of_boxes_is_read_as_it_leans_and_other_fields_may_be_sheared(model, hand, monkeypatch):
+    """Each digit of a row of boxes stands alone in its box: the row is read without the shear a leaning line
+    gets (decision 0024); a list's values are read with it."""
+    from digitrec.reading import page as page_module
+
+    calls = []
+    original = page_module.read_number
+
+    def spy(picture, predictor, line_model=None, digits_only=False, deslant=True):
+        calls.append((digits_only, deslant))
+        return original(picture, predictor, line_model, digits_only, deslant)
+
+    monkeypatch.setattr(page_module, "read_number", spy)
+    for layout in ("boxes", "list"):
+        calls.clear()
+        payload, _ = pages.render_page(layout, hand, 1, look="scanned", dpi=150).encode()
+        read_page(Image.open(io.BytesIO(payload)), model, model.line_model)
+        assert calls
+        assert all(deslant is (layout == "list") for _, deslant in calls), (layout, calls)
+
+
 def test_page_over_the_size_limit_is_refused(model):
     side = int(MAX_PAGE_PIXELS**0.5) + 10
     with pytest.raises(DigitrecError) as error:

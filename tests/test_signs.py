@@ -267,14 +267,16 @@ def test_no_date_is_made_but_of_the_numbers_own_digits_with_1s_as_slashes():
 
 
 @pytest.mark.parametrize("text, impossible", [
-    ("2975-01-26", True), ("63/07/76", True), ("44.06.24", True), ("90:15", True), ("13:61:02", True),
-    ("1975-01-26", False), ("08/07/76", False), ("24:00", False), ("08:15", False), ("13:48:32", False),
-    ("20-45-77", False),  # three pairs joined by dashes: a sort code as often as a date
-    ("31-12-2024", False), ("31-13-2024", True), ("1234", False), ("12.50", False), ("24/12", False)])
-def test_dates_and_times_no_calendar_or_clock_has(text, impossible):
-    from digitrec.reading.values import impossible as is_impossible
+    ("2975-01-26", True), ("63/07/76", True), ("31.13.2024", True), ("2012-98-03", True), ("1890-05-12", True),
+    ("1975-01-26", False), ("08/07/76", False), ("31.12.2024", False), ("24-12-2026", False), ("3/2/07", False),
+    # codes, durations and scales take these shapes as often as dates do: never checked
+    ("20-45-77", False), ("12.34.56", False), ("44.06.24", False), ("12-34-5678", False), ("06-12-3456", False),
+    ("45:30", False), ("90:00", False), ("1:75", False), ("18.45.30", False), ("13:61:02", False),
+    ("1234", False), ("12.50", False), ("24/12", False), ("1,250", False)])
+def test_dates_no_calendar_has(text, impossible):
+    from digitrec.reading.values import is_impossible_date
 
-    assert is_impossible(text) is impossible
+    assert is_impossible_date(text) is impossible
 
 
 class _FixedNetwork:
@@ -315,13 +317,56 @@ def test_a_year_no_calendar_has_is_read_with_the_networks_other_reading():
     assert [d.box for d in read.digits] == [d.box for d in _reading("2975-01-26").digits]
 
 
-def test_an_impossible_date_with_no_possible_reading_near_is_flagged_not_changed():
-    """`63/07/76` read surely (0.99), the network sure of every digit: the text stays, its confidence falls
-    below a 90 % keep threshold (a person should look), as it would for any reading a calendar rules out."""
+@pytest.mark.parametrize("confidence", [0.99, 0.999, 0.99999])
+def test_an_impossible_date_with_no_possible_reading_near_is_flagged_not_changed(confidence):
+    """`63/07/76` read surely, the network sure of every digit: the text stays, its confidence NO_CALENDAR times
+    what it was, however sure (a person should look)."""
     from digitrec.reading.numbers import _possible
+    from digitrec.reading.values import NO_CALENDAR
 
     network = _FixedNetwork({d: {d: 0.999} for d in range(10)})
-    read = _possible(_reading("63/07/76"), network)
+    read = _possible(_reading("63/07/76", confidence), network)
     assert read.text == "63/07/76"
-    assert read.confidence < 0.8
+    assert read.confidence == pytest.approx(confidence * NO_CALENDAR, abs=1e-6)
+
+
+def test_two_digits_misread_in_a_year_are_read_again_together():
+    """`2912-98-03`: the year's 9 and the month's 9 both read where the network also sees 0s; one change alone
+    makes no calendar date, both together make `2012-08-03`, whose two changed digits share its weight."""
+    from digitrec.reading.numbers import _possible
+
+    network = _FixedNetwork({**{d: {d: 0.999} for d in range(10)}, 9: {9: 0.7, 0: 0.28}})
+    read = _possible(_reading("2912-98-03"), network)
+    assert read.text == "2012-08-03"
+    before = _reading("2912-98-03").digits
+    changed = [d.confidence for d, b in zip(read.digits, before, strict=True) if d.digit != b.digit]
+    assert len(changed) == 2 and changed[0] == changed[1]
+    assert np.prod(changed) == pytest.approx(0.4**2 / (0.4**2 + 0.02), abs=1e-3)  # (0.28 / 0.7)^2 against 0.02
+
+
+def test_a_reading_without_crops_is_flagged():
+    from digitrec.reading.numbers import _possible
+    from digitrec.reading.values import NO_CALENDAR
+
+    reading = _reading("63/07/76")
+    reading.crops = None
+    assert _possible(reading, None).confidence == pytest.approx(0.99 * NO_CALENDAR, abs=1e-6)
+
+
+def test_read_checks_its_whole_reading_against_the_calendar(monkeypatch):
+    """`read_number` sends a reading that `is_impossible_date` names to `_possible`, whatever reader made it: here
+    a plain number the network reads surely is taken for an impossible date, and comes back flagged."""
+    from test_read import number_picture
+
+    from digitrec import load_model
+    from digitrec.reading import numbers
+    from digitrec.reading.values import NO_CALENDAR
+
+    model = load_model()
+    picture = number_picture("2026", seed=1)
+    plain = model.read(picture)
+    monkeypatch.setattr(numbers, "is_impossible_date", lambda text: text == "2026")
+    flagged = model.read(picture)
+    assert flagged.text == plain.text == "2026"
+    assert flagged.confidence == pytest.approx(plain.confidence * NO_CALENDAR, abs=1e-5)
 

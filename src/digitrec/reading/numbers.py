@@ -30,7 +30,7 @@ from digitrec.imaging.ink import ink_map
 from digitrec.imaging.morphology import EIGHT_CONNECTED
 from digitrec.imaging.slant import Shear, shear_for
 from digitrec.reading.line import BLANK, MARGIN, STRIDE, WORK_HEIGHT, LineDigit, LineInput, LineModel, decode, to_line
-from digitrec.reading.values import NO_CALENDAR, decode_value, impossible, is_value
+from digitrec.reading.values import NO_CALENDAR, decode_value, is_impossible_date, is_value
 
 # Where segmentation reads one digit at least this sure and the line model two, one of them less sure than
 # DOUBT_PAIR, the picture is one digit (read as `predict` reads it). Chosen on validation numbers and
@@ -128,7 +128,7 @@ class _Atom:
 
 
 def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineModel | None = None,
-                digits_only: bool = False, upright: bool = True) -> Reading:
+                digits_only: bool = False, deslant: bool = True) -> Reading:
     """Read one line of digits with a predictor (its `logits` and `config.temperature`) and, when the run
     has one, its line model; with the signs the line model reads between them unless `digits_only`.
 
@@ -139,14 +139,17 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
     reads a sign at SIGN_SURE or more and makes a value's shape; elsewhere the digits' own line model reads
     the line, so a number written without signs reads as it does without a sign reader unless a sign is read
     in it that surely, making a value (none of 4,600 validation numbers). The ink map and segmentation are
-    made once for both. A line leaning further than MNIST's writers leant is read at their usual slant
-    (`imaging.slant`) unless not `upright` (a row of digit boxes: each digit is read alone in its box)."""
+    made once for both. With `deslant`, a line leaning further than MNIST's writers leant is read at their usual
+    slant (`imaging.slant`), its boxes given back in the picture's pixels (a row of digit boxes is read without:
+    each digit stands alone in its box). A date no calendar has is read again with the network's other readings
+    of its digits (`_possible`, which calls `predictor.probabilities`)."""
     _check_shape(picture)
     try:
         ink, scale = ink_map(picture, WORK_HEIGHT)
     except BlankImageError as e:
         raise BlankImageError(f"no digits found: {e.what}", expected="a picture with handwritten digits") from None
-    shear = Shear(ink.shape, alpha) if upright and (alpha := shear_for(ink)) else None
+    alpha = shear_for(ink) if deslant else 0.0
+    shear = Shear(ink.shape, alpha) if alpha else None
     if shear is not None:  # a line leaning further than MNIST's writers leant, read at their usual slant
         ink = shear.apply(ink)
     atoms, height = _atoms(ink)
@@ -175,7 +178,7 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
         raise NoDigitError("no digits found", expected="a picture with handwritten digits")
     if doubted:  # the reading says no sign stands where the sign reader saw one, `doubted` likely
         reading.confidence = round(reading.confidence * (1.0 - doubted), 6)
-    if impossible(reading.text):
+    if is_impossible_date(reading.text):
         reading = _possible(reading, predictor)
     for d in reading.digits:  # boxes from the ink map's pixels to the picture's
         x0, y0, x1, y1 = shear.box_back(d.box) if shear is not None else d.box
@@ -184,19 +187,20 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
 
 
 def _possible(reading: Reading, predictor) -> Reading:
-    """A date or time that no calendar or clock has (`values.impossible`: `2975-01-26`, `90:15`) read again with
-    the network's other readings of its digits: of the texts one or two digits' second or third readings make,
-    those that are possible weigh their digits' probabilities, the text read weighs NO_CALENDAR times its own
-    (a date's shape with no calendar date, as `values.decode_value` weighs one), and the heaviest is taken; its
-    changed digits at their share of the weight; where the text read stays, the reading's confidence weighed by
-    NO_CALENDAR against the rest of its doubt (a flag for a person: `63/07/76` read at 0.994 falls to 0.77)."""
+    """A date no calendar has (`values.is_impossible_date`: `2975-01-26`) read again with the network's other
+    readings of its digits (`predictor.probabilities` of the 28x28s they were read from): of the texts that one
+    or two digits' second or third readings make, those that are calendar dates weigh their digits' probability
+    ratios, the text read weighs NO_CALENDAR (as `values.decode_value` weighs a date's shape that is no calendar
+    date), and the heaviest is taken, its changed digits at their share of the weight together. Where the text
+    read stays, its confidence is NO_CALENDAR times what it was: a date no calendar has is not written, so the
+    reading is almost surely wrong and goes to a person whatever the threshold."""
     places = [n for n, d in enumerate(reading.digits) if isinstance(d.digit, int)]
     if reading.crops is None or len(reading.crops) != len(reading.digits) or not places:
         reading.confidence = round(reading.confidence * NO_CALENDAR, 6)
         return reading
     p = predictor.probabilities(reading.crops[places])
     read = [reading.digits[n].digit for n in places]
-    own = np.array([max(float(p[k, d]), 1e-6) for k, d in enumerate(read)])
+    own = np.array([max(float(p[k, d]), 1e-6) for k, d in enumerate(read)])  # 1e-6: no division by zero
     others = [[int(c) for c in np.argsort(-p[k])[:3] if c != read[k]][:2] for k in range(len(places))]
     chars = [str(d.digit) for d in reading.digits]
     options: list[tuple[float, dict[int, int]]] = [(NO_CALENDAR, {})]
@@ -207,19 +211,16 @@ def _possible(reading: Reading, predictor) -> Reading:
         text = list(chars)
         for k, c in change.items():
             text[places[k]] = str(c)
-        if not impossible("".join(text)):
+        if not is_impossible_date("".join(text)):
             options.append((float(np.prod([p[k, c] / own[k] for k, c in change.items()])), change))
-    total = sum(w for w, _ in options)
     weight, change = max(options, key=lambda o: o[0])
-    if not change:  # Bayes' rule, the mass the reading leaves to other texts taken as possible ones
-        c, found = reading.confidence, sum(w for w, _ in options[1:])
-        rest = max(0.0, 1.0 - c - c * found)
-        reading.confidence = round(c * NO_CALENDAR / (c * NO_CALENDAR + c * found + rest), 6)
+    if not change:
+        reading.confidence = round(reading.confidence * NO_CALENDAR, 6)
         return reading
+    share = (weight / sum(w for w, _ in options)) ** (1 / len(change))  # the changed digits' product: the share
     digits = list(reading.digits)
     for k, c in change.items():
-        d = digits[places[k]]
-        digits[places[k]] = DigitReading(c, round(weight / total, 6), d.box)
+        digits[places[k]] = DigitReading(c, round(share, 6), digits[places[k]].box)
     confidence = float(np.prod([d.confidence for d in digits]))
     return Reading("".join(str(d.digit) for d in digits), round(confidence, 6), digits, reading.rejected,
                    reading.crops)

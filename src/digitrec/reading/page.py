@@ -1118,9 +1118,9 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
         # the closed digit boxes it stands in: a table's small cell holds a printed row name as a box holds a digit
         boxes_written = len({p.box for p in pieces if p.box})
         try:
-            # its digits read one by one as they lean in their boxes (sheared upright, 2 of 83 validation font box
-            # rows read worse and none better: decision 0024)
-            reading = read_number(crop, predictor, line_model, digits_only or row_of_boxes, upright=not row_of_boxes)
+            # A row of boxes is read as written, each digit as it leans in its box: sheared, two validation box rows in
+            # the fonts read a digit worse and none better (decision 0024).
+            reading = read_number(crop, predictor, line_model, digits_only or row_of_boxes, deslant=not row_of_boxes)
         except NOT_A_NUMBER:
             continue  # no digits there (a scribble, a blot): no field; a model that fails is raised
         if _digits_confidence(reading) < LEAST_CONFIDENCE and not signed_value(reading) and not (

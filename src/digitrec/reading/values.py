@@ -125,21 +125,18 @@ def _slashes_for_ones(plain: str, text: str) -> bool:
         t == p or (t == "/" and p == "1") or (t.isdigit() and p.isdigit()) for t, p in zip(text, plain, strict=True))
 
 
-_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
-# A date by dashes only with a year of four digits: three pairs joined by dashes are a code as often (a sort
-# code `20-45-77`), which no calendar bounds.
-_CHECKED_DATE = re.compile(r"\d{1,2}([./])\d{1,2}\1(?:\d{2}|\d{4})|\d{1,2}-\d{1,2}-\d{4}|\d{4}([./-])\d{2}\2\d{2}")
+# The dates checked against the calendar: a year of four digits (day first by `/` or `.`, or year first by `/`
+# `.` `-`), or day, month and a two-digit year by slashes. Three pairs by dots or dashes (`12.34.56`, `20-45-77`)
+# and two pairs and four digits by dashes (`12-34-5678`) are codes as often; times are not checked at all
+# (`45:30` is a duration, `1:75` a scale).
+_CHECKED_DATE = re.compile(r"\d{1,2}([./])\d{1,2}\1\d{4}|\d{4}([./-])\d{2}\2\d{2}|\d{1,2}/\d{1,2}/\d{2}")
 
 
-def impossible(text: str) -> bool:
-    """Whether `text` is a date or a time that no calendar or clock has (`2975-01-26`, `63/07/76`, `90:15`):
-    read so, a digit of it was misread. A date's shape is checked as `is_date` checks it (a year 19xx, 20xx or
-    of two digits); a time's hours up to 24, its minutes and seconds up to 59."""
-    if _CHECKED_DATE.fullmatch(text):
-        return not is_date(text)
-    time = _TIME.fullmatch(text)
-    return time is not None and (int(time.group(1)) > 24 or int(time.group(2)) > 59
-                                 or (time.group(3) is not None and int(time.group(3)) > 59))
+def is_impossible_date(text: str) -> bool:
+    """Whether `text` is a date no calendar has (`2975-01-26`, `63/07/76`, `21/13/2024`): read so, a digit of it
+    was misread. Of the shapes in _CHECKED_DATE, what `is_date` refuses: a day or month out of range, or a year
+    of four digits outside 1900-2099, which forms seldom hold (decision 0021 assumes as much)."""
+    return _CHECKED_DATE.fullmatch(text) is not None and not is_date(text)
 
 
 def is_date(text: str) -> bool:
