@@ -4,8 +4,9 @@ A line model reads a line column by column and both readers learnt MNIST's digit
 leant. A steeper hand is out of what they learnt: in a handwriting font's italic (slant about -0.55), 59 % of
 validation numbers read right, 83-93 % sheared to MNIST's usual slant. The slant is the x drift per row of the
 strokes' near-upright edges (SLANT_EDGE): of 2,000 validation lines of MNIST digits, the median is -0.18 and 94.5 %
-lie within SLANT_KEPT, where a line is read as written; outside it, a line is sheared to SLANT_TARGET (their
-median). Chosen on validation lines: MNIST's read as many right in all, the fonts' half better (decision 0024).
+lie within SLANT_KEPT, where a line is read as written; outside it, a line is sheared toward SLANT_TARGET
+(their median) until its slant is within SLANT_KEPT. Chosen on validation lines: MNIST's read as many right
+in all, the fonts' half better (decision 0024).
 """
 
 from __future__ import annotations
@@ -26,14 +27,21 @@ def slant(ink: np.ndarray) -> float:
     """The line's slant: the x drift per row of its strokes' near-upright edges (within 45 degrees of upright),
     their median weighted by edge strength; 0 where there are none. Negative where the writing leans right.
     Edges, not the pieces' second moments: a round 0 or digits run together have moments that no stroke leans."""
+    inked_rows, inked_columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if not len(inked_rows):
+        return 0.0
+    ink = ink[max(0, inked_rows[0] - 1) : inked_rows[-1] + 2, max(0, inked_columns[0] - 1) : inked_columns[-1] + 2]
     across = ndimage.sobel(ink, axis=1)
     down = ndimage.sobel(ink, axis=0)
-    strength = np.hypot(across, down)
-    edges = (strength > SLANT_EDGE * strength.max()) & (np.abs(down) <= np.abs(across)) if strength.max() > 0 else None
-    if edges is None or not edges.any():
+    power = across * across + down * down  # squared: the square root only where it weighs
+    strongest = float(power.max())
+    if not strongest > 0:
+        return 0.0
+    edges = (power > SLANT_EDGE**2 * strongest) & (np.abs(down) <= np.abs(across))
+    if not edges.any():
         return 0.0
     drift = -down[edges] / across[edges]
-    weight = strength[edges]
+    weight = np.sqrt(power[edges])
     order = np.argsort(drift)
     cumulative = np.cumsum(weight[order])
     return float(drift[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
@@ -65,11 +73,20 @@ class Shear:
         self.width = shape[1]
 
     def apply(self, ink: np.ndarray) -> np.ndarray:
-        out_shape = (ink.shape[0], ink.shape[1] + 2 * self.pad)
-        # the sheared line's (y, x') reads the line at (y, x' + alpha (y - middle) - pad)
-        matrix = np.array([[1.0, 0.0], [self.alpha, 1.0]])
-        offset = (0.0, -self.alpha * self.middle - self.pad)
-        return ndimage.affine_transform(ink, matrix, offset, output_shape=out_shape, order=1, output=ink.dtype)
+        """The line sheared: the sheared line's (y, x') is the line at (y, x' + alpha (y - middle) - pad), each row
+        moved whole and read between its two nearest pixels (a tenth of scipy's affine transform's time)."""
+        rows, width = ink.shape
+        out_width = width + 2 * self.pad
+        margin = 2 * self.pad + 2  # paper either side, so that every row's window lies inside
+        framed = np.pad(ink, ((0, 0), (margin, margin)))
+        out = np.empty((rows, out_width), ink.dtype)
+        for y in range(rows):
+            drift = self.alpha * (y - self.middle) - self.pad
+            start = math.floor(drift)
+            share = np.float32(drift - start)
+            window = framed[y, start + margin : start + margin + out_width + 1]
+            out[y] = window[:-1] * (1 - share) + window[1:] * share
+        return out
 
     def box_back(self, box: list[int]) -> list[int]:
         x0, y0, x1, y1 = box
