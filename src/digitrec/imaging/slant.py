@@ -19,7 +19,7 @@ from scipy import ndimage
 SLANT_KEPT = (-0.45, 0.1)  # slants read as written (x drift per row; negative leans right)
 SLANT_EDGE = 0.2  # edges at least this share of the strongest are measured: a stroke's, not its soft rim's
 MAX_SHEAR = 1.5  # a line is never sheared by more than this (56 degrees): the line grows by as much times its height
-SHEAR_ROUNDS = 3  # a steep line measured again sheared, at most this many times in all
+SHEAR_ROUNDS = 3  # a steep line measured again sheared: at most this many shears in all
 SLANT_TARGET = -0.18  # a line leaning further, either way, is sheared to lean this much
 
 
@@ -47,20 +47,23 @@ def slant(ink: np.ndarray) -> float:
     return float(drift[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
 
 
-def shear_for(ink: np.ndarray) -> float:
-    """How far to shear the line (x drift per row taken away): none where its slant is within SLANT_KEPT, else
-    to SLANT_TARGET. Edges leaning over 45 degrees are not measured, so a steeper line reads less steep than it
-    is: it is measured again sheared, up to SHEAR_ROUNDS times, until its slant is within SLANT_KEPT."""
+def deslanted(ink: np.ndarray) -> tuple[np.ndarray, Shear | None]:
+    """The line as it is read, and the shear that made it (None: read as written, its slant within SLANT_KEPT).
+    Outside it, the line is sheared toward SLANT_TARGET; edges leaning over 45 degrees are not measured, so a
+    steeper line reads less steep than it is and is measured again sheared, up to SHEAR_ROUNDS shears in all,
+    until its slant is within SLANT_KEPT."""
     measured = slant(ink)
     if SLANT_KEPT[0] <= measured <= SLANT_KEPT[1]:
-        return 0.0
+        return ink, None
     alpha = float(np.clip(measured - SLANT_TARGET, -MAX_SHEAR, MAX_SHEAR))
-    for _ in range(SHEAR_ROUNDS - 1):
-        left = slant(Shear(ink.shape, alpha).apply(ink))
+    for shears in range(1, SHEAR_ROUNDS + 1):
+        shear = Shear(ink.shape, alpha)
+        sheared = shear.apply(ink)
+        left = slant(sheared) if shears < SHEAR_ROUNDS else SLANT_TARGET
         if SLANT_KEPT[0] <= left <= SLANT_KEPT[1]:
             break
         alpha = float(np.clip(alpha + left - SLANT_TARGET, -MAX_SHEAR, MAX_SHEAR))
-    return alpha
+    return sheared, shear
 
 
 class Shear:

@@ -28,7 +28,7 @@ from digitrec.core.errors import BlankImageError, NoDigitError
 from digitrec.imaging.fit import ink_to_mnist, to_mnist
 from digitrec.imaging.ink import ink_map
 from digitrec.imaging.morphology import EIGHT_CONNECTED
-from digitrec.imaging.slant import Shear, shear_for
+from digitrec.imaging.slant import deslanted
 from digitrec.reading.line import BLANK, MARGIN, STRIDE, WORK_HEIGHT, LineDigit, LineInput, LineModel, decode, to_line
 from digitrec.reading.values import NO_CALENDAR, decode_value, is_impossible_date, is_value
 
@@ -148,10 +148,8 @@ def read_number(picture: Image.Image | np.ndarray, predictor, line_model: LineMo
         ink, scale = ink_map(picture, WORK_HEIGHT)
     except BlankImageError as e:
         raise BlankImageError(f"no digits found: {e.what}", expected="a picture with handwritten digits") from None
-    alpha = shear_for(ink) if deslant else 0.0
-    shear = Shear(ink.shape, alpha) if alpha else None
-    if shear is not None:  # a line leaning further than MNIST's writers leant, read at their usual slant
-        ink = shear.apply(ink)
+    # a line leaning further than MNIST's writers leant, read at their usual slant
+    ink, shear = deslanted(ink) if deslant else (ink, None)
     atoms, height = _atoms(ink)
     if not atoms:
         raise BlankImageError("no digits found", expected="a picture with handwritten digits")
@@ -195,24 +193,21 @@ def _possible(reading: Reading, predictor) -> Reading:
     read stays, its confidence is NO_CALENDAR times what it was: a date no calendar has is not written, so the
     reading is almost surely wrong and goes to a person whatever the threshold."""
     places = [n for n, d in enumerate(reading.digits) if isinstance(d.digit, int)]
-    if reading.crops is None or len(reading.crops) != len(reading.digits) or not places:
-        reading.confidence = round(reading.confidence * NO_CALENDAR, 6)
-        return reading
-    p = predictor.probabilities(reading.crops[places])
-    read = [reading.digits[n].digit for n in places]
-    own = np.array([max(float(p[k, d]), 1e-6) for k, d in enumerate(read)])  # 1e-6: no division by zero
-    others = [[int(c) for c in np.argsort(-p[k])[:3] if c != read[k]][:2] for k in range(len(places))]
-    chars = [str(d.digit) for d in reading.digits]
     options: list[tuple[float, dict[int, int]]] = [(NO_CALENDAR, {})]
-    changes = [{k: c} for k in range(len(places)) for c in others[k]]
-    changes += [{k: c, j: e} for k in range(len(places)) for j in range(k + 1, len(places))
-                for c in others[k] for e in others[j]]
-    for change in changes:
-        text = list(chars)
-        for k, c in change.items():
-            text[places[k]] = str(c)
-        if not is_impossible_date("".join(text)):
-            options.append((float(np.prod([p[k, c] / own[k] for k, c in change.items()])), change))
+    if reading.crops is not None and len(reading.crops) == len(reading.digits) and places:
+        p = predictor.probabilities(reading.crops[places])
+        read = [reading.digits[n].digit for n in places]
+        own = np.array([max(float(p[k, d]), 1e-6) for k, d in enumerate(read)])  # 1e-6: no division by zero
+        others = [[int(c) for c in np.argsort(-p[k])[:3] if c != read[k]][:2] for k in range(len(places))]
+        changes = [{k: c} for k in range(len(places)) for c in others[k]]
+        changes += [{k: c, j: e} for k in range(len(places)) for j in range(k + 1, len(places))
+                    for c in others[k] for e in others[j]]
+        for change in changes:
+            text = [str(d.digit) for d in reading.digits]
+            for k, c in change.items():
+                text[places[k]] = str(c)
+            if not is_impossible_date("".join(text)):
+                options.append((float(np.prod([p[k, c] / own[k] for k, c in change.items()])), change))
     weight, change = max(options, key=lambda o: o[0])
     if not change:
         reading.confidence = round(reading.confidence * NO_CALENDAR, 6)
