@@ -1030,3 +1030,54 @@ def test_a_date_frame_of_two_boxes_keeps_the_tick_between_them(model, hand):
             sheet[bottom - h : bottom, x : x + w] = np.minimum(sheet[bottom - h : bottom, x : x + w], 235 - 215 * glyph)
     fields = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model).fields
     assert [_digits(f.text) for f in fields] == ["05", "11"]
+
+
+def test_a_1_standing_a_row_above_its_boxs_floor_is_its_digit():
+    """A thin upright bar standing on a rule, its top free, is a comb's tick, its foot within two rows of the rule
+    (a coarse scan breaks it off). Inside a closed box a printed tick touches the floor (a date's frame of two
+    boxes, `test_a_date_frame_of_two_boxes_keeps_the_tick_between_them`), and a 1 written down to a row above
+    the floor is the box's digit: taken for a tick, it was lost and its row read as two fields."""
+    from digitrec.reading.page import _tick
+
+    rules = np.zeros((100, 100), bool)
+    rules[10:12, 20:80] = rules[58:60, 20:80] = True  # a box's roof and floor
+    one = (slice(32, 57), slice(48, 52))  # 25 rows high, a row of paper between its foot and the floor
+    tick = (slice(33, 58), slice(48, 52))  # standing on the floor
+    assert _tick(one, rules, 32.0) and _tick(tick, rules, 32.0)  # in an open row: both are ticks
+    assert not _tick(one, rules, 32.0, reach=1) and _tick(tick, rules, 32.0, reach=1)  # in a closed box
+
+
+def test_a_walls_sliver_beside_a_boxs_digit_is_no_stroke():
+    """On a page turned less than the turn it is set level for, a box's wall steps a column over, and the rules
+    leave its edge beside it: a sliver along the wall, clear of the box's digit, is the wall's. A sliver that
+    touches the digit's columns is the digit's (a stroke cut off where it met the wall), and one alone in its box
+    is a 1 written against the wall. Slivers along a floor are left alone: as often a digit's foot."""
+    from digitrec.reading.page import _Piece, _sliver, _strokes_of_slivers
+
+    rules = np.zeros((100, 100), bool)
+    rules[10:60, 20:22] = rules[10:12, 20:80] = rules[58:60, 20:80] = True  # a box's left wall, roof and floor
+    assert _sliver((slice(15, 50), slice(22, 23)), rules)  # along the wall, a column wide
+    assert not _sliver((slice(15, 50), slice(22, 26)), rules)  # a 1's width against the wall: a stroke
+    assert not _sliver((slice(15, 50), slice(40, 41)), rules)  # a hair-thin stroke in the box's middle
+    assert not _sliver((slice(56, 58), slice(30, 60)), rules)  # along the floor
+    digit = _Piece(1, 35, 15, 55, 55, 400, -1, box=7)
+    wall = _Piece(2, 22, 15, 23, 50, 30, -1, box=7)
+    stem = _Piece(3, 55, 20, 56, 50, 30, -1, box=7)  # touches the digit's columns
+    alone = _Piece(4, 22, 15, 23, 50, 30, -1, box=8)  # nothing else in its box
+    speck = _Piece(5, 54, 20, 55, 25, 5, -1, box=7)  # too small for a piece: a mark
+    pieces, marks = _strokes_of_slivers([wall, stem, alone, speck], [digit], least=16)
+    assert [p.label for p in pieces] == [3, 4]
+    assert [m.label for m in marks] == [5] and marks[0].box == 0
+
+
+def test_pieces_in_closed_boxes_are_taken_for_ticks_only_on_the_floor(model, hand, monkeypatch):
+    """`_analyse` asks `_tick` for a touching foot (reach 1) of the pieces in a row of closed boxes, two rows
+    (the default) of the rest."""
+    from digitrec.reading import page as page_module
+
+    reaches, original = [], page_module._tick
+    monkeypatch.setattr(page_module, "_tick", lambda box, rules, height, reach=2: reaches.append(reach)
+                        or original(box, rules, height, reach))
+    payload, _ = pages.render_page("boxes", hand, 1, look="scanned", dpi=150).encode()
+    read_page(Image.open(io.BytesIO(payload)), model, model.line_model)
+    assert 1 in reaches and 2 in reaches

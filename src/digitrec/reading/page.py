@@ -461,7 +461,7 @@ def _frames(labels: np.ndarray, count: int, height: float) -> np.ndarray:
         if box is None:
             continue
         h, w = box[0].stop - box[0].start, box[1].stop - box[1].start
-        if not (0.9 * height <= h <= CELL_SIDE * height and 0.6 * height <= w <= CELL_SIDE * height):
+        if not (0.5 * height <= h <= CELL_SIDE * height and 0.4 * height <= w <= CELL_SIDE * height):
             continue
         mask = labels[box] == n
         band = max(2, round(0.08 * min(h, w)))
@@ -547,25 +547,32 @@ def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
     cells = _cells(regions, height)
     areas = np.bincount(labels.ravel(), minlength=count + 1)
     least = max(4, 0.01 * height**2)  # specks of dirt and grain
-    pieces, ticks, marks = [], [], []
+    pieces, ticks, marks, slivers = [], [], [], []
     for n, box in enumerate(ndimage.find_objects(labels, count), start=1):
         if box is None or areas[n] < MIN_MARK:
-            continue
-        if areas[n] < least:  # a speck, or a pen's dot: kept aside for the fields it stands in (`_with_marks`)
-            if len(marks) < MAX_PAGE_PIECES:
-                marks.append(_Piece(n, box[1].start, box[0].start, box[1].stop, box[0].stop, int(areas[n]), 0))
             continue
         ys, xs = box
         inside = regions[box][labels[box] == n]
         inside = inside[inside > 0]
         region = int(np.bincount(inside).argmax()) if len(inside) else 0
-        if _tick(box, rules, height):
+        piece = _Piece(n, xs.start, ys.start, xs.stop, ys.stop, int(areas[n]), CELL if cells[region] else region,
+                       box=region if cells[region] else 0)
+        if piece.box and _sliver(box, rules):
+            slivers.append(piece)
+            continue
+        if areas[n] < least:  # a speck, or a pen's dot: kept aside for the fields it stands in (`_with_marks`)
+            if len(marks) < MAX_PAGE_PIECES:
+                marks.append(_Piece(n, xs.start, ys.start, xs.stop, ys.stop, int(areas[n]), 0))
+            continue
+        # inside a closed box, a tick stands on the floor; a thin upright clear of it is the box's 1
+        if _tick(box, rules, height, reach=1 if piece.box else 2):
             ticks.append(box)
             continue
         if _upright_stub(box, rules, height):
             continue
-        pieces.append(_Piece(n, xs.start, ys.start, xs.stop, ys.stop, int(areas[n]), CELL if cells[region] else region,
-                             box=region if cells[region] else 0))
+        pieces.append(piece)
+    strokes, dots = _strokes_of_slivers(slivers, pieces, least)
+    pieces, marks = pieces + strokes, (marks + dots)[:MAX_PAGE_PIECES]
     _mark_combs(pieces, ticks, height)
     edge = np.zeros(labels.shape, bool)  # within EDGE_ZONE of the picture's edge, or of where a canvas stops showing it
     edge[:EDGE_ZONE], edge[-EDGE_ZONE:], edge[:, :EDGE_ZONE], edge[:, -EDGE_ZONE:] = True, True, True, True
@@ -690,18 +697,46 @@ def _one_tick_lost(row: list[tuple[int, int, float]], x: float) -> bool:
     return abs(x - row[-1][2] - 2 * pitch) <= MISSED_TICK * pitch
 
 
-def _tick(box: tuple[slice, slice], rules: np.ndarray, height: float) -> bool:
-    """A printed tick: a thin upright bar standing on a rule, lower than the writing, its top free (the walls
-    of a comb, a row of boxes open at the top, rise TICK of the box or less; a digit in a box is written clear of
-    its floor)."""
+def _tick(box: tuple[slice, slice], rules: np.ndarray, height: float, reach: int = 2) -> bool:
+    """A printed tick: a thin upright bar standing on a rule (its foot within `reach` rows of it), lower than
+    the writing, its top free (the walls of a comb, a row of boxes open at the top, rise TICK of the box or less;
+    a digit in a box is written clear of its floor). Inside a closed box (a date's frame of two boxes, a tick
+    between them) a tick touches its floor: a 1 written down to the floor a row above it is the box's digit."""
     ys, xs = box
     h, w = ys.stop - ys.start, xs.stop - xs.start
     if not (TICK[0] * height <= h <= TICK[1] * height and w <= max(3, 0.25 * h)):
         return False
     columns = slice(max(0, xs.start - 1), xs.stop + 1)
-    below = rules[ys.stop : ys.stop + 2, columns].any()
+    below = rules[ys.stop : ys.stop + reach, columns].any()
     above = rules[max(0, ys.start - 2) : ys.start, columns].any()
     return bool(below and not above)
+
+
+def _sliver(box: tuple[slice, slice], rules: np.ndarray) -> bool:
+    """What an upright leaves of itself beside it: at most SLIVER wide, an upright beside it (a column over) all
+    along it. A page turned less than MIN_TURN is not set level, and a box's walls step a column over along
+    their height: their edges stay as ink, read as 1s. (Along a floor, such a sliver is as often a digit's foot
+    cut off by the floor: those stay.)"""
+    ys, xs = box
+    h, w = ys.stop - ys.start, xs.stop - xs.start
+    return w <= SLIVER < h and bool(rules[ys, max(0, xs.start - 1) : xs.stop + 1].any(axis=1).mean() >= 0.9)
+
+
+def _strokes_of_slivers(slivers: list[_Piece], pieces: list[_Piece],
+                        least: float) -> tuple[list[_Piece], list[_Piece]]:
+    """Of the slivers in digit boxes, the strokes: a box holds one digit, so a sliver clear of the other pieces
+    in its box (a column apart or more) is the wall's and goes; one touching a piece's columns is that digit's
+    stroke cut off by the wall, and one alone in its box is a 1 written against the wall."""
+    strokes: tuple[list[_Piece], list[_Piece]] = ([], [])  # pieces, marks
+    for s in slivers:
+        others = [p for p in pieces if p.box == s.box]
+        if others and not any(p.x0 - 1 <= s.x1 and s.x0 <= p.x1 + 1 for p in others):
+            continue
+        if s.area >= least:
+            strokes[0].append(s)
+        else:
+            strokes[1].append(_Piece(s.label, s.x0, s.y0, s.x1, s.y1, s.area, 0))
+    return strokes
 
 
 def _upright_stub(box: tuple[slice, slice], rules: np.ndarray, height: float) -> bool:
