@@ -133,25 +133,37 @@ _CHECKED_DATE = re.compile(r"\d{1,2}([./])\d{1,2}\1\d{4}|\d{4}([./-])\d{2}\2\d{2
 
 
 def is_impossible_date(text: str) -> bool:
-    """Whether `text` is a date no calendar has (`2975-01-26`, `63/07/76`, `21/13/2024`): read so, a digit of it
-    was misread. Of the shapes in _CHECKED_DATE, what `is_date` refuses: a day or month out of range, or a year
-    of four digits outside 1900-2099, which forms seldom hold (decision 0021 assumes as much)."""
+    """Whether `text` is a date no calendar has (`2975-01-26`, `63/07/76`, `21/13/2024`, `31/02/2024`): read so,
+    a digit of it was misread. Of the shapes in _CHECKED_DATE, what `is_date` refuses: a day or month out of
+    range, or a year of four digits outside 1900-2099, which forms seldom hold (decision 0021 assumes as much)."""
     return _CHECKED_DATE.fullmatch(text) is not None and not is_date(text)
 
 
 def is_date(text: str) -> bool:
     """Whether `text` is a calendar date: day and month (either order) and a year of 2 or 4 digits (19xx,
-    20xx), or the year first; day 1-31, month 1-12."""
+    20xx), or the year first (four digits, or two: `98/12/31`, as Japan writes it); the day within its month's
+    length (29 February only in a leap year, any year of two digits taken for one)."""
     match = _DATE.fullmatch(text)
     if match is None:
         return False
     if match.group(1) is not None:
         a, b, year = int(match.group(1)), int(match.group(3)), match.group(4)
-        if len(year) == 4 and year[:2] not in ("19", "20"):
-            return False
-        return 1 <= a <= 31 and 1 <= b <= 31 and min(a, b) <= 12
+        if len(year) == 4:
+            return year[:2] in ("19", "20") and (_day_of(a, b, int(year)) or _day_of(b, a, int(year)))
+        return _day_of(a, b) or _day_of(b, a) or (len(match.group(1)) == 2 and _day_of(int(year), b))
     year, month, day = match.group(5), int(match.group(7)), int(match.group(8))
-    return year[:2] in ("19", "20") and 1 <= month <= 12 and 1 <= day <= 31
+    return year[:2] in ("19", "20") and _day_of(day, month, int(year))
+
+
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _day_of(day: int, month: int, year: int | None = None) -> bool:
+    """Whether `day` is a day of `month` (in `year`, where known: 29 February only in a leap year)."""
+    if not (1 <= month <= 12 and 1 <= day <= _MONTH_DAYS[month - 1]):
+        return False
+    leap = year is None or (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0))
+    return not (month == 2 and day == 29 and not leap)
 
 
 def _changes_text(path: np.ndarray, columns: list[int], seconds: dict[int, int], blank: int) -> bool:
