@@ -1081,3 +1081,51 @@ def test_pieces_in_closed_boxes_are_taken_for_ticks_only_on_the_floor(model, han
     payload, _ = pages.render_page("boxes", hand, 1, look="scanned", dpi=150).encode()
     read_page(Image.open(io.BytesIO(payload)), model, model.line_model)
     assert 1 in reaches and 2 in reaches
+
+
+def _box_row(hand, text: str, side: int = 60, tall: float = 0.95, place: float = 0.5) -> Image.Image:
+    """A printed label and a row of closed digit boxes, one digit of `hand` in each; each 1 a straight bar
+    `tall` of the box high, `place` of the way across it, as people write a 1 that fills its box."""
+    rng = np.random.default_rng(0)
+    page = Image.fromarray(_paper(400 + side * len(text), 3 * side, seed=1))
+    draw = ImageDraw.Draw(page)
+    left, top = 300, side
+    draw.text((40, top + side // 4), "Account no.", fill=30, font=ImageFont.truetype(FONT, 24))
+    for b in range(len(text)):
+        draw.rectangle((left + side * b, top, left + side * (b + 1), top + side), outline=60, width=2)
+    sheet = np.asarray(page, np.float32).copy()
+    for b, char in enumerate(text):
+        if char == "1":
+            x, h = left + side * b + int(place * side), int(tall * side)
+            sheet[top + (side - h) // 2 : top + (side + h) // 2, x - 2 : x + 2] = 30
+            continue
+        glyph = hand.glyph(char, int(0.65 * side), 4.0, rng)
+        h, w = glyph.shape
+        x, y = left + side * b + (side - w) // 2, top + (side - h) // 2
+        sheet[y : y + h, x : x + w] = np.minimum(sheet[y : y + h, x : x + w], 235 - 215 * glyph)
+    return Image.fromarray(sheet.astype(np.uint8))
+
+
+@pytest.mark.parametrize("text", ["4171958", "71113", "1111"])
+@pytest.mark.parametrize("place", [0.3, 0.5, 0.7])
+def test_a_straight_1_filling_its_box_is_no_wall(model, hand, text, place):
+    """A 1 written as a straight bar from near the roof to near the floor reaches from rule to rule as a wall does;
+    it stands between two walls, where a box is, and is read (taken for a wall, it was lost: `47958`, `73`, no
+    field at all). In `1111` the walls and the 1s stand evenly spaced: no box is half as wide as high."""
+    fields = read_page(_box_row(hand, text, place=place), model, model.line_model).fields
+    assert [_digits(f.text) for f in fields] == [text]
+
+
+def test_walls_are_those_that_make_the_most_even_boxes():
+    """`_even_walls`: the first and last uprights are walls; between them, those that make boxes of one width,
+    none narrower than the narrowest a digit's box can be; an upright between two walls is a stroke."""
+    from digitrec.reading.page import _even_walls
+
+    walls = np.arange(0, 301, 60.0)  # six walls, five boxes 60 wide
+    assert _even_walls(walls, 30.0).all()
+    with_ones = np.sort(np.r_[walls, 78.0, 162.0, 270.0])  # 1s near a box's left wall, its right, its middle
+    assert (_even_walls(with_ones, 30.0) == np.isin(with_ones, walls)).all()
+    ones_everywhere = np.arange(0, 301, 30.0)  # `11111`: walls and 1s evenly spaced, 30 too narrow for a box
+    assert (_even_walls(ones_everywhere, 33.0) == np.isin(ones_everywhere, walls)).all()
+    uneven = np.array([0.0, 60.0, 100.0, 160.0, 220.0])  # a box 40 wide among boxes of 60: a wall all the same
+    assert _even_walls(uneven, 30.0).all()

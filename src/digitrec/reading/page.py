@@ -169,6 +169,11 @@ RULE = 2.5  # a rule is at least this many writing heights long
 # An upright straight from rule to rule at least this many writing heights long is a wall (digits nearly fill
 # their boxes on some forms: at 0.9 the walls of such rows stay, and are read as 1s).
 WALL = 0.5
+# A straight 1 filling its box (or a 6's back) reaches from rule to rule as the walls do: in a row of at least
+# MIN_WALLS such uprights, the walls are those that make the most even boxes, none narrower than NARROWEST_BOX of
+# the row's height (no digit's box is so narrow: `1111` in boxes makes its walls and 1s evenly spaced), each
+# upright left out costing STROKE_COST (`_even_walls`).
+MIN_WALLS, NARROWEST_BOX, STROKE_COST = 4, 0.6, 0.5
 # Work pixels: a rule's breaks this short are bridged, along a row and down a column (a photographed grid's
 # faint uprights: validation table fields right 82.9 % with 5, 81.0 % with none). Along a row none: the digits
 # of a number stand closer (bridging 7 makes a whole number written on a dotted line a rule; bridging 3 loses
@@ -449,8 +454,84 @@ def _rules(ink: np.ndarray, height: float) -> tuple[np.ndarray, np.ndarray]:
         if joined:
             last = rest.shape[1] - 1
             keep &= near[cols, np.maximum(tops - 1, 0)] & near[cols, np.minimum(bottoms, last)]
+            keep[np.flatnonzero(keep)[_strokes_among_walls(cols[keep], tops[keep], bottoms[keep])]] = False
         walls |= _paint(rest.shape, cols[keep], tops[keep], bottoms[keep]).T
     return across | (walls & ink), walls
+
+
+def _strokes_among_walls(cols: np.ndarray, tops: np.ndarray, bottoms: np.ndarray) -> np.ndarray:
+    """Which uprights from rule to rule (column runs, by column) are a digit's stroke, not a wall: a row of boxes'
+    walls stand a box apart, and a 1 written as a straight bar filling its box (or a 6's back) stands between two
+    of them. The runs are joined into uprights (neighbouring columns, spans overlapping), the uprights into rows
+    of boxes (`_rows_of_uprights`); in a row of MIN_WALLS uprights or more, the walls are those that make the
+    most even boxes (`_even_walls`), the others strokes."""
+    strokes = np.zeros(len(cols), bool)
+    uprights: list[list[int]] = []  # runs, by index, of each upright
+    for i in np.argsort(cols, kind="stable"):
+        for u in uprights[-8:]:  # an upright is a few columns wide: only the last few can take this run
+            j = u[-1]
+            if cols[i] - cols[j] <= 1 and tops[i] < bottoms[j] and tops[j] < bottoms[i]:
+                u.append(i)
+                break
+        else:
+            uprights.append([i])
+    x = np.array([cols[u].mean() for u in uprights])
+    top = np.array([tops[u].min() for u in uprights])
+    foot = np.array([bottoms[u].max() for u in uprights])
+    for row in _rows_of_uprights(x, top, foot):
+        if len(row) >= MIN_WALLS:
+            walls = _even_walls(x[row], NARROWEST_BOX * float((foot[row] - top[row]).max()))
+            for n in np.array(row)[~walls]:
+                strokes[uprights[n]] = True
+    return strokes
+
+
+def _rows_of_uprights(x: np.ndarray, top: np.ndarray, foot: np.ndarray) -> list[list[int]]:
+    """Uprights (indices, left to right) in rows of boxes: spans overlapping by half the shorter's, neighbours
+    no further apart than CELL_SIDE of the taller's height."""
+    xs, tops, feet = x.tolist(), top.tolist(), foot.tolist()
+    rows: list[list[int]] = []
+    open_rows: list[list[int]] = []  # rows whose last upright may still have a neighbour to its right
+    for n in np.argsort(x, kind="stable").tolist():
+        span = feet[n] - tops[n]
+        open_rows = [r for r in open_rows if xs[n] - xs[r[-1]] <= CELL_SIDE * max(span, feet[r[-1]] - tops[r[-1]])]
+        for row in open_rows:
+            last = row[-1]
+            overlap = min(feet[n], feet[last]) - max(tops[n], tops[last])
+            if overlap >= 0.5 * min(span, feet[last] - tops[last]):
+                row.append(n)
+                break
+        else:
+            rows.append([n])
+            open_rows.append(rows[-1])
+    return rows
+
+
+def _even_walls(xs: np.ndarray, narrowest: float) -> np.ndarray:
+    """Which of a row's uprights (x, left to right) are its walls: the first and the last, and between them those
+    that make boxes of one width, none narrower than `narrowest`. For each width the neighbouring uprights
+    suggest (one or two apart), the walls are chosen (dynamic programming) to cost least: a box costs its
+    width's departure from that width, squared as a share of it, and an upright left out STROKE_COST (a row of
+    4 boxes with a centred 1 in one is 4 walls and a stroke, not 5 narrow boxes and 1 wide)."""
+    n = len(xs)
+    widths = {round(float(d)) for k in (1, 2) for d in xs[k:] - xs[:-k]}
+    best_cost, best = np.inf, np.ones(n, bool)
+    for width in (w for w in widths if w >= narrowest):
+        cost, back = np.full(n, np.inf), np.zeros(n, int)
+        cost[0] = 0.0
+        for j in range(1, n):
+            box = xs[j] - xs[:j]
+            tried = np.where(box >= narrowest, cost[:j] + ((box - width) / width) ** 2
+                             + STROKE_COST * (j - 1 - np.arange(j)), np.inf)
+            back[j] = int(np.argmin(tried))
+            cost[j] = tried[back[j]]
+        if cost[-1] < best_cost:
+            best_cost, best = cost[-1], np.zeros(n, bool)
+            j = n - 1
+            while j:
+                best[j], j = True, back[j]
+            best[0] = True
+    return best
 
 
 def _frames(labels: np.ndarray, count: int, height: float) -> np.ndarray:
