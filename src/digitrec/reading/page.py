@@ -542,7 +542,7 @@ def _frames(labels: np.ndarray, count: int, height: float) -> np.ndarray:
         if box is None:
             continue
         h, w = box[0].stop - box[0].start, box[1].stop - box[1].start
-        if not (0.5 * height <= h <= CELL_SIDE * height and 0.4 * height <= w <= CELL_SIDE * height):
+        if not (0.9 * height <= h <= CELL_SIDE * height and 0.6 * height <= w <= CELL_SIDE * height):
             continue
         mask = labels[box] == n
         band = max(2, round(0.08 * min(h, w)))
