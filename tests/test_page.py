@@ -1129,3 +1129,11 @@ def test_walls_are_those_that_make_the_most_even_boxes():
     assert (_even_walls(ones_everywhere, 33.0) == np.isin(ones_everywhere, walls)).all()
     uneven = np.array([0.0, 60.0, 100.0, 160.0, 220.0])  # a box 40 wide among boxes of 60: a wall all the same
     assert _even_walls(uneven, 30.0).all()
+
+
+@pytest.mark.parametrize("text", ["41", "17"])
+def test_the_wall_between_two_boxes_is_no_1(model, hand, text):
+    """A row of two boxes is one printed frame, too short for its roof to be a rule: the wall inside it, from its
+    roof to its floor in one piece with it, is frame too (it was read as a 1: `411`)."""
+    fields = read_page(_box_row(hand, text, tall=0.7), model, model.line_model).fields
+    assert [_digits(f.text) for f in fields] == [text]

@@ -174,6 +174,8 @@ WALL = 0.5
 # the row's height (no digit's box is so narrow: `1111` in boxes makes its walls and 1s evenly spaced), each
 # upright left out costing STROKE_COST (`_even_walls`).
 MIN_WALLS, NARROWEST_BOX, STROKE_COST = 4, 0.6, 0.5
+# A separate printed box this many times as wide as high holds more than one box: its inner walls are frame too.
+ONE_FRAME = 1.5
 # Work pixels: a rule's breaks this short are bridged, along a row and down a column (a photographed grid's
 # faint uprights: validation table fields right 82.9 % with 5, 81.0 % with none). Along a row none: the digits
 # of a number stand closer (bridging 7 makes a whole number written on a dotted line a rule; bridging 3 loses
@@ -536,7 +538,9 @@ def _even_walls(xs: np.ndarray, narrowest: float) -> np.ndarray:
 
 def _frames(labels: np.ndarray, count: int, height: float) -> np.ndarray:
     """Separate printed boxes (bool): pieces one to CELL_SIDE writing heights a side whose four sides are
-    nearly all ink (a digit touching its box is part of the piece); the band along each side is the box."""
+    nearly all ink (a digit touching its box is part of the piece); the band along each side is the box, and in
+    a frame ONE_FRAME times as wide as high or more, the walls inside it (columns of it from roof to floor: a
+    short row of boxes, too short for its roof to be a rule)."""
     frames = np.zeros(labels.shape, bool)
     for n, box in enumerate(ndimage.find_objects(labels, count), start=1):
         if box is None:
@@ -552,6 +556,8 @@ def _frames(labels: np.ndarray, count: int, height: float) -> np.ndarray:
             continue
         edge = np.zeros(mask.shape, bool)
         edge[:band], edge[-band:], edge[:, :band], edge[:, -band:] = True, True, True, True
+        if w >= ONE_FRAME * h:  # a frame of several boxes: its walls run from its roof to its floor, one piece with it
+            edge[:, band:-band] |= mask[:, band:-band].mean(axis=0) >= 0.95
         frames[box] |= mask & edge
     return frames
 
