@@ -381,6 +381,17 @@ def test_a_turned_tables_row_reads_left_to_right():
     assert [f[0].label for f in _reading_order(fields, slope)] == [1, 2, 3, 4]
 
 
+def test_a_short_field_written_high_in_a_row_reads_after_the_tall_one_before_it():
+    """A row of a table: `7,72` written tall and low in its cell (rows 417-483), `2` short and high in the next
+    (399-445). `2`, first by its top, does not hold `7,72`'s middle (450), but `7,72` holds `2`'s (422): one
+    line, read left to right. The next row's field, below both, is a line of its own."""
+    from digitrec.reading.page import _Piece, _reading_order
+
+    tall, short = _Piece(1, 383, 417, 532, 483, 900, 1), _Piece(2, 1232, 399, 1281, 445, 300, 1)
+    below = _Piece(3, 346, 512, 574, 575, 900, 1)
+    assert [f[0].label for f in _reading_order([[short], [below], [tall]])] == [1, 2, 3]
+
+
 def test_one_stray_long_stroke_does_not_turn_the_page():
     """The turn is measured only where two long rules or more agree, and never past 2 degrees: a single long
     stroke across a page without rules (a line drawn by hand at 2.3 degrees) leaves the page level."""

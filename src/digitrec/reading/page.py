@@ -1165,8 +1165,9 @@ def _box(pieces: list[_Piece]) -> tuple[int, int, int, int]:
 
 def _reading_order(fields: list[list[_Piece]], slope: float = 0.0) -> list[list[_Piece]]:
     """Top to bottom by line, left to right within a line: a field belongs to the line of the first field
-    (by top) whose rows hold its middle, heights measured across the page's turn (`slope`), so that on a
-    turned page a table's row is still one line."""
+    (by top) whose rows hold its middle, or whose middle its rows hold (a short `2` written high in a table's
+    row, a tall `7,72` low in it), heights measured across the page's turn (`slope`), so that on a turned page
+    a table's row is still one line."""
     boxes = []
     for f in fields:
         x0, y0, x1, y1 = _box(f)
@@ -1178,7 +1179,7 @@ def _reading_order(fields: list[list[_Piece]], slope: float = 0.0) -> list[list[
         middle = (boxes[i][1] + boxes[i][3]) / 2
         for line in lines:
             first = boxes[line[0]]
-            if first[1] <= middle <= first[3]:
+            if first[1] <= middle <= first[3] or boxes[i][1] <= (first[1] + first[3]) / 2 <= boxes[i][3]:
                 line.append(i)
                 break
         else:
