@@ -1148,3 +1148,32 @@ def test_the_wall_between_two_boxes_is_no_1(model, hand, text):
     roof to its floor in one piece with it, is frame too (it was read as a 1: `411`)."""
     fields = read_page(_box_row(hand, text, tall=0.7), model, model.line_model).fields
     assert [_digits(f.text) for f in fields] == [text]
+
+
+def test_a_row_of_boxes_read_with_a_digit_too_many_is_read_box_by_box(model, hand, monkeypatch):
+    """A box holds one digit: where the line is read with more or fewer digits than the boxes written (a looped 2
+    read `62`, a 1 at the row's end lost), each box is read alone as `predict` reads a digit; where the count is
+    right, the line's reading stands."""
+    from digitrec.reading import page as page_module
+    from digitrec.reading.numbers import DigitReading, Reading
+
+    picture = _box_row(hand, "40729", tall=0.7)
+    assert [f.text for f in read_page(picture, model, model.line_model).fields] == ["40729"]
+
+    def one_too_many(*args, **kwargs):  # the line read as a looped 2 is: `62`
+        digits = [DigitReading(int(c), 0.99, [12 * n, 0, 12 * n + 10, 20]) for n, c in enumerate("406729")]
+        return Reading("406729", 0.94, digits)
+
+    monkeypatch.setattr(page_module, "read_number", one_too_many)
+    fields = read_page(picture, model, model.line_model).fields
+    assert [f.text for f in fields] == ["40729"]
+    assert len(fields[0].characters) == 5 and all(c.box[2] > c.box[0] for c in fields[0].characters)
+    xs = [c.box[0] for c in fields[0].characters]
+    assert xs == sorted(xs) and xs[1] - xs[0] > 40  # each digit boxed where it stands, a box apart
+
+    def right_count(*args, **kwargs):
+        digits = [DigitReading(int(c), 0.99, [12 * n, 0, 12 * n + 10, 20]) for n, c in enumerate("40728")]
+        return Reading("40728", 0.95, digits)
+
+    monkeypatch.setattr(page_module, "read_number", right_count)
+    assert [f.text for f in read_page(picture, model, model.line_model).fields] == ["40728"]  # the line's reading

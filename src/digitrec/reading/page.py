@@ -26,11 +26,13 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from digitrec.core.arrays import softmax
 from digitrec.core.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
 from digitrec.imaging.decode import DRAFTED, JPEG_FORMATS, MAX_IMAGE_PIXELS, draft_factor, open_image
+from digitrec.imaging.fit import to_mnist
 from digitrec.imaging.morphology import EIGHT_CONNECTED, closing, max_filter
 from digitrec.reading.line import LineModel
-from digitrec.reading.numbers import Reading, read_number, signed_value
+from digitrec.reading.numbers import DigitReading, Reading, read_number, signed_value
 
 # A4 at 300 dpi is 2480x3508, 8.7 megapixels; a phone's 12-megapixel photo (4032x3024) fits too. Past this a
 # page is refused before any of it is analysed.
@@ -1244,6 +1246,13 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
             # A row of boxes is read as written, each digit as it leans in its box: sheared, two validation box rows in
             # the fonts read a digit worse and none better (decision 0024).
             reading = read_number(crop, predictor, line_model, digits_only or row_of_boxes, deslant=not row_of_boxes)
+            # A box holds one digit: where the line is read with more or fewer digits than the boxes written (a 2
+            # with a loop read `62`, a 1 at a row's end lost), and every piece stands in a box, each box is read
+            # alone. Validation box pages, fields right 93.4 / 94.3 % (the fonts' 90.5 / 92.9 %) without and
+            # with; read so always, 91.2 % against 93.0 %: a box's digit is read better by the line's two readers.
+            if row_of_boxes and boxes_written >= 2 and len(reading.digits) != boxes_written and all(
+                    p.box for p in pieces if p.region != 0):  # marks stand in no region
+                reading = _box_by_box(layout, pieces, predictor, left, top)
         except NOT_A_NUMBER:
             continue  # no digits there (a scribble, a blot): no field; a model that fails is raised
         if _digits_confidence(reading) < LEAST_CONFIDENCE and not signed_value(reading) and not (
@@ -1251,6 +1260,29 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
             continue  # a printed word taken for writing, read as digits no one wrote
         page.fields.append(_as_field(reading, left, top, scale, layout.turn))
     return page
+
+
+def _box_by_box(layout: _Layout, pieces: list[_Piece], predictor, left: int, top: int) -> Reading:
+    """A row of digit boxes read one box at a time, each box's ink (and the marks over it) as `predict` reads
+    one digit; boxes as `read_number` gives them, in the field's crop whose corner is (left, top)."""
+    boxes: dict[int, list[_Piece]] = {}
+    for p in pieces:
+        if p.box:
+            boxes.setdefault(p.box, []).append(p)
+    marks = [p for p in pieces if not p.box]
+    digits, crops = [], []
+    f = layout.factor
+    for held in sorted(boxes.values(), key=lambda ps: min(p.x0 for p in ps)):
+        x0, x1 = min(p.x0 for p in held), max(p.x1 for p in held)
+        held = held + [m for m in marks if x0 - 1 <= (m.x0 + m.x1) / 2 <= x1 + 1]
+        image = to_mnist(_field_picture(layout, held)[0])
+        chances = softmax(predictor.logits(image[None]), predictor.config.temperature)[0]
+        bx0, by0, bx1, by1 = _box(held)
+        digits.append(DigitReading(int(chances.argmax()), round(float(chances.max()), 6),
+                                   [bx0 * f - left, by0 * f - top, bx1 * f - left, by1 * f - top]))
+        crops.append(image)
+    confidence = float(np.prod([d.confidence for d in digits]))
+    return Reading("".join(str(d.digit) for d in digits), round(confidence, 6), digits, 0, np.stack(crops))
 
 
 def _drafted(picture: Image.Image | np.ndarray) -> float:
