@@ -16,7 +16,7 @@ from digitrec.cli import main
 from digitrec.core.errors import DigitrecError
 from digitrec.data import pages, synthetic
 from digitrec.inference.engine import load_predictor
-from digitrec.reading.page import MAX_PAGE_PIXELS, read_page
+from digitrec.reading.page import MAX_PAGE_PIXELS, open_page, read_page
 from digitrec.reading.page_score import score_pages
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -1178,3 +1178,31 @@ def test_a_row_of_boxes_read_with_a_digit_too_many_is_read_box_by_box(model, han
 
     monkeypatch.setattr(page_module, "read_number", right_count)
     assert [f.text for f in read_page(picture, model, model.line_model).fields] == ["40728"]  # the line's reading
+
+
+def test_a_dotted_list_on_a_large_jpeg_is_measured_as_drafted(model, hand):
+    """An A4 scan at 300 dpi (a JPEG drafted by 2) of values 40 px high on dotted leaders: drafted, the writing
+    measures under 28 px, so the page is analysed whole, where the leaders' 5 px dots are pieces, 900 of them,
+    and the labels' print the tallest twentieth. Measured so, the writing came out a third of its height and
+    the page read as strokes and dots (or was refused as noise); it is at least 0.8 of what the draft showed."""
+    sheet = _paper(2480, 3508).astype(np.float32)
+    page = Image.fromarray(sheet.astype(np.uint8))
+    draw = ImageDraw.Draw(page)
+    texts = ["6905", "4172", "3385", "770", "52", "9041"]
+    for n in range(len(texts)):
+        draw.text((200, 370 + 160 * n), "Amount", fill=40, font=ImageFont.truetype(FONT, 22))
+    sheet = np.asarray(page, np.float32).copy()
+    rng = np.random.default_rng(5)
+    for n, text in enumerate(texts):
+        x, foot = 500, 400 + 160 * n
+        for char in text:
+            glyph = hand.glyph(char, 40, 4.0, rng)
+            h, w = glyph.shape
+            sheet[foot - h : foot, x : x + w] = np.minimum(sheet[foot - h : foot, x : x + w], 235 - 215 * glyph)
+            x += w + 10
+        for dot in range(400, 2200, 12):
+            sheet[foot + 6 : foot + 11, dot : dot + 5] = 80
+    payload = io.BytesIO()
+    Image.fromarray(sheet.astype(np.uint8)).save(payload, "JPEG", quality=90)
+    fields = read_page(open_page(payload.getvalue()), model, model.line_model).fields
+    assert [f.text for f in fields] == texts

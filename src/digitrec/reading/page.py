@@ -107,6 +107,10 @@ MAX_LEVEL_PIXELS = 20_000_000
 # whole under 28: 89.0 / 86.3 / 91.5 % (21 / 15 / 14); under 32: 86.9 / 87.3 / 91.9 % (19 / 17 / 15), p50 a
 # page 321 / 450 / 630 ms against 275 / 267 / 333 ms under 28.
 WHOLE_BELOW = 28
+# Analysed whole, a page's writing is at least this share of its height measured drafted (times the draft): whole,
+# the dots of a dotted leader are pieces, hundreds of them, and the labels' print their tallest twentieth (a list
+# page's writing of 54 measured as 13, its digits then cut into strokes and its dots read as 1s).
+DRAFTED_WRITING = 0.8
 # A picture whose one field is lower than this share of its height is a page with one field, read from the
 # field's own crop (a 4-digit number 60 px high on a 2100x2600 page, read whole as `read` reads it: `4`).
 ONE_LINE_SHARE = 0.1
@@ -583,7 +587,9 @@ def _work_factor(gray: np.ndarray) -> int | None:
     return int(np.clip(height // WRITING_PX, 1, most))
 
 
-def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
+def _analyse(picture: Image.Image | np.ndarray, writing: float = 0.0) -> _Layout | None:
+    """The page's layout; `writing`: the least its writing's height can be, in the picture's pixels (measured
+    on it drafted: there a dotted leader's dots are too small to count, here they are most of its pieces)."""
     gray = _gray(picture)
     factor = _work_factor(gray)
     if factor is None:
@@ -623,6 +629,7 @@ def _analyse(picture: Image.Image | np.ndarray) -> _Layout | None:
         if count > MAX_PAGE_PIECES:
             raise _too_many(count)
         height = _writing_height(labels, count, inked.shape)
+    height = max(height, writing / factor)
     rules, walls = _rules(printed, height)
     printed_labels, printed_count = ndimage.label(printed, structure=EIGHT_CONNECTED)
     frames = _frames(printed_labels, printed_count, height) if printed_count <= MAX_PAGE_PIECES else \
@@ -1305,7 +1312,7 @@ def _analysed(picture: Image.Image | np.ndarray) -> tuple[Image.Image | np.ndarr
     layout = _analyse(small)
     if layout is not None and layout.factor == 1 and layout.height < WHOLE_BELOW:
         try:
-            return picture, _analyse(picture)
+            return picture, _analyse(picture, DRAFTED_WRITING * layout.height * small.info[DRAFTED])
         except NoDigitError:  # too many pieces at the whole picture's scale (its grain): read as drafted
             pass
     return small, layout
