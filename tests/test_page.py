@@ -878,7 +878,8 @@ def test_a_page_jpeg_is_drafted_only_where_that_leaves_its_writing_tall_enough(m
 
     client = TestClient(create_app(model))
     seen, analyse = [], page_module._analyse
-    monkeypatch.setattr(page_module, "_analyse", lambda picture: seen.append(picture.size) or analyse(picture))
+    monkeypatch.setattr(page_module, "_analyse", lambda picture, writing=0.0: seen.append(picture.size)
+                        or analyse(picture, writing))
     for glyph, whole_too in [(44, True), (90, False)]:  # written 22 and 45 pixels high in the drafted picture
         rng = np.random.default_rng(4)
         sheet = _paper(2100, 2600).astype(np.float32)
@@ -963,10 +964,10 @@ def test_a_page_too_grainy_to_analyse_whole_is_read_as_drafted(model, hand, monk
     Image.fromarray(sheet.astype(np.uint8)).save(buffer, format="JPEG", quality=92)
     analyse = page_module._analyse
 
-    def grainy_when_whole(picture):
+    def grainy_when_whole(picture, writing=0.0):
         if picture.size == (2100, 2600):
             raise NoDigitError("no fields found: 9,000 pieces of ink (noise, not a page of writing)")
-        return analyse(picture)
+        return analyse(picture, writing)
 
     monkeypatch.setattr(page_module, "WHOLE_BELOW", 10_000)  # the whole picture always tried
     monkeypatch.setattr(page_module, "_analyse", grainy_when_whole)
