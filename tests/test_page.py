@@ -1207,3 +1207,22 @@ def test_a_dotted_list_on_a_large_jpeg_is_measured_as_drafted(model, hand):
     Image.fromarray(sheet.astype(np.uint8)).save(payload, "JPEG", quality=90)
     fields = read_page(open_page(payload.getvalue()), model, model.line_model).fields
     assert [f.text for f in fields] == texts
+
+
+def test_digit_boxes_standing_apart_do_not_measure_the_writing():
+    """Each box of a row whose boxes stand apart is a piece of its own, taller than the digit it holds: the
+    writing is measured by the digits (40 high), not by the boxes (53)."""
+    from scipy import ndimage
+
+    from digitrec.reading.page import _writing_height
+
+    ink = np.zeros((300, 1200), bool)
+    for b in range(14):
+        x = 20 + 80 * b
+        ink[100:153, x : x + 53] = True
+        ink[102:151, x + 2 : x + 51] = False  # a frame two pixels wide
+        ink[106:146, x + 24 : x + 29] = True  # its digit, 40 high
+    for b in range(3):
+        ink[220:248, 20 + 40 * b : 40 + 40 * b] = True  # a printed label's letters
+    labels, count = ndimage.label(ink)
+    assert _writing_height(labels, count, ink.shape) == pytest.approx(40, abs=1)

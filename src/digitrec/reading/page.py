@@ -427,13 +427,17 @@ def _writing_height(labels: np.ndarray, count: int, shape: tuple[int, int]) -> f
     strips along the picture's edge, four times as long as they are across (a strip of desk beside a
     photographed sheet, 192 x 13 pixels, measured a form's writing of 9 as 47; digits cropped tight are no
     strips, and a point beside them does not measure them)."""
-    boxes = [b for b in ndimage.find_objects(labels, count) if b is not None]
-    spans = np.array([[b[0].start, b[0].stop, b[1].start, b[1].stop] for b in boxes]).reshape(-1, 4)
+    found = [(n, b) for n, b in enumerate(ndimage.find_objects(labels, count), start=1) if b is not None]
+    spans = np.array([[b[0].start, b[0].stop, b[1].start, b[1].stop] for _, b in found]).reshape(-1, 4)
     h, w = spans[:, 1] - spans[:, 0], spans[:, 3] - spans[:, 2]
-    area = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    area = area[area > 0] if len(area) != len(h) else area
+    area = np.bincount(labels.ravel(), minlength=count + 1)[[n for n, _ in found]]
     large = (h >= 0.2 * shape[0]) | (w >= 0.2 * shape[1])
     keep = (h >= 4) & (w < 8 * h) & (h < 15 * w) & ~(large & (area < 0.1 * h * w))
+    # a digit box standing apart is a piece of its own, taller than the digit it holds: it measures the box
+    hollow = keep & (h >= 8) & (w >= 0.4 * h) & (w <= 2.5 * h) & (area < 0.5 * h * w)
+    for k in np.flatnonzero(hollow):
+        n, box = found[k]
+        keep[k] = not _four_sides(labels[box] == n)
     side = ((spans[:, 2] <= 0) | (spans[:, 3] >= shape[1])) & (h >= 4 * w)
     end = ((spans[:, 0] <= 0) | (spans[:, 1] >= shape[0])) & (w >= 4 * h)
     if (keep & ~(side | end)).any():
@@ -542,6 +546,15 @@ def _even_walls(xs: np.ndarray, narrowest: float) -> np.ndarray:
     return best
 
 
+def _four_sides(mask: np.ndarray) -> bool:
+    """Whether a piece is a box: each of its four sides (a band of 8 % of its smaller side, 2 pixels at least)
+    nearly all ink."""
+    band = max(2, round(0.08 * min(mask.shape)))
+    sides = (mask[:band].any(axis=0), mask[-band:].any(axis=0), mask[:, :band].any(axis=1),
+             mask[:, -band:].any(axis=1))
+    return min(side.mean() for side in sides) >= 0.9
+
+
 def _frames(labels: np.ndarray, count: int, height: float) -> np.ndarray:
     """Separate printed boxes (bool): pieces one to CELL_SIDE writing heights a side whose four sides are
     nearly all ink (a digit touching its box is part of the piece); the band along each side is the box, and in
@@ -556,9 +569,7 @@ def _frames(labels: np.ndarray, count: int, height: float) -> np.ndarray:
             continue
         mask = labels[box] == n
         band = max(2, round(0.08 * min(h, w)))
-        sides = (mask[:band].any(axis=0), mask[-band:].any(axis=0), mask[:, :band].any(axis=1),
-                 mask[:, -band:].any(axis=1))
-        if min(side.mean() for side in sides) < 0.9:
+        if not _four_sides(mask):
             continue
         edge = np.zeros(mask.shape, bool)
         edge[:band], edge[-band:], edge[:, :band], edge[:, -band:] = True, True, True, True
