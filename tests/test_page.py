@@ -1226,3 +1226,21 @@ def test_digit_boxes_standing_apart_do_not_measure_the_writing():
         ink[220:248, 20 + 40 * b : 40 + 40 * b] = True  # a printed label's letters
     labels, count = ndimage.label(ink)
     assert _writing_height(labels, count, ink.shape) == pytest.approx(40, abs=1)
+
+
+def test_the_pieces_a_faint_grid_breaks_into_do_not_measure_the_writing():
+    """A faint grid's rules break into corners and crosses, each a piece far taller than the writing in the cells
+    and sparse: the writing is measured by the digits."""
+    from scipy import ndimage
+
+    from digitrec.reading.page import _writing_height
+
+    ink = np.zeros((1500, 1200), bool)  # crosses under a fifth of the page: no whole grid
+    for k in range(12):
+        x, y = 60 + 90 * k, 100 + 30 * (k % 4)
+        ink[y : y + 150, x : x + 2] = True  # a cross: an upright and a rule through it, 150 x 120
+        ink[y + 75 : y + 77, x - 60 : x + 60] = True
+        ink[400:436, x + 10 : x + 15] = True  # a digit, 36 high
+        ink[400:404, x + 15 : x + 35] = True
+    labels, count = ndimage.label(ink)
+    assert _writing_height(labels, count, ink.shape) == pytest.approx(36, abs=1)
