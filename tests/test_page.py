@@ -323,18 +323,19 @@ def test_page_constants_state_rules_not_tuning_history():
     assert comments and not [c for c in comments if re.search(r"\d\s*->\s*\d|\bwere\b|\bturned\b", c)]
 
 
-def _comb_page(hand, texts: list[str], side: int = 90, missing: int | None = None) -> Image.Image:
-    """A row a text: a printed label and a comb (a rule with a tick at each box's edge, open at the top), one digit
-    of `hand` in each box, narrow digits (1s) leaving wide paper between them; `missing`: a tick left out."""
+def _comb_page(hand, texts: list[str], side: int = 90, missing: int | None = None, grey: int = 60) -> Image.Image:
+    """A row a text: a printed label and a comb (a rule with a tick at each box's edge, open at the top, printed at
+    `grey`), one digit of `hand` in each box, narrow digits (1s) leaving wide paper between them; `missing`: a
+    tick left out."""
     page = Image.fromarray(_paper(1200, 300 + 200 * len(texts)))
     draw = ImageDraw.Draw(page)
     rng = np.random.default_rng(0)
     for row, text in enumerate(texts):
         left, foot = 420, 300 + 200 * row
         draw.text((40, foot - 70), "Account no.", fill=30, font=ImageFont.truetype(FONT, 28))
-        draw.line((left, foot, left + side * len(text), foot), fill=60, width=3)
+        draw.line((left, foot, left + side * len(text), foot), fill=grey, width=3)
         for b in set(range(len(text) + 1)) - {missing}:
-            draw.line((left + side * b, foot - int(0.4 * side), left + side * b, foot), fill=60, width=3)
+            draw.line((left + side * b, foot - int(0.4 * side), left + side * b, foot), fill=grey, width=3)
         sheet = np.asarray(page, np.float32).copy()
         for b, char in enumerate(text):
             glyph = hand.glyph(char, int(0.7 * side), 4.0, rng)
@@ -353,6 +354,15 @@ def test_a_comb_row_of_narrow_digits_is_one_field(model, hand):
     assert [_digits(f.text) for f in fields] == ["1171141", "41171"]
     alone = read_page(_comb_page(hand, ["1171141"]), model, model.line_model).fields  # no line read with its label
     assert [_digits(f.text) for f in alone] == ["1171141"]
+
+
+@pytest.mark.parametrize("grey", [195, 205])
+def test_a_comb_printed_in_grey_is_one_field(model, hand, grey):
+    """A comb printed in grey is ink only at the faint level, where rules are found, while the writing's pieces
+    are found at the strong one: its ticks are looked for at the faint level too, and its digits are still one
+    field (its ticks unseen, the row split at its widest gaps)."""
+    fields = read_page(_comb_page(hand, ["1171141"], grey=grey), model, model.line_model).fields
+    assert [_digits(f.text) for f in fields] == ["1171141"]
 
 
 def test_a_comb_missing_a_tick_is_still_one_field(model, hand):
