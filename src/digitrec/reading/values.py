@@ -141,8 +141,10 @@ def is_impossible_date(text: str) -> bool:
 
 def is_date(text: str) -> bool:
     """Whether `text` is a calendar date: day and month (either order) and a year of 2 or 4 digits (19xx,
-    20xx), or the year first (four digits, or two: `98/12/31`, as Japan writes it); the day within its month's
-    length (29 February only in a leap year, any year of two digits taken for one)."""
+    20xx), or the year first in four digits; the day within its month's length (29 February only in a leap
+    year, any year of two digits taken for one). A two-digit year written first (`98/12/31`) is not taken:
+    it would make any first pair over 31 a year, and `78/05/25` would no longer weigh as odd against the
+    `28/05/25` it was misread from."""
     match = _DATE.fullmatch(text)
     if match is None:
         return False
@@ -150,7 +152,7 @@ def is_date(text: str) -> bool:
         a, b, year = int(match.group(1)), int(match.group(3)), match.group(4)
         if len(year) == 4:
             return year[:2] in ("19", "20") and (_day_of(a, b, int(year)) or _day_of(b, a, int(year)))
-        return _day_of(a, b) or _day_of(b, a) or (len(match.group(1)) == 2 and _day_of(int(year), b))
+        return _day_of(a, b) or _day_of(b, a)
     year, month, day = match.group(5), int(match.group(7)), int(match.group(8))
     return year[:2] in ("19", "20") and _day_of(day, month, int(year))
 
