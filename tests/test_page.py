@@ -1143,14 +1143,29 @@ def test_walls_are_those_that_make_the_most_even_boxes():
     none narrower than the narrowest a digit's box can be; an upright between two walls is a stroke."""
     from digitrec.reading.page import _even_walls
 
-    walls = np.arange(0, 301, 60.0)  # six walls, five boxes 60 wide
-    assert _even_walls(walls, 30.0).all()
+    walls = np.arange(0, 301, 60.0)  # six walls, five boxes 60 wide (and high: no box narrower than 36)
+    assert _even_walls(walls, 36.0).all()
     with_ones = np.sort(np.r_[walls, 78.0, 162.0, 270.0])  # 1s near a box's left wall, its right, its middle
-    assert (_even_walls(with_ones, 30.0) == np.isin(with_ones, walls)).all()
+    assert (_even_walls(with_ones, 36.0) == np.isin(with_ones, walls)).all()
     ones_everywhere = np.arange(0, 301, 30.0)  # `11111`: walls and 1s evenly spaced, 30 too narrow for a box
-    assert (_even_walls(ones_everywhere, 33.0) == np.isin(ones_everywhere, walls)).all()
-    uneven = np.array([0.0, 60.0, 100.0, 160.0, 220.0])  # a box 40 wide among boxes of 60: a wall all the same
-    assert _even_walls(uneven, 30.0).all()
+    assert (_even_walls(ones_everywhere, 36.0) == np.isin(ones_everywhere, walls)).all()
+    for mixed in ([0.0, 60.0, 100.0, 160.0, 220.0], [0.0, 40.0, 80.0, 120.0, 200.0], [0.0, 44.0, 88.0, 188.0, 232.0]):
+        assert _even_walls(np.array(mixed), 26.0).all()  # boxes of mixed widths, none too narrow: all walls
+
+
+def test_walls_stay_walls_in_a_tall_grid_and_beside_a_sections_border():
+    """`_strokes_among_walls` on the column runs of uprights: a grid of ten rows of boxes (each wall a run in each
+    of its two columns, a row) has no strokes, nor has a row of boxes beside the taller uprights of the section's
+    border around it (a taller upright is no wall of a row of boxes: the narrowest box is measured by theirs)."""
+    from digitrec.reading.page import _strokes_among_walls
+
+    grid = [(c, 10 + 44 * row, 50 + 44 * row) for row in range(10) for x in range(0, 241, 40) for c in (x, x + 1)]
+    cols, tops, bottoms = (np.array(v) for v in zip(*grid, strict=True))
+    assert not _strokes_among_walls(cols, tops, bottoms).any()
+    boxes = [(c, 30, 70) for x in range(40, 281, 40) for c in (x, x + 1)]
+    border = [(c, 0, 100) for x in (10, 300) for c in (x, x + 1)]  # 100 high, 30 from the boxes' end walls
+    cols, tops, bottoms = (np.array(v) for v in zip(*(boxes + border), strict=True))
+    assert not _strokes_among_walls(cols, tops, bottoms).any()
 
 
 @pytest.mark.parametrize("text", ["41", "17"])
@@ -1254,3 +1269,50 @@ def test_the_pieces_a_faint_grid_breaks_into_do_not_measure_the_writing():
         ink[400:404, x + 15 : x + 35] = True
     labels, count = ndimage.label(ink)
     assert _writing_height(labels, count, ink.shape) == pytest.approx(36, abs=1)
+
+
+def test_a_box_whose_ink_is_no_digit_leaves_the_lines_reading(model, hand, monkeypatch):
+    """Read box by box, a box whose ink `predict` would refuse (a point alone in its box, a blot) leaves the
+    line's reading in place: the field is not lost."""
+    from digitrec.core.errors import NoDigitError
+    from digitrec.reading import page as page_module
+    from digitrec.reading.numbers import DigitReading, Reading
+
+    def one_too_many(*args, **kwargs):
+        digits = [DigitReading(int(c), 0.99, [12 * n, 0, 12 * n + 10, 20]) for n, c in enumerate("406729")]
+        return Reading("406729", 0.94, digits)
+
+    calls = []
+
+    def refuses_the_third(picture):
+        calls.append(1)
+        if len(calls) == 3:
+            raise NoDigitError("no digit found: a blot or smudge")
+        return to_mnist(picture)
+
+    from digitrec.imaging.fit import to_mnist
+
+    monkeypatch.setattr(page_module, "read_number", one_too_many)
+    monkeypatch.setattr(page_module, "to_mnist", refuses_the_third)
+    fields = read_page(_box_row(hand, "40729", tall=0.7), model, model.line_model).fields
+    assert len(calls) == 3 and [f.text for f in fields] == ["406729"]
+
+
+def test_the_soft_rim_of_dark_ticks_is_no_faint_tick():
+    """`_faint_ticks` looks among the faint ink for a grey comb's ticks; the faint ink around a dark tick (its soft
+    rim, blurred by the scan) is left out of what it is given, as `_analyse` leaves it, so a dark tick is one
+    tick, not three."""
+    from digitrec.imaging.morphology import max_filter
+    from digitrec.reading.page import _faint_ticks
+
+    rules = np.zeros((100, 300), bool)
+    rules[80:82, 20:280] = True
+    inked = np.zeros_like(rules)
+    for x in (100, 160):
+        inked[60:80, x : x + 2] = True  # dark ticks, 20 high, standing on the rule
+    printed = max_filter(inked, 3) | rules  # their rims reach the faint level
+    regions, cells = np.ones(rules.shape, int), np.zeros(2, bool)
+    assert _faint_ticks(printed & ~max_filter(inked, 3) & ~rules, rules, regions, cells, 28.0) == []
+    grey = np.zeros_like(rules)
+    grey[60:80, 220:222] = True  # a grey tick: faint ink only
+    assert len(_faint_ticks((printed | grey) & ~max_filter(inked, 3) & ~rules, rules, regions, cells, 28.0)) == 1

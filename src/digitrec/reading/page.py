@@ -112,9 +112,9 @@ WHOLE_BELOW = 28
 # page's writing of 54 measured as 13, its digits then cut into strokes and its dots read as 1s).
 DRAFTED_WRITING = 0.8
 # A piece whose ink fills under SPARSE of its box does not measure the writing: a faint grid the ink breaks into
-# corners and crosses, each a piece 80-160 px high beside writing of 36 (a stroke of writing, thin or not, fills
-# more of its box). Validation tables, fields right 94.2 / 94.4 % without and with; the second bench's fonts'
-# tables 82.9 / 86.0 %.
+# corners and crosses, each a piece 80-160 px high beside writing of 36 (a digit's stroke at the work scale, two
+# pixels wide or more, fills more of its box: a slanted 1 in 32 x 20 about 11 %). Validation tables, fields
+# right 94.2 / 94.4 % without and with; the second bench's fonts' tables 82.9 / 86.0 %.
 SPARSE = 0.07
 # A picture whose one field is lower than this share of its height is a page with one field, read from the
 # field's own crop (a 4-digit number 60 px high on a 2100x2600 page, read whole as `read` reads it: `4`).
@@ -180,11 +180,12 @@ RULE = 2.5  # a rule is at least this many writing heights long
 # An upright straight from rule to rule at least this many writing heights long is a wall (digits nearly fill
 # their boxes on some forms: at 0.9 the walls of such rows stay, and are read as 1s).
 WALL = 0.5
-# A straight 1 filling its box (or a 6's back) reaches from rule to rule as the walls do: in a row of at least
-# MIN_WALLS such uprights, the walls are those that make the most even boxes, none narrower than NARROWEST_BOX of
-# the row's height (no digit's box is so narrow: `1111` in boxes makes its walls and 1s evenly spaced), each
-# upright left out costing STROKE_COST (`_even_walls`).
-MIN_WALLS, NARROWEST_BOX, STROKE_COST = 4, 0.6, 0.5
+# A straight 1 filling its box (or a 6's back) reaches from rule to rule as the walls do: in a row of MIN_WALLS to
+# MAX_ROW such uprights, of much the same height (the taller at most SAME_ROW times the shorter), an upright
+# nearer to a wall than NARROWEST_BOX of the row's height is a stroke (no digit's box is so narrow: `1111` in
+# boxes makes its walls and 1s evenly spaced); only so, an upright left out costing STROKE_COST, more than any
+# uneven box (`_even_walls`). Past MAX_UPRIGHTS on a page (hatching), every upright is a wall.
+MIN_WALLS, MAX_ROW, MAX_UPRIGHTS, SAME_ROW, NARROWEST_BOX, STROKE_COST = 4, 100, 2000, 1.3, 0.6, 10.0
 # A separate printed box this many times as wide as high holds more than one box: its inner walls are frame too.
 ONE_FRAME = 1.5
 # Work pixels: a rule's breaks this short are bridged, along a row and down a column (a photographed grid's
@@ -481,32 +482,41 @@ def _strokes_among_walls(cols: np.ndarray, tops: np.ndarray, bottoms: np.ndarray
     """Which uprights from rule to rule (column runs, by column) are a digit's stroke, not a wall: a row of boxes'
     walls stand a box apart, and a 1 written as a straight bar filling its box (or a 6's back) stands between two
     of them. The runs are joined into uprights (neighbouring columns, spans overlapping), the uprights into rows
-    of boxes (`_rows_of_uprights`); in a row of MIN_WALLS uprights or more, the walls are those that make the
-    most even boxes (`_even_walls`), the others strokes."""
+    of boxes (`_rows_of_uprights`); in a row of MIN_WALLS to MAX_ROW uprights, the walls are chosen by
+    `_even_walls`, the others are strokes. Past MAX_UPRIGHTS on a page (hatching, not boxes), all are walls."""
     strokes = np.zeros(len(cols), bool)
     uprights: list[list[int]] = []  # runs, by index, of each upright
-    for i in np.argsort(cols, kind="stable"):
-        for u in uprights[-8:]:  # an upright is a few columns wide: only the last few can take this run
-            j = u[-1]
-            if cols[i] - cols[j] <= 1 and tops[i] < bottoms[j] and tops[j] < bottoms[i]:
-                u.append(i)
+    ending: dict[int, list[int]] = {}  # the uprights whose last run is in a column, by column
+    for i in np.argsort(cols, kind="stable").tolist():
+        column = int(cols[i])
+        before = ending.get(column - 1, [])
+        for u in before:
+            j = uprights[u][-1]
+            if tops[i] < bottoms[j] and tops[j] < bottoms[i]:
+                uprights[u].append(i)
+                before.remove(u)
                 break
         else:
             uprights.append([i])
+            u = len(uprights) - 1
+        ending.setdefault(column, []).append(u)
+    if len(uprights) > MAX_UPRIGHTS:
+        return strokes
     x = np.array([cols[u].mean() for u in uprights])
     top = np.array([tops[u].min() for u in uprights])
     foot = np.array([bottoms[u].max() for u in uprights])
     for row in _rows_of_uprights(x, top, foot):
-        if len(row) >= MIN_WALLS:
-            walls = _even_walls(x[row], NARROWEST_BOX * float((foot[row] - top[row]).max()))
+        if MIN_WALLS <= len(row) <= MAX_ROW:
+            walls = _even_walls(x[row], NARROWEST_BOX * float(np.median(foot[row] - top[row])))
             for n in np.array(row)[~walls]:
                 strokes[uprights[n]] = True
     return strokes
 
 
 def _rows_of_uprights(x: np.ndarray, top: np.ndarray, foot: np.ndarray) -> list[list[int]]:
-    """Uprights (indices, left to right) in rows of boxes: spans overlapping by half the shorter's, neighbours
-    no further apart than CELL_SIDE of the taller's height."""
+    """Uprights (indices, left to right) in rows of boxes: of much the same height (the taller at most SAME_ROW
+    times the shorter: a section's border beside a row of boxes is no wall of it), spans overlapping by half,
+    neighbours no further apart than CELL_SIDE of their height."""
     xs, tops, feet = x.tolist(), top.tolist(), foot.tolist()
     rows: list[list[int]] = []
     open_rows: list[list[int]] = []  # rows whose last upright may still have a neighbour to its right
@@ -515,8 +525,9 @@ def _rows_of_uprights(x: np.ndarray, top: np.ndarray, foot: np.ndarray) -> list[
         open_rows = [r for r in open_rows if xs[n] - xs[r[-1]] <= CELL_SIDE * max(span, feet[r[-1]] - tops[r[-1]])]
         for row in open_rows:
             last = row[-1]
+            shorter, taller = sorted((span, feet[last] - tops[last]))
             overlap = min(feet[n], feet[last]) - max(tops[n], tops[last])
-            if overlap >= 0.5 * min(span, feet[last] - tops[last]):
+            if overlap >= 0.5 * shorter and taller <= SAME_ROW * shorter:
                 row.append(n)
                 break
         else:
@@ -526,11 +537,13 @@ def _rows_of_uprights(x: np.ndarray, top: np.ndarray, foot: np.ndarray) -> list[
 
 
 def _even_walls(xs: np.ndarray, narrowest: float) -> np.ndarray:
-    """Which of a row's uprights (x, left to right) are its walls: the first and the last, and between them those
-    that make boxes of one width, none narrower than `narrowest`. For each width the neighbouring uprights
-    suggest (one or two apart), the walls are chosen (dynamic programming) to cost least: a box costs its
-    width's departure from that width, squared as a share of it, and an upright left out STROKE_COST (a row of
-    4 boxes with a centred 1 in one is 4 walls and a stroke, not 5 narrow boxes and 1 wide)."""
+    """Which of a row's uprights (x, left to right) are its walls: the first and the last, and between them as
+    many as leave no box narrower than `narrowest` (an upright nearer than that to a wall is a stroke in its box),
+    and of the ways to keep that many, the one whose boxes are the most even. For each width the neighbouring
+    uprights suggest (one or two apart), the walls are chosen by dynamic programming: each upright left out
+    costs STROKE_COST, more than any box's departure from that width (squared as a share of it) in a row of
+    boxes; so a row of boxes of mixed widths keeps its walls, and of a 1 near a box's right wall and the wall,
+    the one that leaves even boxes stays."""
     n = len(xs)
     widths = {round(float(d)) for k in (1, 2) for d in xs[k:] - xs[:-k]}
     best_cost, best = np.inf, np.ones(n, bool)
@@ -670,6 +683,8 @@ def _analyse(picture: Image.Image | np.ndarray, writing: float = 0.0) -> _Layout
         region = int(np.bincount(inside).argmax()) if len(inside) else 0
         piece = _Piece(n, xs.start, ys.start, xs.stop, ys.stop, int(areas[n]), CELL if cells[region] else region,
                        box=region if cells[region] else 0)
+        if _upright_stub(box, rules, height):
+            continue
         if piece.box and _sliver(box, rules):
             slivers.append(piece)
             continue
@@ -681,12 +696,10 @@ def _analyse(picture: Image.Image | np.ndarray, writing: float = 0.0) -> _Layout
         if _tick(box, rules, height, reach=1 if piece.box else 2):
             ticks.append(box)
             continue
-        if _upright_stub(box, rules, height):
-            continue
         pieces.append(piece)
     strokes, dots = _strokes_of_slivers(slivers, pieces, least)
     pieces, marks = pieces + strokes, (marks + dots)[:MAX_PAGE_PIECES]
-    ticks += _faint_ticks(printed & ~inked & ~rules, rules, height)
+    ticks += _faint_ticks(printed & ~max_filter(inked, 3) & ~rules, rules, regions, cells, height)
     _mark_combs(pieces, ticks, height)
     edge = np.zeros(labels.shape, bool)  # within EDGE_ZONE of the picture's edge, or of where a canvas stops showing it
     edge[:EDGE_ZONE], edge[-EDGE_ZONE:], edge[:, :EDGE_ZONE], edge[:, -EDGE_ZONE:] = True, True, True, True
@@ -802,10 +815,12 @@ def _mark_combs(pieces: list[_Piece], ticks: list[tuple[slice, slice]], height: 
                          for tops, first, last, left, right in combs)
 
 
-def _faint_ticks(faint: np.ndarray, rules: np.ndarray, height: float) -> list[tuple[slice, slice]]:
+def _faint_ticks(faint: np.ndarray, rules: np.ndarray, regions: np.ndarray, cells: np.ndarray,
+                 height: float) -> list[tuple[slice, slice]]:
     """A comb printed in grey: its ticks are ink only at the faint level (the writing's pieces are found at the
-    strong one), so they are looked for among the pieces of faint ink too, in the rows a tick's height above a
-    rule (labelling the whole page's faint ink costs 10-80 ms)."""
+    strong one, and `faint` leaves out the soft rim around them), so they are looked for among the pieces of
+    faint ink too, in the rows a tick's height above a rule (labelling the whole page's faint ink costs 10-80
+    ms), outside closed boxes (a comb is open at the top). A band too grainy to label gives none."""
     has_rule = np.r_[0, np.cumsum(rules.any(axis=1))]
     reach = int(TICK[1] * height) + 2
     rows = np.arange(len(rules))
@@ -814,11 +829,11 @@ def _faint_ticks(faint: np.ndarray, rules: np.ndarray, height: float) -> list[tu
     for start, stop in zip(*_runs(near[None])[1:], strict=True):
         labels, count = ndimage.label(faint[start:stop], structure=EIGHT_CONNECTED)
         if count > MAX_PAGE_PIECES:
-            return []
+            continue
         for box in ndimage.find_objects(labels, count):
             if box is not None:
                 box = (slice(box[0].start + start, box[0].stop + start), box[1])
-                if _tick(box, rules, height):
+                if not cells[regions[box[0].start, box[1].start]] and _tick(box, rules, height):
                     ticks.append(box)
     return ticks
 
@@ -859,19 +874,24 @@ def _sliver(box: tuple[slice, slice], rules: np.ndarray) -> bool:
 
 def _strokes_of_slivers(slivers: list[_Piece], pieces: list[_Piece],
                         least: float) -> tuple[list[_Piece], list[_Piece]]:
-    """Of the slivers in digit boxes, the strokes: a box holds one digit, so a sliver clear of the other pieces
-    in its box (a column apart or more) is the wall's and goes; one touching a piece's columns is that digit's
-    stroke cut off by the wall, and one alone in its box is a 1 written against the wall."""
-    strokes: tuple[list[_Piece], list[_Piece]] = ([], [])  # pieces, marks
+    """Of the slivers in digit boxes, the strokes (as pieces, and as marks where smaller than `least`): a box
+    holds one digit, so a sliver clear of the other pieces in its box (a column apart or more) is the wall's and
+    goes; one touching a piece's columns is that digit's stroke cut off by the wall, and one alone in its box is
+    a 1 written against the wall (a wall's edge beside it that runs on into the wall is `_upright_stub`'s)."""
+    in_box: dict[int, list[_Piece]] = {}
+    for p in pieces:
+        if p.box:
+            in_box.setdefault(p.box, []).append(p)
+    kept_pieces, kept_marks = [], []
     for s in slivers:
-        others = [p for p in pieces if p.box == s.box]
+        others = in_box.get(s.box, [])
         if others and not any(p.x0 - 1 <= s.x1 and s.x0 <= p.x1 + 1 for p in others):
             continue
         if s.area >= least:
-            strokes[0].append(s)
+            kept_pieces.append(s)
         else:
-            strokes[1].append(_Piece(s.label, s.x0, s.y0, s.x1, s.y1, s.area, 0))
-    return strokes
+            kept_marks.append(_Piece(s.label, s.x0, s.y0, s.x1, s.y1, s.area, 0))
+    return kept_pieces, kept_marks
 
 
 def _upright_stub(box: tuple[slice, slice], rules: np.ndarray, height: float) -> bool:
@@ -1299,7 +1319,7 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
             # a box's digit is read better by the line's two readers.
             if row_of_boxes and boxes_written >= 2 and abs(len(reading.digits) - boxes_written) == 1 and all(
                     p.box for p in pieces if p.region != 0):  # marks stand in no region
-                reading = _box_by_box(layout, pieces, predictor, left, top)
+                reading = _box_by_box(layout, pieces, predictor, left, top) or reading
         except NOT_A_NUMBER:
             continue  # no digits there (a scribble, a blot): no field; a model that fails is raised
         if _digits_confidence(reading) < LEAST_CONFIDENCE and not signed_value(reading) and not (
@@ -1309,9 +1329,10 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
     return page
 
 
-def _box_by_box(layout: _Layout, pieces: list[_Piece], predictor, left: int, top: int) -> Reading:
+def _box_by_box(layout: _Layout, pieces: list[_Piece], predictor, left: int, top: int) -> Reading | None:
     """A row of digit boxes read one box at a time, each box's ink (and the marks over it) as `predict` reads
-    one digit; boxes as `read_number` gives them, in the field's crop whose corner is (left, top)."""
+    one digit; boxes as `read_number` gives them, in the field's crop whose corner is (left, top). None where a
+    box's ink is no digit `predict` would read."""
     boxes: dict[int, list[_Piece]] = {}
     for p in pieces:
         if p.box:
@@ -1322,7 +1343,10 @@ def _box_by_box(layout: _Layout, pieces: list[_Piece], predictor, left: int, top
     for held in sorted(boxes.values(), key=lambda ps: min(p.x0 for p in ps)):
         x0, x1 = min(p.x0 for p in held), max(p.x1 for p in held)
         held = held + [m for m in marks if x0 - 1 <= (m.x0 + m.x1) / 2 <= x1 + 1]
-        image = to_mnist(_field_picture(layout, held)[0])
+        try:
+            image = to_mnist(_field_picture(layout, held)[0])
+        except NOT_A_NUMBER:
+            return None  # a box's ink no digit (a point in its own box): the line's reading stands
         chances = softmax(predictor.logits(image[None]), predictor.config.temperature)[0]
         bx0, by0, bx1, by1 = _box(held)
         digits.append(DigitReading(int(chances.argmax()), round(float(chances.max()), 6),

@@ -41,7 +41,7 @@ ODD_SHAPE = 0.02  # a reading without a value's shape must be this much likelier
 DOUBT = 0.99  # a column whose best class is below this is in doubt
 SECOND_AT_LEAST = 0.01  # ... if its second class is at least this likely
 MAX_DOUBTS = 8  # the most doubtful columns tried (2 ** 8 readings at most)
-# A calendar date (`is_date`: day and month valid, either order, the year 19xx or 20xx or two digits) that is
+# A calendar date (`is_date`: day and month valid, either order, the year 19xx or 20xx or two digits last) that is
 # the best path's own digits, character for character, some of its 1s read as slashes, is this much likelier than
 # the number: people's slashes between day and month look like 1s, and a number that is a valid date once two of
 # its 1s are slashes is rare. Nothing else gets the prior (no sign added but those slashes, no character added
@@ -142,7 +142,7 @@ def is_impossible_date(text: str) -> bool:
 def is_date(text: str) -> bool:
     """Whether `text` is a calendar date: day and month (either order) and a year of 2 or 4 digits (19xx,
     20xx), or the year first in four digits; the day within its month's length (29 February only in a leap
-    year, any year of two digits taken for one). A two-digit year written first (`98/12/31`) is not taken:
+    year). A two-digit year written first (`98/12/31`) is not taken:
     it would make any first pair over 31 a year, and `78/05/25` would no longer weigh as odd against the
     `28/05/25` it was misread from."""
     match = _DATE.fullmatch(text)
@@ -150,9 +150,9 @@ def is_date(text: str) -> bool:
         return False
     if match.group(1) is not None:
         a, b, year = int(match.group(1)), int(match.group(3)), match.group(4)
-        if len(year) == 4:
-            return year[:2] in ("19", "20") and (_day_of(a, b, int(year)) or _day_of(b, a, int(year)))
-        return _day_of(a, b) or _day_of(b, a)
+        if len(year) == 4 and year[:2] not in ("19", "20"):
+            return False
+        return _day_of(a, b, int(year)) or _day_of(b, a, int(year))
     year, month, day = match.group(5), int(match.group(7)), int(match.group(8))
     return year[:2] in ("19", "20") and _day_of(day, month, int(year))
 
@@ -160,11 +160,12 @@ def is_date(text: str) -> bool:
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-def _day_of(day: int, month: int, year: int | None = None) -> bool:
-    """Whether `day` is a day of `month` (in `year`, where known: 29 February only in a leap year)."""
+def _day_of(day: int, month: int, year: int) -> bool:
+    """Whether `day` is a day of `month` in `year` (29 February only in a leap year; a year of two digits is
+    19xx or 20xx, which are leap years alike but for 00, taken as 2000)."""
     if not (1 <= month <= 12 and 1 <= day <= _MONTH_DAYS[month - 1]):
         return False
-    leap = year is None or (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0))
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
     return not (month == 2 and day == 29 and not leap)
 
 
