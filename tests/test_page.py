@@ -323,10 +323,11 @@ def test_page_constants_state_rules_not_tuning_history():
     assert comments and not [c for c in comments if re.search(r"\d\s*->\s*\d|\bwere\b|\bturned\b", c)]
 
 
-def _comb_page(hand, texts: list[str], side: int = 90, missing: int | None = None, grey: int = 60) -> Image.Image:
-    """A row a text: a printed label and a comb (a rule with a tick at each box's edge, open at the top, printed at
-    `grey`), one digit of `hand` in each box, narrow digits (1s) leaving wide paper between them; `missing`: a
-    tick left out."""
+def _comb_page(hand, texts: list[str], side: int = 90, missing: int | None = None, grey: int = 60,
+               tick: int = 3) -> Image.Image:
+    """A row a text: a printed label and a comb (a rule with a tick `tick` pixels wide at each box's edge, open at
+    the top, printed at `grey`), one digit of `hand` in each box, narrow digits (1s) leaving wide paper between
+    them; `missing`: a tick left out."""
     page = Image.fromarray(_paper(1200, 300 + 200 * len(texts)))
     draw = ImageDraw.Draw(page)
     rng = np.random.default_rng(0)
@@ -335,7 +336,7 @@ def _comb_page(hand, texts: list[str], side: int = 90, missing: int | None = Non
         draw.text((40, foot - 70), "Account no.", fill=30, font=ImageFont.truetype(FONT, 28))
         draw.line((left, foot, left + side * len(text), foot), fill=grey, width=3)
         for b in set(range(len(text) + 1)) - {missing}:
-            draw.line((left + side * b, foot - int(0.4 * side), left + side * b, foot), fill=grey, width=3)
+            draw.line((left + side * b, foot - int(0.4 * side), left + side * b, foot), fill=grey, width=tick)
         sheet = np.asarray(page, np.float32).copy()
         for b, char in enumerate(text):
             glyph = hand.glyph(char, int(0.7 * side), 4.0, rng)
@@ -363,6 +364,13 @@ def test_a_comb_printed_in_grey_is_one_field(model, hand, grey):
     field (its ticks unseen, the row split at its widest gaps)."""
     fields = read_page(_comb_page(hand, ["1171141"], grey=grey), model, model.line_model).fields
     assert [_digits(f.text) for f in fields] == ["1171141"]
+
+
+def test_a_combs_hairline_ticks_are_ticks(model, hand):
+    """A comb's ticks a pixel wide hold less ink than a speck of dirt: they are ticks all the same (taken for
+    specks, they joined the field as marks, read as 1s, and the comb went unseen)."""
+    fields = read_page(_comb_page(hand, ["7581319", "40728"], tick=1), model, model.line_model).fields
+    assert [_digits(f.text) for f in fields] == ["7581319", "40728"]
 
 
 def test_a_comb_missing_a_tick_is_still_one_field(model, hand):

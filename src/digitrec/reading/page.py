@@ -688,13 +688,14 @@ def _analyse(picture: Image.Image | np.ndarray, writing: float = 0.0) -> _Layout
         if piece.box and _sliver(box, rules):
             slivers.append(piece)
             continue
+        # inside a closed box, a tick stands on the floor; a thin upright clear of it is the box's 1. A comb's tick
+        # a pixel wide holds less ink than a speck: it is a tick all the same
+        if _tick(box, rules, height, reach=1 if piece.box else 2):
+            ticks.append(box)
+            continue
         if areas[n] < least:  # a speck, or a pen's dot: kept aside for the fields it stands in (`_with_marks`)
             if len(marks) < MAX_PAGE_PIECES:
                 marks.append(_Piece(n, xs.start, ys.start, xs.stop, ys.stop, int(areas[n]), 0))
-            continue
-        # inside a closed box, a tick stands on the floor; a thin upright clear of it is the box's 1
-        if _tick(box, rules, height, reach=1 if piece.box else 2):
-            ticks.append(box)
             continue
         pieces.append(piece)
     strokes, dots = _strokes_of_slivers(slivers, pieces, least)
