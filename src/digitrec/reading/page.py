@@ -26,7 +26,6 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from digitrec.core.arrays import softmax
 from digitrec.core.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
 from digitrec.imaging.decode import DRAFTED, JPEG_FORMATS, MAX_IMAGE_PIXELS, draft_factor, open_image
 from digitrec.imaging.fit import to_mnist
@@ -678,26 +677,29 @@ def _analyse(picture: Image.Image | np.ndarray, writing: float = 0.0) -> _Layout
         if box is None or areas[n] < MIN_MARK:
             continue
         ys, xs = box
-        inside = regions[box][labels[box] == n]
-        inside = inside[inside > 0]
-        region = int(np.bincount(inside).argmax()) if len(inside) else 0
-        piece = _Piece(n, xs.start, ys.start, xs.stop, ys.stop, int(areas[n]), CELL if cells[region] else region,
-                       box=region if cells[region] else 0)
-        if _upright_stub(box, rules, height):
-            continue
-        if piece.box and _sliver(box, rules):
-            slivers.append(piece)
-            continue
-        # inside a closed box, a tick stands on the floor; a thin upright clear of it is the box's 1. A comb's tick
-        # a pixel wide holds less ink than a speck: it is a tick all the same
-        if _tick(box, rules, height, reach=1 if piece.box else 2):
-            ticks.append(box)
-            continue
-        if areas[n] < least:  # a speck, or a pen's dot: kept aside for the fields it stands in (`_with_marks`)
-            if len(marks) < MAX_PAGE_PIECES:
-                marks.append(_Piece(n, xs.start, ys.start, xs.stop, ys.stop, int(areas[n]), 0))
-            continue
-        pieces.append(piece)
+        # a stub, a sliver and a tick are thin uprights (`_upright_stub`, `_sliver`, `_tick`): only those are
+        # looked at closer, small as they may be (a comb's tick a pixel wide holds less ink than a speck)
+        upright = xs.stop - xs.start <= max(3, 0.25 * (ys.stop - ys.start))
+        if areas[n] >= least or upright:
+            inside = regions[box][labels[box] == n]
+            inside = inside[inside > 0]
+            region = int(np.bincount(inside).argmax()) if len(inside) else 0
+            piece = _Piece(n, xs.start, ys.start, xs.stop, ys.stop, int(areas[n]), CELL if cells[region] else region,
+                           box=region if cells[region] else 0)
+            if upright and _upright_stub(box, rules, height):
+                continue
+            if upright and piece.box and _sliver(box, rules):
+                slivers.append(piece)
+                continue
+            # inside a closed box, a tick stands on the floor; a thin upright clear of it is the box's 1
+            if upright and _tick(box, rules, height, reach=1 if piece.box else 2):
+                ticks.append(box)
+                continue
+            if areas[n] >= least:
+                pieces.append(piece)
+                continue
+        if len(marks) < MAX_PAGE_PIECES:  # a speck, or a pen's dot: kept for the fields it stands in (`_with_marks`)
+            marks.append(_Piece(n, xs.start, ys.start, xs.stop, ys.stop, int(areas[n]), 0))
     strokes, dots = _strokes_of_slivers(slivers, pieces, least)
     pieces, marks = pieces + strokes, (marks + dots)[:MAX_PAGE_PIECES]
     ticks += _faint_ticks(printed & ~max_filter(inked, 3) & ~rules, rules, regions, cells, height)
@@ -1339,22 +1341,24 @@ def _box_by_box(layout: _Layout, pieces: list[_Piece], predictor, left: int, top
         if p.box:
             boxes.setdefault(p.box, []).append(p)
     marks = [p for p in pieces if not p.box]
-    digits, crops = [], []
-    f = layout.factor
+    held_by_box, images = [], []
     for held in sorted(boxes.values(), key=lambda ps: min(p.x0 for p in ps)):
         x0, x1 = min(p.x0 for p in held), max(p.x1 for p in held)
         held = held + [m for m in marks if x0 - 1 <= (m.x0 + m.x1) / 2 <= x1 + 1]
         try:
-            image = to_mnist(_field_picture(layout, held)[0])
+            images.append(to_mnist(_field_picture(layout, held)[0]))
         except NOT_A_NUMBER:
             return None  # a box's ink no digit (a point in its own box): the line's reading stands
-        chances = softmax(predictor.logits(image[None]), predictor.config.temperature)[0]
-        bx0, by0, bx1, by1 = _box(held)
-        digits.append(DigitReading(int(chances.argmax()), round(float(chances.max()), 6),
-                                   [bx0 * f - left, by0 * f - top, bx1 * f - left, by1 * f - top]))
-        crops.append(image)
+        held_by_box.append(held)
+    chances = predictor.probabilities(np.stack(images))  # the boxes in one call
+    f = layout.factor
+    digits = []
+    for held, p in zip(held_by_box, chances, strict=True):
+        x0, y0, x1, y1 = _box(held)
+        digits.append(DigitReading(int(p.argmax()), round(float(p.max()), 6),
+                                   [x0 * f - left, y0 * f - top, x1 * f - left, y1 * f - top]))
     confidence = float(np.prod([d.confidence for d in digits]))
-    return Reading("".join(str(d.digit) for d in digits), round(confidence, 6), digits, 0, np.stack(crops))
+    return Reading("".join(str(d.digit) for d in digits), round(confidence, 6), digits, 0, np.stack(images))
 
 
 def _drafted(picture: Image.Image | np.ndarray) -> float:
