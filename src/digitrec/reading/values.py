@@ -142,9 +142,8 @@ def is_impossible_date(text: str) -> bool:
 def is_date(text: str) -> bool:
     """Whether `text` is a calendar date: day and month (either order) and a year of 2 or 4 digits (19xx,
     20xx), or the year first in four digits; the day within its month's length (29 February only in a leap
-    year). A two-digit year written first (`98/12/31`) is not taken:
-    it would make any first pair over 31 a year, and `78/05/25` would no longer weigh as odd against the
-    `28/05/25` it was misread from."""
+    year). A two-digit year written first (`98/12/31`) is not taken: it would make any first pair over 31 a
+    year, and `78/05/25` would no longer weigh as odd against the `28/05/25` it was misread from."""
     match = _DATE.fullmatch(text)
     if match is None:
         return False
