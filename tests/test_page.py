@@ -1324,3 +1324,39 @@ def test_the_soft_rim_of_dark_ticks_is_no_faint_tick():
     grey = np.zeros_like(rules)
     grey[60:80, 220:222] = True  # a grey tick: faint ink only
     assert len(_faint_ticks((printed | grey) & ~max_filter(inked, 3) & ~rules, rules, regions, cells, 28.0)) == 1
+
+
+def test_a_point_standing_a_gap_from_the_digits_either_side_stays_in_its_field(hand):
+    """A point a word's gap from the digits before and after it is a word of its own, which the classifier takes
+    for print: it was lost (`80.26` read `8026`). A word of dots is marks, joined to the field it stands in."""
+    from digitrec.reading.page import _analyse, _fields
+
+    sheet = _paper(1200, 600).astype(np.float32)
+    rng = np.random.default_rng(4)
+    end = _write(sheet, hand, "80", 300, 300, rng)
+    point = (end + 20, end + 26)  # a word's gap (0.3 of the writing) and more either side
+    sheet[293:300, point[0] : point[1]] = 25
+    _write(sheet, hand, "26", end + 46, 300, rng)
+    fields = _fields(_analyse(Image.fromarray(sheet.astype(np.uint8))))
+    assert len(fields) == 1
+    assert any(p.x0 >= point[0] - 1 and p.x1 <= point[1] + 1 for p in fields[0])
+
+
+def test_a_stroke_through_a_rule_keeps_its_tail_and_a_digit_below_does_not_join():
+    """The rule's pixels straight between a field's ink and a short piece under the rule are the field's, with
+    that piece (a comma's tail written through the line); a tall piece under the rule (the next row's digit) and
+    ink that only stands on the rule are not."""
+    from digitrec.reading.page import _across_rules
+
+    labels = np.zeros((40, 30), np.int32)
+    rules = np.zeros((40, 30), bool)
+    rules[20:23] = True
+    labels[10:20, 4:7] = 1  # the field's stroke, down to the rule
+    labels[23:27, 4:7] = 2  # its tail under the rule
+    labels[10:20, 14:17] = 3  # another stroke of the field, standing on the rule
+    labels[23:40, 14:17] = 4  # a tall piece under it: the next row's digit
+    mask = _across_rules(np.isin(labels, [1, 3]), rules, labels, height=20.0)
+    assert mask[20:27, 4:7].all()  # bridged, tail and all
+    assert not mask[20:40, 14:17].any()
+    assert not mask[20:23, 8:13].any()  # the rule beside the strokes stays rule
+    assert (_across_rules(labels == 3, np.zeros_like(rules), labels, 20.0) == (labels == 3)).all()

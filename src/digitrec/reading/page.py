@@ -158,6 +158,14 @@ MIN_MARK, MARK_BELOW, MARKS_PER_PIECE = 4, 0.15, 1.0
 # pages, fields right without and with it: 85.2 and 85.6 % (3 pages of 40 on dotted leaders, 570-1470 marks; a
 # point written on them is read).
 DOT_GAP, DOT_ROW, DOT_SHARE = 0.6, 0.1, 0.8
+# A point or colon standing a word's gap from the digits either side (`80 . 26`) is a word of dots, taken for print
+# by the classifier, and was lost (`8026`): such a word's pieces (DOT_SIZE of the writing height or less either
+# way) are marks, kept where they stand inside a field (`_dots`).
+DOT_SIZE = 0.3
+# A stroke written through a printed rule (a comma's tail, a 7's foot) is cut in two where the rule is taken away:
+# the rule's pixels straight between the field's ink and ink below it are the field's, with the pieces so reached
+# that are under TAIL_HEIGHT of the writing (`_across_rules`).
+TAIL_HEIGHT = 0.6
 FIELD_GAP = 1.0
 # A field is cut at a gap of COLUMN_GAP writing heights or more where the writing after the gap starts in a later
 # column of the nearest header row above it (a line of printed heads and no handwriting), columns split halfway
@@ -1123,13 +1131,22 @@ def _fields(layout: _Layout) -> list[list[_Piece]]:
     rows = _header_rows(words, printed, hand, height)
     feet = [max(b[3] for b in row) for row in rows]
     fields = [part for f in fields for part in _split_at_columns(f, rows, feet, height)]
-    marks = _off_dotted_rules(layout.marks, layout.labels.shape, height)
+    dots = [p for word, is_printed in zip(words, printed, strict=True) if is_printed and _dots(word, height)
+            for p in word]
+    marks = _off_dotted_rules(layout.marks + dots, layout.labels.shape, height)
     marks = marks if len(marks) <= MARKS_PER_PIECE * len(layout.pieces) else []  # else: grain
     fields = [_with_marks(f, marks, height) for f in fields if max(p.height for p in f) >= MIN_FIELD * height]
     if len(fields) > MAX_FIELDS:
         raise NoDigitError(f"no fields found: {len(fields)} groups of writing (noise, not a form)",
                            expected=f"a page with at most {MAX_FIELDS} fields")
     return _reading_order(fields, layout.slope)
+
+
+def _dots(word: list[_Piece], height: float) -> bool:
+    """Whether a word is only dots (each piece at most DOT_SIZE of the writing height either way): a point or a
+    colon written a gap apart from the digits either side is a word of its own, which the printed-or-handwritten
+    classifier takes for print. Its pieces are marks (`_with_marks` joins those inside a field)."""
+    return all(max(p.x1 - p.x0, p.height) <= DOT_SIZE * height for p in word)
 
 
 def _off_dotted_rules(marks: list[_Piece], shape: tuple[int, int], height: float) -> list[_Piece]:
@@ -1267,7 +1284,8 @@ def _field_picture(layout: _Layout, pieces: list[_Piece]) -> tuple[Image.Image, 
     x0, y0 = max(0, x0 - pad), max(0, y0 - pad)
     x1, y1 = min(layout.ink.shape[1], x1 + pad), min(layout.ink.shape[0], y1 + pad)
     labels = layout.labels[y0:y1, x0:x1]
-    mask = np.isin(labels, [p.label for p in pieces])
+    mask = _across_rules(np.isin(labels, [p.label for p in pieces]), layout.rules[y0:y1, x0:x1], labels,
+                         layout.height)
     mask = max_filter(mask, 3)
     mask = np.repeat(np.repeat(mask, f, axis=0), f, axis=1)
     gray = layout.gray[y0 * f : y1 * f, x0 * f : x1 * f]
@@ -1275,6 +1293,30 @@ def _field_picture(layout: _Layout, pieces: list[_Piece]) -> tuple[Image.Image, 
     paper = np.percentile(gray[~mask], 75) if (~mask).any() else 255
     crop = np.where(mask, gray, np.uint8(paper)).astype(np.uint8)
     return Image.fromarray(crop), x0 * f, y0 * f
+
+
+def _across_rules(mask: np.ndarray, rules: np.ndarray, labels: np.ndarray, height: float) -> np.ndarray:
+    """A field's ink with the strokes that cross a printed rule: the rule's pixels straight between the field's
+    ink just above and ink just below, and the pieces below reached so, each under TAIL_HEIGHT of the writing
+    (a comma's tail, a 7's or a 9's foot written through the line; a digit of the next row is taller)."""
+    if not rules.any():
+        return mask
+    down = mask.copy()
+    for r in range(1, len(mask)):  # the field's ink carried down through the rule's rows, column by column
+        down[r] |= rules[r] & down[r - 1]
+    reached = np.unique(labels[1:][down[:-1] & rules[:-1] & (labels[1:] > 0) & ~mask[1:]])
+    tails = np.zeros_like(mask)
+    for n in reached:
+        piece = labels == n
+        rows = np.flatnonzero(piece.any(axis=1))
+        if rows[-1] - rows[0] + 1 <= TAIL_HEIGHT * height:
+            tails |= piece
+    if not tails.any():
+        return mask
+    up = tails.copy()
+    for r in range(len(mask) - 2, -1, -1):  # the tails carried up through the rule's rows
+        up[r] |= rules[r] & up[r + 1]
+    return mask | tails | (rules & down & up)
 
 
 def open_page(payload: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
