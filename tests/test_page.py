@@ -1360,3 +1360,37 @@ def test_a_stroke_through_a_rule_keeps_its_tail_and_a_digit_below_does_not_join(
     assert not mask[20:40, 14:17].any()
     assert not mask[20:23, 8:13].any()  # the rule beside the strokes stays rule
     assert (_across_rules(labels == 3, np.zeros_like(rules), labels, 20.0) == (labels == 3)).all()
+
+
+def test_a_1_written_alone_in_a_cell_is_a_field(model, hand):
+    """A 1 alone in a table's cell is one thin bar, which the printed-or-handwritten classifier takes for print
+    (it was lost); the same bar where a sheet's edge meets a dark desk is no field."""
+    sheet = _paper(1200, 900).astype(np.float32)
+    rng = np.random.default_rng(5)
+    picture = Image.fromarray(sheet.astype(np.uint8))
+    draw = ImageDraw.Draw(picture)
+    for y in (200, 320, 440):
+        draw.line((200, y, 1000, y), fill=40, width=2)
+    for x in (200, 600, 1000):
+        draw.line((x, 200, x, 440), fill=40, width=2)
+    sheet = np.asarray(picture, np.float32).copy()
+    _write(sheet, hand, "47", 300, 290, rng)
+    _write(sheet, hand, "35", 700, 410, rng)
+    sheet[226:290, 760:766] = 25  # the 1, alone in its cell
+    fields = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model).fields
+    assert [f.text for f in fields] == ["47", "1", "35"]
+
+
+def test_a_bar_beside_a_dark_desk_is_no_lone_1():
+    """A lone 1 has paper either side of it; the sheet's shadowed edge against a desk is such a bar too."""
+    from digitrec.reading.page import _Layout, _lone_one, _Piece
+
+    gray = _paper(400, 300)
+    gray[100:164, 200:206] = 25
+    bar = _Piece(1, 200, 100, 206, 164, 384, 1)
+    layout = _Layout(gray, 1, gray < 128, np.zeros_like(gray, bool), np.zeros(gray.shape, np.int32), [bar], 64.0)
+    assert _lone_one([bar], layout)
+    assert not _lone_one([bar, bar], layout)  # a word of two pieces
+    assert not _lone_one([_Piece(1, 200, 100, 206, 130, 180, 1)], layout)  # under LONE_ONE of the writing
+    gray[:, :197] = 90  # the desk up to three pixels of the bar
+    assert not _lone_one([bar], layout)

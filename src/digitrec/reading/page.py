@@ -166,6 +166,9 @@ DOT_SIZE = 0.3
 # the rule's pixels straight between the field's ink and ink below it are the field's, with the pieces so reached
 # that are under TAIL_HEIGHT of the writing (`_across_rules`).
 TAIL_HEIGHT = 0.6
+# A 1 written alone (a table's cell, a list's value) is one thin bar, which the classifier takes for print: a word of
+# one upright piece LONE_ONE of the writing height or taller is writing (`_lone_one`).
+LONE_ONE, LONE_PAPER = 0.8, 40
 FIELD_GAP = 1.0
 # A field is cut at a gap of COLUMN_GAP writing heights or more where the writing after the gap starts in a later
 # column of the nearest header row above it (a line of printed heads and no handwriting), columns split halfway
@@ -1124,6 +1127,7 @@ def _fields(layout: _Layout) -> list[list[_Piece]]:
     """The handwritten pieces grouped into fields, in reading order."""
     height = layout.height
     words, printed = _split_mixed(layout, _groups(layout.pieces, WORD_GAP))
+    printed = [is_printed and not _lone_one(word, layout) for word, is_printed in zip(words, printed, strict=True)]
     # What stands in a comb's box is writing, however thin (a 1 of one stroke looks like a printed stub).
     printed = _after_print(words, printed)
     hand = [p for word, is_printed in zip(words, printed, strict=True) for p in word if not is_printed or p.comb]
@@ -1140,6 +1144,26 @@ def _fields(layout: _Layout) -> list[list[_Piece]]:
         raise NoDigitError(f"no fields found: {len(fields)} groups of writing (noise, not a form)",
                            expected=f"a page with at most {MAX_FIELDS} fields")
     return _reading_order(fields, layout.slope)
+
+
+def _lone_one(word: list[_Piece], layout: _Layout) -> bool:
+    """Whether a word is a 1 written alone, which the classifier takes for a printed bar: one thin upright piece
+    (at most a quarter as wide as high) of at least LONE_ONE of the writing height, with paper either side of
+    it (half a writing height as light as the page's paper within LONE_PAPER grey levels: the edge of a sheet
+    on a desk is such a bar too). Beside a printed word on its baseline it is still print (`_after_print`)."""
+    if len(word) != 1:
+        return False
+    piece, height, f = word[0], layout.height, layout.factor
+    if not (piece.height >= LONE_ONE * height and piece.x1 - piece.x0 <= max(3, 0.25 * piece.height)):
+        return False
+    reach = max(2, int(height / 2))
+    rows = slice(piece.y0 * f, piece.y1 * f)
+    left = layout.gray[rows, max(0, piece.x0 - reach) * f : piece.x0 * f]
+    right = layout.gray[rows, piece.x1 * f : (piece.x1 + reach) * f]
+    if left.size == 0 or right.size == 0:
+        return False
+    paper = np.percentile(layout.gray[:: 4 * f, :: 4 * f], 75)
+    return min(np.median(left), np.median(right)) >= paper - LONE_PAPER
 
 
 def _dots(word: list[_Piece], height: float) -> bool:
