@@ -194,6 +194,16 @@ def test_a_calendar_date_is_read_over_a_number_whose_1s_would_be_its_slashes():
     assert not any(is_date(t) for t in ("17/13/1997", "32/01/2000", "2026-13-05", "1/1/1899", "24/12", "14:05"))
 
 
+def test_a_date_with_one_slash_read_right_and_the_other_read_as_a_1_is_the_date():
+    """`21/0511957`: the first slash read as a slash, the second as a 1 at 0.974 (a slash second at 0.026). The
+    digits with that 1 read as a slash make the date `21/05/1957`, DATE_PRIOR times likelier than the best
+    path's odd shape or the number `2110511957` (its first slash read as a 1). A month 13 makes no date."""
+    from digitrec.reading.values import decode_value
+
+    assert "".join(c.char for c in decode_value(_date_columns("1702", 0.05, 0.974))) == "17/02/1997"
+    assert "".join(c.char for c in decode_value(_date_columns("1713", 0.05, 0.974))) != "17/13/1997"
+
+
 def test_a_date_shaped_reading_that_is_no_calendar_date_weighs_as_odd():
     """`07-18-1473`: a date's shape whose year is no 19xx or 20xx; the 9 the year's doubtful column reads second
     makes a calendar date, read so with the weighing in its confidence. Read surely, the year stays."""
