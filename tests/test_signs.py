@@ -204,6 +204,30 @@ def test_a_date_with_one_slash_read_right_and_the_other_read_as_a_1_is_the_date(
     assert "".join(c.char for c in decode_value(_date_columns("1713", 0.05, 0.974))) != "17/13/1997"
 
 
+def _sure(text: str, confidence: dict[int, float] | None = None) -> np.ndarray:
+    """A line read surely, one column a character and a blank column after each (`confidence`: some
+    characters' own, by place)."""
+    confidence = confidence or {}
+    return _columns(*[c for n, char in enumerate(text) for c in ({char: confidence.get(n, 1.0)}, {})])
+
+
+def test_a_sign_too_many_is_left_out_where_that_alone_makes_a_value():
+    """A speck or a digit's broken stroke read surely as a sign leaves no value's shape (`03:5:4`, `.2.7.03.03`):
+    the fewest signs are left out that make one, the surest kept. Where two ways are alike (`5807.4.0`:
+    `5807.40` or `58074.0`), each has half the weight, and its point is read under SIGN_SURE."""
+    from digitrec.reading.numbers import SIGN_SURE
+    from digitrec.reading.values import decode_value
+
+    assert "".join(c.char for c in decode_value(_sure("03:5:4", {4: 0.996}))) == "03:54"
+    assert "".join(c.char for c in decode_value(_sure(".2.7.03.03", {0: 0.998, 3: 0.891}))) == "27.03.03"
+    alike = decode_value(_sure("5807.4.0", {4: 0.995, 6: 0.993}))
+    assert "".join(c.char for c in alike) == "5807.40"
+    assert max(c.confidence for c in alike if c.is_sign) < SIGN_SURE
+    assert "".join(c.char for c in decode_value(_sure("12.50"))) == "12.50"  # a value: as read
+    assert "".join(c.char for c in decode_value(_sure("1.2.3.4.5.6"))) == "1.2.3.4.5.6"  # none with two left out
+    assert "".join(c.char for c in decode_value(_sure("3-4-5-6"))) == "3-4-5-6"  # dashes are strokes: kept
+
+
 def test_a_date_shaped_reading_that_is_no_calendar_date_weighs_as_odd():
     """`07-18-1473`: a date's shape whose year is no 19xx or 20xx; the 9 the year's doubtful column reads second
     makes a calendar date, read so with the weighing in its confidence. Read surely, the year stays."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 
@@ -41,6 +42,10 @@ ODD_SHAPE = 0.02  # a reading without a value's shape must be this much likelier
 DOUBT = 0.99  # a column whose best class is below this is in doubt
 SECOND_AT_LEAST = 0.01  # ... if its second class is at least this likely
 MAX_DOUBTS = 8  # the most doubtful columns tried (2 ** 8 readings at most)
+# A reading with no value's shape is read with one point, comma or colon left out, or two, where that makes one
+# (`_without_stray_signs`): specks and a digit's broken stroke read as signs. Validation list pages' fields right
+# 87.5 / 89.7 % without and with (the first bench the same), values and plain numbers the same texts.
+MAX_STRAY_SIGNS, DOT_SIGNS = 2, ".,:"
 # A calendar date (`is_date`: day and month valid, either order, the year 19xx or 20xx or two digits last) that is
 # the best path's own digits, character for character, some of its 1s read as slashes, is this much likelier than
 # the number: people's slashes between day and month look like 1s, and a number that is a valid date once two of
@@ -106,7 +111,7 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
         if score > chosen_score:
             chosen, chosen_score, chosen_dated = path, score, dated
     if not chosen_dated:
-        return collapse(probabilities, chosen)
+        return _without_stray_signs(collapse(probabilities, chosen))
     # A date read so carries the prior's weight in its characters' confidence: each doubtful column's two
     # classes share its probability as the readings tried weigh them (a slash at 0.21 in `17/02/1997`, the
     # date 300 times likelier than the number `1710211997`, is read at 0.8: a sign read surely, `SIGN_SURE`).
@@ -119,6 +124,33 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
         mass = top[t] + second[t]
         adjusted[t, best[t]], adjusted[t, order[t, 1]] = mass * (1 - second_share), mass * second_share
     return collapse(adjusted, chosen)
+
+
+def _without_stray_signs(chars: list[LineDigit]) -> list[LineDigit]:
+    """A reading with no value's shape that makes one with one dot-like sign left out (a point, a comma, a colon),
+    or else two: a speck or a digit's broken stroke read as one (`5807.4.0`, `03:5:4`, `.2.7.03.03`). A dash or
+    a slash is a stroke, never left out (`3-4-5-6` stays). Each way of leaving signs out weighs the doubt of the
+    signs it leaves out (one less their confidence); the heaviest is taken, its signs read at their confidence
+    times its share of the weight: one way alone keeps them as sure as they were, two alike (`5807.4.0`:
+    `5807.40` or `58074.0`) leave no sign sure enough to stand (`numbers.SIGN_SURE`)."""
+    text = "".join(c.char for c in chars)
+    signs = [i for i, c in enumerate(chars) if c.char in DOT_SIGNS]
+    if not signs or is_value(text):
+        return chars
+    ways: list[tuple[float, list[LineDigit]]] = []
+    for count in range(1, min(MAX_STRAY_SIGNS, len(signs)) + 1):
+        for left_out in itertools.combinations(signs, count):
+            kept = [c for i, c in enumerate(chars) if i not in left_out]
+            kept_text = "".join(c.char for c in kept)
+            if is_value(kept_text) and not is_impossible_date(kept_text):
+                ways.append((math.prod(max(1.0 - chars[i].confidence, 1e-6) for i in left_out), kept))
+        if ways:  # the fewest signs left out
+            break
+    if not ways:
+        return chars
+    weight, kept = max(ways, key=lambda way: way[0])
+    share = weight / sum(w for w, _ in ways)
+    return [replace(c, confidence=c.confidence * share) if c.is_sign else c for c in kept]
 
 
 def _digits_and_slashes(text: str) -> bool:
