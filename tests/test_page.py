@@ -1394,3 +1394,19 @@ def test_a_bar_beside_a_dark_desk_is_no_lone_1():
     assert not _lone_one([_Piece(1, 200, 100, 206, 130, 180, 1)], layout)  # under LONE_ONE of the writing
     gray[:, :197] = 90  # the desk up to three pixels of the bar
     assert not _lone_one([bar], layout)
+
+
+def test_a_small_word_in_a_column_of_printed_row_names_is_print():
+    """A table's row names are a column of print: a small word starting where two printed words of its size
+    start is print (the classifier took `Tue` for writing, read `748`); writing beside them, or a small word
+    under one printed word only, stays writing."""
+    from digitrec.reading.page import _in_a_column_of_print, _Piece
+
+    def word(x: int, y: int, tall: int) -> list:
+        return [_Piece(1, x, y, x + 8, y + tall, 60, 1), _Piece(2, x + 9, y + tall - 8, x + 20, y + tall, 50, 1)]
+
+    names = [word(123, 325, 10), word(124, 376, 10), word(124, 428, 10)]
+    tue, value, lone = word(123, 531, 11), word(330, 517, 26), word(600, 531, 11)
+    words = names + [tue, value, word(600, 300, 10), lone]
+    printed = [True, True, True, False, False, True, False]
+    assert _in_a_column_of_print(words, printed, 28.0) == [True, True, True, True, False, True, False]

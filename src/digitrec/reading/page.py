@@ -169,6 +169,9 @@ TAIL_HEIGHT = 0.6
 # A 1 written alone (a table's cell, a list's value) is one thin bar, which the classifier takes for print: a word of
 # one upright piece LONE_ONE of the writing height or taller is writing (`_lone_one`).
 LONE_ONE, LONE_PAPER = 0.8, 40
+# A table's column of row names is print, all of it: a small word (under COLUMN_SMALL of the writing) that starts
+# where COLUMN_PRINTS printed words of its size start is print too (`_in_a_column_of_print`).
+COLUMN_SMALL, COLUMN_PRINTS, COLUMN_EDGE, COLUMN_SIZE = 0.6, 2, 0.3, 0.3
 FIELD_GAP = 1.0
 # A field is cut at a gap of COLUMN_GAP writing heights or more where the writing after the gap starts in a later
 # column of the nearest header row above it (a line of printed heads and no handwriting), columns split halfway
@@ -1129,7 +1132,7 @@ def _fields(layout: _Layout) -> list[list[_Piece]]:
     words, printed = _split_mixed(layout, _groups(layout.pieces, WORD_GAP))
     printed = [is_printed and not _lone_one(word, layout) for word, is_printed in zip(words, printed, strict=True)]
     # What stands in a comb's box is writing, however thin (a 1 of one stroke looks like a printed stub).
-    printed = _after_print(words, printed)
+    printed = _in_a_column_of_print(words, _after_print(words, printed), height)
     hand = [p for word, is_printed in zip(words, printed, strict=True) for p in word if not is_printed or p.comb]
     fields = _groups(hand, FIELD_GAP, least_gap=FIELD_GAP * height, cells=True)
     rows = _header_rows(words, printed, hand, height)
@@ -1164,6 +1167,24 @@ def _lone_one(word: list[_Piece], layout: _Layout) -> bool:
         return False
     paper = np.percentile(layout.gray[:: 4 * f, :: 4 * f], 75)
     return min(np.median(left), np.median(right)) >= paper - LONE_PAPER
+
+
+def _in_a_column_of_print(words: list[list[_Piece]], printed: list[bool], height: float) -> list[bool]:
+    """A small word that starts where COLUMN_PRINTS printed words of its size start (left edges within
+    COLUMN_EDGE of the writing height, tallest pieces within COLUMN_SIZE of its own), itself under COLUMN_SMALL of
+    the writing height, is print: a table's column of row names (`Tue` under `Mon`, whose letters the classifier
+    took for writing, read `748`)."""
+    out = list(printed)
+    prints = np.flatnonzero(printed)
+    if len(prints) < COLUMN_PRINTS:
+        return out
+    left = np.array([w[0].x0 for w in words])
+    tallest = np.array([max(p.height for p in w) for w in words], np.float64)
+    for n in np.flatnonzero(~np.array(printed) & (tallest < COLUMN_SMALL * height)):
+        alike = (np.abs(left[prints] - left[n]) <= COLUMN_EDGE * height) & \
+            (np.abs(tallest[prints] - tallest[n]) <= COLUMN_SIZE * tallest[n])
+        out[n] = int(alike.sum()) >= COLUMN_PRINTS
+    return out
 
 
 def _dots(word: list[_Piece], height: float) -> bool:
