@@ -160,8 +160,8 @@ MIN_MARK, MARK_BELOW, MARKS_PER_PIECE = 4, 0.15, 1.0
 DOT_GAP, DOT_ROW, DOT_SHARE = 0.6, 0.1, 0.8
 # A point or colon standing a word's gap from the digits either side (`80 . 26`) is a word of dots, taken for print
 # by the classifier, and was lost (`8026`): such a word's pieces (DOT_SIZE of the writing height or less either
-# way) are marks, kept where they stand inside a field (`_dots`). With TAIL_HEIGHT's rule, the second validation
-# bench's lists 84.6 -> 86.8 %, the first's 86.6 -> 87.0 %, no layout worse (decision 0026).
+# way) are marks, kept where they stand inside a field (`_dots`). Validation lists' fields right without and with
+# it and TAIL_HEIGHT's rule: 84.6 and 86.8 % (the second bench), 86.6 and 87.0 % (the first); no layout worse.
 DOT_SIZE = 0.3
 # A stroke written through a printed rule (a comma's tail, a 7's foot) is cut in two where the rule is taken away:
 # the rule's pixels straight between the field's ink and ink below it are the field's, with the pieces so reached
@@ -169,12 +169,12 @@ DOT_SIZE = 0.3
 TAIL_HEIGHT = 0.6
 # A 1 written alone (a table's cell, a list's value) is one thin bar, which the classifier takes for print: a word of
 # one upright piece LONE_ONE of the writing height or taller, with paper either side (within LONE_PAPER grey
-# levels of the page's), is writing (`_lone_one`). The second validation bench's tables 91.1 -> 91.3 %; without the
-# paper either side, three pages had the sheet's edge read as a 1.
+# levels of the page's), is writing (`_lone_one`). The second validation bench's tables without and with: 91.1 and
+# 91.3 %; without the paper either side, three pages had the sheet's edge read as a 1.
 LONE_ONE, LONE_PAPER = 0.8, 40
 # A table's column of row names is print, all of it: a small word (under COLUMN_SMALL of the writing) that starts
 # where COLUMN_PRINTS printed words of its size start is print too (`_in_a_column_of_print`). Validation tables
-# 94.4 -> 94.6 % and 91.3 -> 91.5 %, an invented field on the second bench's table pages 5.0 -> 2.5 %.
+# without and with: 94.4 and 94.6 %, 91.3 and 91.5 % (an invented field on 5.0 and 2.5 % of the second's pages).
 COLUMN_SMALL, COLUMN_PRINTS, COLUMN_EDGE, COLUMN_SIZE = 0.6, 2, 0.3, 0.3
 FIELD_GAP = 1.0
 # A field is cut at a gap of COLUMN_GAP writing heights or more where the writing after the gap starts in a later
