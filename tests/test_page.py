@@ -1355,11 +1355,19 @@ def test_a_stroke_through_a_rule_keeps_its_tail_and_a_digit_below_does_not_join(
     labels[23:27, 4:7] = 2  # its tail under the rule
     labels[10:20, 14:17] = 3  # another stroke of the field, standing on the rule
     labels[23:40, 14:17] = 4  # a tall piece under it: the next row's digit
-    mask = _across_rules(np.isin(labels, [1, 3]), rules, labels, height=20.0)
+    heights = {1: 10, 2: 4, 3: 10, 4: 17}
+    mask = _across_rules(np.isin(labels, [1, 3]), rules, labels, 20.0, heights)
     assert mask[20:27, 4:7].all()  # bridged, tail and all
     assert not mask[20:40, 14:17].any()
     assert not mask[20:23, 8:13].any()  # the rule beside the strokes stays rule
-    assert (_across_rules(labels == 3, np.zeros_like(rules), labels, 20.0) == (labels == 3)).all()
+    assert (_across_rules(labels == 3, np.zeros_like(rules), labels, 20.0, heights) == (labels == 3)).all()
+    # the crop cuts the next row's digit short: its height on the page keeps it out
+    cut = labels[:30]
+    assert not _across_rules(np.isin(cut, [1, 3]), rules[:30], cut, 20.0, heights)[23:30, 14:17].any()
+    # a piece of no known height (too small for a mark) is measured in the crop, unless the crop cuts it
+    unknown = {1: 10, 3: 10}
+    assert _across_rules(np.isin(labels, [1, 3]), rules, labels, 20.0, unknown)[23:27, 4:7].all()
+    assert not _across_rules(np.isin(cut, [1, 3]), rules[:30], cut, 20.0, unknown)[23:30, 14:17].any()
 
 
 def test_a_1_written_alone_in_a_cell_is_a_field(model, hand):
@@ -1383,17 +1391,21 @@ def test_a_1_written_alone_in_a_cell_is_a_field(model, hand):
 
 def test_a_bar_beside_a_dark_desk_is_no_lone_1():
     """A lone 1 has paper either side of it; the sheet's shadowed edge against a desk is such a bar too."""
-    from digitrec.reading.page import _Layout, _lone_one, _Piece
+    from digitrec.reading.page import _Layout, _lone_ones, _Piece
 
     gray = _paper(400, 300)
     gray[100:164, 200:206] = 25
     bar = _Piece(1, 200, 100, 206, 164, 384, 1)
     layout = _Layout(gray, 1, gray < 128, np.zeros_like(gray, bool), np.zeros(gray.shape, np.int32), [bar], 64.0)
-    assert _lone_one([bar], layout)
-    assert not _lone_one([bar, bar], layout)  # a word of two pieces
-    assert not _lone_one([_Piece(1, 200, 100, 206, 130, 180, 1)], layout)  # under LONE_ONE of the writing
+    assert _lone_ones([[bar]], [True], layout) == [False]  # writing
+    assert _lone_ones([[bar, bar]], [True], layout) == [True]  # a word of two pieces
+    assert _lone_ones([[_Piece(1, 200, 100, 206, 130, 180, 1)]], [True], layout) == [True]  # under LONE_ONE
+    # printed words on its line on both sides: a separator (`Name | Date`), print
+    name, date = [_Piece(2, 120, 110, 190, 160, 900, 1)], [_Piece(3, 216, 110, 290, 160, 900, 1)]
+    assert _lone_ones([name, [bar], date], [True, True, True], layout) == [True, True, True]
+    assert _lone_ones([name, [bar]], [True, True], layout) == [True, False]  # print on one side: a 1 after a label
     gray[:, :197] = 90  # the desk up to three pixels of the bar
-    assert not _lone_one([bar], layout)
+    assert _lone_ones([[bar]], [True], layout) == [True]
 
 
 def test_a_small_word_in_a_column_of_printed_row_names_is_print():
@@ -1405,8 +1417,43 @@ def test_a_small_word_in_a_column_of_printed_row_names_is_print():
     def word(x: int, y: int, tall: int) -> list:
         return [_Piece(1, x, y, x + 8, y + tall, 60, 1), _Piece(2, x + 9, y + tall - 8, x + 20, y + tall, 50, 1)]
 
-    names = [word(123, 325, 10), word(124, 376, 10), word(124, 428, 10)]
+    names = [word(123, 325, 10), word(124, 376, 10), word(124, 428, 10), word(124, 480, 10)]
     tue, value, lone = word(123, 531, 11), word(330, 517, 26), word(600, 531, 11)
     words = names + [tue, value, word(600, 300, 10), lone]
-    printed = [True, True, True, False, False, True, False]
-    assert _in_a_column_of_print(words, printed, 28.0) == [True, True, True, True, False, True, False]
+    printed = [True, True, True, True, False, False, True, False]
+    assert _in_a_column_of_print(words, printed, 28.0) == [True, True, True, True, True, False, True, False]
+    far = word(123, 1166, 11)  # at the names' left edge, far below them: writing in the margin
+    assert _in_a_column_of_print(names + [far], [True] * 4 + [False], 28.0) == [True] * 4 + [False]
+
+
+def test_a_word_of_dots_is_a_point_or_a_colon_and_small_print_is_not():
+    """Only a point or a colon's two dots (compact, filled, a fifth of the writing or smaller) are taken out of
+    print as marks; small printed letters (rings and strokes, a third of their box inked) and words of three
+    pieces stay print."""
+    from digitrec.reading.page import _dots, _Piece
+
+    point = _Piece(1, 100, 100, 106, 105, 24, 1)
+    colon = [point, _Piece(2, 100, 85, 106, 90, 24, 1)]
+    comma = _Piece(3, 100, 100, 104, 110, 26, 1)
+    ring = _Piece(4, 100, 100, 110, 110, 35, 1)  # a small printed `o`
+    bar = _Piece(5, 100, 100, 102, 110, 20, 1)  # an `l`: five times as long as wide
+    assert _dots([point], 60.0) and _dots(colon, 60.0) and _dots([comma], 60.0)
+    assert not _dots([ring], 60.0) and not _dots([bar], 60.0)
+    assert not _dots(colon + [point], 60.0)
+    assert not _dots([_Piece(6, 100, 100, 114, 112, 150, 1)], 60.0)  # over a fifth of the writing
+
+
+def test_printed_separators_are_no_fields(model, hand):
+    """A printed `|` between printed words (`Name | Date | Amount`) is as tall as writing and alone a word: it
+    is print, not a 1 written alone; the number written below is the page's one field."""
+    from PIL import ImageFont
+
+    picture = Image.fromarray(_paper(1200, 700))
+    font = ImageFont.truetype(FONT, 48)
+    draw = ImageDraw.Draw(picture)
+    draw.text((100, 100), "Name   |   Date   |   Amount", font=font, fill=30)
+    draw.text((100, 200), "Home   |   About   |   Contact", font=font, fill=30)
+    sheet = np.asarray(picture, np.float32).copy()
+    _write(sheet, hand, "4071", 300, 450, np.random.default_rng(8))
+    fields = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model).fields
+    assert [_digits(f.text) for f in fields] == ["4071"]

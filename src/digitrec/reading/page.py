@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -159,23 +159,27 @@ MIN_MARK, MARK_BELOW, MARKS_PER_PIECE = 4, 0.15, 1.0
 # point written on them is read).
 DOT_GAP, DOT_ROW, DOT_SHARE = 0.6, 0.1, 0.8
 # A point or colon standing a word's gap from the digits either side (`80 . 26`) is a word of dots, taken for print
-# by the classifier, and was lost (`8026`): such a word's pieces (DOT_SIZE of the writing height or less either
-# way) are marks, kept where they stand inside a field (`_dots`). Validation lists' fields right without and with
-# it and TAIL_HEIGHT's rule: 84.6 and 86.8 % (the second bench), 86.6 and 87.0 % (the first); no layout worse.
-DOT_SIZE = 0.3
+# by the classifier, and was lost (`8026`): such a word's pieces (one or two, DOT_SIZE of the writing height or
+# less either way, no longer than DOT_ASPECT times their width, half inked: small print's letters are not) are
+# marks, kept where they stand inside a field (`_dots`). Validation lists' fields right without and with it and
+# TAIL_HEIGHT's rule: 84.6 and 86.8 % (the second bench), 86.6 and 87.0 % (the first); no layout worse.
+DOT_SIZE, DOT_ASPECT = 0.2, 2.5
 # A stroke written through a printed rule (a comma's tail, a 7's foot) is cut in two where the rule is taken away:
 # the rule's pixels straight between the field's ink and ink below it are the field's, with the pieces so reached
-# that are under TAIL_HEIGHT of the writing (`_across_rules`).
+# that are under TAIL_HEIGHT of the writing on the page (`_across_rules`; a digit of the next row is taller).
 TAIL_HEIGHT = 0.6
-# A 1 written alone (a table's cell, a list's value) is one thin bar, which the classifier takes for print: a word of
-# one upright piece LONE_ONE of the writing height or taller, with paper either side (within LONE_PAPER grey
-# levels of the page's), is writing (`_lone_one`). The second validation bench's tables without and with: 91.1 and
-# 91.3 %; without the paper either side, three pages had the sheet's edge read as a 1.
-LONE_ONE, LONE_PAPER = 0.8, 40
+# A 1 written alone (a table's cell, a list's value) is one thin bar, which the classifier takes for print: a word
+# of one upright piece LONE_ONE of the writing height or taller, with paper either side (within LONE_PAPER grey
+# levels of the page's) and not printed words on its line on both sides within LONE_CLEAR writing heights (a
+# separator, `Name | Date`), is writing (`_lone_ones`). The second validation bench's tables without and with:
+# 91.1 and 91.3 %; without the paper either side, three pages had the sheet's edge read as a 1.
+LONE_ONE, LONE_PAPER, LONE_CLEAR = 0.8, 40, 3.0
 # A table's column of row names is print, all of it: a small word (under COLUMN_SMALL of the writing) that starts
-# where COLUMN_PRINTS printed words of its size start is print too (`_in_a_column_of_print`). Validation tables
-# without and with: 94.4 and 94.6 %, 91.3 and 91.5 % (an invented field on 5.0 and 2.5 % of the second's pages).
-COLUMN_SMALL, COLUMN_PRINTS, COLUMN_EDGE, COLUMN_SIZE = 0.6, 2, 0.3, 0.3
+# where COLUMN_PRINTS printed words of its size start (left edges within COLUMN_EDGE of the writing height, heights
+# within COLUMN_SIZE of its own), one of them within COLUMN_REACH writing heights above or below, is print too
+# (`_in_a_column_of_print`). Validation tables without and with: 94.4 and 94.6 %, 91.3 and 91.5 % (an invented
+# field on 5.0 and 2.5 % of the second's pages).
+COLUMN_SMALL, COLUMN_PRINTS, COLUMN_EDGE, COLUMN_SIZE, COLUMN_REACH = 0.6, 2, 0.3, 0.3, 3.0
 FIELD_GAP = 1.0
 # A field is cut at a gap of COLUMN_GAP writing heights or more where the writing after the gap starts in a later
 # column of the nearest header row above it (a line of printed heads and no handwriting), columns split halfway
@@ -311,6 +315,7 @@ class _Layout:
     marks: list[_Piece] = field(default_factory=list)  # pieces too small to be a piece: a dot, or a speck
     turn: _Turn | None = None  # how `gray` was turned level from the picture (None: it was level)
     edge: np.ndarray | None = None  # bool, work scale: the picture's edge (where a level canvas stops showing it)
+    heights: dict[int, int] | None = None  # each piece's and mark's height, by label (`_heights`, made when asked)
 
 
 @dataclass
@@ -1134,7 +1139,7 @@ def _fields(layout: _Layout) -> list[list[_Piece]]:
     """The handwritten pieces grouped into fields, in reading order."""
     height = layout.height
     words, printed = _split_mixed(layout, _groups(layout.pieces, WORD_GAP))
-    printed = [is_printed and not _lone_one(word, layout) for word, is_printed in zip(words, printed, strict=True)]
+    printed = _lone_ones(words, printed, layout)
     # What stands in a comb's box is writing, however thin (a 1 of one stroke looks like a printed stub).
     printed = _in_a_column_of_print(words, _after_print(words, printed), height)
     hand = [p for word, is_printed in zip(words, printed, strict=True) for p in word if not is_printed or p.comb]
@@ -1142,8 +1147,8 @@ def _fields(layout: _Layout) -> list[list[_Piece]]:
     rows = _header_rows(words, printed, hand, height)
     feet = [max(b[3] for b in row) for row in rows]
     fields = [part for f in fields for part in _split_at_columns(f, rows, feet, height)]
-    dots = [p for word, is_printed in zip(words, printed, strict=True) if is_printed and _dots(word, height)
-            for p in word]
+    dots = [replace(p, region=0, box=0, comb=False) for word, is_printed in zip(words, printed, strict=True)
+            if is_printed and _dots(word, height) for p in word if not p.comb]
     marks = _off_dotted_rules(layout.marks + dots, layout.labels.shape, height)
     marks = marks if len(marks) <= MARKS_PER_PIECE * len(layout.pieces) else []  # else: grain
     fields = [_with_marks(f, marks, height) for f in fields if max(p.height for p in f) >= MIN_FIELD * height]
@@ -1153,24 +1158,35 @@ def _fields(layout: _Layout) -> list[list[_Piece]]:
     return _reading_order(fields, layout.slope)
 
 
-def _lone_one(word: list[_Piece], layout: _Layout) -> bool:
-    """Whether a word is a 1 written alone, which the classifier takes for a printed bar: one thin upright piece
-    (at most a quarter as wide as high) of at least LONE_ONE of the writing height, with paper either side of
-    it (half a writing height as light as the page's paper within LONE_PAPER grey levels: the edge of a sheet
-    on a desk is such a bar too). Beside a printed word on its baseline it is still print (`_after_print`)."""
-    if len(word) != 1:
-        return False
-    piece, height, f = word[0], layout.height, layout.factor
-    if not (piece.height >= LONE_ONE * height and piece.x1 - piece.x0 <= max(3, 0.25 * piece.height)):
-        return False
-    reach = max(2, int(height / 2))
-    rows = slice(piece.y0 * f, piece.y1 * f)
-    left = layout.gray[rows, max(0, piece.x0 - reach) * f : piece.x0 * f]
-    right = layout.gray[rows, piece.x1 * f : (piece.x1 + reach) * f]
-    if left.size == 0 or right.size == 0:
-        return False
+def _lone_ones(words: list[list[_Piece]], printed: list[bool], layout: _Layout) -> list[bool]:
+    """Printed words that are 1s written alone, which the classifier takes for printed bars: one thin upright
+    piece (at most a quarter as wide as high) of at least LONE_ONE of the writing height, with paper either side
+    of it (half a writing height as light as the page's paper within LONE_PAPER grey levels: the edge of a sheet
+    on a desk is such a bar too), and no printed word on its line on both sides within LONE_CLEAR writing
+    heights (a printed separator, `Name | Date`). Beside a printed word on its baseline it is still print
+    (`_after_print`)."""
+    height, f = layout.height, layout.factor
+    out = list(printed)
+    bars = [n for n, word in enumerate(words) if printed[n] and len(word) == 1 and word[0].height >= LONE_ONE * height
+            and word[0].x1 - word[0].x0 <= max(3, 0.25 * word[0].height)]
+    if not bars:
+        return out
     paper = np.percentile(layout.gray[:: 4 * f, :: 4 * f], 75)
-    return min(np.median(left), np.median(right)) >= paper - LONE_PAPER
+    prints = [n for n in np.flatnonzero(printed) if n not in set(bars)]
+    boxes = np.array([_box(words[n]) for n in prints], np.int64).reshape(-1, 4)
+    reach, clear = max(2, int(height / 2)), LONE_CLEAR * height
+    for n in bars:
+        piece = words[n][0]
+        rows = slice(piece.y0 * f, piece.y1 * f)
+        left = layout.gray[rows, max(0, piece.x0 - reach) * f : piece.x0 * f]
+        right = layout.gray[rows, piece.x1 * f : (piece.x1 + reach) * f]
+        if left.size == 0 or right.size == 0 or min(np.median(left), np.median(right)) < paper - LONE_PAPER:
+            continue
+        on_line = (boxes[:, 1] < piece.y1) & (boxes[:, 3] > piece.y0)
+        before = on_line & (boxes[:, 2] <= piece.x0) & (piece.x0 - boxes[:, 2] <= clear)
+        after = on_line & (boxes[:, 0] >= piece.x1) & (boxes[:, 0] - piece.x1 <= clear)
+        out[n] = bool(before.any() and after.any())
+    return out
 
 
 def _in_a_column_of_print(words: list[list[_Piece]], printed: list[bool], height: float) -> list[bool]:
@@ -1184,18 +1200,24 @@ def _in_a_column_of_print(words: list[list[_Piece]], printed: list[bool], height
         return out
     left = np.array([w[0].x0 for w in words])
     tallest = np.array([max(p.height for p in w) for w in words], np.float64)
+    top = np.array([min(p.y0 for p in w) for w in words])
     for n in np.flatnonzero(~np.array(printed) & (tallest < COLUMN_SMALL * height)):
         alike = (np.abs(left[prints] - left[n]) <= COLUMN_EDGE * height) & \
             (np.abs(tallest[prints] - tallest[n]) <= COLUMN_SIZE * tallest[n])
-        out[n] = int(alike.sum()) >= COLUMN_PRINTS
+        near = alike & (np.abs(top[prints] - top[n]) <= COLUMN_REACH * height)
+        out[n] = int(alike.sum()) >= COLUMN_PRINTS and bool(near.any())
     return out
 
 
 def _dots(word: list[_Piece], height: float) -> bool:
-    """Whether a word is only dots (each piece at most DOT_SIZE of the writing height either way): a point or a
-    colon written a gap apart from the digits either side is a word of its own, which the printed-or-handwritten
-    classifier takes for print. Its pieces are marks (`_with_marks` joins those inside a field)."""
-    return all(max(p.x1 - p.x0, p.height) <= DOT_SIZE * height for p in word)
+    """Whether a word is one point or a colon's two: each piece at most DOT_SIZE of the writing height either way,
+    at most DOT_ASPECT times as long as it is wide either way and half its box inked (small print's letters are
+    neither). A point or a colon written a gap apart from the digits either side is a word of its own, which the
+    printed-or-handwritten classifier takes for print. Its pieces are marks (`_with_marks` joins those inside a
+    field)."""
+    return len(word) <= 2 and all(
+        max(p.x1 - p.x0, p.height) <= DOT_SIZE * height and max(p.x1 - p.x0, p.height) <= DOT_ASPECT * min(
+            p.x1 - p.x0, p.height) and p.area >= 0.5 * (p.x1 - p.x0) * p.height for p in word)
 
 
 def _off_dotted_rules(marks: list[_Piece], shape: tuple[int, int], height: float) -> list[_Piece]:
@@ -1334,7 +1356,7 @@ def _field_picture(layout: _Layout, pieces: list[_Piece]) -> tuple[Image.Image, 
     x1, y1 = min(layout.ink.shape[1], x1 + pad), min(layout.ink.shape[0], y1 + pad)
     labels = layout.labels[y0:y1, x0:x1]
     mask = _across_rules(np.isin(labels, [p.label for p in pieces]), layout.rules[y0:y1, x0:x1], labels,
-                         layout.height)
+                         layout.height, _heights(layout))
     mask = max_filter(mask, 3)
     mask = np.repeat(np.repeat(mask, f, axis=0), f, axis=1)
     gray = layout.gray[y0 * f : y1 * f, x0 * f : x1 * f]
@@ -1344,24 +1366,38 @@ def _field_picture(layout: _Layout, pieces: list[_Piece]) -> tuple[Image.Image, 
     return Image.fromarray(crop), x0 * f, y0 * f
 
 
-def _across_rules(mask: np.ndarray, rules: np.ndarray, labels: np.ndarray, height: float) -> np.ndarray:
+def _heights(layout: _Layout) -> dict[int, int]:
+    """Each piece's and mark's height on the page, by label (made once a page)."""
+    if layout.heights is None:
+        layout.heights = {p.label: p.height for p in layout.pieces + layout.marks}
+    return layout.heights
+
+
+def _across_rules(mask: np.ndarray, rules: np.ndarray, labels: np.ndarray, height: float,
+                  heights: dict[int, int]) -> np.ndarray:
     """A field's ink with the strokes that cross a printed rule: the rule's pixels straight between the field's
-    ink just above and ink just below, and the pieces below reached so, each under TAIL_HEIGHT of the writing
-    (a comma's tail, a 7's or a 9's foot written through the line; a digit of the next row is taller)."""
+    ink just above and ink just below, and the pieces below reached so, each under TAIL_HEIGHT of the writing on
+    the page (`heights`, by label; a comma's tail, a 7's or a 9's foot written through the line; a digit of the
+    next row is taller, and a piece of no known height, a tick or a stub, stays out)."""
     if not rules.any():
         return mask
     down = mask.copy()
     for r in range(1, len(mask)):  # the field's ink carried down through the rule's rows, column by column
         down[r] |= rules[r] & down[r - 1]
     reached = np.unique(labels[1:][down[:-1] & rules[:-1] & (labels[1:] > 0) & ~mask[1:]])
-    tails = np.zeros_like(mask)
-    for n in reached:
-        piece = labels == n
-        rows = np.flatnonzero(piece.any(axis=1))
-        if rows[-1] - rows[0] + 1 <= TAIL_HEIGHT * height:
-            tails |= piece
-    if not tails.any():
+    if not len(reached):
         return mask
+    tall = {int(n): heights[int(n)] for n in reached if int(n) in heights}
+    unknown = [int(n) for n in reached if int(n) not in heights]  # too small for a mark, or a tick or a stub
+    if unknown:  # measured in the crop, where not cut by its foot (a piece cut so may be taller)
+        spans = ndimage.find_objects(np.where(np.isin(labels, unknown), labels, 0))
+        for n in unknown:
+            ys = spans[n - 1][0]
+            tall[n] = ys.stop - ys.start if ys.stop < len(labels) else math.inf
+    short = [n for n, h in tall.items() if h <= TAIL_HEIGHT * height]
+    if not short:
+        return mask
+    tails = np.isin(labels, short)
     up = tails.copy()
     for r in range(len(mask) - 2, -1, -1):  # the tails carried up through the rule's rows
         up[r] |= rules[r] & up[r + 1]

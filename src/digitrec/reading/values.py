@@ -8,7 +8,8 @@ class, each reading's column probabilities multiplied by its shape's prior (1 fo
 DATE_PRIOR for a calendar date that is the best path's digits with some 1s read as slashes, ODD_SHAPE for
 any other), and the best kept (a column whose second class reads the same text, alone and with its doubtful
 neighbour, at a digit's edge, is not tried). A reading with no doubtful column is the best path itself; a
-date read by its prior carries that prior in its confidence.
+date read by its prior carries that prior in its confidence. A reading still without a value's shape is read
+with a point or colon too many left out where that makes one (a speck, a 4's broken stroke: `03:5:4`).
 
 A value's shape (VALUE_SHAPES): a plain number; an amount (a minus before it, thousands grouped by `,` or `.`,
 up to three decimals after `.` or `,`, no leading zero but in `0.5`); a date (day, month and year by `.`
@@ -42,10 +43,11 @@ ODD_SHAPE = 0.02  # a reading without a value's shape must be this much likelier
 DOUBT = 0.99  # a column whose best class is below this is in doubt
 SECOND_AT_LEAST = 0.01  # ... if its second class is at least this likely
 MAX_DOUBTS = 8  # the most doubtful columns tried (2 ** 8 readings at most)
-# A reading with no value's shape is read with one point, comma or colon left out, or two, where that makes one
-# (`_without_stray_signs`): specks and a digit's broken stroke read as signs. Validation list pages' fields right
-# 87.5 / 89.7 % without and with (the first bench the same), values and plain numbers the same texts.
-MAX_STRAY_SIGNS, DOT_SIGNS = 2, ".,:"
+# A reading with no value's shape is read with one point or colon read under STRAY_BELOW left out, or two, where
+# that makes one (`_without_stray_signs`): specks and a digit's broken stroke read as signs. The second validation
+# bench's list pages, fields right 87.5 / 89.7 % without and with (the first bench the same), values and plain
+# numbers the same texts. Left out so, a value grouped in an unusual way (`12.34.567`) reads as another value.
+MAX_STRAY_SIGNS, DOT_SIGNS, STRAY_BELOW = 2, ".:", 0.999
 # A calendar date (`is_date`: day and month valid, either order, the year 19xx or 20xx or two digits last) that is
 # the best path's own digits, character for character, some of its 1s read as slashes, is this much likelier than
 # the number: people's slashes between day and month look like 1s, and a number that is a valid date once two of
@@ -127,14 +129,15 @@ def decode_value(probabilities: np.ndarray) -> list[LineDigit]:
 
 
 def _without_stray_signs(chars: list[LineDigit]) -> list[LineDigit]:
-    """A reading with no value's shape that makes one with one dot-like sign left out (a point, a comma, a colon),
-    or else two: a speck or a digit's broken stroke read as one (`5807.4.0`, `03:5:4`, `.2.7.03.03`). A dash or
-    a slash is a stroke, never left out (`3-4-5-6` stays). Each way of leaving signs out weighs the doubt of the
-    signs it leaves out (one less their confidence); the heaviest is taken, its signs read at their confidence
-    times its share of the weight: one way alone keeps them as sure as they were, two alike (`5807.4.0`:
-    `5807.40` or `58074.0`) leave no sign sure enough to stand (`numbers.SIGN_SURE`)."""
+    """A reading with no value's shape that makes one with one point or colon left out, or else two, each read
+    under STRAY_BELOW: a speck or a digit's broken stroke read as one (`5807.4.0`, `03:5:4`, `.2.7.03.03`). A
+    dash or a slash is a stroke, a comma may group thousands as people do (`12,34,567`), and a sign read surer
+    than STRAY_BELOW is written: those are never left out (`3-4-5-6` stays). Each way of leaving signs out
+    weighs the doubt of the signs it leaves out (one less their confidence); the heaviest is taken, its signs
+    read at their confidence times its share of the weight: one way alone keeps them as sure as they were, two
+    alike (`5807.4.0`: `5807.40` or `58074.0`) leave no sign sure enough to stand (`numbers.SIGN_SURE`)."""
     text = "".join(c.char for c in chars)
-    signs = [i for i, c in enumerate(chars) if c.char in DOT_SIGNS]
+    signs = [i for i, c in enumerate(chars) if c.char in DOT_SIGNS and c.confidence < STRAY_BELOW]
     if not signs or is_value(text):
         return chars
     ways: list[tuple[float, list[LineDigit]]] = []
