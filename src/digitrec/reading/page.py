@@ -916,7 +916,7 @@ def _strokes_of_slivers(slivers: list[_Piece], pieces: list[_Piece],
         if s.area >= least:
             kept_pieces.append(s)
         else:
-            kept_marks.append(_Piece(s.label, s.x0, s.y0, s.x1, s.y1, s.area, 0))
+            kept_marks.append(_as_mark(s))
     return kept_pieces, kept_marks
 
 
@@ -1147,7 +1147,7 @@ def _fields(layout: _Layout) -> list[list[_Piece]]:
     rows = _header_rows(words, printed, hand, height)
     feet = [max(b[3] for b in row) for row in rows]
     fields = [part for f in fields for part in _split_at_columns(f, rows, feet, height)]
-    dots = [replace(p, region=0, box=0, comb=False) for word, is_printed in zip(words, printed, strict=True)
+    dots = [_as_mark(p) for word, is_printed in zip(words, printed, strict=True)
             if is_printed and _dots(word, height) for p in word if not p.comb]
     marks = _off_dotted_rules(layout.marks + dots, layout.labels.shape, height)
     marks = marks if len(marks) <= MARKS_PER_PIECE * len(layout.pieces) else []  # else: grain
@@ -1172,7 +1172,8 @@ def _lone_ones(words: list[list[_Piece]], printed: list[bool], layout: _Layout) 
     if not bars:
         return out
     paper = np.percentile(layout.gray[:: 4 * f, :: 4 * f], 75)
-    prints = [n for n in np.flatnonzero(printed) if n not in set(bars)]
+    lone = set(bars)
+    prints = [n for n in np.flatnonzero(printed) if n not in lone]
     boxes = np.array([_box(words[n]) for n in prints], np.int64).reshape(-1, 4)
     reach, clear = max(2, int(height / 2)), LONE_CLEAR * height
     for n in bars:
@@ -1215,9 +1216,19 @@ def _dots(word: list[_Piece], height: float) -> bool:
     neither). A point or a colon written a gap apart from the digits either side is a word of its own, which the
     printed-or-handwritten classifier takes for print. Its pieces are marks (`_with_marks` joins those inside a
     field)."""
-    return len(word) <= 2 and all(
-        max(p.x1 - p.x0, p.height) <= DOT_SIZE * height and max(p.x1 - p.x0, p.height) <= DOT_ASPECT * min(
-            p.x1 - p.x0, p.height) and p.area >= 0.5 * (p.x1 - p.x0) * p.height for p in word)
+    if len(word) > 2:
+        return False
+    for p in word:
+        longer, shorter = max(p.x1 - p.x0, p.height), min(p.x1 - p.x0, p.height)
+        if longer > DOT_SIZE * height or longer > DOT_ASPECT * shorter or p.area < 0.5 * longer * shorter:
+            return False
+    return True
+
+
+def _as_mark(piece: _Piece) -> _Piece:
+    """A piece kept as a mark: in no region and no box, of no comb (`_with_marks` joins it to the field it
+    stands in)."""
+    return replace(piece, region=0, box=0, comb=False)
 
 
 def _off_dotted_rules(marks: list[_Piece], shape: tuple[int, int], height: float) -> list[_Piece]:

@@ -19,6 +19,7 @@ numbers joined by `-` (a range, a code, a phone number).
 
 from __future__ import annotations
 
+import calendar
 import itertools
 import math
 import re
@@ -200,16 +201,10 @@ def is_date(text: str) -> bool:
     return year[:2] in ("19", "20") and _day_of(day, month, int(year))
 
 
-_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
 def _day_of(day: int, month: int, year: int) -> bool:
     """Whether `day` is a day of `month` in `year` (29 February only in a leap year; a year of two digits is
     19xx or 20xx, which are leap years alike but for 00, taken as 2000)."""
-    if not (1 <= month <= 12 and 1 <= day <= _MONTH_DAYS[month - 1]):
-        return False
-    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    return not (month == 2 and day == 29 and not leap)
+    return 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year + 2000 if year < 100 else year, month)[1]
 
 
 def _changes_text(path: np.ndarray, columns: list[int], seconds: dict[int, int], blank: int) -> bool:
