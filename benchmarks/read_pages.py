@@ -2,6 +2,7 @@
 fields aligned in reading order (`digitrec.reading.page_score`), per layout, against the targets:
 
 - each layout: >= 97 % of fields right, >= 85 % of whole pages right, an invented field on <= 1 % of pages;
+- a second table: fields and whole pages right on the pages in MNIST digits by resolution (dpi) and by look;
 - speed: p50 <= 400 ms for a 1200 x 1500 page with 8 fields (decoding the JPEG included), on this machine,
   and <= 500 ms for the same pages through `POST /api/page` of a real server on loopback, one at a time.
 
@@ -146,6 +147,20 @@ def report(records: list[dict], read: dict, times: dict[str, float]) -> tuple[li
     return rows, missed, scores
 
 
+def by_condition(records: list[dict], read: dict) -> list[dict]:
+    """Fields and whole pages right on the pages in MNIST digits, by resolution and by look (photographed or
+    scanned), all layouts together: a model card's figures disaggregated by condition."""
+    mnist = [r for r in records if r.get("hand", "mnist") == "mnist"]
+    rows = []
+    for key, label in (("dpi", "{} dpi"), ("look", "{}")):
+        if not mnist or any(key not in r for r in mnist):
+            continue  # a bench made before its pages recorded this
+        for group, s in score_pages(mnist, read, key=key)["groups"].items():
+            rows.append({"condition": label.format(group), "pages": s["pages"], "fields": s["fields"],
+                         "fields right %": _pct(s["fields_right"]), "pages right %": _pct(s["pages_right"])})
+    return rows
+
+
 def show_failures(records: list[dict], read: dict, scores: dict, count: int) -> None:
     wrong = [p for p in scores["pages"] if not p.page_right][:count]
     by_file = {r["file"]: r for r in records}
@@ -180,6 +195,10 @@ def main() -> None:
         read, times, refused = read_all(folder, records, read_page, predictor)
     rows, missed, scores = report(records, read, times)
     print_table(rows)
+    conditions = by_condition(records, read)
+    if conditions:
+        print()
+        print_table(conditions)
     if refused:
         print(f"{refused} pages refused with an error (scored as no fields)")
     show_failures(records, read, scores, args.failures)

@@ -155,3 +155,32 @@ def test_score_fields_per_group_counts_unread_fields_as_wrong():
     assert report["groups"]["a"]["string_accuracy"] == 0.5 and report["groups"]["b"]["string_accuracy"] == 0.0
     assert report["groups"]["b"]["calibration"]["keep_threshold"] == 0.0
     assert report["all"]["calibration"]["read_threshold"] == 0.99
+
+
+def test_the_page_bench_reports_fields_right_by_resolution_and_by_look():
+    """benchmarks/read_pages.py's second table: the pages in MNIST digits scored by dpi and by look, the font
+    pages left out, as the first table scores them; a bench whose pages never recorded a condition has none."""
+    benchmarks = SCRIPTS.parent / "benchmarks"
+    if str(benchmarks) not in sys.path:
+        sys.path.insert(0, str(benchmarks))  # read_pages imports common, as when run from benchmarks/
+    spec = importlib.util.spec_from_file_location("read_pages", benchmarks / "read_pages.py")
+    read_pages = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(read_pages)
+
+    def field(text, x):
+        return {"text": text, "box": [x, 10, x + 50, 40]}
+
+    records = [
+        {"file": "a.jpg", "hand": "mnist", "dpi": 150, "look": "scanned", "fields": [field("12", 0), field("7", 100)]},
+        {"file": "b.jpg", "hand": "mnist", "dpi": 300, "look": "scanned", "fields": [field("3", 0)]},
+        {"file": "c.jpg", "hand": "font", "dpi": 150, "look": "photographed", "fields": [field("9", 0)]},
+    ]
+    read = {"a.jpg": [field("12", 0), field("1", 100)], "b.jpg": [field("3", 0)], "c.jpg": []}
+    rows = {r["condition"]: r for r in read_pages.by_condition(records, read)}
+    assert list(rows) == ["150 dpi", "300 dpi", "scanned"]  # the font page's look is no condition here
+    assert (rows["150 dpi"]["fields"], rows["150 dpi"]["fields right %"], rows["150 dpi"]["pages right %"]) == \
+        (2, "50.0", "0.0")
+    assert (rows["300 dpi"]["fields right %"], rows["scanned"]["fields"], rows["scanned"]["fields right %"]) == \
+        ("100.0", 3, "66.7")
+    assert read_pages.by_condition([{k: v for k, v in r.items() if k != "dpi"} for r in records], read) == \
+        [rows["scanned"] | {"condition": "scanned"}]
