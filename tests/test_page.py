@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from digitrec.cli import main
-from digitrec.core.errors import DigitrecError
+from digitrec.core.errors import DigitrecError, NoDigitError
 from digitrec.data import pages, synthetic
 from digitrec.inference.engine import load_predictor
 from digitrec.reading.page import MAX_PAGE_PIXELS, open_page, read_page
@@ -233,6 +233,44 @@ def test_thin_pictures_give_no_fields_or_a_digitrec_error(model, shape, ink):
         assert "\n" not in str(error)
     else:
         assert (page.width, page.height, page.fields) == (shape[1], shape[0], [])
+
+
+def test_a_thin_page_costs_memory_in_proportion_to_its_pixels():
+    """The paper's level is made at the picture's own size: a picture one pixel high once made arrays 16 times
+    its size (a block's side), 3 GB at the page limit. Measured with numpy's own allocations (tracemalloc)."""
+    import tracemalloc
+
+    from digitrec.reading.page import _ink
+
+    work = np.full((1, 1_000_000), 250, np.float32)
+    work[0, ::50] = 20
+    tracemalloc.start()
+    try:
+        _ink(work, small=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * work.nbytes  # the 16-fold padding alone was 16 times
+
+
+def test_pictures_of_no_grey_levels_are_refused_in_one_line_and_a_list_is_read(model):
+    """A mode PIL makes no grey of, an array of text or of objects: a DigitrecError of one line; a nested list of
+    numbers is an array like any other."""
+    for bad in (Image.new("La", (50, 50)), np.array([["a", "b"], ["c", "d"]]), np.array([[object(), 1]], dtype=object)):
+        with pytest.raises(DigitrecError) as caught:
+            read_page(bad, model, model.line_model)
+        assert "\n" not in str(caught.value)
+    assert read_page([[255, 255], [255, 255]], model, model.line_model).fields == []
+
+
+def test_white_ink_on_a_transparent_layer_is_read_on_a_page_as_read_reads_it(model):
+    """Ink on a transparent layer goes on paper of the other shade, as for one number (`imaging.decode`): white
+    strokes on a clear layer once read as a blank page."""
+    layer = Image.new("RGBA", (300, 120), (255, 255, 255, 0))
+    draw = ImageDraw.Draw(layer)
+    for x in (40, 120, 200):
+        draw.line([(x, 20), (x + 10, 100)], fill=(255, 255, 255, 255), width=8)
+    assert [f.text for f in read_page(layer, model, model.line_model).fields] == [model.read(layer).text] == ["111"]
 
 
 def test_cli_reads_a_folder_of_thin_pictures_in_one_line_each(tmp_path, capsys):
@@ -1457,3 +1495,17 @@ def test_printed_separators_are_no_fields(model, hand):
     _write(sheet, hand, "4071", 300, 450, np.random.default_rng(8))
     fields = read_page(Image.fromarray(sheet.astype(np.uint8)), model, model.line_model).fields
     assert [_digits(f.text) for f in fields] == ["4071"]
+
+
+def test_too_many_fields_are_refused_before_marks_are_sought_in_each(table_page, model, monkeypatch):
+    """Seeking the marks inside each field costs fields x marks: a page over MAX_FIELDS is refused first."""
+    import digitrec.reading.page as page_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("marks sought in the fields of a page that is refused")
+
+    path, _ = table_page
+    monkeypatch.setattr(page_module, "MAX_FIELDS", 1)
+    monkeypatch.setattr(page_module, "_with_marks", never)
+    with pytest.raises(NoDigitError, match="groups of writing"):
+        read_page(open_page(path.read_bytes()), model, model.line_model)

@@ -27,7 +27,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.core.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
-from digitrec.imaging.decode import DRAFTED, JPEG_FORMATS, MAX_IMAGE_PIXELS, draft_factor, open_image
+from digitrec.imaging.decode import DRAFTED, JPEG_FORMATS, MAX_IMAGE_PIXELS, _gray_of, draft_factor, open_image
 from digitrec.imaging.fit import to_mnist
 from digitrec.imaging.morphology import EIGHT_CONNECTED, closing, max_filter
 from digitrec.reading.line import LineModel
@@ -375,27 +375,15 @@ def _check_size(picture: Image.Image | np.ndarray) -> tuple[int, int]:
 
 
 def _gray(picture: Image.Image | np.ndarray) -> np.ndarray:
-    """The picture's luminance, uint8, dark ink on light paper whatever its own polarity."""
-    if isinstance(picture, Image.Image):
-        if "A" in picture.getbands() or (picture.mode == "P" and "transparency" in picture.info):
-            rgba = picture.convert("RGBA")
-            paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            picture = Image.alpha_composite(paper, rgba)
-        if picture.mode in ("I;16", "I;16B", "I", "F"):
-            picture = np.asarray(picture)
-        else:
-            gray = np.asarray(picture.convert("L"))
-    if isinstance(picture, np.ndarray):
-        values = np.asarray(picture, np.float64)
-        if values.ndim == 3:
-            values = values.mean(axis=2)
-        if values.ndim != 2:
-            raise DigitrecError(f"image array has shape {values.shape}", expected="a 2-D grayscale image")
-        values = np.where(np.isfinite(values), values, 0)
-        if np.asarray(picture).dtype != np.uint8:
-            low, high = float(values.min()), float(values.max())
-            values = (values - low) * (255 / (high - low)) if high > low else np.zeros_like(values)
-        gray = np.clip(values, 0, 255).astype(np.uint8)
+    """The picture's luminance, uint8, dark ink on light paper whatever its own polarity: its grey levels as
+    every picture gets them (`imaging.decode`: ink on a transparent layer put on paper of the other shade,
+    16-bit and float pictures stretched to 0-255)."""
+    try:
+        values = _gray_of(picture if isinstance(picture, Image.Image) else np.asarray(picture), factor=1)
+    except ValueError as e:  # a mode PIL makes no grey of (`La`), an array of mixed rows
+        raise DigitrecError(f"the picture has no grey levels to read ({e})",
+                            expected="a picture: grey, RGB, with or without transparency") from None
+    gray = np.clip(values, 0, 255).astype(np.uint8)
     step = max(1, math.isqrt(gray.size // POLARITY_SAMPLE))
     low, middle, high = np.percentile(gray[::step, ::step], (POLARITY_TAIL, 50, 100 - POLARITY_TAIL))
     if high - middle > middle - low:  # the ink is the longer tail: light ink on dark paper
@@ -427,17 +415,18 @@ def _ink(work: np.ndarray, small: bool) -> tuple[np.ndarray, np.ndarray] | None:
     nothing is ink. None: a blank page."""
     h, w = work.shape
     side = max(BLOCK, min(h, w) // 8) if small else BLOCK
-    rows, cols = -(-h // side), -(-w // side)
-    padded = np.pad(work, ((0, rows * side - h), (0, cols * side - w)), mode="edge")
-    lightest = _blocks(padded, side, np.maximum)
+    # Each block's lightest pixel, the edge's part-blocks included; and the paper at the picture's own size. Nothing
+    # is made at the blocks' whole size: on a picture one pixel high that is 16 times the picture (3 GB at the limit).
+    lightest = np.maximum.reduceat(np.maximum.reduceat(work, np.arange(0, h, side), axis=0), np.arange(0, w, side),
+                                   axis=1)
     blocks = max_filter(lightest, 3)
     sheet = float(np.median(blocks))
     desk = max_filter(lightest < DESK * sheet, 3)
-    paper = np.asarray(Image.fromarray(blocks, mode="F").resize((cols * side, rows * side),
-                                                                 Image.Resampling.BILINEAR))[:h, :w]
+    paper = np.asarray(Image.fromarray(blocks, mode="F").resize((w, h), Image.Resampling.BILINEAR,
+                                                                 box=(0, 0, w / side, h / side)))
     ink = paper - work
     if desk.any():
-        ink[np.kron(desk, np.ones((side, side), bool))[:h, :w]] = 0
+        ink[np.repeat(np.repeat(desk, side, axis=0)[:h], side, axis=1)[:, :w]] = 0
     sample = ink[::3, ::3]
     middle = float(np.median(sample))
     grain = 1.4826 * float(np.median(np.abs(sample - middle)))
@@ -1151,11 +1140,11 @@ def _fields(layout: _Layout) -> list[list[_Piece]]:
             if is_printed and _dots(word, height) for p in word if not p.comb]
     marks = _off_dotted_rules(layout.marks + dots, layout.labels.shape, height)
     marks = marks if len(marks) <= MARKS_PER_PIECE * len(layout.pieces) else []  # else: grain
-    fields = [_with_marks(f, marks, height) for f in fields if max(p.height for p in f) >= MIN_FIELD * height]
-    if len(fields) > MAX_FIELDS:
+    fields = [f for f in fields if max(p.height for p in f) >= MIN_FIELD * height]
+    if len(fields) > MAX_FIELDS:  # before the marks are sought in each: that costs fields x marks
         raise NoDigitError(f"no fields found: {len(fields)} groups of writing (noise, not a form)",
                            expected=f"a page with at most {MAX_FIELDS} fields")
-    return _reading_order(fields, layout.slope)
+    return _reading_order([_with_marks(f, marks, height) for f in fields], layout.slope)
 
 
 def _lone_ones(words: list[list[_Piece]], printed: list[bool], layout: _Layout) -> list[bool]:
