@@ -1509,3 +1509,26 @@ def test_too_many_fields_are_refused_before_marks_are_sought_in_each(table_page,
     monkeypatch.setattr(page_module, "_with_marks", never)
     with pytest.raises(NoDigitError, match="groups of writing"):
         read_page(open_page(path.read_bytes()), model, model.line_model)
+
+
+@pytest.mark.parametrize("density", [0.4, 0.5, 0.55])
+def test_noise_as_dense_as_the_paper_is_no_page_of_fields(model, density):
+    """Half a picture's pixels dark at random is one piece of ink, under the pieces' cap: it was read as dozens
+    of fields, some at 0.99. A sheet dark over MAX_DARK_SHARE is refused in one line; the table page of the
+    bench (ink on a small share of it) still reads."""
+    noise = np.where(np.random.default_rng(0).random((500, 500)) < density, 0, 255).astype(np.uint8)
+    with pytest.raises(NoDigitError, match="of the picture is dark") as caught:
+        read_page(noise, model, model.line_model)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_page_dark_only_at_its_desk_is_read(table_page, model):
+    """The desk around a photographed sheet is no dark paper: the share counts the sheet alone."""
+    from digitrec.reading.page import _dark_share
+
+    path, page = table_page
+    gray = np.asarray(open_page(path.read_bytes()).convert("L"), np.float32)
+    framed = np.full((gray.shape[0] + 400, gray.shape[1] + 400), 40, np.float32)  # a dark desk, 200 px a side
+    framed[200:-200, 200:-200] = gray
+    assert _dark_share(gray, False) < 0.1 and _dark_share(framed, False) < 0.1
+    assert read_page(framed.astype(np.uint8), model, model.line_model).fields

@@ -60,6 +60,11 @@ SMALL_PICTURE = 600
 # MAX_FIELDS is no form either (an A4 form of 1 cm lines holds about 100).
 MAX_PAGE_PIECES = 6000
 MAX_FIELDS = 200
+# Noise as dense as the paper (half a 500 x 500 picture's pixels dark at random) is one piece of ink, passes
+# MAX_PAGE_PIECES and was read as up to 32 fields, some at 0.99. A picture more than MAX_DARK_SHARE of whose sheet
+# is darker than its paper by DARK of the paper's light is no page of writing (`_dark_share`; the validation
+# pages, desks left out: at most 7.3 %); a picture of one line of writing is read as `read` reads it before.
+MAX_DARK_SHARE, DARK = 0.25, 0.25
 GROUP_ROWS = 64  # pieces set against all the others at a time when grouping: 64 x 6000 pairs, 3 MB a matrix
 # A field whose digits are read less surely than this is no field: most such are printed words taken for writing
 # (a label in a font the printed-or-handwritten network did not learn: `Qty:` read as `004` at 0.43). Its signs
@@ -407,12 +412,10 @@ def _blocks(array: np.ndarray, side: int, pick) -> np.ndarray:
     return pick.reduce(rows.reshape(h // side, w // side, side), axis=2)
 
 
-def _ink(work: np.ndarray, small: bool) -> tuple[np.ndarray, np.ndarray] | None:
-    """Ink at work scale (bool), the paper's light levelled: its level is the lightest pixel of each BLOCK
-    square and its neighbours (a stroke is narrower than a block), smoothed back to full size; where `small`
-    (the work picture under SMALL_PICTURE a side), blocks an eighth of its shorter side. Outside the sheet
-    (the desk around a photographed page: blocks far darker than the paper, and the block beside them)
-    nothing is ink. None: a blank page."""
+def _paper_level(work: np.ndarray, small: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    """The paper's light at each pixel of a work picture (the lightest pixel of each BLOCK square and its
+    neighbours, smoothed back to full size; where `small`, blocks an eighth of its shorter side), where the desk
+    is (bool: blocks far darker than the paper, and the block beside them), and the sheet's own level."""
     h, w = work.shape
     side = max(BLOCK, min(h, w) // 8) if small else BLOCK
     # Each block's lightest pixel, the edge's part-blocks included; and the paper at the picture's own size. Nothing
@@ -424,9 +427,24 @@ def _ink(work: np.ndarray, small: bool) -> tuple[np.ndarray, np.ndarray] | None:
     desk = max_filter(lightest < DESK * sheet, 3)
     paper = np.asarray(Image.fromarray(blocks, mode="F").resize((w, h), Image.Resampling.BILINEAR,
                                                                  box=(0, 0, w / side, h / side)))
+    return paper, np.repeat(np.repeat(desk, side, axis=0)[:h], side, axis=1)[:, :w], sheet
+
+
+def _dark_share(work: np.ndarray, small: bool) -> float:
+    """The share of the sheet (the desk left out) darker than its paper by DARK of the paper's light or more."""
+    paper, desk, sheet = _paper_level(work, small)
+    on_sheet = ~desk
+    return float(((paper - work)[on_sheet] > DARK * sheet).mean()) if on_sheet.any() else 0.0
+
+
+def _ink(work: np.ndarray, small: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """Ink at work scale (bool), the paper's light levelled (`_paper_level`: a stroke is narrower than a block;
+    `small`, the work picture under SMALL_PICTURE a side). Outside the sheet (the desk around a photographed
+    page) nothing is ink. None: a blank page."""
+    paper, desk, _ = _paper_level(work, small)
     ink = paper - work
-    if desk.any():
-        ink[np.repeat(np.repeat(desk, side, axis=0)[:h], side, axis=1)[:, :w]] = 0
+    ink[desk] = 0
+    h, w = work.shape
     sample = ink[::3, ::3]
     middle = float(np.median(sample))
     grain = 1.4826 * float(np.median(np.abs(sample - middle)))
@@ -1428,6 +1446,10 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
             return page
         except NOT_A_NUMBER:
             pass
+    dark = _dark_share(_reduced(layout.gray, layout.factor), min(layout.gray.shape) < SMALL_PICTURE)
+    if dark > MAX_DARK_SHARE:
+        raise NoDigitError(f"no fields found: {dark:.0%} of the picture is dark (noise, not a page of writing)",
+                           expected=f"a page of writing: at most {MAX_DARK_SHARE:.0%} of its paper inked")
     for pieces in groups:
         if all(_edge_band(p, layout) for p in pieces):
             continue  # the sheet's edge or the desk beside it (a band narrower than a block of `_ink`'s)
