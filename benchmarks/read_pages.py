@@ -155,7 +155,8 @@ def by_condition(records: list[dict], read: dict) -> list[dict]:
     for key, label in (("dpi", "{} dpi"), ("look", "{}")):
         if not mnist or any(key not in r for r in mnist):
             continue  # a bench made before its pages recorded this
-        for group, s in score_pages(mnist, read, key=key)["groups"].items():
+        groups = score_pages(mnist, read, key=key)["groups"]
+        for group, s in sorted(groups.items(), key=lambda g: (0, int(g[0]), "") if g[0].isdigit() else (1, 0, g[0])):
             rows.append({"condition": label.format(group), "pages": s["pages"], "fields": s["fields"],
                          "fields right %": _pct(s["fields_right"]), "pages right %": _pct(s["pages_right"])})
     return rows
@@ -216,7 +217,8 @@ def main() -> None:
     if api_p50 > API_MS:
         missed.append(f"speed: p50 {api_p50:.0f} ms for a page through /api/page (target <= {API_MS:.0f} ms)")
     if args.json:
-        args.json.write_text(json.dumps({"groups": scores["groups"], "speed_p50_ms": p50, "api_p50_ms": api_p50},
+        args.json.write_text(json.dumps({"groups": scores["groups"], "conditions": conditions, "speed_p50_ms": p50,
+                                         "api_p50_ms": api_p50},
                                         indent=1) + "\n")
     if missed:
         print("MISSED: " + "; ".join(missed))

@@ -173,14 +173,15 @@ def test_the_page_bench_reports_fields_right_by_resolution_and_by_look():
     records = [
         {"file": "a.jpg", "hand": "mnist", "dpi": 150, "look": "scanned", "fields": [field("12", 0), field("7", 100)]},
         {"file": "b.jpg", "hand": "mnist", "dpi": 300, "look": "scanned", "fields": [field("3", 0)]},
+        {"file": "d.jpg", "hand": "mnist", "dpi": 96, "look": "scanned", "fields": [field("5", 0)]},
         {"file": "c.jpg", "hand": "font", "dpi": 150, "look": "photographed", "fields": [field("9", 0)]},
     ]
-    read = {"a.jpg": [field("12", 0), field("1", 100)], "b.jpg": [field("3", 0)], "c.jpg": []}
+    read = {"a.jpg": [field("12", 0), field("1", 100)], "b.jpg": [field("3", 0)], "c.jpg": [], "d.jpg": [field("5", 0)]}
     rows = {r["condition"]: r for r in read_pages.by_condition(records, read)}
-    assert list(rows) == ["150 dpi", "300 dpi", "scanned"]  # the font page's look is no condition here
+    assert list(rows) == ["96 dpi", "150 dpi", "300 dpi", "scanned"]  # in number order; a font page's look is none
     assert (rows["150 dpi"]["fields"], rows["150 dpi"]["fields right %"], rows["150 dpi"]["pages right %"]) == \
         (2, "50.0", "0.0")
     assert (rows["300 dpi"]["fields right %"], rows["scanned"]["fields"], rows["scanned"]["fields right %"]) == \
-        ("100.0", 3, "66.7")
+        ("100.0", 4, "75.0")
     assert read_pages.by_condition([{k: v for k, v in r.items() if k != "dpi"} for r in records], read) == \
         [rows["scanned"] | {"condition": "scanned"}]
