@@ -101,6 +101,13 @@ def png_bytes(picture: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+# A picture's opaque part of more than one shade (its darkest and lightest thousandths BOTH_SHADES grey levels apart
+# or more) is a picture with its paper (a page on a larger clear canvas, a PNG-8 whose paper colour is clear: its ink
+# may be only 40 levels darker than its paper once quantised); one of a single shade is ink on a transparent layer
+# (a canvas's strokes: their edges anti-aliased by their alpha alone). Measured on at most OPAQUE_SAMPLE pixels.
+BOTH_SHADES, OPAQUE_SAMPLE = 32, 100_000
+
+
 def _grayscale(image: Image.Image) -> np.ndarray:
     """Luminance as float32 [H, W] in 0-255; transparent areas become background."""
     if image.mode in ("I;16", "I;16B", "I", "F"):  # 16 or 32 bits, or floats: no 0-255 scale of their own
@@ -110,10 +117,17 @@ def _grayscale(image: Image.Image) -> np.ndarray:
         alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255
         lum = np.asarray(rgba.convert("L"), dtype=np.float32)
         if alpha.min() < 1:
-            # Ink drawn on a transparent layer: put it on paper of the opposite shade.
-            weight = alpha.sum()
-            ink_lum = (lum * alpha).sum() / weight if weight else 0
-            paper = 255.0 if ink_lum < 128 else 0.0
+            opaque = lum[alpha >= 0.5]
+            opaque = opaque[:: max(1, opaque.size // OPAQUE_SAMPLE)]
+            if opaque.size and np.ptp(np.percentile(opaque, (0.1, 99.9))) >= BOTH_SHADES:
+                # A picture with paper of its own and ink on it, part of it clear (a margin, a page on a larger
+                # canvas, a GIF's paper colour made transparent): the clear part is more of its paper.
+                paper = float(np.median(opaque))
+            else:
+                # Ink drawn on a transparent layer: put it on paper of the opposite shade.
+                weight = alpha.sum()
+                ink_lum = (lum * alpha).sum() / weight if weight else 0
+                paper = 255.0 if ink_lum < 128 else 0.0
             return lum * alpha + paper * (1 - alpha)
         return lum
     return np.asarray(image.convert("L"), dtype=np.float32)

@@ -21,6 +21,7 @@ import functools
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -62,9 +63,10 @@ MAX_PAGE_PIECES = 6000
 MAX_FIELDS = 200
 # Noise as dense as the paper (half a 500 x 500 picture's pixels dark at random) is one piece of ink, passes
 # MAX_PAGE_PIECES and was read as up to 32 fields, some at 0.99. A picture more than MAX_DARK_SHARE of whose sheet
-# is darker than its paper by DARK of the paper's light is no page of writing (`_dark_share`; the validation
-# pages, desks left out: at most 7.3 %); a picture of one line of writing is read as `read` reads it before.
-MAX_DARK_SHARE, DARK = 0.25, 0.25
+# is darker than its paper by DARK of the paper's light (or by five times its grain, up to twice that: a scan's
+# grain alone is not dark) is no page of writing (`_ink`; the validation pages, desks left out: at most 5.6 %).
+# A picture of one line of writing is read as `read` reads it before (thick marker filling a small picture).
+MAX_DARK_SHARE, DARK, DARK_SAMPLE = 0.25, 0.25, 200_000  # DARK_SAMPLE: the sheet's pixels looked at, at most
 GROUP_ROWS = 64  # pieces set against all the others at a time when grouping: 64 x 6000 pairs, 3 MB a matrix
 # A field whose digits are read less surely than this is no field: most such are printed words taken for writing
 # (a label in a font the printed-or-handwritten network did not learn: `Qty:` read as `004` at 0.43). Its signs
@@ -321,6 +323,7 @@ class _Layout:
     turn: _Turn | None = None  # how `gray` was turned level from the picture (None: it was level)
     edge: np.ndarray | None = None  # bool, work scale: the picture's edge (where a level canvas stops showing it)
     heights: dict[int, int] | None = None  # each piece's and mark's height, by label (`_heights`, made when asked)
+    dark: float = 0.0  # the share of the sheet that is dark (`_ink`)
 
 
 @dataclass
@@ -369,7 +372,10 @@ def _paint(shape: tuple[int, int], rows: np.ndarray, starts: np.ndarray, stops: 
 
 
 def _check_size(picture: Image.Image | np.ndarray) -> tuple[int, int]:
-    size = picture.size if isinstance(picture, Image.Image) else np.shape(picture)[1::-1]
+    try:
+        size = picture.size if isinstance(picture, Image.Image) else np.shape(picture)[1::-1]
+    except ValueError:  # rows of different lengths
+        raise DigitrecError("image array has rows of different lengths", expected="a 2-D grayscale image") from None
     if len(size) != 2 or min(size) < 1:
         raise DigitrecError(f"image array has shape {np.shape(picture)}", expected="a 2-D grayscale image")
     width, height = (int(v) for v in size)
@@ -385,7 +391,7 @@ def _gray(picture: Image.Image | np.ndarray) -> np.ndarray:
     16-bit and float pictures stretched to 0-255)."""
     try:
         values = _gray_of(picture if isinstance(picture, Image.Image) else np.asarray(picture), factor=1)
-    except ValueError as e:  # a mode PIL makes no grey of (`La`), an array of mixed rows
+    except ValueError as e:  # a mode PIL makes no grey of (`La`)
         raise DigitrecError(f"the picture has no grey levels to read ({e})",
                             expected="a picture: grey, RGB, with or without transparency") from None
     gray = np.clip(values, 0, 255).astype(np.uint8)
@@ -430,18 +436,18 @@ def _paper_level(work: np.ndarray, small: bool) -> tuple[np.ndarray, np.ndarray,
     return paper, np.repeat(np.repeat(desk, side, axis=0)[:h], side, axis=1)[:, :w], sheet
 
 
-def _dark_share(work: np.ndarray, small: bool) -> float:
-    """The share of the sheet (the desk left out) darker than its paper by DARK of the paper's light or more."""
-    paper, desk, sheet = _paper_level(work, small)
-    on_sheet = ~desk
-    return float(((paper - work)[on_sheet] > DARK * sheet).mean()) if on_sheet.any() else 0.0
+class _Inked(NamedTuple):
+    strong: np.ndarray  # bool, work scale: ink
+    faint: np.ndarray  # bool, work scale: ink as pale as a printed line may be
+    dark: float  # the share of the sheet (the desk left out) that is dark (MAX_DARK_SHARE)
 
 
-def _ink(work: np.ndarray, small: bool) -> tuple[np.ndarray, np.ndarray] | None:
+def _ink(work: np.ndarray, small: bool) -> _Inked | None:
     """Ink at work scale (bool), the paper's light levelled (`_paper_level`: a stroke is narrower than a block;
     `small`, the work picture under SMALL_PICTURE a side). Outside the sheet (the desk around a photographed
-    page) nothing is ink. None: a blank page."""
-    paper, desk, _ = _paper_level(work, small)
+    page) nothing is ink. None: a blank page. With it, the share of the sheet darker than its paper by DARK of
+    the paper's light or more, or by its grain if that is more (up to twice DARK): grain alone is not dark."""
+    paper, desk, sheet = _paper_level(work, small)
     ink = paper - work
     ink[desk] = 0
     h, w = work.shape
@@ -452,7 +458,16 @@ def _ink(work: np.ndarray, small: bool) -> tuple[np.ndarray, np.ndarray] | None:
     strongest = float(means.max()) - middle
     if strongest < max(8 * grain, MIN_INK):
         return None
-    return ink > middle + max(5 * grain, STRONG * strongest), ink > middle + max(5 * grain, FAINT * strongest)
+    on_sheet = ink[~desk]
+    if on_sheet.size:
+        kept = on_sheet[:: max(1, on_sheet.size // DARK_SAMPLE)]
+        low = float(np.median(kept))
+        noise = 1.4826 * float(np.median(np.abs(kept - low)))
+        dark = float((kept > min(max(DARK * sheet, low + 5 * noise), 2 * DARK * sheet)).mean())
+    else:
+        dark = 0.0
+    return _Inked(ink > middle + max(5 * grain, STRONG * strongest), ink > middle + max(5 * grain, FAINT * strongest),
+                  dark)
 
 
 def _writing_height(labels: np.ndarray, count: int, shape: tuple[int, int]) -> float:
@@ -661,7 +676,7 @@ def _analyse(picture: Image.Image | np.ndarray, writing: float = 0.0) -> _Layout
         if masks is None or shown is None:
             return masks
         area = _shown_at(shown, factor)
-        return masks[0] & area, masks[1] & area
+        return masks._replace(strong=masks.strong & area, faint=masks.faint & area)
 
     masks = ink_at(factor)
     if masks is None:
@@ -673,7 +688,7 @@ def _analyse(picture: Image.Image | np.ndarray, writing: float = 0.0) -> _Layout
         masks = ink_at(factor)
         if masks is None:
             return None
-    inked, printed = masks  # printed lines may be far paler than the writing
+    inked, printed, dark = masks  # printed lines may be far paler than the writing
     labels, count = ndimage.label(inked, structure=EIGHT_CONNECTED)
     if count > MAX_PAGE_PIECES:
         raise _too_many(count)
@@ -683,7 +698,7 @@ def _analyse(picture: Image.Image | np.ndarray, writing: float = 0.0) -> _Layout
         factor, masks = finer, ink_at(finer)
         if masks is None:
             return None
-        inked, printed = masks
+        inked, printed, dark = masks
         labels, count = ndimage.label(inked, structure=EIGHT_CONNECTED)
         if count > MAX_PAGE_PIECES:
             raise _too_many(count)
@@ -738,7 +753,8 @@ def _analyse(picture: Image.Image | np.ndarray, writing: float = 0.0) -> _Layout
     edge[:EDGE_ZONE], edge[-EDGE_ZONE:], edge[:, :EDGE_ZONE], edge[:, -EDGE_ZONE:] = True, True, True, True
     if shown is not None:
         edge |= max_filter(~_shown_at(shown, factor), 2 * EDGE_ZONE + 1)
-    return _Layout(gray, factor, rest, rules, labels, pieces, height, _slope(rules, height), marks, turn, edge)
+    return _Layout(gray, factor, rest, rules, labels, pieces, height, _slope(rules, height), marks, turn, edge,
+                   dark=dark)
 
 
 def _shown_at(shown: np.ndarray, factor: int) -> np.ndarray:
@@ -1446,10 +1462,9 @@ def read_page(picture: Image.Image | np.ndarray, predictor, line_model: LineMode
             return page
         except NOT_A_NUMBER:
             pass
-    dark = _dark_share(_reduced(layout.gray, layout.factor), min(layout.gray.shape) < SMALL_PICTURE)
-    if dark > MAX_DARK_SHARE:
-        raise NoDigitError(f"no fields found: {dark:.0%} of the picture is dark (noise, not a page of writing)",
-                           expected=f"a page of writing: at most {MAX_DARK_SHARE:.0%} of its paper inked")
+    if layout.dark > MAX_DARK_SHARE:
+        raise NoDigitError(f"no fields found: {layout.dark:.1%} of the sheet is dark (noise, not a page of writing)",
+                           expected=f"a page of writing, its sheet at most {MAX_DARK_SHARE:.0%} dark")
     for pieces in groups:
         if all(_edge_band(p, layout) for p in pieces):
             continue  # the sheet's edge or the desk beside it (a band narrower than a block of `_ink`'s)
