@@ -152,11 +152,11 @@ def by_condition(records: list[dict], read: dict) -> list[dict]:
     scanned), all layouts together: a model card's figures disaggregated by condition."""
     mnist = [r for r in records if r.get("hand", "mnist") == "mnist"]
     rows = []
-    for key, label in (("dpi", "{} dpi"), ("look", "{}")):
+    for key, label, order in (("dpi", "{} dpi", int), ("look", "{}", str)):
         if not mnist or any(key not in r for r in mnist):
             continue  # a bench made before its pages recorded this
         groups = score_pages(mnist, read, key=key)["groups"]
-        for group, s in sorted(groups.items(), key=lambda g: (0, int(g[0]), "") if g[0].isdigit() else (1, 0, g[0])):
+        for group, s in sorted(groups.items(), key=lambda g: order(g[0])):
             rows.append({"condition": label.format(group), "pages": s["pages"], "fields": s["fields"],
                          "fields right %": _pct(s["fields_right"]), "pages right %": _pct(s["pages_right"])})
     return rows

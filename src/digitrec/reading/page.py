@@ -387,8 +387,8 @@ def _check_size(picture: Image.Image | np.ndarray) -> tuple[int, int]:
 
 def _gray(picture: Image.Image | np.ndarray) -> np.ndarray:
     """The picture's luminance, uint8, dark ink on light paper whatever its own polarity: its grey levels as
-    every picture gets them (`imaging.decode`: ink on a transparent layer put on paper of the other shade,
-    16-bit and float pictures stretched to 0-255)."""
+    every picture gets them (`imaging.decode`: transparent parts backed by the picture's paper, or a layer of ink
+    by paper of the other shade; 16-bit and float pictures stretched to 0-255)."""
     try:
         values = _gray_of(picture if isinstance(picture, Image.Image) else np.asarray(picture), factor=1)
     except ValueError as e:  # a mode PIL makes no grey of (`La`)
@@ -451,23 +451,26 @@ def _ink(work: np.ndarray, small: bool) -> _Inked | None:
     ink = paper - work
     ink[desk] = 0
     h, w = work.shape
-    sample = ink[::3, ::3]
-    middle = float(np.median(sample))
-    grain = 1.4826 * float(np.median(np.abs(sample - middle)))
+    middle, grain = _middle_and_grain(ink[::3, ::3])
     means = _blocks(ink, 2, np.add) / 4 if min(h, w) >= 2 else ink  # 2x2 means: a hot pixel is no ink
     strongest = float(means.max()) - middle
     if strongest < max(8 * grain, MIN_INK):
         return None
     on_sheet = ink[~desk]
+    on_sheet = on_sheet[:: max(1, on_sheet.size // DARK_SAMPLE)]
+    dark = 0.0
     if on_sheet.size:
-        kept = on_sheet[:: max(1, on_sheet.size // DARK_SAMPLE)]
-        low = float(np.median(kept))
-        noise = 1.4826 * float(np.median(np.abs(kept - low)))
-        dark = float((kept > min(max(DARK * sheet, low + 5 * noise), 2 * DARK * sheet)).mean())
-    else:
-        dark = 0.0
+        low, noise = _middle_and_grain(on_sheet)
+        dark = float((on_sheet > min(max(DARK * sheet, low + 5 * noise), 2 * DARK * sheet)).mean())
     return _Inked(ink > middle + max(5 * grain, STRONG * strongest), ink > middle + max(5 * grain, FAINT * strongest),
                   dark)
+
+
+def _middle_and_grain(values: np.ndarray) -> tuple[float, float]:
+    """The median of ink levels and their spread about it (the median absolute deviation, scaled to a normal
+    law's standard deviation): the paper's own level and grain, where most of a sample is paper."""
+    middle = float(np.median(values))
+    return middle, 1.4826 * float(np.median(np.abs(values - middle)))
 
 
 def _writing_height(labels: np.ndarray, count: int, shape: tuple[int, int]) -> float:
