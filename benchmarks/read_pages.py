@@ -2,7 +2,9 @@
 fields aligned in reading order (`digitrec.reading.page_score`), per layout, against the targets:
 
 - each layout: >= 97 % of fields right, >= 85 % of whole pages right, an invented field on <= 1 % of pages;
-- a second table: fields and whole pages right on the pages in MNIST digits by resolution (dpi) and by look;
+- beside them, the digits right (in the fields found) and the digits right those targets ask for if digits
+  are misread independently (`page_score.needed_digit_accuracy`): how far the digit reader is from what a target needs;
+- a second table: fields, whole pages and digits right on the pages in MNIST digits by resolution (dpi) and by look;
 - speed: p50 <= 400 ms for a 1200 x 1500 page with 8 fields (decoding the JPEG included), on this machine,
   and <= 500 ms for the same pages through `POST /api/page` of a real server on loopback, one at a time.
 
@@ -37,7 +39,7 @@ from digitrec.data import pages  # noqa: E402
 from digitrec.inference.engine import load_predictor  # noqa: E402
 from digitrec.reading.line import line_split  # noqa: E402
 from digitrec.reading.page import open_page  # noqa: E402
-from digitrec.reading.page_score import score_pages  # noqa: E402
+from digitrec.reading.page_score import needed_digit_accuracy, score_pages  # noqa: E402
 
 TARGETS = {"fields_right": 0.97, "pages_right": 0.85, "invented_pages": 0.01}
 SPEED_MS = 400.0
@@ -122,6 +124,19 @@ def _pct(share: float) -> str:
     return f"{100 * share:.1f}"
 
 
+def _digit_count(text: str) -> int:
+    return sum(c.isdigit() for c in text)
+
+
+def digits_needed(records: list[dict]) -> str:
+    """The digits right that the field and page targets ask of these pages, if digits are misread
+    independently and nothing else goes wrong: `fields % / pages %`."""
+    fields = [_digit_count(f["text"]) for r in records for f in r["fields"]]
+    whole = [sum(_digit_count(f["text"]) for f in r["fields"]) for r in records]
+    return (f"{100 * needed_digit_accuracy(fields, TARGETS['fields_right']):.2f} / "
+            f"{100 * needed_digit_accuracy(whole, TARGETS['pages_right']):.2f}")
+
+
 def report(records: list[dict], read: dict, times: dict[str, float]) -> tuple[list[dict], list[str], dict]:
     """The table's rows, the targets missed and the scores."""
     for r in records:
@@ -137,6 +152,8 @@ def report(records: list[dict], read: dict, times: dict[str, float]) -> tuple[li
                      "missed/wrong/split/merged/order": f"{s['missed']}/{s['wrong']}/{s['split']}/{s['merged']}/"
                                                        f"{s['out_of_order']}",
                      "kept at 90 %: right %": _pct(confidence["accuracy"]) if confidence else "-",
+                     "digits right %": f"{100 * s['digits_right']:.2f}",
+                     "digits needed: fields / pages %": digits_needed([r for r in records if r["group"] == group]),
                      "p50 ms": f"{statistics.median(ms):.0f}"})
         if group in pages.LAYOUTS:
             for name, target in TARGETS.items():
@@ -158,7 +175,8 @@ def by_condition(records: list[dict], read: dict) -> list[dict]:
         groups = score_pages(mnist, read, key=key)["groups"]
         for group, s in sorted(groups.items(), key=lambda g: order(g[0])):
             rows.append({"condition": label.format(group), "pages": s["pages"], "fields": s["fields"],
-                         "fields right %": _pct(s["fields_right"]), "pages right %": _pct(s["pages_right"])})
+                         "fields right %": _pct(s["fields_right"]), "pages right %": _pct(s["pages_right"]),
+                         "digits right %": f"{100 * s['digits_right']:.2f}"})
     return rows
 
 

@@ -185,3 +185,7 @@ def test_the_page_bench_reports_fields_right_by_resolution_and_by_look():
         ("100.0", 4, "75.0")
     assert read_pages.by_condition([{k: v for k, v in r.items() if k != "dpi"} for r in records], read) == \
         [rows["scanned"] | {"condition": "scanned"}]
+    assert (rows["150 dpi"]["digits right %"], rows["300 dpi"]["digits right %"]) == ("66.67", "100.00")
+    # what the targets ask of the digits on these pages: 97 % of fields of 2 and 1 digits, 85 % of pages of 3
+    assert read_pages.digits_needed(records[:1]) == f"{100 * ((1 + 4 * 1.94) ** 0.5 - 1) / 2:.2f} / " \
+        f"{100 * 0.85 ** (1 / 3):.2f}"

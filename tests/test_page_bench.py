@@ -14,7 +14,13 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.data import pages, synthetic
-from digitrec.reading.page_score import confidence_report, overlap, score_page, score_pages
+from digitrec.reading.page_score import (
+    confidence_report,
+    needed_digit_accuracy,
+    overlap,
+    score_page,
+    score_pages,
+)
 
 
 @pytest.fixture(scope="module")
@@ -207,6 +213,26 @@ def test_scores_per_layout_with_shares_of_fields_pages_and_invented_pages():
     assert scores["all"]["pages"] == 3 and scores["all"]["fields"] == 4
     assert score_pages(truth, [read["a"], read["b"], read["c"]])["all"] == scores["all"]
     assert score_pages(truth, {})["all"]["missed"] == 4
+
+
+def test_digits_right_are_each_paired_fields_digits_less_the_edit_distance_to_what_was_read():
+    truth = [_f("12/05", A), _f("3456", B), _f("78", C)]
+    result = score_page(truth, [_f("12.06", A), _f("34567", B)])  # one digit changed, one added, one field missed
+    assert (result.digits, result.digits_right) == (8, 3 + 3)  # the field missed is counted as missed
+    scores = score_pages([{"file": "p", "layout": "list", "fields": truth}],
+                         {"p": [_f("12/05", A), _f("", B), _f("78", C)]})["all"]
+    assert scores["digits_right"] == pytest.approx(6 / 10)
+    out_of_order = score_page([_f("12", A), _f("34", B)], [_f("35", B), _f("17", A)])
+    assert (out_of_order.digits, out_of_order.digits_right) == (2, 1)  # the field out of order is not paired
+
+
+def test_the_digits_a_target_needs_solve_the_mean_chance_of_every_digit_right():
+    assert needed_digit_accuracy([1, 1], 0.97) == pytest.approx(0.97)
+    assert needed_digit_accuracy([8], 0.97) == pytest.approx(0.97 ** (1 / 8))
+    p = needed_digit_accuracy([2, 8, 40], 0.85)
+    assert (p ** 2 + p ** 8 + p ** 40) / 3 == pytest.approx(0.85)
+    assert needed_digit_accuracy([4] * 10, 0.97) < needed_digit_accuracy([40], 0.97)  # longer fields ask more
+    assert needed_digit_accuracy([], 0.97) == 0.0 and needed_digit_accuracy([0, 0], 0.97) == 0.0
 
 
 def test_the_confidence_threshold_keeps_ninety_percent_and_says_how_right_they_are():

@@ -9,6 +9,11 @@ pair, the other missed), or split (its pair has part of it, the rest is an extra
 overlaps no true field is invented. So the share of fields right is right / (true fields + extra fields read),
 and a page is right when all its true fields are right and nothing extra was read.
 
+Digits are scored too, in the fields paired (a field missed or out of order is counted as such): a true field's
+digits right are its digits less the edit distance to the digits of the field read with it. `needed_digit_accuracy`
+turns a target for fields or pages into the share of digits that must be right to reach it if digits are misread
+independently and nothing else goes wrong: what a target asks of the digit reader.
+
 No torch here; used by `benchmarks/read_pages.py` and the page reader's tests.
 """
 
@@ -18,6 +23,8 @@ import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from digitrec.reading.score import edit_distance
 
 MATCH_OVERLAP = 0.5  # share of the smaller box the overlap must cover for a pair
 KEEP_SHARE = 0.9  # the confidence report: the threshold that keeps this share of the fields read
@@ -47,6 +54,10 @@ def _normal(text) -> str:
     return "".join(str(text or "").split())
 
 
+def _digits(text) -> str:
+    return "".join(c for c in str(text or "") if c.isdigit())
+
+
 @dataclass
 class PageResult:
     """One page's alignment: counts of true fields right, wrong, missed, merged, out of order, and of fields
@@ -62,6 +73,8 @@ class PageResult:
     out_of_order: int = 0
     split: int = 0
     invented: int = 0
+    digits: int = 0  # of the true fields paired
+    digits_right: int = 0
     pairs: list[tuple[int, int]] = field(default_factory=list)
     confidences: list[tuple[float, bool]] = field(default_factory=list)  # (confidence, right) per field read
 
@@ -116,6 +129,10 @@ def score_page(truth: Sequence, read: Sequence, file: str = "", group: str = "")
     result = PageResult(file, group, len(truth))
     right_read: set[int] = set()
     for n, (i, j) in enumerate(ordered):
+        if n in kept:
+            true_digits = _digits(_get(truth[i], "text"))
+            result.digits += len(true_digits)
+            result.digits_right += max(0, len(true_digits) - edit_distance(true_digits, _digits(_get(read[j], "text"))))
         if n not in kept:
             result.out_of_order += 1
         elif _normal(_get(truth[i], "text")) == _normal(_get(read[j], "text")):
@@ -160,20 +177,38 @@ def confidence_report(confidences: Iterable[tuple[float, bool]], keep: float = K
 
 def summarize(results: Sequence[PageResult]) -> dict:
     """Totals and shares over pages: fields right (of true fields plus extra fields read), pages right, pages
-    with an invented field."""
+    with an invented field, digits right (of the digits of the true fields paired)."""
     fields = sum(r.fields for r in results)
     extra = sum(r.extra for r in results)
     pages = len(results)
     out = {"pages": pages, "fields": fields,
            "fields_right": sum(r.right for r in results) / max(1, fields + extra),
            "pages_right": sum(r.page_right for r in results) / max(1, pages),
-           "invented_pages": sum(r.invented > 0 for r in results) / max(1, pages)}
+           "invented_pages": sum(r.invented > 0 for r in results) / max(1, pages),
+           "digits_right": sum(r.digits_right for r in results) / max(1, sum(r.digits for r in results))}
     for name in ("right", "wrong", "missed", "merged", "out_of_order", "split", "invented"):
         out[name] = sum(getattr(r, name) for r in results)
     report = confidence_report(c for r in results for c in r.confidences)
     if report is not None:
         out["confidence"] = report
     return out
+
+
+def needed_digit_accuracy(digit_counts: Sequence[int], target: float) -> float:
+    """The share of digits right p at which the mean of p ** n over `digit_counts` (the digits of each field,
+    or of each page) reaches `target`: the chance that every digit of a field or page is right when each is
+    misread independently and nothing else goes wrong. Misreads that gather in the same fields need less."""
+    counts = [n for n in digit_counts if n > 0]
+    if not counts or target <= 0:
+        return 0.0
+    low, high = 0.0, 1.0
+    for _ in range(60):  # bisection to well below the 0.01 % the report prints
+        middle = (low + high) / 2
+        if sum(middle ** n for n in counts) / len(counts) < target:
+            low = middle
+        else:
+            high = middle
+    return high
 
 
 def score_pages(truth: Sequence[Mapping], predicted: Mapping[str, Sequence] | Sequence[Sequence],
