@@ -185,7 +185,16 @@ def test_the_page_bench_reports_fields_right_by_resolution_and_by_look():
         ("100.0", 4, "75.0")
     assert read_pages.by_condition([{k: v for k, v in r.items() if k != "dpi"} for r in records], read) == \
         [rows["scanned"] | {"condition": "scanned"}]
-    assert (rows["150 dpi"]["digits right %"], rows["300 dpi"]["digits right %"]) == ("66.67", "100.00")
+    assert (rows["150 dpi"]["digits right %"], rows["300 dpi"]["digits right %"]) == ("66.7", "100.0")
     # what the targets ask of the digits on these pages: 97 % of fields of 2 and 1 digits, 85 % of pages of 3
-    assert read_pages.digits_needed(records[:1]) == f"{100 * ((1 + 4 * 1.94) ** 0.5 - 1) / 2:.2f} / " \
-        f"{100 * 0.85 ** (1 / 3):.2f}"
+    assert read_pages.digits_asked(records[:1]) == f"{100 * ((1 + 4 * 1.94) ** 0.5 - 1) / 2:.1f} / " \
+        f"{100 * 0.85 ** (1 / 3):.1f}"
+    for r in records:
+        r["layout"] = "list"
+    table, _, _ = read_pages.report(records, read, {r["file"]: 10.0 for r in records})
+    mnist = {row["group"]: row for row in table}["list"]
+    assert mnist["digits right %"] == "80.0"  # 4 of the 5 digits of the MNIST pages' fields (12, 7 read 1, 3, 5)
+    # 3 of those 4 fields have every digit right; independent misreads at 0.8: (0.8 ** 2 + 3 * 0.8) / 4
+    assert mnist["all digits right: read / if independent %"] == "75.0 / 76.0"
+    fonts = {row["group"]: row for row in table}["font-list"]
+    assert fonts["digits right %"] == "-" and fonts["all digits right: read / if independent %"] == "-"

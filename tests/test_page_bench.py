@@ -215,24 +215,44 @@ def test_scores_per_layout_with_shares_of_fields_pages_and_invented_pages():
     assert score_pages(truth, {})["all"]["missed"] == 4
 
 
-def test_digits_right_are_each_paired_fields_digits_less_the_edit_distance_to_what_was_read():
+def test_digits_right_are_each_field_found_whole_less_the_edit_distance_to_what_was_read():
     truth = [_f("12/05", A), _f("3456", B), _f("78", C)]
     result = score_page(truth, [_f("12.06", A), _f("34567", B)])  # one digit changed, one added, one field missed
     assert (result.digits, result.digits_right) == (8, 3 + 3)  # the field missed is counted as missed
     scores = score_pages([{"file": "p", "layout": "list", "fields": truth}],
                          {"p": [_f("12/05", A), _f("", B), _f("78", C)]})["all"]
     assert scores["digits_right"] == pytest.approx(6 / 10)
+    assert scores["found_all_digits_right"] == pytest.approx(2 / 3)
+    assert scores["found_all_digits_right_if_independent"] == pytest.approx((0.6**4 + 0.6**4 + 0.6**2) / 3)
     out_of_order = score_page([_f("12", A), _f("34", B)], [_f("35", B), _f("17", A)])
     assert (out_of_order.digits, out_of_order.digits_right) == (2, 1)  # the field out of order is not paired
+    invented_digits = score_page([_f("1", A)], [_f("1234567", A)])
+    assert (invented_digits.digits, invented_digits.digits_right) == (1, 0)  # never below none right
 
 
-def test_the_digits_a_target_needs_solve_the_mean_chance_of_every_digit_right():
+def test_a_field_split_or_merged_leaves_the_digits_right_to_the_fields_found_whole():
+    split = score_page([_f("1234", A), _f("56", B)], [_f("12", [0, 0, 50, 20]), _f("34", [50, 0, 100, 20]),
+                                                      _f("56", B)])
+    assert (split.split, split.digits, split.digits_right) == (1, 2, 2)
+    merged = score_page([_f("12", A), _f("34", B), _f("56", C)], [_f("1234", [0, 0, 100, 60]), _f("58", C)])
+    assert (merged.merged, merged.digits, merged.digits_right) == (1, 2, 1)
+    assert "digits_right" not in score_pages([{"file": "p", "layout": "list", "fields": [_f("12", A)]}], {})["all"]
+
+
+def test_the_digits_a_target_asks_solve_the_mean_chance_of_every_digit_right():
     assert needed_digit_accuracy([1, 1], 0.97) == pytest.approx(0.97)
     assert needed_digit_accuracy([8], 0.97) == pytest.approx(0.97 ** (1 / 8))
     p = needed_digit_accuracy([2, 8, 40], 0.85)
     assert (p ** 2 + p ** 8 + p ** 40) / 3 == pytest.approx(0.85)
     assert needed_digit_accuracy([4] * 10, 0.97) < needed_digit_accuracy([40], 0.97)  # longer fields ask more
-    assert needed_digit_accuracy([], 0.97) == 0.0 and needed_digit_accuracy([0, 0], 0.97) == 0.0
+    assert needed_digit_accuracy([2, 0], 0.97) == pytest.approx(0.94 ** 0.5)  # a field of no digits is right
+    assert needed_digit_accuracy([], 0.97) == 0.0 and needed_digit_accuracy([3], 0.0) == 0.0
+    assert needed_digit_accuracy([3], 1.0) == 1.0
+    for target in (1.2, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            needed_digit_accuracy([3], target)
+    with pytest.raises(ValueError, match="below 0"):
+        needed_digit_accuracy([3, -1], 0.9)
 
 
 def test_the_confidence_threshold_keeps_ninety_percent_and_says_how_right_they_are():

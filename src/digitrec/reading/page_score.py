@@ -9,10 +9,11 @@ pair, the other missed), or split (its pair has part of it, the rest is an extra
 overlaps no true field is invented. So the share of fields right is right / (true fields + extra fields read),
 and a page is right when all its true fields are right and nothing extra was read.
 
-Digits are scored too, in the fields paired (a field missed or out of order is counted as such): a true field's
-digits right are its digits less the edit distance to the digits of the field read with it. `needed_digit_accuracy`
-turns a target for fields or pages into the share of digits that must be right to reach it if digits are misread
-independently and nothing else goes wrong: what a target asks of the digit reader.
+Digits are scored in the fields found whole (paired in order, neither split nor merged; how fields are found is
+counted above): a true field's digits right are its digits less the edit distance to the digits read in its
+pair, at least 0. `needed_digit_accuracy` turns a target for fields or pages into the share of digits right it
+asks if digits are misread independently and nothing else goes wrong; `summarize` checks that model on the
+fields found whole (the share with every digit right, as read and as independent misreads would make it).
 
 No torch here; used by `benchmarks/read_pages.py` and the page reader's tests.
 """
@@ -54,8 +55,9 @@ def _normal(text) -> str:
     return "".join(str(text or "").split())
 
 
-def _digits(text) -> str:
-    return "".join(c for c in str(text or "") if c.isdigit())
+def digits_in(text) -> str:
+    """The digits 0-9 of a field's text (None: none)."""
+    return "".join(c for c in str(text or "") if c in "0123456789")
 
 
 @dataclass
@@ -73,14 +75,21 @@ class PageResult:
     out_of_order: int = 0
     split: int = 0
     invented: int = 0
-    digits: int = 0  # of the true fields paired
-    digits_right: int = 0
+    found: list[tuple[int, int]] = field(default_factory=list)  # (digits, digits right) of each field found whole
     pairs: list[tuple[int, int]] = field(default_factory=list)
     confidences: list[tuple[float, bool]] = field(default_factory=list)  # (confidence, right) per field read
 
     @property
     def extra(self) -> int:
         return self.split + self.invented
+
+    @property
+    def digits(self) -> int:
+        return sum(n for n, _ in self.found)
+
+    @property
+    def digits_right(self) -> int:
+        return sum(right for _, right in self.found)
 
     @property
     def page_right(self) -> bool:
@@ -129,10 +138,6 @@ def score_page(truth: Sequence, read: Sequence, file: str = "", group: str = "")
     result = PageResult(file, group, len(truth))
     right_read: set[int] = set()
     for n, (i, j) in enumerate(ordered):
-        if n in kept:
-            true_digits = _digits(_get(truth[i], "text"))
-            result.digits += len(true_digits)
-            result.digits_right += max(0, len(true_digits) - edit_distance(true_digits, _digits(_get(read[j], "text"))))
         if n not in kept:
             result.out_of_order += 1
         elif _normal(_get(truth[i], "text")) == _normal(_get(read[j], "text")):
@@ -142,19 +147,31 @@ def score_page(truth: Sequence, read: Sequence, file: str = "", group: str = "")
         else:
             result.wrong += 1
             result.pairs.append((i, j))
+    merged_into: set[int] = set()  # fields read that cover a true field besides their own
+    split_apart: set[int] = set()  # true fields of which another field read has a part
     for i, tb in enumerate(t_boxes):
         if i in t_pair:
             continue
         result.missed += 1
-        if any(_intersection(tb, r_boxes[j]) >= MATCH_OVERLAP * _area(tb) for j in r_pair):
+        covering = [j for j in r_pair if _intersection(tb, r_boxes[j]) >= MATCH_OVERLAP * _area(tb)]
+        if covering:
             result.merged += 1
+            merged_into.update(covering)
     for j, rb in enumerate(r_boxes):
         if j in r_pair:
             continue
-        if any(_intersection(rb, tb) > 0 for tb in t_boxes):
+        parts_of = [i for i, tb in enumerate(t_boxes) if _intersection(rb, tb) > 0]
+        if parts_of:
             result.split += 1
+            split_apart.update(parts_of)
         else:
             result.invented += 1
+    for i, j in result.pairs:  # the digits of the fields found whole: their misreads, not the fields' finding
+        if i in split_apart or j in merged_into:
+            continue
+        true_digits, read_digits = digits_in(_get(truth[i], "text")), digits_in(_get(read[j], "text"))
+        right = max(0, len(true_digits) - edit_distance(true_digits, read_digits))  # 0 when mostly invented
+        result.found.append((len(true_digits), right))
     for j, r in enumerate(read):
         confidence = _get(r, "confidence")
         if confidence is not None:
@@ -177,7 +194,8 @@ def confidence_report(confidences: Iterable[tuple[float, bool]], keep: float = K
 
 def summarize(results: Sequence[PageResult]) -> dict:
     """Totals and shares over pages: fields right (of true fields plus extra fields read), pages right, pages
-    with an invented field, digits right (of the digits of the true fields paired)."""
+    with an invented field; where fields were found whole, their digits right and the share of them with
+    every digit right, as read and as independent misreads at that rate would make it."""
     fields = sum(r.fields for r in results)
     extra = sum(r.extra for r in results)
     pages = len(results)
@@ -185,7 +203,13 @@ def summarize(results: Sequence[PageResult]) -> dict:
            "fields_right": sum(r.right for r in results) / max(1, fields + extra),
            "pages_right": sum(r.page_right for r in results) / max(1, pages),
            "invented_pages": sum(r.invented > 0 for r in results) / max(1, pages),
-           "digits_right": sum(r.digits_right for r in results) / max(1, sum(r.digits for r in results))}
+           "digits": sum(r.digits for r in results)}
+    if out["digits"]:
+        found = [f for r in results for f in r.found]
+        share = sum(r.digits_right for r in results) / out["digits"]
+        out["digits_right"] = share
+        out["found_all_digits_right"] = sum(right == n for n, right in found) / len(found)
+        out["found_all_digits_right_if_independent"] = sum(share**n for n, _ in found) / len(found)
     for name in ("right", "wrong", "missed", "merged", "out_of_order", "split", "invented"):
         out[name] = sum(getattr(r, name) for r in results)
     report = confidence_report(c for r in results for c in r.confidences)
@@ -197,14 +221,19 @@ def summarize(results: Sequence[PageResult]) -> dict:
 def needed_digit_accuracy(digit_counts: Sequence[int], target: float) -> float:
     """The share of digits right p at which the mean of p ** n over `digit_counts` (the digits of each field,
     or of each page) reaches `target`: the chance that every digit of a field or page is right when each is
-    misread independently and nothing else goes wrong. Misreads that gather in the same fields need less."""
-    counts = [n for n in digit_counts if n > 0]
-    if not counts or target <= 0:
+    misread independently and nothing else goes wrong (a field of no digits is always right). Misreads that
+    gather in the same fields need less; anything else that goes wrong, more."""
+    counts = list(digit_counts)
+    if not 0.0 <= target <= 1.0:  # NaN too
+        raise ValueError(f"target {target} is not a share between 0 and 1")
+    if any(n < 0 for n in counts):
+        raise ValueError("a digit count below 0")
+    if not counts or target == 0.0:
         return 0.0
     low, high = 0.0, 1.0
     for _ in range(60):  # bisection to well below the 0.01 % the report prints
         middle = (low + high) / 2
-        if sum(middle ** n for n in counts) / len(counts) < target:
+        if sum(middle**n for n in counts) / len(counts) < target:
             low = middle
         else:
             high = middle
