@@ -198,3 +198,49 @@ def test_the_page_bench_reports_fields_right_by_resolution_and_by_look():
     assert mnist["all digits right: read / if independent %"] == "75.0 / 76.0"
     fonts = {row["group"]: row for row in table}["font-list"]
     assert fonts["digits right %"] == "-" and fonts["all digits right: read / if independent %"] == "-"
+
+
+def test_pen_misreads_reads_the_held_out_digits_redrawn_and_draws_the_misread_ones_unlabelled(digits_dir, digits,
+                                                                                           tmp_path, capsys,
+                                                                                           monkeypatch):
+    """scripts/pen_misreads.py: the held-out 5 % of the training digits, as scanned and redrawn with one pen, read by
+    each model and by their mean; the misread views on a sheet, their digits and readings apart."""
+    from PIL import Image
+
+    from digitrec.data import stratified_split
+    from digitrec.inference.engine import load_predictor
+
+    pen_misreads = _script("pen_misreads")
+    _, held_out = stratified_split(digits["train"].y, 0.05, 0)
+    held_out = held_out[:60]
+    truth = digits["train"].y[held_out]
+    _, views = pen_misreads.pen_views(digits["train"].x[held_out], 3)
+    bundled = load_predictor()
+    drawn = f"{100 * np.mean(bundled.probabilities(views).argmax(1) == truth):.2f} %"
+    assert pen_misreads.run(["--data", str(digits_dir), "--count", "60", "--seed", "3", "--model", "bundled",
+                             "--model", "bundled"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[2].startswith("| bundled |") and table[2].endswith(f"| {drawn} |")
+    assert table[4] == table[2].replace("| bundled |", "| mean of all |")  # two of the same model: the same
+
+    class EveryThirdOff:  # a model that misreads every third picture as the next digit
+        def probabilities(self, x):
+            p = bundled.probabilities(x)
+            p[::3] = np.roll(p[::3], 1, axis=1)
+            return p
+
+    monkeypatch.setattr(pen_misreads, "load_predictor", lambda path: EveryThirdOff())
+    sheet, answers = tmp_path / "sheet.png", tmp_path / "answers.json"
+    assert pen_misreads.run(["--data", str(digits_dir), "--count", "60", "--seed", "3", "--sheet", str(sheet),
+                             "--answers", str(answers)]) == 0
+    read = EveryThirdOff().probabilities(views).argmax(1)
+    wrong = np.flatnonzero(read != truth)
+    assert len(wrong) >= 20
+    saved = json.loads(answers.read_text())
+    assert [(a["view"], a["digit"], a["read"], a["mnist_train_index"]) for a in saved] == \
+        [(k, int(truth[n]), int(read[n]), int(held_out[n])) for k, n in enumerate(wrong)]
+    assert Image.open(sheet).size == (8 * pen_misreads.CELL, -(-len(wrong) // 8) * pen_misreads.CELL)
+    assert f"{len(wrong)} misread views drawn in {sheet}" in capsys.readouterr().out
+    monkeypatch.undo()
+    assert pen_misreads.run(["--data", str(digits_dir), "--count", "5", "--model", str(tmp_path / "none")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
