@@ -224,6 +224,7 @@ def test_digits_right_are_each_field_found_whole_less_the_edit_distance_to_what_
     assert scores["digits_right"] == pytest.approx(6 / 10)
     assert scores["found_all_digits_right"] == pytest.approx(2 / 3)
     assert scores["found_all_digits_right_if_independent"] == pytest.approx((0.6**4 + 0.6**4 + 0.6**2) / 3)
+    assert scores["pages_right_if_independent"] == pytest.approx(0.6**10)  # all ten digits of the page
     out_of_order = score_page([_f("12", A), _f("34", B)], [_f("35", B), _f("17", A)])
     assert (out_of_order.digits, out_of_order.digits_right) == (2, 1)  # the field out of order is not paired
     invented_digits = score_page([_f("1", A)], [_f("1234567", A)])

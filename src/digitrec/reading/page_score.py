@@ -55,7 +55,7 @@ def _normal(text) -> str:
     return "".join(str(text or "").split())
 
 
-def digits_in(text) -> str:
+def digits_in(text: object) -> str:
     """The digits 0-9 of a field's text (None: none)."""
     return "".join(c for c in str(text or "") if c in "0123456789")
 
@@ -75,6 +75,7 @@ class PageResult:
     out_of_order: int = 0
     split: int = 0
     invented: int = 0
+    page_digits: int = 0  # of all its true fields
     found: list[tuple[int, int]] = field(default_factory=list)  # (digits, digits right) of each field found whole
     pairs: list[tuple[int, int]] = field(default_factory=list)
     confidences: list[tuple[float, bool]] = field(default_factory=list)  # (confidence, right) per field read
@@ -135,7 +136,7 @@ def score_page(truth: Sequence, read: Sequence, file: str = "", group: str = "")
             t_pair[i], r_pair[j] = j, i
     ordered = sorted(t_pair.items())
     kept = _longest_increasing([j for _, j in ordered])
-    result = PageResult(file, group, len(truth))
+    result = PageResult(file, group, len(truth), page_digits=sum(len(digits_in(_get(t, "text"))) for t in truth))
     right_read: set[int] = set()
     for n, (i, j) in enumerate(ordered):
         if n not in kept:
@@ -148,7 +149,7 @@ def score_page(truth: Sequence, read: Sequence, file: str = "", group: str = "")
             result.wrong += 1
             result.pairs.append((i, j))
     merged_into: set[int] = set()  # fields read that cover a true field besides their own
-    split_apart: set[int] = set()  # true fields of which another field read has a part
+    split_apart: set[int] = set()  # true fields of which another field read has a part (touching one counts)
     for i, tb in enumerate(t_boxes):
         if i in t_pair:
             continue
@@ -194,8 +195,9 @@ def confidence_report(confidences: Iterable[tuple[float, bool]], keep: float = K
 
 def summarize(results: Sequence[PageResult]) -> dict:
     """Totals and shares over pages: fields right (of true fields plus extra fields read), pages right, pages
-    with an invented field; where fields were found whole, their digits right and the share of them with
-    every digit right, as read and as independent misreads at that rate would make it."""
+    with an invented field; where fields were found whole, their digits right, the share of them with every
+    digit right as read and as independent misreads at that rate would make it, and the pages right such
+    misreads alone would leave."""
     fields = sum(r.fields for r in results)
     extra = sum(r.extra for r in results)
     pages = len(results)
@@ -210,6 +212,7 @@ def summarize(results: Sequence[PageResult]) -> dict:
         out["digits_right"] = share
         out["found_all_digits_right"] = sum(right == n for n, right in found) / len(found)
         out["found_all_digits_right_if_independent"] = sum(share**n for n, _ in found) / len(found)
+        out["pages_right_if_independent"] = sum(share**r.page_digits for r in results) / max(1, pages)
     for name in ("right", "wrong", "missed", "merged", "out_of_order", "split", "invented"):
         out[name] = sum(getattr(r, name) for r in results)
     report = confidence_report(c for r in results for c in r.confidences)
@@ -231,7 +234,7 @@ def needed_digit_accuracy(digit_counts: Sequence[int], target: float) -> float:
     if not counts or target == 0.0:
         return 0.0
     low, high = 0.0, 1.0
-    for _ in range(60):  # bisection to well below the 0.01 % the report prints
+    for _ in range(60):  # bisection to well below the 0.1 % the report prints
         middle = (low + high) / 2
         if sum(middle**n for n in counts) / len(counts) < target:
             low = middle
