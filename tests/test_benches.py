@@ -219,6 +219,7 @@ def test_pen_misreads_reads_the_held_out_digits_redrawn_and_draws_the_misread_on
     pictures, views = pen_misreads.pen_views(scanned, 3)
     first = pen_glyph(scanned[0], int(np.random.default_rng(3).uniform(40, 100)), 5.0)
     assert pictures[0].shape[0] == int(max(first.shape) * 1.5) + 4  # drawn at the seed's first height
+    assert np.median(pictures[0]) == pen_misreads.PAPER and pictures[0].min() <= pen_misreads.INK + 10  # dark ink
     bundled = load_predictor()
 
     class EveryThirdOff:  # reads every third pen view (every fourth scanned digit) as the next digit: every
