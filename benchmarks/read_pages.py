@@ -41,7 +41,7 @@ from digitrec.data import pages  # noqa: E402
 from digitrec.inference.engine import load_predictor  # noqa: E402
 from digitrec.reading.line import line_split  # noqa: E402
 from digitrec.reading.page import open_page  # noqa: E402
-from digitrec.reading.page_score import digits_in, needed_digit_accuracy, score_pages  # noqa: E402
+from digitrec.reading.page_score import needed_digit_accuracy, score_pages  # noqa: E402
 
 TARGETS = {"fields_right": 0.97, "pages_right": 0.85, "invented_pages": 0.01}
 SPEED_MS = 400.0
@@ -126,13 +126,12 @@ def _pct(share: float) -> str:
     return f"{100 * share:.1f}"
 
 
-def digits_asked(records: list[dict]) -> str:
-    """The digits right that the field and page targets ask of these pages if digits are misread
-    independently and nothing else goes wrong: `fields % / pages %`."""
-    fields = [len(digits_in(f["text"])) for r in records for f in r["fields"]]
-    whole = [sum(len(digits_in(f["text"])) for f in r["fields"]) for r in records]
+def digits_asked(results: list) -> str:
+    """The digits right that the field and page targets ask of these pages (`page_score.PageResult`s) if digits
+    are misread independently and nothing else goes wrong: `fields % / pages %`."""
+    fields = [n for r in results for n in r.field_digits]
     return (f"{_pct(needed_digit_accuracy(fields, TARGETS['fields_right']))} / "
-            f"{_pct(needed_digit_accuracy(whole, TARGETS['pages_right']))}")
+            f"{_pct(needed_digit_accuracy([r.page_digits for r in results], TARGETS['pages_right']))}")
 
 
 def _digits_columns(s: dict) -> dict:
@@ -161,7 +160,7 @@ def report(records: list[dict], read: dict, times: dict[str, float]) -> tuple[li
                                                        f"{s['out_of_order']}",
                      "kept at 90 %: right %": _pct(confidence["accuracy"]) if confidence else "-",
                      **_digits_columns(s),
-                     "digits asked: fields / pages %": digits_asked([r for r in records if r["group"] == group]),
+                     "digits asked: fields / pages %": digits_asked([r for r in scores["pages"] if r.group == group]),
                      "p50 ms": f"{statistics.median(ms):.0f}"})
         if group in pages.LAYOUTS:
             for name, target in TARGETS.items():

@@ -153,7 +153,10 @@ def _array_levels(picture: np.ndarray) -> np.ndarray:
     return ((values - low) * (255 / (high - low)) if high > low else np.zeros_like(values)).astype(np.float32)
 
 
-def _gray_of(picture: Image.Image | np.ndarray, factor: int | None = None) -> np.ndarray:
+def gray_of(picture: Image.Image | np.ndarray, factor: int | None = None) -> np.ndarray:
+    """A picture's grey levels as every reader takes them (float32, H x W): a PIL picture reduced by `factor`
+    (None: to at most WORK_SIZE a side; 1: not at all), transparency backed as `_grayscale` says; an array's
+    levels as `_array_levels` makes them, colour averaged. Not 2-D afterwards: refused in one line."""
     gray = _grayscale(_shrink(picture, factor)) if isinstance(picture, Image.Image) else _array_levels(picture)
     if gray.ndim == 3:
         gray = gray.mean(axis=2)

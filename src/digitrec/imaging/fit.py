@@ -12,7 +12,7 @@ from PIL import Image
 
 from digitrec.core.constants import IMAGE_SIZE
 from digitrec.core.errors import NoDigitError
-from digitrec.imaging.decode import _enlarge_tiny, _gray_of, _reduce
+from digitrec.imaging.decode import _enlarge_tiny, _reduce, gray_of
 from digitrec.imaging.ink import _ink, crop_to_ink
 from digitrec.imaging.pieces import _clean
 from digitrec.imaging.refusals import (
@@ -49,7 +49,7 @@ MIN_HOLE = 4.0
 
 def to_mnist(picture: Image.Image | np.ndarray) -> np.ndarray:
     """Any picture of one digit (either polarity, any size) -> uint8 [28, 28], light ink on black."""
-    gray = _gray_of(picture)
+    gray = gray_of(picture)
     already = _mnist_already(gray)
     if already is not None:
         _check_digit_like(already)

@@ -7,7 +7,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.core.errors import BlankImageError
-from digitrec.imaging.decode import DRAFTED, _gray_of
+from digitrec.imaging.decode import DRAFTED, gray_of
 from digitrec.imaging.paper import _flatten_paper
 from digitrec.imaging.rules import _without_ruled_lines
 
@@ -53,8 +53,8 @@ def ink_map(picture: Image.Image | np.ndarray, height: int) -> tuple[np.ndarray,
     size = picture.size[::-1] if isinstance(picture, Image.Image) else np.shape(picture)[:2]
     factor = max(1, size[0] // height)
     if not isinstance(picture, Image.Image):
-        return _ink(_gray_of(picture, factor), line=True), 1.0
-    return _ink(_gray_of(picture, factor), line=True), factor * picture.info.get(DRAFTED, 1.0)
+        return _ink(gray_of(picture, factor), line=True), 1.0
+    return _ink(gray_of(picture, factor), line=True), factor * picture.info.get(DRAFTED, 1.0)
 
 
 def crop_to_ink(ink: np.ndarray) -> tuple[np.ndarray, int, int]:

@@ -28,7 +28,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.core.errors import BlankImageError, DigitrecError, NoDigitError, TooLargeError
-from digitrec.imaging.decode import DRAFTED, JPEG_FORMATS, MAX_IMAGE_PIXELS, _gray_of, draft_factor, open_image
+from digitrec.imaging.decode import DRAFTED, JPEG_FORMATS, MAX_IMAGE_PIXELS, draft_factor, gray_of, open_image
 from digitrec.imaging.fit import to_mnist
 from digitrec.imaging.morphology import EIGHT_CONNECTED, closing, max_filter
 from digitrec.reading.line import LineModel
@@ -62,10 +62,11 @@ SMALL_PICTURE = 600
 MAX_PAGE_PIECES = 6000
 MAX_FIELDS = 200
 # Noise as dense as the paper (half a 500 x 500 picture's pixels dark at random) is one piece of ink, passes
-# MAX_PAGE_PIECES and was read as up to 32 fields, some at 0.99. A picture more than MAX_DARK_SHARE of whose sheet
-# is darker than its paper by DARK of the paper's light (or by five times its grain, up to twice that: a scan's
-# grain alone is not dark) is no page of writing (`_ink`; the validation pages, desks left out: at most 5.6 %).
-# A picture of one line of writing is read as `read` reads it before (thick marker filling a small picture).
+# MAX_PAGE_PIECES and would otherwise read as up to 32 fields, some at 0.99. A picture more than MAX_DARK_SHARE of
+# whose sheet is darker than its paper by DARK of the paper's light (or by five times its grain, up to twice that:
+# a scan's grain alone is not dark) is no page of writing (`_ink`; the validation pages, desks left out: at most
+# 5.6 %). A picture of one line of writing is read as `read` reads it before (thick marker filling a small
+# picture).
 MAX_DARK_SHARE, DARK, DARK_SAMPLE = 0.25, 0.25, 200_000  # DARK_SAMPLE: the sheet's pixels looked at, at most
 GROUP_ROWS = 64  # pieces set against all the others at a time when grouping: 64 x 6000 pairs, 3 MB a matrix
 # A field whose digits are read less surely than this is no field: most such are printed words taken for writing
@@ -390,7 +391,7 @@ def _gray(picture: Image.Image | np.ndarray) -> np.ndarray:
     every picture gets them (`imaging.decode`: transparent parts backed by the picture's paper, or a layer of ink
     by paper of the other shade; 16-bit and float pictures stretched to 0-255)."""
     try:
-        values = _gray_of(picture if isinstance(picture, Image.Image) else np.asarray(picture), factor=1)
+        values = gray_of(picture if isinstance(picture, Image.Image) else np.asarray(picture), factor=1)
     except ValueError as e:  # a mode PIL makes no grey of (`La`)
         raise DigitrecError(f"the picture has no grey levels to read ({e})",
                             expected="a picture: grey, RGB, with or without transparency") from None

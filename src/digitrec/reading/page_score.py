@@ -75,7 +75,7 @@ class PageResult:
     out_of_order: int = 0
     split: int = 0
     invented: int = 0
-    page_digits: int = 0  # of all its true fields
+    field_digits: list[int] = field(default_factory=list)  # the digits of each true field
     found: list[tuple[int, int]] = field(default_factory=list)  # (digits, digits right) of each field found whole
     pairs: list[tuple[int, int]] = field(default_factory=list)
     confidences: list[tuple[float, bool]] = field(default_factory=list)  # (confidence, right) per field read
@@ -83,6 +83,10 @@ class PageResult:
     @property
     def extra(self) -> int:
         return self.split + self.invented
+
+    @property
+    def page_digits(self) -> int:
+        return sum(self.field_digits)
 
     @property
     def digits(self) -> int:
@@ -136,7 +140,7 @@ def score_page(truth: Sequence, read: Sequence, file: str = "", group: str = "")
             t_pair[i], r_pair[j] = j, i
     ordered = sorted(t_pair.items())
     kept = _longest_increasing([j for _, j in ordered])
-    result = PageResult(file, group, len(truth), page_digits=sum(len(digits_in(_get(t, "text"))) for t in truth))
+    result = PageResult(file, group, len(truth), field_digits=[len(digits_in(_get(t, "text"))) for t in truth])
     right_read: set[int] = set()
     for n, (i, j) in enumerate(ordered):
         if n not in kept:
